@@ -1,0 +1,21 @@
+{
+  "targets": [
+    {
+      "target_name": "saekit_native",
+      "sources": [
+        "src/addon.cc",
+        "src/topk.cc",
+        "src/sparse.cc",
+        "src/optim.cc",
+        "src/cosine.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-O3", "-march=native", "-fopenmp", "-fexceptions", "-std=c++17"],
+      "ldflags": ["-fopenmp"],
+      "libraries": ["-lopenblas", "-lgomp"]
+    }
+  ]
+}

@@ -1,0 +1,149 @@
+// N-API bindings: unwrap typed arrays and sizes, call a kernel, return. Argument checking
+// (lengths, ranges) is done once in TypeScript (src/compute/backend.ts) for both backends.
+#include <cblas.h>
+#include <napi.h>
+#include <omp.h>
+
+#include "kernels.h"
+
+extern "C" {
+char* openblas_get_config(void);
+char* openblas_get_corename(void);
+void openblas_set_num_threads(int);
+}
+
+namespace {
+
+template <typename T>
+T* ptr(const Napi::CallbackInfo& info, size_t i) {
+  if (info[i].IsNull() || info[i].IsUndefined()) return nullptr;
+  if (!info[i].IsTypedArray()) throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be a typed array");
+  return info[i].As<Napi::TypedArrayOf<T>>().Data();
+}
+int64_t i64(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Int64Value(); }
+float f32(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().FloatValue(); }
+double f64(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().DoubleValue(); }
+
+Napi::Value Sgemm(const Napi::CallbackInfo& info) {
+  // (transA, transB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc), row-major
+  const bool ta = info[0].As<Napi::Boolean>(), tb = info[1].As<Napi::Boolean>();
+  const int64_t m = i64(info, 2), n = i64(info, 3), k = i64(info, 4);
+  if (m == 0 || n == 0) return info.Env().Undefined();
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n,
+              (int)k, f32(info, 5), ptr<float>(info, 6), (int)i64(info, 7), ptr<float>(info, 8), (int)i64(info, 9),
+              f32(info, 10), ptr<float>(info, 11), (int)i64(info, 12));
+  return info.Env().Undefined();
+}
+
+Napi::Value TopkRows(const Napi::CallbackInfo& info) {
+  // (x, rows, cols, k, mask|null, outVals, outIdx)
+  saekit::topkRows(ptr<float>(info, 0), i64(info, 1), i64(info, 2), i64(info, 3), ptr<uint8_t>(info, 4),
+                   ptr<float>(info, 5), ptr<int32_t>(info, 6));
+  return info.Env().Undefined();
+}
+
+Napi::Value TopkBatch(const Napi::CallbackInfo& info) {
+  // (x, rows, cols, kTotal, rowPtr, outIdx, outVals) -> count
+  int64_t got = saekit::topkBatch(ptr<float>(info, 0), i64(info, 1), i64(info, 2), i64(info, 3),
+                                  ptr<int32_t>(info, 4), ptr<int32_t>(info, 5), ptr<float>(info, 6));
+  return Napi::Number::New(info.Env(), (double)got);
+}
+
+Napi::Value ThresholdCount(const Napi::CallbackInfo& info) {
+  saekit::thresholdCount(ptr<float>(info, 0), i64(info, 1), i64(info, 2), ptr<float>(info, 3), ptr<int32_t>(info, 4));
+  return info.Env().Undefined();
+}
+
+Napi::Value ThresholdGather(const Napi::CallbackInfo& info) {
+  saekit::thresholdGather(ptr<float>(info, 0), i64(info, 1), i64(info, 2), ptr<float>(info, 3),
+                          ptr<int32_t>(info, 4), ptr<int32_t>(info, 5), ptr<float>(info, 6));
+  return info.Env().Undefined();
+}
+
+Napi::Value SparseDecode(const Napi::CallbackInfo& info) {
+  // (rowPtr, idx, vals, rows, W, d, bias|null, out)
+  saekit::sparseDecode(ptr<int32_t>(info, 0), ptr<int32_t>(info, 1), ptr<float>(info, 2), i64(info, 3),
+                       ptr<float>(info, 4), i64(info, 5), ptr<float>(info, 6), ptr<float>(info, 7));
+  return info.Env().Undefined();
+}
+
+Napi::Value SparseAccumulate(const Napi::CallbackInfo& info) {
+  // (rowPtr, idx, vals, rows, M, d, n, G)
+  saekit::sparseAccumulate(ptr<int32_t>(info, 0), ptr<int32_t>(info, 1), ptr<float>(info, 2), i64(info, 3),
+                           ptr<float>(info, 4), i64(info, 5), i64(info, 6), ptr<float>(info, 7));
+  return info.Env().Undefined();
+}
+
+Napi::Value SparseDot(const Napi::CallbackInfo& info) {
+  // (rowPtr, idx, rows, M, W, d, out)
+  saekit::sparseDot(ptr<int32_t>(info, 0), ptr<int32_t>(info, 1), i64(info, 2), ptr<float>(info, 3),
+                    ptr<float>(info, 4), i64(info, 5), ptr<float>(info, 6));
+  return info.Env().Undefined();
+}
+
+Napi::Value Adam(const Napi::CallbackInfo& info) {
+  // (p, g, m, v, len, lr, beta1, beta2, eps, step)
+  saekit::adam(ptr<float>(info, 0), ptr<float>(info, 1), ptr<float>(info, 2), ptr<float>(info, 3), i64(info, 4),
+               f64(info, 5), f64(info, 6), f64(info, 7), f64(info, 8), i64(info, 9));
+  return info.Env().Undefined();
+}
+
+Napi::Value RowNorms(const Napi::CallbackInfo& info) {
+  saekit::rowNorms(ptr<float>(info, 0), i64(info, 1), i64(info, 2), ptr<float>(info, 3));
+  return info.Env().Undefined();
+}
+
+Napi::Value NormalizeRows(const Napi::CallbackInfo& info) {
+  saekit::normalizeRows(ptr<float>(info, 0), i64(info, 1), i64(info, 2));
+  return info.Env().Undefined();
+}
+
+Napi::Value ProjectRowGrad(const Napi::CallbackInfo& info) {
+  saekit::projectRowGrad(ptr<float>(info, 0), ptr<float>(info, 1), i64(info, 2), i64(info, 3));
+  return info.Env().Undefined();
+}
+
+Napi::Value MinCosine(const Napi::CallbackInfo& info) {
+  // (W, n, d, block, outVal, outIdx)
+  saekit::minCosine(ptr<float>(info, 0), i64(info, 1), i64(info, 2), i64(info, 3), ptr<float>(info, 4),
+                    ptr<int32_t>(info, 5));
+  return info.Env().Undefined();
+}
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  const int t = (int)i64(info, 0);
+  omp_set_num_threads(t);
+  openblas_set_num_threads(t);
+  return info.Env().Undefined();
+}
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("blasConfig", openblas_get_config());
+  o.Set("blasCore", openblas_get_corename());
+  o.Set("threads", omp_get_max_threads());
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("sgemm", Napi::Function::New(env, Sgemm));
+  exports.Set("topkRows", Napi::Function::New(env, TopkRows));
+  exports.Set("topkBatch", Napi::Function::New(env, TopkBatch));
+  exports.Set("thresholdCount", Napi::Function::New(env, ThresholdCount));
+  exports.Set("thresholdGather", Napi::Function::New(env, ThresholdGather));
+  exports.Set("sparseDecode", Napi::Function::New(env, SparseDecode));
+  exports.Set("sparseAccumulate", Napi::Function::New(env, SparseAccumulate));
+  exports.Set("sparseDot", Napi::Function::New(env, SparseDot));
+  exports.Set("adam", Napi::Function::New(env, Adam));
+  exports.Set("rowNorms", Napi::Function::New(env, RowNorms));
+  exports.Set("normalizeRows", Napi::Function::New(env, NormalizeRows));
+  exports.Set("projectRowGrad", Napi::Function::New(env, ProjectRowGrad));
+  exports.Set("minCosine", Napi::Function::New(env, MinCosine));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("info", Napi::Function::New(env, Info));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(saekit_native, Init)

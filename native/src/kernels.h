@@ -1,0 +1,49 @@
+// saekit native kernels: plain functions over caller-owned buffers. No policy, no
+// allocation of model state, no I/O. Every function has a twin in src/compute/reference.ts.
+// Sparse matrices are CSR: row b owns entries rowPtr[b] .. rowPtr[b+1]-1 of idx/vals;
+// an entry with idx < 0 is empty and skipped by every consumer.
+#pragma once
+#include <cstdint>
+
+namespace saekit {
+
+// Row-wise top-k of x [rows, cols]: outVals/outIdx [rows, k], best first. Order: larger
+// value first, NaN ranks as -inf, ties broken by the smaller column index.
+void topkRows(const float* x, int64_t rows, int64_t cols, int64_t k, const uint8_t* mask,
+              float* outVals, int32_t* outIdx);
+
+// Top kTotal entries of the whole matrix x [rows, cols] (BatchTopK), same order rules.
+// Writes CSR rowPtr [rows+1], idx/vals [min(kTotal, rows*cols)] in row-major order.
+int64_t topkBatch(const float* x, int64_t rows, int64_t cols, int64_t kTotal,
+                  int32_t* rowPtr, int32_t* outIdx, float* outVals);
+
+// Entries with x[b,j] > theta[j] (JumpReLU). Two phases: counts per row, then gather.
+void thresholdCount(const float* x, int64_t rows, int64_t cols, const float* theta, int32_t* counts);
+void thresholdGather(const float* x, int64_t rows, int64_t cols, const float* theta,
+                     const int32_t* rowPtr, int32_t* outIdx, float* outVals);
+
+// out[b,:] = bias + sum_p vals[p] * W[idx[p], :]   (bias may be null)
+void sparseDecode(const int32_t* rowPtr, const int32_t* idx, const float* vals, int64_t rows,
+                  const float* W, int64_t d, const float* bias, float* out);
+
+// G[i,:] += sum over entries (b, p) with idx[p] == i of vals[p] * M[b,:]; G is [n, d].
+void sparseAccumulate(const int32_t* rowPtr, const int32_t* idx, const float* vals, int64_t rows,
+                      const float* M, int64_t d, int64_t n, float* G);
+
+// out[p] = dot(M[b,:], W[idx[p],:]) for each entry p of row b (0 where idx < 0).
+void sparseDot(const int32_t* rowPtr, const int32_t* idx, int64_t rows, const float* M,
+               const float* W, int64_t d, float* out);
+
+// Adam with PyTorch's bias correction; step counts from 1.
+void adam(float* p, const float* g, float* m, float* v, int64_t len, double lr, double beta1,
+          double beta2, double eps, int64_t step);
+
+void rowNorms(const float* W, int64_t n, int64_t d, float* out);
+void normalizeRows(float* W, int64_t n, int64_t d);
+void projectRowGrad(const float* W, float* G, int64_t n, int64_t d);
+
+// For unit rows W [n, d]: each row's minimum cosine to any other row and that row's index.
+// Blocked Gram (block x block, upper half only); never materializes n x n.
+void minCosine(const float* W, int64_t n, int64_t d, int64_t block, float* outVal, int32_t* outIdx);
+
+}  // namespace saekit

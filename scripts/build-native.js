@@ -1,0 +1,33 @@
+// Builds the optional C++ addon (native/) with node-gyp against the system OpenBLAS.
+// A failed build is a warning, not an error: saekit then runs on the reference backend.
+// Set SAEKIT_REQUIRE_NATIVE=1 (CI does) to make a failed build fail the command.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const required = process.env.SAEKIT_REQUIRE_NATIVE === '1';
+
+function fail(msg) {
+  process.stderr.write(`saekit: ${msg}\n`);
+  if (required) process.exit(1);
+  process.stderr.write('saekit: continuing without the native addon (the pure-TypeScript backend is slow).\n' +
+    '  To get it: apt-get install -y libopenblas-dev build-essential python3 && npm run build:native\n');
+  process.exit(0);
+}
+
+if (!existsSync('/usr/include/x86_64-linux-gnu/cblas.h') && !existsSync('/usr/include/cblas.h') &&
+    !existsSync('/usr/include/openblas/cblas.h')) {
+  fail('cblas.h not found: the system OpenBLAS development package (libopenblas-dev) is not installed.');
+}
+let gyp;
+try {
+  gyp = createRequire(import.meta.url).resolve('node-gyp/bin/node-gyp.js');
+} catch {
+  fail('node-gyp is not installed (run npm ci first).');
+}
+const res = spawnSync(process.execPath, [gyp, 'rebuild'], { cwd: join(root, 'native'), stdio: ['ignore', 'inherit', 'inherit'] });
+if (res.status !== 0) fail('building the native addon failed (see the compiler output above).');
+process.stdout.write('saekit: native addon built: native/build/Release/saekit_native.node\n');

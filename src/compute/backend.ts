@@ -1,0 +1,199 @@
+/**
+ * The compute backend: one checked API over a raw kernel set (kernels.ts). Sizes and buffer
+ * lengths are validated here, once, for every backend, and errors name the argument.
+ * `getBackend()` picks the native addon when it loads and the reference otherwise.
+ */
+import type { Kernels } from './kernels.js';
+import { loadNative, type NativeAddon } from './native.js';
+import { referenceKernels } from './reference.js';
+
+export type BackendName = 'native' | 'reference';
+
+/** CSR sparse rows (see kernels.ts): values `vals` at columns `idx`, row b in rowPtr[b]..rowPtr[b+1]. */
+export interface SparseRows {
+  rows: number;
+  rowPtr: Int32Array;
+  idx: Int32Array;
+  vals: Float32Array;
+}
+
+/** Wraps a fixed-k layout (vals/idx [rows, k]) as CSR without copying. */
+export function fixedK(vals: Float32Array, idx: Int32Array, rows: number, k: number): SparseRows {
+  const rowPtr = new Int32Array(rows + 1);
+  for (let b = 0; b <= rows; b++) rowPtr[b] = b * k;
+  return { rows, rowPtr, idx: idx.subarray(0, rows * k), vals: vals.subarray(0, rows * k) };
+}
+
+function need(cond: boolean, what: string): void {
+  if (!cond) throw new RangeError(`saekit compute: ${what}`);
+}
+function size(name: string, v: number): void {
+  need(Number.isInteger(v) && v >= 0, `${name} must be a non-negative integer, got ${v}`);
+}
+function len(name: string, a: { length: number }, atLeast: number): void {
+  need(a.length >= atLeast, `${name} has ${a.length} elements, needs at least ${atLeast}`);
+}
+function sparse(z: SparseRows, cols?: number): void {
+  size('rows', z.rows);
+  len('rowPtr', z.rowPtr, z.rows + 1);
+  const nnz = z.rowPtr[z.rows]!;
+  len('idx', z.idx, nnz);
+  len('vals', z.vals, nnz);
+  if (cols !== undefined) {
+    for (let p = 0; p < nnz; p++) need(z.idx[p]! < cols, `sparse index ${z.idx[p]} at entry ${p} is out of range (${cols} columns)`);
+  }
+}
+
+export class Backend {
+  readonly name: BackendName;
+  readonly kernels: Kernels;
+  constructor(name: BackendName, kernels: Kernels) {
+    this.name = name;
+    this.kernels = kernels;
+  }
+
+  /** c [m, n] = alpha·op(a)·op(b) + beta·c, dense row-major; op(a): [m, k], op(b): [k, n]. */
+  gemm(o: { a: Float32Array; b: Float32Array; c: Float32Array; m: number; n: number; k: number;
+    transA?: boolean; transB?: boolean; alpha?: number; beta?: number }): void {
+    const { a, b, c, m, n, k, transA = false, transB = false, alpha = 1, beta = 0 } = o;
+    size('m', m); size('n', n); size('k', k);
+    len('a', a, m * k); len('b', b, k * n); len('c', c, m * n);
+    this.kernels.sgemm(transA, transB, m, n, k, alpha, a, transA ? m : k, b, transB ? k : n, beta, c, n);
+  }
+
+  /** Row-wise top-k of x [rows, cols] → vals/idx [rows, k] (best first; padded with idx -1). */
+  topk(x: Float32Array, rows: number, cols: number, k: number,
+    o: { mask?: Uint8Array; vals?: Float32Array; idx?: Int32Array } = {}): { vals: Float32Array; idx: Int32Array } {
+    size('rows', rows); size('cols', cols); size('k', k);
+    len('x', x, rows * cols);
+    if (o.mask) len('mask', o.mask, cols);
+    const vals = o.vals ?? new Float32Array(rows * k);
+    const idx = o.idx ?? new Int32Array(rows * k);
+    len('vals', vals, rows * k); len('idx', idx, rows * k);
+    this.kernels.topkRows(x, rows, cols, k, o.mask ?? null, vals, idx);
+    return { vals, idx };
+  }
+
+  /** The kTotal largest entries of the whole of x [rows, cols] (BatchTopK), as CSR. */
+  topkBatch(x: Float32Array, rows: number, cols: number, kTotal: number): SparseRows {
+    size('rows', rows); size('cols', cols); size('kTotal', kTotal);
+    len('x', x, rows * cols);
+    const keep = Math.min(kTotal, rows * cols);
+    const z = { rows, rowPtr: new Int32Array(rows + 1), idx: new Int32Array(keep), vals: new Float32Array(keep) };
+    this.kernels.topkBatch(x, rows, cols, kTotal, z.rowPtr, z.idx, z.vals);
+    return z;
+  }
+
+  /** Entries of x [rows, cols] above their column's threshold theta [cols] (JumpReLU), as CSR. */
+  threshold(x: Float32Array, rows: number, cols: number, theta: Float32Array): SparseRows {
+    size('rows', rows); size('cols', cols);
+    len('x', x, rows * cols); len('theta', theta, cols);
+    const counts = new Int32Array(rows);
+    this.kernels.thresholdCount(x, rows, cols, theta, counts);
+    const rowPtr = new Int32Array(rows + 1);
+    for (let b = 0; b < rows; b++) rowPtr[b + 1] = rowPtr[b]! + counts[b]!;
+    const nnz = rowPtr[rows]!;
+    const z = { rows, rowPtr, idx: new Int32Array(nnz), vals: new Float32Array(nnz) };
+    this.kernels.thresholdGather(x, rows, cols, theta, rowPtr, z.idx, z.vals);
+    return z;
+  }
+
+  /** out [rows, d] = bias + z·W, with W [n, d]. */
+  sparseDecode(z: SparseRows, w: Float32Array, d: number, bias: Float32Array | null, out?: Float32Array): Float32Array {
+    size('d', d);
+    need(w.length % Math.max(d, 1) === 0, `W has ${w.length} elements, not a multiple of d=${d}`);
+    sparse(z, d === 0 ? 0 : w.length / d);
+    if (bias) len('bias', bias, d);
+    const res = out ?? new Float32Array(z.rows * d);
+    len('out', res, z.rows * d);
+    this.kernels.sparseDecode(z.rowPtr, z.idx, z.vals, z.rows, w, d, bias, res);
+    return res;
+  }
+
+  /** g [n, d] += zᵀ·m, with m [rows, d]: touches only the rows of g that z uses. */
+  sparseAccumulate(z: SparseRows, m: Float32Array, d: number, g: Float32Array): void {
+    size('d', d);
+    need(d > 0 && g.length % d === 0, `G has ${g.length} elements, not a positive multiple of d=${d}`);
+    const n = g.length / d;
+    sparse(z, n);
+    len('M', m, z.rows * d);
+    this.kernels.sparseAccumulate(z.rowPtr, z.idx, z.vals, z.rows, m, d, n, g);
+  }
+
+  /** For each entry p of row b of z: m[b,:]·w[idx[p],:]; returns [nnz]. */
+  sparseDot(z: SparseRows, m: Float32Array, w: Float32Array, d: number, out?: Float32Array): Float32Array {
+    size('d', d);
+    need(d > 0 && w.length % d === 0, `W has ${w.length} elements, not a positive multiple of d=${d}`);
+    sparse(z, w.length / d);
+    len('M', m, z.rows * d);
+    const res = out ?? new Float32Array(z.rowPtr[z.rows]!);
+    len('out', res, z.rowPtr[z.rows]!);
+    this.kernels.sparseDot(z.rowPtr, z.idx, z.rows, m, w, d, res);
+    return res;
+  }
+
+  /** One Adam step in place on p with moments m, v (all the same length). */
+  adam(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array,
+    h: { lr: number; beta1: number; beta2: number; eps: number; step: number }): void {
+    len('grad', g, p.length); len('adam m', m, p.length); len('adam v', v, p.length);
+    need(Number.isInteger(h.step) && h.step >= 1, `adam step must be an integer >= 1, got ${h.step}`);
+    this.kernels.adam(p, g, m, v, p.length, h.lr, h.beta1, h.beta2, h.eps, h.step);
+  }
+
+  rowNorms(w: Float32Array, n: number, d: number): Float32Array {
+    size('n', n); size('d', d); len('W', w, n * d);
+    const out = new Float32Array(n);
+    this.kernels.rowNorms(w, n, d, out);
+    return out;
+  }
+
+  normalizeRows(w: Float32Array, n: number, d: number): void {
+    size('n', n); size('d', d); len('W', w, n * d);
+    this.kernels.normalizeRows(w, n, d);
+  }
+
+  projectRowGrad(w: Float32Array, g: Float32Array, n: number, d: number): void {
+    size('n', n); size('d', d); len('W', w, n * d); len('G', g, n * d);
+    this.kernels.projectRowGrad(w, g, n, d);
+  }
+
+  /** Each unit row's most negative cosine to another row of w [n, d], and that row's index. */
+  minCosine(w: Float32Array, n: number, d: number, block = 2048): { vals: Float32Array; idx: Int32Array } {
+    size('n', n); size('d', d); len('W', w, n * d);
+    need(Number.isInteger(block) && block >= 1, `block must be a positive integer, got ${block}`);
+    const vals = new Float32Array(n), idx = new Int32Array(n);
+    this.kernels.minCosine(w, n, d, block, vals, idx);
+    return { vals, idx };
+  }
+}
+
+export const referenceBackend = new Backend('reference', referenceKernels);
+
+let nativeCache: { backend: Backend; addon: NativeAddon } | null | undefined;
+let warned = false;
+
+/** The native backend, or null (with the reason) when the addon is not available. */
+export function nativeBackend(): { backend: Backend; addon: NativeAddon } | { reason: string } {
+  if (nativeCache) return nativeCache;
+  const got = loadNative();
+  if (!got.ok) return { reason: got.reason };
+  nativeCache = { backend: new Backend('native', got.addon), addon: got.addon };
+  return nativeCache;
+}
+
+/**
+ * The backend to use: SAEKIT_BACKEND=reference|native forces one; otherwise native when the
+ * addon loads, else reference with one warning on stderr saying how to get the fast one.
+ */
+export function getBackend(prefer: BackendName | undefined = process.env.SAEKIT_BACKEND as BackendName | undefined): Backend {
+  if (prefer === 'reference') return referenceBackend;
+  const native = nativeBackend();
+  if ('backend' in native) return native.backend;
+  if (prefer === 'native') throw new Error(`saekit: SAEKIT_BACKEND=native but ${native.reason}. Build it with: apt-get install -y libopenblas-dev && npm run build:native`);
+  if (!warned) {
+    warned = true;
+    process.stderr.write(`saekit: warning: ${native.reason}; running on the slow pure-TypeScript reference backend.\n` +
+      `  For the fast one: apt-get install -y libopenblas-dev build-essential && npm run build:native\n`);
+  }
+  return referenceBackend;
+}

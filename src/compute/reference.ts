@@ -1,0 +1,181 @@
+/**
+ * Pure-TypeScript kernels, accumulating in float64: the oracle the native addon is tested
+ * against, and the fallback when the addon cannot be built. Simple over fast.
+ */
+import type { Kernels } from './kernels.js';
+
+/** NaN ranks as -Infinity (see kernels.ts). */
+const rankKey = (v: number): number => (Number.isNaN(v) ? -Infinity : v);
+
+/** Negative when (av, ai) ranks above (bv, bi). */
+function rankCompare(av: number, ai: number, bv: number, bi: number): number {
+  const ka = rankKey(av), kb = rankKey(bv);
+  if (ka !== kb) return ka > kb ? -1 : 1;
+  return ai - bi;
+}
+
+function sortedCandidates(x: Float32Array, off: number, cols: number, mask: Uint8Array | null): number[] {
+  const cand: number[] = [];
+  for (let j = 0; j < cols; j++) if (!mask || mask[j]) cand.push(j);
+  return cand.sort((a, b) => rankCompare(x[off + a]!, a, x[off + b]!, b));
+}
+
+export const referenceKernels: Kernels = {
+  sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let p = 0; p < k; p++) {
+          const av = transA ? a[p * lda + i]! : a[i * lda + p]!;
+          const bv = transB ? b[j * ldb + p]! : b[p * ldb + j]!;
+          s += av * bv;
+        }
+        const prev = beta === 0 ? 0 : beta * c[i * ldc + j]!;
+        c[i * ldc + j] = alpha * s + prev;
+      }
+    }
+  },
+
+  topkRows(x, rows, cols, k, mask, outVals, outIdx) {
+    for (let b = 0; b < rows; b++) {
+      const order = sortedCandidates(x, b * cols, cols, mask);
+      for (let t = 0; t < k; t++) {
+        const j = t < order.length ? order[t]! : -1;
+        outIdx[b * k + t] = j;
+        outVals[b * k + t] = j >= 0 ? x[b * cols + j]! : 0;
+      }
+    }
+  },
+
+  topkBatch(x, rows, cols, kTotal, rowPtr, outIdx, outVals) {
+    const total = rows * cols;
+    const keep = Math.max(0, Math.min(kTotal, total));
+    const all = Array.from({ length: total }, (_, e) => e);
+    all.sort((a, b) => rankCompare(x[a]!, a, x[b]!, b));
+    const chosen = all.slice(0, keep).sort((a, b) => a - b);
+    rowPtr.fill(0);
+    for (const e of chosen) rowPtr[Math.floor(e / cols) + 1]!++;
+    for (let b = 0; b < rows; b++) rowPtr[b + 1]! += rowPtr[b]!;
+    chosen.forEach((e, o) => {
+      outIdx[o] = e % cols;
+      outVals[o] = x[e]!;
+    });
+    return keep;
+  },
+
+  thresholdCount(x, rows, cols, theta, counts) {
+    for (let b = 0; b < rows; b++) {
+      let c = 0;
+      for (let j = 0; j < cols; j++) if (x[b * cols + j]! > theta[j]!) c++;
+      counts[b] = c;
+    }
+  },
+
+  thresholdGather(x, rows, cols, theta, rowPtr, outIdx, outVals) {
+    for (let b = 0; b < rows; b++) {
+      let o = rowPtr[b]!;
+      for (let j = 0; j < cols; j++) {
+        const v = x[b * cols + j]!;
+        if (v > theta[j]!) {
+          outIdx[o] = j;
+          outVals[o++] = v;
+        }
+      }
+    }
+  },
+
+  sparseDecode(rowPtr, idx, vals, rows, w, d, bias, out) {
+    const acc = new Float64Array(d);
+    for (let b = 0; b < rows; b++) {
+      for (let c = 0; c < d; c++) acc[c] = bias ? bias[c]! : 0;
+      for (let p = rowPtr[b]!; p < rowPtr[b + 1]!; p++) {
+        const i = idx[p]!;
+        if (i < 0) continue;
+        for (let c = 0; c < d; c++) acc[c]! += vals[p]! * w[i * d + c]!;
+      }
+      for (let c = 0; c < d; c++) out[b * d + c] = acc[c]!;
+    }
+  },
+
+  sparseAccumulate(rowPtr, idx, vals, rows, m, d, n, g) {
+    const acc = new Float64Array(n * d);
+    for (let b = 0; b < rows; b++) {
+      for (let p = rowPtr[b]!; p < rowPtr[b + 1]!; p++) {
+        const i = idx[p]!;
+        if (i < 0) continue;
+        for (let c = 0; c < d; c++) acc[i * d + c]! += vals[p]! * m[b * d + c]!;
+      }
+    }
+    for (let e = 0; e < n * d; e++) g[e]! += acc[e]!;
+  },
+
+  sparseDot(rowPtr, idx, rows, m, w, d, out) {
+    for (let b = 0; b < rows; b++) {
+      for (let p = rowPtr[b]!; p < rowPtr[b + 1]!; p++) {
+        const i = idx[p]!;
+        let s = 0;
+        if (i >= 0) for (let c = 0; c < d; c++) s += m[b * d + c]! * w[i * d + c]!;
+        out[p] = s;
+      }
+    }
+  },
+
+  adam(p, g, m, v, len, lr, beta1, beta2, eps, step) {
+    const bc1 = 1 - beta1 ** step;
+    const bc2 = 1 - beta2 ** step;
+    for (let e = 0; e < len; e++) {
+      const ge = g[e]!;
+      m[e] = beta1 * m[e]! + (1 - beta1) * ge;
+      v[e] = beta2 * v[e]! + (1 - beta2) * ge * ge;
+      p[e] = p[e]! - (lr / bc1) * m[e]! / (Math.sqrt(v[e]! / bc2) + eps);
+    }
+  },
+
+  rowNorms(w, n, d, out) {
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let c = 0; c < d; c++) s += w[i * d + c]! ** 2;
+      out[i] = Math.sqrt(s);
+    }
+  },
+
+  normalizeRows(w, n, d) {
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let c = 0; c < d; c++) s += w[i * d + c]! ** 2;
+      if (s === 0) continue;
+      const inv = 1 / Math.sqrt(s);
+      for (let c = 0; c < d; c++) w[i * d + c]! *= inv;
+    }
+  },
+
+  projectRowGrad(w, g, n, d) {
+    for (let i = 0; i < n; i++) {
+      let dot = 0, nn = 0;
+      for (let c = 0; c < d; c++) {
+        dot += w[i * d + c]! * g[i * d + c]!;
+        nn += w[i * d + c]! ** 2;
+      }
+      if (nn === 0) continue;
+      const a = dot / nn;
+      for (let c = 0; c < d; c++) g[i * d + c]! -= a * w[i * d + c]!;
+    }
+  },
+
+  minCosine(w, n, d, _block, outVal, outIdx) {
+    outVal.fill(Infinity);
+    outIdx.fill(-1);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        if (j === i) continue;
+        let s = 0;
+        for (let c = 0; c < d; c++) s += w[i * d + c]! * w[j * d + c]!;
+        // j ascends, so a strict < keeps the smaller index on ties; NaN never wins.
+        if (s < outVal[i]!) {
+          outVal[i] = s;
+          outIdx[i] = j;
+        }
+      }
+    }
+  },
+};

@@ -1,0 +1,32 @@
+import { expect } from 'vitest';
+import { nativeBackend, type Backend } from '../src/compute/backend.js';
+
+/** Asserts |a - e| <= atol + rtol·|e| elementwise; on failure names the worst element. */
+export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>,
+  { rtol = 1e-5, atol = 1e-6, label = 'value' }: { rtol?: number; atol?: number; label?: string } = {}): void {
+  expect(actual.length, `${label}: length`).toBe(expected.length);
+  let worst = -1, worstExcess = 0;
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i]!, e = expected[i]!;
+    if (Number.isNaN(a) && Number.isNaN(e)) continue;
+    if (a === e) continue;
+    const excess = Math.abs(a - e) - (atol + rtol * Math.abs(e));
+    if (!(excess <= 0) && (worst < 0 || !(excess <= worstExcess))) {
+      worst = i;
+      worstExcess = excess;
+    }
+  }
+  if (worst >= 0) {
+    throw new Error(`${label}: element ${worst} is ${actual[worst]}, expected ${expected[worst]} ` +
+      `(rtol ${rtol}, atol ${atol}; ${Number.isNaN(worstExcess) ? 'NaN' : 'over by ' + worstExcess.toExponential(3)})`);
+  }
+}
+
+/** The native backend, or null; when SAEKIT_REQUIRE_NATIVE=1 (CI) a missing addon fails. */
+export function nativeOrSkip(): Backend | null {
+  const got = nativeBackend();
+  if ('backend' in got) return got.backend;
+  if (process.env.SAEKIT_REQUIRE_NATIVE === '1') throw new Error(`SAEKIT_REQUIRE_NATIVE=1 but ${got.reason}`);
+  console.warn(`skipping native-kernel tests: ${got.reason} (run npm run build:native)`);
+  return null;
+}

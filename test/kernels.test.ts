@@ -1,0 +1,195 @@
+// Every native kernel against the float64 reference on random inputs: odd sizes, k = 1,
+// k = n, ties, negative values, empty batches and NaN.
+import { describe, expect, it } from 'vitest';
+import { fixedK, referenceBackend as ref, type SparseRows } from '../src/compute/backend.js';
+import { Rng } from '../src/util/rng.js';
+import { expectClose, nativeOrSkip } from './helpers.js';
+
+const nat = nativeOrSkip();
+const rng = new Rng(1234);
+
+/** Values from a small set so that ties are common, with negatives. */
+function tied(len: number): Float32Array {
+  const out = new Float32Array(len);
+  for (let i = 0; i < len; i++) out[i] = rng.int(7) - 3;
+  return out;
+}
+
+function randomSparse(rows: number, n: number, k: number): SparseRows {
+  const vals = rng.normals(rows * k);
+  const idx = new Int32Array(rows * k);
+  for (let p = 0; p < rows * k; p++) idx[p] = rng.uniform() < 0.1 ? -1 : rng.int(n);
+  return fixedK(vals, idx, rows, k);
+}
+
+describe.skipIf(!nat)('native kernels match the reference', () => {
+  const b = nat!;
+
+  it.each([
+    [1, 1, 1, false, false], [7, 5, 3, false, false], [13, 17, 9, true, false],
+    [13, 17, 9, false, true], [31, 33, 65, true, true], [64, 128, 96, false, true], [0, 5, 3, false, false],
+  ])('sgemm m=%i n=%i k=%i transA=%s transB=%s', (m, n, k, transA, transB) => {
+    const a = rng.normals(m * k), bb = rng.normals(k * n);
+    const c0 = rng.normals(m * n);
+    const c1 = Float32Array.from(c0), c2 = Float32Array.from(c0);
+    b.gemm({ a, b: bb, c: c1, m, n, k, transA, transB, alpha: 0.7, beta: 0.3 });
+    ref.gemm({ a, b: bb, c: c2, m, n, k, transA, transB, alpha: 0.7, beta: 0.3 });
+    expectClose(c1, c2, { rtol: 1e-4, atol: 1e-4, label: 'C' });
+  });
+
+  it.each([
+    ['odd', 9, 37, 5, false], ['k=1', 6, 41, 1, false], ['k=n', 5, 23, 23, false],
+    ['ties', 11, 50, 8, true], ['k=n ties', 4, 12, 12, true], ['empty batch', 0, 10, 3, false],
+    ['k=0', 3, 10, 0, false],
+  ])('topk rows (%s)', (_name, rows, cols, k, withTies) => {
+    const x = withTies ? tied(rows * cols) : rng.normals(rows * cols);
+    const got = b.topk(x, rows, cols, k), want = ref.topk(x, rows, cols, k);
+    expect(Array.from(got.idx)).toEqual(Array.from(want.idx));
+    expect(Array.from(got.vals)).toEqual(Array.from(want.vals));
+    if (rows > 0 && k > 1) expect(got.vals[0]!).toBeGreaterThanOrEqual(got.vals[1]!);
+  });
+
+  it('topk rows restricted to a mask, fewer candidates than k pads with -1', () => {
+    const rows = 7, cols = 40, k = 6;
+    const x = tied(rows * cols);
+    const mask = new Uint8Array(cols);
+    for (const j of [3, 5, 8, 21, 39]) mask[j] = 1;
+    const got = b.topk(x, rows, cols, k, { mask }), want = ref.topk(x, rows, cols, k, { mask });
+    expect(Array.from(got.idx)).toEqual(Array.from(want.idx));
+    expect(Array.from(got.vals)).toEqual(Array.from(want.vals));
+    for (let r = 0; r < rows; r++) {
+      expect(got.idx[r * k + 5]).toBe(-1);
+      for (let t = 0; t < 5; t++) expect(mask[got.idx[r * k + t]!]).toBe(1);
+    }
+  });
+
+  it('topk with NaN: NaN ranks below every number, deterministically', () => {
+    const x = Float32Array.from([NaN, 1, -Infinity, 2, NaN, -5, NaN, 0.5]);
+    const got = b.topk(x, 2, 4, 4), want = ref.topk(x, 2, 4, 4);
+    expect(Array.from(got.idx)).toEqual([3, 1, 0, 2, 3, 1, 0, 2]);
+    expect(Array.from(got.idx)).toEqual(Array.from(want.idx));
+    expect(Array.from(b.topk(x, 2, 4, 1).idx)).toEqual([3, 3]);
+  });
+
+  it.each([
+    ['odd', 9, 37, 40, false], ['ties', 13, 19, 50, true], ['all', 5, 7, 35, false],
+    ['more than all', 5, 7, 99, true], ['one', 3, 11, 1, true], ['none', 3, 11, 0, false], ['empty', 0, 8, 4, false],
+  ])('batch top-k (%s)', (_name, rows, cols, kTotal, withTies) => {
+    const x = withTies ? tied(rows * cols) : rng.normals(rows * cols);
+    const got = b.topkBatch(x, rows, cols, kTotal), want = ref.topkBatch(x, rows, cols, kTotal);
+    expect(Array.from(got.rowPtr)).toEqual(Array.from(want.rowPtr));
+    expect(Array.from(got.idx)).toEqual(Array.from(want.idx));
+    expect(Array.from(got.vals)).toEqual(Array.from(want.vals));
+    expect(got.idx.length).toBe(Math.min(kTotal, rows * cols));
+  });
+
+  it('batch top-k with NaN and infinities', () => {
+    const x = Float32Array.from([NaN, Infinity, -Infinity, 0, -0, 3, NaN, -1e30]);
+    for (const kt of [1, 3, 6, 7, 8]) {
+      const got = b.topkBatch(x, 2, 4, kt), want = ref.topkBatch(x, 2, 4, kt);
+      expect(Array.from(got.idx), `kTotal=${kt}`).toEqual(Array.from(want.idx));
+      expect(Array.from(got.rowPtr), `kTotal=${kt}`).toEqual(Array.from(want.rowPtr));
+    }
+  });
+
+  it('threshold (JumpReLU mask), NaN never passes', () => {
+    const rows = 17, cols = 29;
+    const x = rng.normals(rows * cols);
+    x[5] = NaN;
+    const theta = rng.normals(cols, 0.5);
+    const got = b.threshold(x, rows, cols, theta), want = ref.threshold(x, rows, cols, theta);
+    expect(Array.from(got.rowPtr)).toEqual(Array.from(want.rowPtr));
+    expect(Array.from(got.idx)).toEqual(Array.from(want.idx));
+    expect(Array.from(got.vals)).toEqual(Array.from(want.vals));
+  });
+
+  it.each([[1, 1, 1, 1], [9, 31, 17, 4], [33, 50, 65, 7], [0, 10, 8, 3]])(
+    'sparse decode / accumulate / dot rows=%i n=%i d=%i k=%i', (rows, n, d, k) => {
+      const z = randomSparse(rows, n, k);
+      const w = rng.normals(n * d), bias = rng.normals(d), m = rng.normals(rows * d);
+      expectClose(b.sparseDecode(z, w, d, bias), ref.sparseDecode(z, w, d, bias), { rtol: 1e-5, atol: 1e-5, label: 'decode' });
+      expectClose(b.sparseDecode(z, w, d, null), ref.sparseDecode(z, w, d, null), { rtol: 1e-5, atol: 1e-5, label: 'decode no bias' });
+      const g0 = rng.normals(n * d);
+      const g1 = Float32Array.from(g0), g2 = Float32Array.from(g0);
+      b.sparseAccumulate(z, m, d, g1);
+      ref.sparseAccumulate(z, m, d, g2);
+      expectClose(g1, g2, { rtol: 1e-5, atol: 1e-5, label: 'accumulate' });
+      expectClose(b.sparseDot(z, m, w, d), ref.sparseDot(z, m, w, d), { rtol: 1e-4, atol: 1e-4, label: 'dot' });
+    });
+
+  it('sparse accumulate is bit-identical across calls (no atomics)', () => {
+    const z = randomSparse(200, 64, 16), m = rng.normals(200 * 48);
+    const g1 = new Float32Array(64 * 48), g2 = new Float32Array(64 * 48);
+    b.sparseAccumulate(z, m, 48, g1);
+    b.sparseAccumulate(z, m, 48, g2);
+    expect(Buffer.from(g1.buffer).equals(Buffer.from(g2.buffer))).toBe(true);
+  });
+
+  it('sparse kernels reject out-of-range indices with a clear error', () => {
+    const z = fixedK(Float32Array.from([1]), Int32Array.from([5]), 1, 1);
+    expect(() => b.sparseDecode(z, new Float32Array(4 * 3), 3, null)).toThrow(/sparse index 5 .* out of range \(4 columns\)/);
+  });
+
+  it('adam matches over several steps', () => {
+    const len = 1001;
+    const p1 = rng.normals(len), p2 = Float32Array.from(p1);
+    const m1 = new Float32Array(len), v1 = new Float32Array(len), m2 = new Float32Array(len), v2 = new Float32Array(len);
+    for (let step = 1; step <= 5; step++) {
+      const g = rng.normals(len);
+      const h = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 6.25e-10, step };
+      b.adam(p1, g, m1, v1, h);
+      ref.adam(p2, g, m2, v2, h);
+    }
+    expectClose(p1, p2, { rtol: 1e-5, atol: 1e-6, label: 'params' });
+    expectClose(v1, v2, { rtol: 1e-5, atol: 1e-9, label: 'v' });
+  });
+
+  it('row norms, normalize (zero rows stay zero), gradient projection', () => {
+    const n = 13, d = 37;
+    const w = rng.normals(n * d);
+    w.fill(0, 2 * d, 3 * d);
+    expectClose(b.rowNorms(w, n, d), ref.rowNorms(w, n, d), { rtol: 1e-6, label: 'norms' });
+    const w1 = Float32Array.from(w), w2 = Float32Array.from(w);
+    b.normalizeRows(w1, n, d);
+    ref.normalizeRows(w2, n, d);
+    expectClose(w1, w2, { rtol: 1e-6, atol: 1e-7, label: 'normalized' });
+    expect(w1[2 * d]).toBe(0);
+    const g = rng.normals(n * d);
+    const g1 = Float32Array.from(g), g2 = Float32Array.from(g);
+    b.projectRowGrad(w1, g1, n, d);
+    ref.projectRowGrad(w1, g2, n, d);
+    expectClose(g1, g2, { rtol: 1e-5, atol: 1e-6, label: 'projected' });
+    // the projected gradient is orthogonal to its row
+    for (let i = 0; i < n; i++) {
+      let dot = 0;
+      for (let c = 0; c < d; c++) dot += g1[i * d + c]! * w1[i * d + c]!;
+      expect(Math.abs(dot)).toBeLessThan(1e-5);
+    }
+  });
+
+  it.each([[2, 5, 1], [37, 16, 8], [100, 24, 33], [65, 10, 64], [50, 12, 1000]])(
+    'min cosine n=%i d=%i block=%i finds the planted opposite pair', (n, d, block) => {
+      const w = rng.normals(n * d);
+      ref.normalizeRows(w, n, d);
+      // plant an exact antipodal pair
+      for (let c = 0; c < d; c++) w[(n - 1) * d + c] = -w[c]!;
+      const got = b.minCosine(w, n, d, block), want = ref.minCosine(w, n, d, block);
+      expectClose(got.vals, want.vals, { rtol: 1e-5, atol: 1e-5, label: 'min cosine' });
+      expect(Array.from(got.idx)).toEqual(Array.from(want.idx));
+      expect(got.idx[0]).toBe(n - 1);
+      expect(got.idx[n - 1]).toBe(0);
+      expect(got.vals[0]!).toBeLessThan(-0.9999);
+    });
+
+  it('min cosine with one row has no partner', () => {
+    const got = b.minCosine(Float32Array.from([1, 0]), 1, 2);
+    expect(got.idx[0]).toBe(-1);
+    expect(got.vals[0]).toBe(Infinity);
+  });
+
+  it('bad sizes are refused with a message naming the argument', () => {
+    expect(() => b.topk(new Float32Array(5), 2, 3, 1)).toThrow(/x has 5 elements, needs at least 6/);
+    expect(() => b.gemm({ a: new Float32Array(4), b: new Float32Array(4), c: new Float32Array(3), m: 2, n: 2, k: 2 })).toThrow(/c has 3/);
+    expect(() => b.topk(new Float32Array(6), 2, 3, -1)).toThrow(/k must be a non-negative integer/);
+  });
+});
