@@ -1,0 +1,34 @@
+/**
+ * Atomic file writes: write a temp file beside the target, fsync, rename. A reader never
+ * sees a half-written file, and a crash leaves at most a stray temp file.
+ */
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+
+export function tempPathFor(path: string): string {
+  return `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Writes the chunks to `path` atomically. */
+export function writeFileAtomic(path: string, chunks: Iterable<Uint8Array | string>): void {
+  const tmp = tempPathFor(path);
+  const fd = openSync(tmp, 'w');
+  try {
+    for (const chunk of chunks) {
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      let off = 0;
+      while (off < buf.byteLength) off += writeSync(fd, buf, off, buf.byteLength - off);
+    }
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
+}
+
+export function writeJsonAtomic(path: string, value: unknown): void {
+  writeFileAtomic(path, [JSON.stringify(value, null, 2) + '\n']);
+}
