@@ -63,6 +63,26 @@ describe.skipIf(!nat)('native kernels match the reference', () => {
     }
   });
 
+  it.each([[1, 9, 3], [5, 200, 7], [3, 64, 64], [4, 1000, 32]])('topk rows with a column bias (rows=%i cols=%i k=%i), with and without a mask', (rows, cols, k) => {
+    const x = rng.normals(rows * cols), bias = rng.normals(cols);
+    const mask = new Uint8Array(cols).map(() => (rng.uniform() < 0.5 ? 1 : 0));
+    for (const o of [{ bias }, { bias, mask }, { mask }]) {
+      const got = b.topk(x, rows, cols, k, o), want = ref.topk(x, rows, cols, k, o);
+      expect(Array.from(got.idx)).toEqual(Array.from(want.idx));
+      expect(Array.from(got.vals)).toEqual(Array.from(want.vals));
+    }
+  });
+
+  it('topk of long rows (many chunks, ties across chunks)', () => {
+    const rows = 6, cols = 1000;
+    for (const x of [rng.normals(rows * cols), tied(rows * cols)]) {
+      for (const k of [1, 5, 32, 200]) {
+        const got = b.topk(x, rows, cols, k), want = ref.topk(x, rows, cols, k);
+        expect(Array.from(got.idx), `k=${k}`).toEqual(Array.from(want.idx));
+      }
+    }
+  });
+
   it('topk with NaN: NaN ranks below every number, deterministically', () => {
     const x = Float32Array.from([NaN, 1, -Infinity, 2, NaN, -5, NaN, 0.5]);
     const got = b.topk(x, 2, 4, 4), want = ref.topk(x, 2, 4, 4);

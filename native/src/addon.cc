@@ -36,9 +36,9 @@ Napi::Value Sgemm(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value TopkRows(const Napi::CallbackInfo& info) {
-  // (x, rows, cols, k, mask|null, outVals, outIdx)
+  // (x, rows, cols, k, mask|null, bias|null, outVals, outIdx)
   saekit::topkRows(ptr<float>(info, 0), i64(info, 1), i64(info, 2), i64(info, 3), ptr<uint8_t>(info, 4),
-                   ptr<float>(info, 5), ptr<int32_t>(info, 6));
+                   ptr<float>(info, 5), ptr<float>(info, 6), ptr<int32_t>(info, 7));
   return info.Env().Undefined();
 }
 

@@ -50,15 +50,21 @@ void minCosine(const float* W, int64_t n, int64_t d, int64_t block, float* outVa
         for (int64_t r = 0; r < bi; r++) {
           const float* c = C.data() + r * bj;
           const int32_t gi = (int32_t)(i0 + r);
-          float bv = outVal[gi];
-          int32_t bidx = outIdx[gi];
-          for (int64_t q = diag ? r + 1 : 0; q < bj; q++) {
-            const float v = c[q];
-            offer(v, (int32_t)(j0 + q), bv, bidx);
-            offer(v, gi, cv[q], ci[q]);
+          const int64_t q0 = diag ? r + 1 : 0;
+          // row minimum: a vectorizable reduction, then the first column attaining it
+          float m = inf;
+          for (int64_t q = q0; q < bj; q++) m = c[q] < m ? c[q] : m;  // NaN never wins
+          if (m < inf) {
+            int64_t q = q0;
+            while (c[q] != m) q++;
+            offer(m, (int32_t)(j0 + q), outVal[gi], outIdx[gi]);
           }
-          outVal[gi] = bv;
-          outIdx[gi] = bidx;
+          // column minima: rows ascend within a thread, so a strict < keeps the smallest row
+          for (int64_t q = q0; q < bj; q++) {
+            const bool lt = c[q] < cv[q];
+            cv[q] = lt ? c[q] : cv[q];
+            ci[q] = lt ? gi : ci[q];
+          }
         }
       }
       // Column minima go to rows of block j; on the diagonal block those rows are the same

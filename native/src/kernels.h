@@ -7,10 +7,11 @@
 
 namespace saekit {
 
-// Row-wise top-k of x [rows, cols]: outVals/outIdx [rows, k], best first. Order: larger
-// value first, NaN ranks as -inf, ties broken by the smaller column index.
+// Row-wise top-k of x [rows, cols] + bias [cols] (bias may be null), restricted to columns with
+// mask[j] != 0 when mask is given: outVals/outIdx [rows, k], best first, padded with idx -1.
+// Order: larger value first, NaN ranks as -inf, ties broken by the smaller column index.
 void topkRows(const float* x, int64_t rows, int64_t cols, int64_t k, const uint8_t* mask,
-              float* outVals, int32_t* outIdx);
+              const float* bias, float* outVals, int32_t* outIdx);
 
 // Top kTotal entries of the whole matrix x [rows, cols] (BatchTopK), same order rules.
 // Writes CSR rowPtr [rows+1], idx/vals [min(kTotal, rows*cols)] in row-major order.

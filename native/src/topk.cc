@@ -20,36 +20,53 @@ inline bool better(float av, int32_t ai, float bv, int32_t bi) {
   return av > bv || (av == bv && ai < bi);
 }
 
-// Min-heap on rank: the top is the worst kept entry.
-struct Heap {
-  std::vector<float> key;
-  std::vector<int32_t> idx;
-  int64_t size = 0;
-  void reset(int64_t k) { key.resize(k); idx.resize(k); size = 0; }
-  void siftDown(int64_t i) {
-    for (;;) {
-      int64_t l = 2 * i + 1, r = l + 1, w = i;
-      if (l < size && better(key[w], idx[w], key[l], idx[l])) w = l;
-      if (r < size && better(key[w], idx[w], key[r], idx[r])) w = r;
-      if (w == i) return;
-      std::swap(key[i], key[w]);
-      std::swap(idx[i], idx[w]);
-      i = w;
+// Columns per chunk of the two-pass row top-k.
+constexpr int64_t CHUNK = 64;
+
+// out[c] = max over chunk c (CHUNK columns) of x[j] (+ add[j]); NaN never wins, so an all-NaN
+// chunk gives -inf. GCC vector extensions compile to SIMD on any x86 target.
+typedef float v8f __attribute__((vector_size(32)));
+inline v8f load8(const float* p) {
+  v8f v;
+  std::memcpy(&v, p, 32);
+  return v;
+}
+// Whether any of 8 floats x[t] (+ add[t]) is >= t0. A NaN compares false; when t0 is -inf
+// a NaN may still be a candidate, so the caller never skips in that case.
+inline bool anyAtLeast(const float* x, const float* add, float t0) {
+  if (t0 == -std::numeric_limits<float>::infinity()) return true;
+  v8f a = load8(x);
+  if (add) a += load8(add);
+  const v8f t = {t0, t0, t0, t0, t0, t0, t0, t0};
+  const auto m = a >= t;
+  for (int l = 0; l < 8; l++)
+    if (m[l]) return true;
+  return false;
+}
+
+void chunkMax(const float* x, const float* add, int64_t cols, float* out) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  const int64_t full = cols / CHUNK;
+  for (int64_t c = 0; c < full; c++) {
+    v8f m = {ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf};
+    for (int64_t t = 0; t < CHUNK; t += 8) {
+      v8f a = load8(x + c * CHUNK + t);
+      if (add) a += load8(add + c * CHUNK + t);
+      m = a > m ? a : m;
     }
+    float r = ninf;
+    for (int t = 0; t < 8; t++) r = m[t] > r ? m[t] : r;
+    out[c] = r;
   }
-  void push(float kv, int32_t j) {
-    int64_t i = size++;
-    key[i] = kv;
-    idx[i] = j;
-    while (i > 0) {
-      int64_t p = (i - 1) / 2;
-      if (!better(key[p], idx[p], key[i], idx[i])) return;
-      std::swap(key[i], key[p]);
-      std::swap(idx[i], idx[p]);
-      i = p;
+  if (full * CHUNK < cols) {
+    float r = ninf;
+    for (int64_t j = full * CHUNK; j < cols; j++) {
+      const float v = add ? x[j] + add[j] : x[j];
+      r = v > r ? v : r;
     }
+    out[full] = r;
   }
-};
+}
 
 // Order-preserving map float -> uint32 (larger float, larger key); NaN maps like -inf.
 inline uint32_t orderKey(float v) {
@@ -62,38 +79,59 @@ inline uint32_t orderKey(float v) {
 }  // namespace
 
 void topkRows(const float* x, int64_t rows, int64_t cols, int64_t k, const uint8_t* mask,
-              float* outVals, int32_t* outIdx) {
+              const float* bias, float* outVals, int32_t* outIdx) {
   if (k <= 0) return;
+  const int64_t nChunks = (cols + CHUNK - 1) / CHUNK;
+  const float ninf = -std::numeric_limits<float>::infinity();
+  // Per-column addend of the ranked key: the bias, and -inf where the mask excludes a column.
+  std::vector<float> add;
+  if (mask || bias) {
+    add.resize(cols);
+    for (int64_t j = 0; j < cols; j++) add[j] = mask && !mask[j] ? ninf : (bias ? bias[j] : 0.0f);
+  }
+  const float* addp = add.empty() ? nullptr : add.data();
 #pragma omp parallel
   {
-    Heap h;
-    h.reset(k);
-    std::vector<int32_t> order(k);
+    std::vector<float> cmax(nChunks), sel(nChunks);
+    std::vector<std::pair<float, int32_t>> cand;
+    auto rankOrder = [](const std::pair<float, int32_t>& a, const std::pair<float, int32_t>& c) {
+      return better(a.first, a.second, c.first, c.second);
+    };
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < rows; b++) {
       const float* row = x + b * cols;
-      h.size = 0;
-      for (int64_t j = 0; j < cols; j++) {
-        if (mask && !mask[j]) continue;
-        float kv = rankKey(row[j]);
-        if (h.size < k) {
-          h.push(kv, (int32_t)j);
-        } else if (kv > h.key[0]) {  // an equal key has a larger index: it ranks lower
-          h.key[0] = kv;
-          h.idx[0] = (int32_t)j;
-          h.siftDown(0);
+      // Pass 1: each chunk's maximum key (x + bias, -inf where masked out, NaN as -inf). The
+      // k-th largest chunk maximum t0 bounds the row's k-th largest key from below (k chunks
+      // each hold an entry >= t0), so pass 2 gathers only entries >= t0 from chunks that have one.
+      chunkMax(row, addp, cols, cmax.data());
+      float t0 = ninf;
+      if (nChunks > k) {
+        std::copy(cmax.begin(), cmax.end(), sel.begin());
+        std::nth_element(sel.begin(), sel.begin() + (k - 1), sel.end(), std::greater<float>());
+        t0 = sel[k - 1];
+      }
+      cand.clear();
+      for (int64_t c = 0; c < nChunks; c++) {
+        if (cmax[c] < t0) continue;
+        const int64_t j0 = c * CHUNK, j1 = std::min(cols, (c + 1) * CHUNK);
+        for (int64_t g = j0; g < j1; g += 8) {
+          if (g + 8 <= j1 && !anyAtLeast(row + g, addp ? addp + g : nullptr, t0)) continue;
+          for (int64_t j = g; j < std::min(j1, g + 8); j++) {
+            if (mask && !mask[j]) continue;
+            const float kv = rankKey(addp ? row[j] + addp[j] : row[j]);
+            if (kv >= t0) cand.emplace_back(kv, (int32_t)j);
+          }
         }
       }
-      int64_t got = h.size;
-      for (int64_t t = 0; t < got; t++) order[t] = (int32_t)t;
-      std::sort(order.begin(), order.begin() + got, [&](int32_t a, int32_t c) {
-        return better(h.key[a], h.idx[a], h.key[c], h.idx[c]);
-      });
+      const int64_t got = std::min<int64_t>(k, (int64_t)cand.size());
+      if (got > 0 && (int64_t)cand.size() > got) std::nth_element(cand.begin(), cand.begin() + (got - 1), cand.end(), rankOrder);
+      std::sort(cand.begin(), cand.begin() + got, rankOrder);
       float* ov = outVals + b * k;
       int32_t* oi = outIdx + b * k;
       for (int64_t t = 0; t < got; t++) {
-        oi[t] = h.idx[order[t]];
-        ov[t] = row[oi[t]];
+        const int32_t j = cand[t].second;
+        oi[t] = j;
+        ov[t] = bias ? row[j] + bias[j] : row[j];
       }
       for (int64_t t = got; t < k; t++) {
         oi[t] = -1;

@@ -61,16 +61,18 @@ export class Backend {
     this.kernels.sgemm(transA, transB, m, n, k, alpha, a, transA ? m : k, b, transB ? k : n, beta, c, n);
   }
 
-  /** Row-wise top-k of x [rows, cols] → vals/idx [rows, k] (best first; padded with idx -1). */
+  /** Row-wise top-k of x [rows, cols] (+ bias [cols]) → vals/idx [rows, k], best first,
+   *  padded with idx -1; with a mask only columns where mask[j] != 0 compete. */
   topk(x: Float32Array, rows: number, cols: number, k: number,
-    o: { mask?: Uint8Array; vals?: Float32Array; idx?: Int32Array } = {}): { vals: Float32Array; idx: Int32Array } {
+    o: { mask?: Uint8Array; bias?: Float32Array; vals?: Float32Array; idx?: Int32Array } = {}): { vals: Float32Array; idx: Int32Array } {
     size('rows', rows); size('cols', cols); size('k', k);
     len('x', x, rows * cols);
     if (o.mask) len('mask', o.mask, cols);
+    if (o.bias) len('bias', o.bias, cols);
     const vals = o.vals ?? new Float32Array(rows * k);
     const idx = o.idx ?? new Int32Array(rows * k);
     len('vals', vals, rows * k); len('idx', idx, rows * k);
-    this.kernels.topkRows(x, rows, cols, k, o.mask ?? null, vals, idx);
+    this.kernels.topkRows(x, rows, cols, k, o.mask ?? null, o.bias ?? null, vals, idx);
     return { vals, idx };
   }
 

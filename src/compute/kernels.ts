@@ -11,10 +11,11 @@ export interface Kernels {
   /** C = alpha·op(A)·op(B) + beta·C, row-major; op(A): [m, k], op(B): [k, n], C: [m, n]. */
   sgemm(transA: boolean, transB: boolean, m: number, n: number, k: number, alpha: number,
     a: Float32Array, lda: number, b: Float32Array, ldb: number, beta: number, c: Float32Array, ldc: number): void;
-  /** Row-wise top-k of x [rows, cols] (restricted to mask[j] != 0 when a mask is given) into
-   *  outVals/outIdx [rows, k]; rows with fewer than k candidates are padded with idx -1, val 0. */
+  /** Row-wise top-k of x [rows, cols] + bias [cols] (bias optional; restricted to mask[j] != 0
+   *  when a mask is given) into outVals/outIdx [rows, k], the values including the bias; rows
+   *  with fewer than k candidates are padded with idx -1, val 0. */
   topkRows(x: Float32Array, rows: number, cols: number, k: number, mask: Uint8Array | null,
-    outVals: Float32Array, outIdx: Int32Array): void;
+    bias: Float32Array | null, outVals: Float32Array, outIdx: Int32Array): void;
   /** Top kTotal entries of all of x [rows, cols] as CSR (rowPtr [rows+1]) in row-major order;
    *  returns the number kept, min(kTotal, rows·cols). */
   topkBatch(x: Float32Array, rows: number, cols: number, kTotal: number,

@@ -14,10 +14,11 @@ function rankCompare(av: number, ai: number, bv: number, bi: number): number {
   return ai - bi;
 }
 
-function sortedCandidates(x: Float32Array, off: number, cols: number, mask: Uint8Array | null): number[] {
+/** Allowed columns of one row sorted best first, by value v[j]. */
+function sortedCandidates(v: (j: number) => number, cols: number, mask: Uint8Array | null): number[] {
   const cand: number[] = [];
   for (let j = 0; j < cols; j++) if (!mask || mask[j]) cand.push(j);
-  return cand.sort((a, b) => rankCompare(x[off + a]!, a, x[off + b]!, b));
+  return cand.sort((a, b) => rankCompare(v(a), a, v(b), b));
 }
 
 export const referenceKernels: Kernels = {
@@ -36,13 +37,15 @@ export const referenceKernels: Kernels = {
     }
   },
 
-  topkRows(x, rows, cols, k, mask, outVals, outIdx) {
+  topkRows(x, rows, cols, k, mask, bias, outVals, outIdx) {
     for (let b = 0; b < rows; b++) {
-      const order = sortedCandidates(x, b * cols, cols, mask);
+      // the sum is rounded to float32 as the native kernel does
+      const v = (j: number): number => (bias ? Math.fround(x[b * cols + j]! + bias[j]!) : x[b * cols + j]!);
+      const order = sortedCandidates(v, cols, mask);
       for (let t = 0; t < k; t++) {
         const j = t < order.length ? order[t]! : -1;
         outIdx[b * k + t] = j;
-        outVals[b * k + t] = j >= 0 ? x[b * cols + j]! : 0;
+        outVals[b * k + t] = j >= 0 ? v(j) : 0;
       }
     }
   },

@@ -1,0 +1,21 @@
+/** The saekit command line: wires one command per file. */
+import { Command, CommanderError } from 'commander';
+import { selfcheckCommand } from './selfcheck.js';
+
+const program = new Command('saekit')
+  .description('train, evaluate and analyze sparse autoencoders on language-model activations')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .exitOverride();
+
+program.addCommand(selfcheckCommand());
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode);
+  // expected failures (bad input) print one line; a stack trace only with SAEKIT_DEBUG=1
+  process.stderr.write(`saekit: error: ${(err as Error).message}\n`);
+  if (process.env.SAEKIT_DEBUG === '1') console.error(err);
+  process.exit(1);
+}
