@@ -1,0 +1,32 @@
+/**
+ * Activation sources: where training and evaluation rows come from. A source is a stream of
+ * rows of width d that can save and restore its position exactly, so a resumed run reads the
+ * same rows as an uninterrupted one.
+ */
+
+/** A source's position: JSON-safe scalars plus optional tensors (e.g. a shuffle buffer). */
+export interface SourceState {
+  json: Record<string, unknown>;
+  tensors?: Record<string, Float32Array>;
+}
+
+/** What a source knows about how its rows were made, when it knows it. */
+export interface GroundTruth {
+  /** the true feature directions, unit rows [m, d] */
+  features: Float32Array;
+  m: number;
+}
+
+export interface ActivationSource {
+  /** row width */
+  readonly d: number;
+  /** one line for logs and cfg.json */
+  readonly description: string;
+  /** total rows, or Infinity for an endless generator */
+  readonly length: number;
+  readonly truth?: GroundTruth;
+  /** Fills out[0 .. rows·d) with the next rows; returns how many were filled (fewer only at the end). */
+  read(out: Float32Array, rows: number): number;
+  state(): SourceState;
+  restore(state: SourceState): void;
+}

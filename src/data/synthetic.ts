@@ -1,0 +1,165 @@
+/**
+ * The built-in synthetic source with known ground truth (DESIGN 5):
+ *   x = Σ_{i active} a_i · f_i + ε,   f_i unit directions in R^d,  ε ~ N(0, noise² I)
+ * Feature i fires with probability ∝ (i+1)^(-alpha) (power law), about `active` features per
+ * row (Poisson count, drawn without replacement), magnitudes a_i ~ U[minMag, maxMag].
+ * Options: correlated groups (members co-fire with probability groupProb) and planted
+ * antipodal pairs (f_{2j+1} = −f_{2j}, never active together). Deterministic given the seed.
+ */
+import { z } from 'zod';
+import { fixedK, getBackend, type Backend } from '../compute/backend.js';
+import { Rng } from '../util/rng.js';
+import type { ActivationSource, GroundTruth, SourceState } from './source.js';
+
+export const SyntheticOptions = z.object({
+  d: z.number().int().min(1).default(128).describe('row width'),
+  features: z.number().int().min(1).default(2048).describe('number of true features m'),
+  active: z.number().positive().default(16).describe('mean number of active features per row'),
+  alpha: z.number().min(0).default(0.5).describe('power-law exponent of firing probabilities'),
+  minMag: z.number().min(0).default(0.5).describe('smallest magnitude of an active feature'),
+  maxMag: z.number().min(0).default(1.5).describe('largest magnitude of an active feature'),
+  noise: z.number().min(0).default(0.01).describe('std of isotropic Gaussian noise per coordinate'),
+  groupSize: z.number().int().min(0).default(0).describe('size of correlated groups (0 = none)'),
+  groupProb: z.number().min(0).max(1).default(0.5).describe('probability a group member co-fires'),
+  antipodal: z.number().int().min(0).default(0).describe('number of planted antipodal feature pairs'),
+  seed: z.number().int().default(0).describe('seed of the features (the row stream is seeded from it too)'),
+}).strict().refine((o) => o.minMag <= o.maxMag, { message: 'minMag must be <= maxMag' })
+  .refine((o) => 2 * o.antipodal <= o.features, { message: 'antipodal pairs need 2·antipodal <= features' })
+  .refine((o) => o.active <= o.features, { message: 'active must be <= features' });
+export type SyntheticOptions = z.infer<typeof SyntheticOptions>;
+
+/** Parses "synthetic" or "synthetic:d=64,features=512,seed=3" into options. */
+export function parseSyntheticSpec(spec: string): SyntheticOptions {
+  const body = spec.replace(/^synthetic:?/, '');
+  const raw: Record<string, number> = {};
+  for (const part of body.split(',').filter(Boolean)) {
+    const [key, value] = part.split('=');
+    const num = Number(value);
+    if (!key || value === undefined || !Number.isFinite(num)) {
+      throw new Error(`--data ${spec}: "${part}" is not key=number (e.g. synthetic:d=128,features=2048,active=16)`);
+    }
+    raw[key] = num;
+  }
+  const got = SyntheticOptions.safeParse(raw);
+  if (!got.success) {
+    const issue = got.error.issues[0]!;
+    throw new Error(`--data ${spec}: ${issue.path.join('.') || 'options'}: ${issue.message}`);
+  }
+  return got.data;
+}
+
+/** Walker's alias table for O(1) draws from a discrete distribution. */
+class Alias {
+  readonly prob: Float64Array;
+  readonly alias: Int32Array;
+  constructor(p: Float64Array) {
+    const n = p.length;
+    this.prob = new Float64Array(n);
+    this.alias = new Int32Array(n);
+    const scaled = Float64Array.from(p, (v) => v * n);
+    const small: number[] = [], large: number[] = [];
+    scaled.forEach((v, i) => (v < 1 ? small : large).push(i));
+    while (small.length && large.length) {
+      const s = small.pop()!, l = large.pop()!;
+      this.prob[s] = scaled[s]!;
+      this.alias[s] = l;
+      scaled[l] = scaled[l]! + scaled[s]! - 1;
+      (scaled[l]! < 1 ? small : large).push(l);
+    }
+    for (const i of [...small, ...large]) this.prob[i] = 1;
+  }
+  draw(rng: Rng): number {
+    const i = rng.int(this.prob.length);
+    return rng.uniform() < this.prob[i]! ? i : this.alias[i]!;
+  }
+}
+
+export class SyntheticSource implements ActivationSource {
+  readonly d: number;
+  readonly length = Infinity;
+  readonly description: string;
+  readonly truth: GroundTruth;
+  readonly options: SyntheticOptions;
+  /** P(feature i fires) before group co-firing, for analysis */
+  readonly fireProb: Float64Array;
+  #rng: Rng;
+  #alias: Alias;
+  #be: Backend;
+
+  constructor(options: Partial<SyntheticOptions> = {}, be: Backend = getBackend()) {
+    const o = SyntheticOptions.parse(options);
+    this.options = o;
+    this.d = o.d;
+    this.#be = be;
+    this.description = `synthetic:${Object.entries(o).map(([k, v]) => `${k}=${v}`).join(',')}`;
+    const frng = new Rng(o.seed);
+    const features = frng.normals(o.features * o.d);
+    be.normalizeRows(features, o.features, o.d);
+    for (let j = 0; j < o.antipodal; j++) {
+      for (let c = 0; c < o.d; c++) features[(2 * j + 1) * o.d + c] = -features[2 * j * o.d + c]!;
+    }
+    this.truth = { features, m: o.features };
+    const w = Float64Array.from({ length: o.features }, (_, i) => (i + 1) ** -o.alpha);
+    const sum = w.reduce((a, b) => a + b, 0);
+    this.#alias = new Alias(w.map((v) => v / sum));
+    this.fireProb = w.map((v) => Math.min(1, (o.active * v) / sum));
+    this.#rng = new Rng((o.seed ^ 0x5eed) >>> 0);
+  }
+
+  /** Poisson(λ) by inversion (λ is small here). */
+  #poisson(lambda: number): number {
+    const l = Math.exp(-lambda);
+    let k = 0, p = this.#rng.uniform();
+    while (p > l) {
+      k++;
+      p *= this.#rng.uniform();
+    }
+    return k;
+  }
+
+  read(out: Float32Array, rows: number): number {
+    const o = this.options, d = o.d, rng = this.#rng;
+    const perRow: number[][] = [];
+    let maxActive = 0;
+    for (let b = 0; b < rows; b++) {
+      const want = Math.min(this.#poisson(o.active), o.features);
+      const chosen = new Set<number>();
+      for (let tries = 0; chosen.size < want && tries < 20 * want; tries++) {
+        const i = this.#alias.draw(rng);
+        // an antipodal partner never fires with its pair
+        if (i < 2 * o.antipodal && chosen.has(i ^ 1)) continue;
+        chosen.add(i);
+        if (o.groupSize > 1) {
+          const g0 = i - (i % o.groupSize);
+          for (let j = g0; j < Math.min(g0 + o.groupSize, o.features); j++) {
+            if (j !== i && !(j < 2 * o.antipodal && chosen.has(j ^ 1)) && rng.uniform() < o.groupProb) chosen.add(j);
+          }
+        }
+      }
+      const list = [...chosen];
+      perRow.push(list);
+      maxActive = Math.max(maxActive, list.length);
+    }
+    // x = codes · features through the sparse decode kernel, then noise
+    const k = Math.max(maxActive, 1);
+    const vals = new Float32Array(rows * k), idx = new Int32Array(rows * k).fill(-1);
+    perRow.forEach((list, b) => list.forEach((i, t) => {
+      idx[b * k + t] = i;
+      vals[b * k + t] = o.minMag + (o.maxMag - o.minMag) * rng.uniform();
+    }));
+    const x = out.subarray(0, rows * d);
+    this.#be.sparseDecode(fixedK(vals, idx, rows, k), this.truth.features, d, null, x);
+    if (o.noise > 0) for (let e = 0; e < rows * d; e++) x[e]! += o.noise * rng.normal();
+    return rows;
+  }
+
+  state(): SourceState {
+    return { json: { kind: 'synthetic', rng: Array.from(this.#rng.state) } };
+  }
+
+  restore(state: SourceState): void {
+    const rng = state.json.rng;
+    if (state.json.kind !== 'synthetic' || !Array.isArray(rng) || rng.length !== 4) throw new Error('checkpoint: the data state is not a synthetic source state');
+    this.#rng = new Rng(Uint32Array.from(rng as number[]));
+  }
+}

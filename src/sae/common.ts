@@ -1,0 +1,130 @@
+/**
+ * What every SAE architecture shares: the parameter set, initialization, and the on-disk
+ * form (a folder of cfg.json + sae.safetensors, readable from Python).
+ *
+ * Layout (row i belongs to latent i): W_enc [n, d], b_enc [n], W_dec [n, d], b_dec [d].
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { Backend } from '../compute/backend.js';
+import { writeJsonAtomic } from '../io/atomic.js';
+import { SafetensorsFile, writeSafetensors } from '../io/safetensors.js';
+import type { Rng } from '../util/rng.js';
+
+export const PARAM_NAMES = ['W_enc', 'b_enc', 'W_dec', 'b_dec'] as const;
+export type ParamName = (typeof PARAM_NAMES)[number];
+export type SaeParams = Record<ParamName, Float32Array>;
+
+/** cfg.json of a saekit SAE folder. */
+export const SaeConfig = z.object({
+  format: z.literal('saekit-sae').default('saekit-sae'),
+  arch: z.enum(['topk']).describe('architecture'),
+  d: z.number().int().positive().describe('input width d_in'),
+  n: z.number().int().positive().describe('number of latents'),
+  k: z.number().int().positive().describe('active latents per token'),
+  multiTopK: z.boolean().default(false).describe('trained with the Multi-TopK loss L(k) + L(4k)/8'),
+  data: z.string().default('').describe('where the training activations came from'),
+});
+export type SaeConfig = z.infer<typeof SaeConfig>;
+
+export interface Sae {
+  cfg: SaeConfig;
+  params: SaeParams;
+}
+
+export function paramShapes(cfg: { d: number; n: number }): Record<ParamName, number[]> {
+  return { W_enc: [cfg.n, cfg.d], b_enc: [cfg.n], W_dec: [cfg.n, cfg.d], b_dec: [cfg.d] };
+}
+
+/** Geometric median of rows x [rows, d] by Weiszfeld iterations (the b_dec init of Gao et al.). */
+export function geometricMedian(x: Float32Array, rows: number, d: number, iters = 100, tol = 1e-7): Float32Array {
+  const m = new Float64Array(d);
+  for (let b = 0; b < rows; b++) for (let c = 0; c < d; c++) m[c]! += x[b * d + c]! / rows;
+  const next = new Float64Array(d);
+  for (let it = 0; it < iters; it++) {
+    next.fill(0);
+    let wsum = 0;
+    for (let b = 0; b < rows; b++) {
+      let dist = 0;
+      for (let c = 0; c < d; c++) dist += (x[b * d + c]! - m[c]!) ** 2;
+      const w = 1 / Math.max(Math.sqrt(dist), 1e-12);
+      wsum += w;
+      for (let c = 0; c < d; c++) next[c]! += w * x[b * d + c]!;
+    }
+    let shift = 0, norm = 0;
+    for (let c = 0; c < d; c++) {
+      const v = next[c]! / wsum;
+      shift += (v - m[c]!) ** 2;
+      norm += v * v;
+      m[c] = v;
+    }
+    if (Math.sqrt(shift) <= tol * Math.max(1, Math.sqrt(norm))) break;
+  }
+  return Float32Array.from(m);
+}
+
+/**
+ * Init of Gao et al.: decoder rows random unit vectors, encoder = decoder (transpose, in the
+ * y = x·W_encᵀ convention), b_enc = 0, b_dec = geometric median of a data sample.
+ * encoderInit 'random' draws the encoder independently instead (for the init ablation).
+ */
+export function initParams(be: Backend, cfg: { d: number; n: number }, rng: Rng, sample: Float32Array, sampleRows: number,
+  encoderInit: 'transpose' | 'random' = 'transpose'): SaeParams {
+  const { d, n } = cfg;
+  const W_dec = rng.normals(n * d);
+  be.normalizeRows(W_dec, n, d);
+  let W_enc: Float32Array;
+  if (encoderInit === 'transpose') {
+    W_enc = Float32Array.from(W_dec);
+  } else {
+    W_enc = rng.normals(n * d);
+    be.normalizeRows(W_enc, n, d);
+  }
+  return { W_enc, b_enc: new Float32Array(n), W_dec, b_dec: geometricMedian(sample, sampleRows, d) };
+}
+
+export function saveSae(dir: string, sae: Sae): void {
+  mkdirSync(dir, { recursive: true });
+  const shapes = paramShapes(sae.cfg);
+  writeSafetensors(join(dir, 'sae.safetensors'),
+    Object.fromEntries(PARAM_NAMES.map((p) => [p, { dtype: 'F32' as const, shape: shapes[p], data: sae.params[p] }])),
+    { format: 'saekit' });
+  writeJsonAtomic(join(dir, 'cfg.json'), sae.cfg);
+}
+
+/** Reads params by name from an open file, checking each shape against the config. */
+export function readParams(file: SafetensorsFile, cfg: { d: number; n: number }): SaeParams {
+  const shapes = paramShapes(cfg);
+  const out = {} as SaeParams;
+  for (const p of PARAM_NAMES) {
+    const got = file.info(p).shape;
+    if (JSON.stringify(got) !== JSON.stringify(shapes[p])) {
+      throw new Error(`${file.path}: tensor "${p}" has shape ${JSON.stringify(got)}, expected ${JSON.stringify(shapes[p])} (d=${cfg.d}, n=${cfg.n})`);
+    }
+    out[p] = file.readF32(p);
+  }
+  return out;
+}
+
+export function loadSae(dir: string): Sae {
+  const cfgPath = join(dir, 'cfg.json');
+  if (!existsSync(cfgPath)) throw new Error(`${dir}: not a saekit SAE folder (no cfg.json)`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(cfgPath, 'utf8'));
+  } catch (err) {
+    throw new Error(`${cfgPath}: not valid JSON (${(err as Error).message})`);
+  }
+  const parsed = SaeConfig.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new Error(`${cfgPath}: field "${issue.path.join('.')}": ${issue.message} (is this a saekit SAE? use \`saekit import\` for SAELens/sparsify folders)`);
+  }
+  const file = SafetensorsFile.open(join(dir, 'sae.safetensors'));
+  try {
+    return { cfg: parsed.data, params: readParams(file, parsed.data) };
+  } finally {
+    file.close();
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * TopK sparse autoencoder (Gao et al. 2024, "Scaling and evaluating sparse autoencoders"):
+ *
+ *   pre = (x − b_dec)·W_encᵀ + b_enc        z = ReLU(TopK_k(pre))        x̂ = z·W_dec + b_dec
+ *   L   = Σ_b ||x_b − x̂_b||² / Σ_b ||x_b − x̄||²                          (= FVU)
+ *   AuxK: among dead latents take the top k_aux pre-activations, ê = z_aux·W_dec (no bias),
+ *         L_aux = min(#dead/k_aux, 1) · ||(x − x̂) − ê||² / Σ_b ||x_b − x̄||²   (x̂ detached)
+ *   Multi-TopK: L(k) + L(4k)/8 on the same pre-activations.
+ *   total = L (+ L(4k)/8) + α·L_aux
+ *
+ * The backward is written by hand and sparse: only the dense encoder GEMM touches all n
+ * latents; every gradient of W_enc, b_enc, W_dec flows through the B·k kept entries.
+ */
+import { fixedK, type Backend, type SparseRows } from '../compute/backend.js';
+import type { SaeParams } from './common.js';
+
+export interface TopKLossOptions {
+  k: number;
+  /** add L(4k)/8 */
+  multiTopK: boolean;
+  /** AuxK: number of dead latents used per row (0 disables) */
+  kAux: number;
+  /** weight α of the AuxK loss */
+  auxAlpha: number;
+}
+
+/** Named results of one forward(+backward) pass. */
+export interface TopKStepResult {
+  /** the total loss that was differentiated */
+  loss: number;
+  /** fraction of variance unexplained by the k-sparse reconstruction */
+  fvu: number;
+  /** Σ ||x − x̂||² over the batch */
+  sse: number;
+  /** Σ ||x − x̄||² over the batch */
+  totalVariance: number;
+  /** L(4k) when multiTopK, else NaN */
+  fvuMulti: number;
+  /** the AuxK loss before α, 0 when no latent is dead */
+  auxLoss: number;
+  /** mean nonzero latents per row */
+  l0: number;
+  /** the k kept entries per row: [B, k] values after ReLU and their latent indices */
+  acts: Float32Array;
+  indices: Int32Array;
+}
+
+/** Buffers reused across steps (the pre-activation matrix alone is B·n floats). */
+export class TopKWorkspace {
+  readonly B: number;
+  readonly n: number;
+  readonly d: number;
+  readonly kTop: number;
+  readonly kAux: number;
+  pre: Float32Array;
+  xc: Float32Array;
+  recon: Float32Array;
+  grad: Float32Array;
+  recon4: Float32Array;
+  grad4: Float32Array;
+  auxRecon: Float32Array;
+  topVals: Float32Array;
+  topIdx: Int32Array;
+  acts: Float32Array;
+  indices: Int32Array;
+  auxVals: Float32Array;
+  auxIdx: Int32Array;
+  constructor(B: number, n: number, d: number, o: TopKLossOptions) {
+    this.B = B; this.n = n; this.d = d;
+    this.kTop = Math.min(n, o.multiTopK ? 4 * o.k : o.k);
+    this.kAux = Math.min(n, o.kAux);
+    this.pre = new Float32Array(B * n);
+    this.xc = new Float32Array(B * d);
+    this.recon = new Float32Array(B * d);
+    this.grad = new Float32Array(B * d);
+    this.recon4 = o.multiTopK ? new Float32Array(B * d) : new Float32Array(0);
+    this.grad4 = o.multiTopK ? new Float32Array(B * d) : new Float32Array(0);
+    this.auxRecon = new Float32Array(this.kAux > 0 ? B * d : 0);
+    this.topVals = new Float32Array(B * this.kTop);
+    this.topIdx = new Int32Array(B * this.kTop);
+    this.acts = new Float32Array(B * o.k);
+    this.indices = new Int32Array(B * o.k);
+    this.auxVals = new Float32Array(B * this.kAux);
+    this.auxIdx = new Int32Array(B * this.kAux);
+  }
+}
+
+/** Σ_b ||x_b − mean(x)||², in float64. */
+export function totalVariance(x: Float32Array, B: number, d: number): number {
+  const mean = new Float64Array(d);
+  for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) mean[c]! += x[b * d + c]!;
+  for (let c = 0; c < d; c++) mean[c]! /= B;
+  let s = 0;
+  for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) s += (x[b * d + c]! - mean[c]!) ** 2;
+  return s;
+}
+
+/** pre = (x − b_dec)·W_encᵀ (b_enc is added inside the top-k), and the kTop best per row. */
+export function encodeTopK(be: Backend, p: SaeParams, x: Float32Array, B: number, ws: TopKWorkspace, k: number): void {
+  const { d, n } = ws;
+  for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) ws.xc[b * d + c] = x[b * d + c]! - p.b_dec[c]!;
+  be.gemm({ a: ws.xc, b: p.W_enc, c: ws.pre, m: B, n, k: d, transB: true });
+  be.topk(ws.pre, B, n, k, { bias: p.b_enc, vals: ws.topVals, idx: ws.topIdx });
+}
+
+/** ReLU of the first k of each row's kTop best entries into acts/indices [B, k]; returns L0·B. */
+function keepFirst(ws: TopKWorkspace, B: number, k: number, vals: Float32Array, idx: Int32Array): number {
+  let nnz = 0;
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < k; t++) {
+      const v = ws.topVals[b * ws.kTop + t]!;
+      vals[b * k + t] = v > 0 ? v : 0;
+      idx[b * k + t] = ws.topIdx[b * ws.kTop + t]!;
+      if (v > 0) nnz++;
+    }
+  }
+  return nnz;
+}
+
+/** Σ (a − b)² and, when grad is given, grad = scale·(a − b), over [len]. */
+function diffSq(a: Float32Array, b: Float32Array, len: number, grad: Float32Array | null, scale: number): number {
+  let s = 0;
+  for (let e = 0; e < len; e++) {
+    const diff = a[e]! - b[e]!;
+    s += diff * diff;
+    if (grad) grad[e] = scale * diff;
+  }
+  return s;
+}
+
+/** Sets dz[p] to 0 where the kept activation is 0 (ReLU's gradient). */
+function reluMask(z: SparseRows, dz: Float32Array): void {
+  for (let p = 0; p < dz.length; p++) if (!(z.vals[p]! > 0)) dz[p] = 0;
+}
+
+export interface TopKGrads extends SaeParams {}
+
+/**
+ * Forward pass, losses and (when grads is given) the full backward for one batch x [B, d].
+ * dead [n] marks dead latents for AuxK (null or all-zero disables it). Gradients are written
+ * (not accumulated) into grads.
+ */
+export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, B: number, o: TopKLossOptions,
+  ws: TopKWorkspace, dead: Uint8Array | null, grads: TopKGrads | null): TopKStepResult {
+  const { d, n, kTop } = ws;
+  const k = Math.min(o.k, n);
+  encodeTopK(be, p, x, B, ws, kTop);
+  const denom = Math.max(totalVariance(x, B, d), 1e-30);
+  const nnz = keepFirst(ws, B, k, ws.acts, ws.indices);
+  const z = fixedK(ws.acts, ws.indices, B, k);
+  be.sparseDecode(z, p.W_dec, d, p.b_dec, ws.recon);
+  // dL/dx̂ = 2(x̂ − x)/denom
+  const sse = diffSq(ws.recon, x, B * d, grads ? ws.grad : null, 2 / denom);
+  const fvu = sse / denom;
+  let loss = fvu;
+
+  let fvuMulti = NaN;
+  let z4: SparseRows | null = null;
+  if (o.multiTopK) {
+    const v4 = new Float32Array(B * kTop);
+    for (let e = 0; e < B * kTop; e++) v4[e] = ws.topVals[e]! > 0 ? ws.topVals[e]! : 0;
+    z4 = fixedK(v4, ws.topIdx, B, kTop);
+    be.sparseDecode(z4, p.W_dec, d, p.b_dec, ws.recon4);
+    fvuMulti = diffSq(ws.recon4, x, B * d, grads ? ws.grad4 : null, 2 / (8 * denom)) / denom;
+    loss += fvuMulti / 8;
+  }
+
+  let auxLoss = 0;
+  let zAux: SparseRows | null = null;
+  let nDead = 0;
+  if (dead && ws.kAux > 0) for (let i = 0; i < n; i++) nDead += dead[i]!;
+  if (nDead > 0) {
+    be.topk(ws.pre, B, n, ws.kAux, { mask: dead!, bias: p.b_enc, vals: ws.auxVals, idx: ws.auxIdx });
+    for (let e = 0; e < ws.auxVals.length; e++) if (!(ws.auxVals[e]! > 0)) ws.auxVals[e] = 0;
+    zAux = fixedK(ws.auxVals, ws.auxIdx, B, ws.kAux);
+    be.sparseDecode(zAux, p.W_dec, d, null, ws.auxRecon);
+    // target: the residual e = x − x̂ (x̂ detached); ê − e = auxRecon + recon − x
+    const scale = Math.min(nDead / ws.kAux, 1);
+    let s = 0;
+    for (let e = 0; e < B * d; e++) {
+      const diff = ws.auxRecon[e]! + ws.recon[e]! - x[e]!;
+      s += diff * diff;
+      if (grads) ws.auxRecon[e] = (2 * scale * o.auxAlpha / denom) * diff; // reuse as dL/dê
+    }
+    auxLoss = (scale * s) / denom;
+    loss += o.auxAlpha * auxLoss;
+  }
+
+  if (grads) {
+    backward(be, p, B, ws, z, z4, zAux, grads);
+  }
+  return { loss, fvu, sse, totalVariance: denom, fvuMulti, auxLoss, l0: nnz / Math.max(B, 1), acts: ws.acts, indices: ws.indices };
+}
+
+function backward(be: Backend, p: SaeParams, B: number, ws: TopKWorkspace, z: SparseRows, z4: SparseRows | null,
+  zAux: SparseRows | null, g: TopKGrads): void {
+  const { d, kTop } = ws;
+  const k = z.idx.length / Math.max(B, 1);
+  g.W_dec.fill(0);
+  g.W_enc.fill(0);
+  g.b_enc.fill(0);
+  g.b_dec.fill(0);
+  // decoder: dW_dec[i] += z_bi·dx̂_b; db_dec = Σ_b dx̂_b (the AuxK decode has no bias)
+  be.sparseAccumulate(z, ws.grad, d, g.W_dec);
+  for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) g.b_dec[c]! += ws.grad[b * d + c]!;
+  if (z4) {
+    be.sparseAccumulate(z4, ws.grad4, d, g.W_dec);
+    for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) g.b_dec[c]! += ws.grad4[b * d + c]!;
+  }
+  if (zAux) be.sparseAccumulate(zAux, ws.auxRecon, d, g.W_dec);
+
+  // latents: dz = dx̂·W_dec[i], through the ReLU; the k-path and the 4k-path share entries
+  const dz = be.sparseDot(z, ws.grad, p.W_dec, d);
+  reluMask(z, dz);
+  let dPre: SparseRows;
+  if (z4) {
+    const dz4 = be.sparseDot(z4, ws.grad4, p.W_dec, d);
+    reluMask(z4, dz4);
+    for (let b = 0; b < B; b++) for (let t = 0; t < k; t++) dz4[b * kTop + t]! += dz[b * k + t]!;
+    dPre = { ...z4, vals: dz4 };
+  } else {
+    dPre = { ...z, vals: dz };
+  }
+  // encoder: dW_enc[i] += dpre_bi·(x_b − b_dec); db_enc[i] += dpre_bi
+  be.sparseAccumulate(dPre, ws.xc, d, g.W_enc);
+  scatterAdd(dPre, g.b_enc);
+  if (zAux) {
+    const dAux = be.sparseDot(zAux, ws.auxRecon, p.W_dec, d);
+    reluMask(zAux, dAux);
+    const dAuxPre = { ...zAux, vals: dAux };
+    be.sparseAccumulate(dAuxPre, ws.xc, d, g.W_enc);
+    scatterAdd(dAuxPre, g.b_enc);
+  }
+  // b_dec also enters the encoder input: db_dec −= Σ_i db_enc[i]·W_enc[i]
+  be.gemm({ a: g.b_enc, b: p.W_enc, c: g.b_dec, m: 1, n: d, k: ws.n, alpha: -1, beta: 1 });
+}
+
+function scatterAdd(z: SparseRows, out: Float32Array): void {
+  const nnz = z.rowPtr[z.rows]!;
+  for (let e = 0; e < nnz; e++) {
+    const i = z.idx[e]!;
+    if (i >= 0) out[i]! += z.vals[e]!;
+  }
+}

@@ -1,0 +1,92 @@
+// The hand-written sparse backward of the TopK SAE against central finite differences of an
+// independent float64 implementation of the same loss (DESIGN 4.1).
+import { describe, expect, it } from 'vitest';
+import { referenceBackend, type Backend } from '../src/compute/backend.js';
+import { PARAM_NAMES, type SaeParams } from '../src/sae/common.js';
+import { topkForwardBackward, TopKWorkspace, type TopKLossOptions } from '../src/sae/topk.js';
+import { Rng } from '../src/util/rng.js';
+import { nativeOrSkip } from './helpers.js';
+
+/** Top-t indices of one row by value (ties: smaller index), restricted to allowed. */
+function topIdx(v: number[], t: number, allowed: (i: number) => boolean): number[] {
+  return v.map((_, i) => i).filter(allowed).sort((a, b) => v[b]! - v[a]! || a - b).slice(0, t);
+}
+
+/** The TopK loss of DESIGN 4.1, written plainly in float64. AuxK's target x − x̂ is detached,
+ *  so finite differences must hold it fixed: pass the reconstructions of the unperturbed
+ *  parameters as frozenRecon (they are recorded into it when it is empty). */
+function loss64(p: SaeParams, x: Float32Array, B: number, d: number, n: number, o: TopKLossOptions, dead: Uint8Array,
+  frozenRecon: number[][]): number {
+  const mean = new Array(d).fill(0);
+  for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) mean[c] += x[b * d + c]! / B;
+  let denom = 0;
+  for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) denom += (x[b * d + c]! - mean[c]) ** 2;
+  const nDead = dead.reduce((a, v) => a + v, 0);
+  let total = 0;
+  for (let b = 0; b < B; b++) {
+    const pre = Array.from({ length: n }, (_, i) => {
+      let s = p.b_enc[i]!;
+      for (let c = 0; c < d; c++) s += (x[b * d + c]! - p.b_dec[c]!) * p.W_enc[i * d + c]!;
+      return s;
+    });
+    const decode = (ids: number[], bias: boolean): number[] => Array.from({ length: d }, (_, c) =>
+      ids.reduce((s, i) => s + Math.max(pre[i]!, 0) * p.W_dec[i * d + c]!, bias ? p.b_dec[c]! : 0));
+    const sq = (r: number[], target: (c: number) => number): number => r.reduce((s, v, c) => s + (v - target(c)) ** 2, 0);
+    const xr = (c: number): number => x[b * d + c]!;
+    const recon = decode(topIdx(pre, o.k, () => true), true);
+    total += sq(recon, xr) / denom;
+    if (frozenRecon.length < B) frozenRecon.push(recon);
+    const frozen = frozenRecon[b]!;
+    if (o.multiTopK) total += sq(decode(topIdx(pre, 4 * o.k, () => true), true), xr) / denom / 8;
+    if (nDead > 0 && o.kAux > 0) {
+      const scale = Math.min(nDead / o.kAux, 1);
+      const aux = decode(topIdx(pre, o.kAux, (i) => dead[i] === 1), false);
+      total += o.auxAlpha * scale * sq(aux, (c) => xr(c) - frozen[c]!) / denom;
+    }
+  }
+  return total;
+}
+
+function checkGradients(be: Backend, o: TopKLossOptions): void {
+  const rng = new Rng(99);
+  const B = 5, d = 6, n = 14;
+  const p: SaeParams = {
+    W_enc: rng.normals(n * d, 0.5), b_enc: rng.normals(n, 0.3), W_dec: rng.normals(n * d, 0.5), b_dec: rng.normals(d, 0.2),
+  };
+  be.normalizeRows(p.W_dec, n, d);
+  const x = rng.normals(B * d);
+  const dead = new Uint8Array(n).map((_, i) => (i % 3 === 0 ? 1 : 0));
+  const ws = new TopKWorkspace(B, n, d, o);
+  const grads = { W_enc: new Float32Array(n * d), b_enc: new Float32Array(n), W_dec: new Float32Array(n * d), b_dec: new Float32Array(d) };
+  const res = topkForwardBackward(be, p, x, B, o, ws, dead, grads);
+  const frozen: number[][] = [];
+  expect(res.loss).toBeCloseTo(loss64(p, x, B, d, n, o, dead, frozen), 5);
+  for (const name of PARAM_NAMES) {
+    const t = p[name];
+    for (let e = 0; e < t.length; e++) {
+      const orig = t[e]!;
+      t[e] = Math.fround(orig + 1e-3);
+      const up = loss64(p, x, B, d, n, o, dead, frozen), hUp = t[e]! - orig;
+      t[e] = Math.fround(orig - 1e-3);
+      const down = loss64(p, x, B, d, n, o, dead, frozen), hDown = orig - t[e]!;
+      t[e] = orig;
+      const fd = (up - down) / (hUp + hDown);
+      const an = grads[name][e]!;
+      if (Math.abs(fd - an) > 2e-3 * Math.max(1, Math.abs(fd))) {
+        throw new Error(`d loss / d ${name}[${e}]: backward ${an}, finite difference ${fd}`);
+      }
+    }
+  }
+}
+
+const cases: [string, TopKLossOptions][] = [
+  ['TopK', { k: 3, multiTopK: false, kAux: 0, auxAlpha: 1 / 32 }],
+  ['TopK + AuxK', { k: 3, multiTopK: false, kAux: 3, auxAlpha: 0.5 }],
+  ['Multi-TopK + AuxK', { k: 2, multiTopK: true, kAux: 4, auxAlpha: 0.25 }],
+];
+
+describe('TopK backward equals finite differences of the float64 loss', () => {
+  it.each(cases)('%s on the reference backend', (_name, o) => checkGradients(referenceBackend, o));
+  const nat = nativeOrSkip();
+  it.skipIf(!nat).each(cases)('%s on the native backend', (_name, o) => checkGradients(nat!, o));
+});
