@@ -1,6 +1,8 @@
 /** The saekit command line: wires one command per file. */
 import { Command, CommanderError } from 'commander';
+import { quickstartCommand } from './quickstart.js';
 import { selfcheckCommand } from './selfcheck.js';
+import { trainCommand } from './train.js';
 
 const program = new Command('saekit')
   .description('train, evaluate and analyze sparse autoencoders on language-model activations')
@@ -8,6 +10,8 @@ const program = new Command('saekit')
   .showHelpAfterError()
   .exitOverride();
 
+program.addCommand(quickstartCommand());
+program.addCommand(trainCommand());
 program.addCommand(selfcheckCommand());
 
 try {

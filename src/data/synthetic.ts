@@ -22,7 +22,8 @@ export const SyntheticOptions = z.object({
   groupSize: z.number().int().min(0).default(0).describe('size of correlated groups (0 = none)'),
   groupProb: z.number().min(0).max(1).default(0.5).describe('probability a group member co-fires'),
   antipodal: z.number().int().min(0).default(0).describe('number of planted antipodal feature pairs'),
-  seed: z.number().int().default(0).describe('seed of the features (the row stream is seeded from it too)'),
+  seed: z.number().int().default(0).describe('seed of the true features'),
+  stream: z.number().int().min(0).default(0).describe('which row stream (same features; stream 1 is held out for evaluation)'),
 }).strict().refine((o) => o.minMag <= o.maxMag, { message: 'minMag must be <= maxMag' })
   .refine((o) => 2 * o.antipodal <= o.features, { message: 'antipodal pairs need 2·antipodal <= features' })
   .refine((o) => o.active <= o.features, { message: 'active must be <= features' });
@@ -103,7 +104,7 @@ export class SyntheticSource implements ActivationSource {
     const sum = w.reduce((a, b) => a + b, 0);
     this.#alias = new Alias(w.map((v) => v / sum));
     this.fireProb = w.map((v) => Math.min(1, (o.active * v) / sum));
-    this.#rng = new Rng((o.seed ^ 0x5eed) >>> 0);
+    this.#rng = new Rng((Math.imul(o.seed + 1, 0x9e3779b1) ^ Math.imul(o.stream + 1, 0x85ebca6b)) >>> 0);
   }
 
   /** Poisson(λ) by inversion (λ is small here). */

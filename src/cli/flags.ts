@@ -1,0 +1,61 @@
+/**
+ * CLI flags derived from a zod object schema: one `--kebab-name` per field, its help text
+ * from the field's description, its value parsed by the field's type. Numbers accept k/M/G
+ * suffixes (2M = 2,000,000). Validation stays in the schema, so errors name the field.
+ */
+import { Command, Option } from 'commander';
+import type { z } from 'zod';
+
+type Def = { type: string; innerType?: ZodAny; entries?: Record<string, string>; options?: ZodAny[]; values?: unknown[] };
+type ZodAny = { _zod: { def: Def }; description?: string };
+
+const kebab = (s: string): string => s.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+
+function base(t: ZodAny): ZodAny {
+  while (t._zod.def.innerType) t = t._zod.def.innerType;
+  return t;
+}
+
+export function parseNumber(flag: string, v: string): number {
+  const m = /^(-?[\d.]+(?:e-?\d+)?)([kKmMgG]?)$/.exec(v.trim());
+  const mult = { '': 1, k: 1e3, K: 1e3, m: 1e6, M: 1e6, g: 1e9, G: 1e9 }[m?.[2] ?? ''] ?? 1;
+  const num = m ? Number(m[1]) * mult : NaN;
+  if (!Number.isFinite(num)) throw new Error(`${flag}: "${v}" is not a number (e.g. 4096, 2M, 1e-4)`);
+  return num;
+}
+
+function parserFor(flag: string, t: ZodAny): (v: string) => unknown {
+  const def = t._zod.def;
+  switch (def.type) {
+    case 'number': return (v) => parseNumber(flag, v);
+    case 'union': return (v) => (def.options!.some((o) => base(o)._zod.def.type === 'literal' && base(o)._zod.def.values?.includes(v)) ? v : parseNumber(flag, v));
+    default: return (v) => v;
+  }
+}
+
+/** Adds one option per schema field to cmd (skipping `omit`). */
+export function addSchemaOptions(cmd: Command, schema: z.ZodObject, omit: string[] = []): Command {
+  for (const [key, field] of Object.entries(schema.shape as Record<string, ZodAny>)) {
+    if (omit.includes(key)) continue;
+    const t = base(field);
+    const flag = `--${kebab(key)}`;
+    const desc = field.description ?? '';
+    if (t._zod.def.type === 'boolean') {
+      cmd.addOption(new Option(flag, desc));
+      continue;
+    }
+    const choices = t._zod.def.type === 'enum' ? Object.values(t._zod.def.entries ?? {}) : null;
+    const opt = new Option(`${flag} <value>`, desc);
+    if (choices) opt.choices(choices);
+    else opt.argParser(parserFor(flag, t));
+    cmd.addOption(opt);
+  }
+  return cmd;
+}
+
+/** The options commander parsed, keyed by schema field (unset ones left out, so defaults apply). */
+export function pickSchemaOptions(opts: Record<string, unknown>, schema: z.ZodObject): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(schema.shape)) if (opts[key] !== undefined) out[key] = opts[key];
+  return out;
+}

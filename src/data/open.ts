@@ -1,0 +1,13 @@
+/** Opens an activation source from a --data spec: synthetic[:options], a shard folder or a file. */
+import type { Backend } from '../compute/backend.js';
+import { ShardSource } from './shards.js';
+import { ShuffleBuffer } from './shuffle.js';
+import type { ActivationSource } from './source.js';
+import { parseSyntheticSpec, SyntheticSource } from './synthetic.js';
+
+export function openSource(spec: string, be: Backend, shuffle: 'none' | number = 'none', seed = 0): ActivationSource {
+  const base: ActivationSource = spec === 'synthetic' || spec.startsWith('synthetic:')
+    ? new SyntheticSource(parseSyntheticSpec(spec), be)
+    : new ShardSource(spec);
+  return shuffle === 'none' ? base : new ShuffleBuffer(base, shuffle, seed);
+}

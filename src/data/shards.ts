@@ -1,0 +1,195 @@
+/**
+ * Activation shards, the on-disk contract (DESIGN 5): a folder with manifest.json and
+ * shard-00000.safetensors, … each holding `activations` [tokens, d] (F32 or BF16) and, from
+ * an LM, `tokens` / `positions` [tokens] (I32). A single .safetensors file with an
+ * `activations` tensor is accepted too. Rows stream shard by shard in bounded reads.
+ */
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { z } from 'zod';
+import { writeJsonAtomic } from '../io/atomic.js';
+import { SafetensorsFile, writeSafetensors, type DType } from '../io/safetensors.js';
+import type { ActivationSource, SourceState } from './source.js';
+
+export const Manifest = z.object({
+  format: z.literal('saekit-shards').default('saekit-shards'),
+  d: z.number().int().positive(),
+  dtype: z.enum(['F32', 'BF16']),
+  total_tokens: z.number().int().min(0),
+  shards: z.array(z.object({ file: z.string(), tokens: z.number().int().min(0) })),
+  source: z.record(z.string(), z.unknown()).default({}),
+});
+export type Manifest = z.infer<typeof Manifest>;
+
+/** Reads a shard folder's manifest, or describes a single file as a one-shard set. */
+export function readManifest(path: string): { dir: string; manifest: Manifest } {
+  if (!existsSync(path)) throw new Error(`${path}: no such file or folder (expected a shard folder with manifest.json or a .safetensors file)`);
+  if (statSync(path).isFile()) {
+    const f = SafetensorsFile.open(path);
+    try {
+      const t = f.info('activations');
+      if (t.shape.length !== 2) throw new Error(`${path}: "activations" must be [tokens, d], got shape ${JSON.stringify(t.shape)}`);
+      if (t.dtype !== 'F32' && t.dtype !== 'BF16') throw new Error(`${path}: "activations" has dtype ${t.dtype}, expected F32 or BF16`);
+      const [tokens, d] = t.shape as [number, number];
+      return { dir: join(path, '..'), manifest: { format: 'saekit-shards', d, dtype: t.dtype, total_tokens: tokens, shards: [{ file: basename(path), tokens }], source: {} } };
+    } finally {
+      f.close();
+    }
+  }
+  const mpath = join(path, 'manifest.json');
+  if (!existsSync(mpath)) throw new Error(`${path}: a folder without manifest.json is not a shard folder`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(mpath, 'utf8'));
+  } catch (err) {
+    throw new Error(`${mpath}: not valid JSON (${(err as Error).message})`);
+  }
+  const got = Manifest.safeParse(raw);
+  if (!got.success) {
+    const issue = got.error.issues[0]!;
+    throw new Error(`${mpath}: field "${issue.path.join('.')}": ${issue.message}`);
+  }
+  const sum = got.data.shards.reduce((a, s) => a + s.tokens, 0);
+  if (sum !== got.data.total_tokens) throw new Error(`${mpath}: total_tokens is ${got.data.total_tokens} but the shards hold ${sum}`);
+  return { dir: path, manifest: got.data };
+}
+
+export class ShardSource implements ActivationSource {
+  readonly d: number;
+  readonly length: number;
+  readonly description: string;
+  readonly manifest: Manifest;
+  readonly dir: string;
+  #shard = 0;
+  #row = 0;
+  #file: SafetensorsFile | null = null;
+
+  constructor(path: string) {
+    const { dir, manifest } = readManifest(path);
+    this.dir = dir;
+    this.manifest = manifest;
+    this.d = manifest.d;
+    this.length = manifest.total_tokens;
+    this.description = path;
+  }
+
+  #open(): SafetensorsFile {
+    if (this.#file) return this.#file;
+    const entry = this.manifest.shards[this.#shard]!;
+    const path = join(this.dir, entry.file);
+    const f = SafetensorsFile.open(path);
+    const t = f.info('activations');
+    if (t.shape.length !== 2 || t.shape[1] !== this.d || t.shape[0] !== entry.tokens) {
+      f.close();
+      throw new Error(`${path}: "activations" has shape ${JSON.stringify(t.shape)}, the manifest says [${entry.tokens}, ${this.d}]`);
+    }
+    this.#file = f;
+    return f;
+  }
+
+  read(out: Float32Array, rows: number): number {
+    let filled = 0;
+    while (filled < rows && this.#shard < this.manifest.shards.length) {
+      const entry = this.manifest.shards[this.#shard]!;
+      const take = Math.min(rows - filled, entry.tokens - this.#row);
+      if (take > 0) {
+        const f = this.#open();
+        const chunk = f.readF32('activations', this.#row, take);
+        for (let e = 0; e < chunk.length; e++) {
+          if (!Number.isFinite(chunk[e]!)) {
+            const r = this.#row + Math.floor(e / this.d);
+            throw new Error(`${join(this.dir, entry.file)}: row ${r}, column ${e % this.d} of "activations" is ${chunk[e]} (activations must be finite)`);
+          }
+        }
+        out.set(chunk, filled * this.d);
+        filled += take;
+        this.#row += take;
+      }
+      if (this.#row >= entry.tokens) {
+        this.#file?.close();
+        this.#file = null;
+        this.#shard++;
+        this.#row = 0;
+      }
+    }
+    return filled;
+  }
+
+  state(): SourceState {
+    return { json: { kind: 'shards', shard: this.#shard, row: this.#row } };
+  }
+
+  restore(state: SourceState): void {
+    const { kind, shard, row } = state.json as { kind?: string; shard?: number; row?: number };
+    if (kind !== 'shards' || typeof shard !== 'number' || typeof row !== 'number') throw new Error('checkpoint: the data state is not a shard-source state');
+    this.#file?.close();
+    this.#file = null;
+    this.#shard = shard;
+    this.#row = row;
+  }
+}
+
+/** Writes rows into shard files of `shardTokens` rows and the manifest last (atomically). */
+export class ShardWriter {
+  readonly dir: string;
+  readonly d: number;
+  readonly dtype: 'F32' | 'BF16';
+  readonly shardTokens: number;
+  readonly source: Record<string, unknown>;
+  #rows: Float32Array;
+  #tokens: Int32Array | null;
+  #positions: Int32Array | null;
+  #fill = 0;
+  #shards: { file: string; tokens: number }[] = [];
+
+  constructor(dir: string, o: { d: number; dtype?: 'F32' | 'BF16'; shardTokens?: number; withTokens?: boolean; source?: Record<string, unknown> }) {
+    this.dir = dir;
+    this.d = o.d;
+    this.dtype = o.dtype ?? 'F32';
+    this.shardTokens = o.shardTokens ?? 65536;
+    this.source = o.source ?? {};
+    this.#rows = new Float32Array(this.shardTokens * o.d);
+    this.#tokens = o.withTokens ? new Int32Array(this.shardTokens) : null;
+    this.#positions = o.withTokens ? new Int32Array(this.shardTokens) : null;
+    mkdirSync(dir, { recursive: true });
+  }
+
+  /** Adds rows x [rows, d] (with their token ids and positions when the writer keeps them). */
+  write(x: Float32Array, rows: number, tokens?: Int32Array, positions?: Int32Array): void {
+    for (let r = 0; r < rows; r++) {
+      this.#rows.set(x.subarray(r * this.d, (r + 1) * this.d), this.#fill * this.d);
+      if (this.#tokens && this.#positions) {
+        this.#tokens[this.#fill] = tokens?.[r] ?? -1;
+        this.#positions[this.#fill] = positions?.[r] ?? -1;
+      }
+      if (++this.#fill === this.shardTokens) this.#flush();
+    }
+  }
+
+  #flush(): void {
+    if (this.#fill === 0) return;
+    const file = `shard-${String(this.#shards.length).padStart(5, '0')}.safetensors`;
+    const n = this.#fill;
+    const tensors: Record<string, { dtype: DType; shape: number[]; data: Float32Array | Int32Array }> = {
+      activations: { dtype: this.dtype, shape: [n, this.d], data: this.#rows.subarray(0, n * this.d) },
+    };
+    if (this.#tokens && this.#positions) {
+      tensors.tokens = { dtype: 'I32', shape: [n], data: this.#tokens.slice(0, n) };
+      tensors.positions = { dtype: 'I32', shape: [n], data: this.#positions.slice(0, n) };
+    }
+    writeSafetensors(join(this.dir, file), tensors);
+    this.#shards.push({ file, tokens: n });
+    this.#fill = 0;
+  }
+
+  /** Flushes the last shard and writes manifest.json. */
+  close(): Manifest {
+    this.#flush();
+    const manifest: Manifest = {
+      format: 'saekit-shards', d: this.d, dtype: this.dtype,
+      total_tokens: this.#shards.reduce((a, s) => a + s.tokens, 0), shards: this.#shards, source: this.source,
+    };
+    writeJsonAtomic(join(this.dir, 'manifest.json'), manifest);
+    return manifest;
+  }
+}

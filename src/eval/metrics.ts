@@ -1,0 +1,112 @@
+/**
+ * Evaluation of a trained SAE on a stream of activations (DESIGN 4.8):
+ *   FVU = Σ||x − x̂||² / Σ||x − x̄||² (x̄ over the whole evaluation set),
+ *   OpenAI normalized MSE = mean_b ||x_b − x̂_b||² / ||x_b||²,
+ *   L0 = mean nonzero latents per token, dead fraction = latents that never fired,
+ *   firing density per latent, and MMCS against ground truth when the source knows it.
+ */
+import type { Backend } from '../compute/backend.js';
+import type { ActivationSource, GroundTruth } from '../data/source.js';
+import type { Sae } from '../sae/common.js';
+import { topkForwardBackward, TopKWorkspace } from '../sae/topk.js';
+
+export interface EvalResult {
+  tokens: number;
+  fvu: number;
+  normalized_mse: number;
+  l0: number;
+  dead_fraction: number;
+  /** firing frequency of each latent over the evaluated tokens */
+  density: Float64Array;
+  /** mean over true features of the max cosine to any decoder row (synthetic data only) */
+  mmcs?: number;
+  /** fraction of true features matched by a decoder row with cosine > 0.9 */
+  recovered_09?: number;
+}
+
+export function evaluateSae(be: Backend, sae: Sae, source: ActivationSource, tokens: number, batch = 4096): EvalResult {
+  const { d, n, k } = sae.cfg;
+  if (source.d !== d) throw new Error(`data ${source.description} has d=${source.d} but the SAE expects d=${d}`);
+  const B = Math.max(1, Math.min(batch, tokens));
+  const ws = new TopKWorkspace(B, n, d, { k, multiTopK: false, kAux: 0, auxAlpha: 0 });
+  const x = new Float32Array(B * d);
+  const sumX = new Float64Array(d);
+  let sumSq = 0, sse = 0, nmse = 0, nnz = 0, seen = 0;
+  const fires = new Float64Array(n);
+  while (seen < tokens) {
+    const rows = source.read(x, Math.min(B, tokens - seen));
+    if (rows === 0) break;
+    const res = topkForwardBackward(be, sae.params, x, rows, { k, multiTopK: false, kAux: 0, auxAlpha: 0 }, ws, null, null);
+    for (let b = 0; b < rows; b++) {
+      let rowSq = 0, rowErr = 0;
+      for (let c = 0; c < d; c++) {
+        const v = x[b * d + c]!;
+        sumX[c]! += v;
+        rowSq += v * v;
+        const e = v - ws.recon[b * d + c]!;
+        rowErr += e * e;
+      }
+      sumSq += rowSq;
+      sse += rowErr;
+      nmse += rowSq > 0 ? rowErr / rowSq : 0;
+      for (let t = 0; t < k; t++) {
+        if (res.acts[b * k + t]! > 0) {
+          fires[res.indices[b * k + t]!]!++;
+          nnz++;
+        }
+      }
+    }
+    seen += rows;
+  }
+  if (seen === 0) throw new Error(`data ${source.description}: no rows to evaluate`);
+  let meanSq = 0;
+  for (let c = 0; c < d; c++) meanSq += (sumX[c]! / seen) ** 2;
+  const totalVar = sumSq - seen * meanSq;
+  const density = fires.map((f) => f / seen);
+  const result: EvalResult = {
+    tokens: seen,
+    fvu: sse / totalVar,
+    normalized_mse: nmse / seen,
+    l0: nnz / seen,
+    dead_fraction: density.reduce((a, f) => a + (f === 0 ? 1 : 0), 0) / n,
+    density,
+  };
+  if (source.truth) Object.assign(result, groundTruthRecovery(be, source.truth, sae.params.W_dec, n, d));
+  return result;
+}
+
+/** For each true feature, the max cosine to any decoder row; MMCS is their mean. */
+export function groundTruthRecovery(be: Backend, truth: GroundTruth, W_dec: Float32Array, n: number, d: number): { mmcs: number; recovered_09: number; maxCos: Float32Array } {
+  const dec = Float32Array.from(W_dec);
+  be.normalizeRows(dec, n, d);
+  const m = truth.m;
+  const maxCos = new Float32Array(m).fill(-Infinity);
+  const block = 4096;
+  const c = new Float32Array(m * Math.min(block, n));
+  for (let j0 = 0; j0 < n; j0 += block) {
+    const bj = Math.min(block, n - j0);
+    be.gemm({ a: truth.features, b: dec.subarray(j0 * d, (j0 + bj) * d), c, m, n: bj, k: d, transB: true });
+    for (let i = 0; i < m; i++) for (let j = 0; j < bj; j++) if (c[i * bj + j]! > maxCos[i]!) maxCos[i] = c[i * bj + j]!;
+  }
+  let s = 0, hit = 0;
+  for (let i = 0; i < m; i++) {
+    s += maxCos[i]!;
+    if (maxCos[i]! > 0.9) hit++;
+  }
+  return { mmcs: s / m, recovered_09: hit / m, maxCos };
+}
+
+/** Histogram of log10 firing densities (dead latents counted apart). */
+export function densityHistogram(density: Float64Array, lo = -8, hi = 0, bins = 32): { edges: number[]; counts: number[]; dead: number } {
+  const counts = new Array(bins).fill(0);
+  let dead = 0;
+  for (const f of density) {
+    if (f === 0) {
+      dead++;
+      continue;
+    }
+    const bin = Math.min(bins - 1, Math.max(0, Math.floor(((Math.log10(f) - lo) / (hi - lo)) * bins)));
+    counts[bin]++;
+  }
+  return { edges: Array.from({ length: bins + 1 }, (_, i) => lo + ((hi - lo) * i) / bins), counts, dead };
+}

@@ -1,0 +1,35 @@
+/** Adam over a named parameter set (β = (0.9, 0.999), ε = 6.25e-10 as in Gao et al.). */
+import type { Backend } from '../compute/backend.js';
+
+export const ADAM_DEFAULTS = { beta1: 0.9, beta2: 0.999, eps: 6.25e-10 };
+
+export class Adam<P extends Record<string, Float32Array>> {
+  readonly m: P;
+  readonly v: P;
+  step = 0;
+  constructor(params: P) {
+    const zeros = (): P => Object.fromEntries(Object.entries(params).map(([k, t]) => [k, new Float32Array(t.length)])) as P;
+    this.m = zeros();
+    this.v = zeros();
+  }
+
+  /** One step on every parameter with learning rate lr. */
+  update(be: Backend, params: P, grads: P, lr: number): void {
+    this.step++;
+    for (const name of Object.keys(params)) {
+      be.adam(params[name]!, grads[name]!, this.m[name]!, this.v[name]!, { lr, ...ADAM_DEFAULTS, step: this.step });
+    }
+  }
+}
+
+/** Scales all gradients so their global L2 norm is at most maxNorm; returns the norm before. */
+export function clipGradNorm(grads: Record<string, Float32Array>, maxNorm: number): number {
+  let s = 0;
+  for (const g of Object.values(grads)) for (let e = 0; e < g.length; e++) s += g[e]! * g[e]!;
+  const norm = Math.sqrt(s);
+  if (maxNorm > 0 && norm > maxNorm) {
+    const f = maxNorm / norm;
+    for (const g of Object.values(grads)) for (let e = 0; e < g.length; e++) g[e]! *= f;
+  }
+  return norm;
+}

@@ -1,0 +1,88 @@
+/**
+ * Trainer checkpoints: checkpoints/step-N/ holding state.safetensors (parameters, Adam
+ * moments, firing counters, data-source tensors) and trainer.json (step, tokens, Adam step,
+ * data-source position). A checkpoint folder appears whole or not at all: it is written
+ * under a temp name and renamed.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempPathFor, writeJsonAtomic } from '../io/atomic.js';
+import { SafetensorsFile, writeSafetensors, type TensorOut } from '../io/safetensors.js';
+import type { SourceState } from '../data/source.js';
+
+export interface TrainerMeta {
+  step: number;
+  tokens: number;
+  adamStep: number;
+  source: Record<string, unknown>;
+}
+
+export interface CheckpointData {
+  meta: TrainerMeta;
+  /** every float tensor of the trainer's state, by name */
+  f32: Record<string, Float32Array>;
+  sinceFired: Float64Array;
+  sourceTensors: Record<string, Float32Array>;
+}
+
+export function checkpointDirs(runDir: string): { step: number; dir: string }[] {
+  const root = join(runDir, 'checkpoints');
+  if (!existsSync(root)) return [];
+  return readdirSync(root)
+    .map((name) => /^step-(\d+)$/.exec(name))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ step: Number(m[1]), dir: join(root, m[0]) }))
+    .filter((c) => existsSync(join(c.dir, 'trainer.json')))
+    .sort((a, b) => a.step - b.step);
+}
+
+export function writeCheckpoint(runDir: string, data: CheckpointData, keep = 2): string {
+  const root = join(runDir, 'checkpoints');
+  mkdirSync(root, { recursive: true });
+  const final = join(root, `step-${data.meta.step}`);
+  const tmp = tempPathFor(final);
+  mkdirSync(tmp);
+  const tensors: Record<string, TensorOut> = {};
+  for (const [name, t] of Object.entries(data.f32)) tensors[name] = { dtype: 'F32', shape: [t.length], data: t };
+  for (const [name, t] of Object.entries(data.sourceTensors)) tensors[`source.${name}`] = { dtype: 'F32', shape: [t.length], data: t };
+  tensors.sinceFired = { dtype: 'F64', shape: [data.sinceFired.length], data: data.sinceFired };
+  writeSafetensors(join(tmp, 'state.safetensors'), tensors);
+  writeJsonAtomic(join(tmp, 'trainer.json'), data.meta);
+  rmSync(final, { recursive: true, force: true });
+  renameSync(tmp, final);
+  for (const old of checkpointDirs(runDir).slice(0, -keep)) rmSync(old.dir, { recursive: true, force: true });
+  return final;
+}
+
+export function readCheckpoint(dir: string): CheckpointData {
+  const metaPath = join(dir, 'trainer.json');
+  let meta: TrainerMeta;
+  try {
+    meta = JSON.parse(readFileSync(metaPath, 'utf8')) as TrainerMeta;
+  } catch (err) {
+    throw new Error(`${metaPath}: cannot read the trainer state (${(err as Error).message})`);
+  }
+  for (const key of ['step', 'tokens', 'adamStep'] as const) {
+    if (!Number.isInteger(meta[key]) || meta[key] < 0) throw new Error(`${metaPath}: field "${key}" must be a non-negative integer, got ${JSON.stringify(meta[key])}`);
+  }
+  const file = SafetensorsFile.open(join(dir, 'state.safetensors'));
+  try {
+    const f32: Record<string, Float32Array> = {};
+    const sourceTensors: Record<string, Float32Array> = {};
+    let sinceFired: Float64Array | null = null;
+    for (const [name, info] of file.tensors) {
+      if (name === 'sinceFired') sinceFired = file.read(name) as Float64Array;
+      else if (info.dtype !== 'F32') throw new Error(`${file.path}: tensor "${name}" has dtype ${info.dtype}, expected F32`);
+      else if (name.startsWith('source.')) sourceTensors[name.slice(7)] = file.readF32(name);
+      else f32[name] = file.readF32(name);
+    }
+    if (!sinceFired) throw new Error(`${file.path}: no "sinceFired" tensor: not a saekit trainer checkpoint`);
+    return { meta, f32, sinceFired, sourceTensors };
+  } finally {
+    file.close();
+  }
+}
+
+export function sourceStateOf(data: CheckpointData): SourceState {
+  return { json: data.meta.source, tensors: data.sourceTensors };
+}

@@ -1,0 +1,227 @@
+/**
+ * The SAE trainer: a token budget of batches through forward/backward, the decoder-norm
+ * constraint, Adam, firing statistics, metrics.jsonl, atomic checkpoints (every N tokens
+ * and on SIGINT/SIGTERM) and an exact resume: the checkpoint holds every piece of trainer
+ * state, so a resumed run ends with the same bits as an uninterrupted one.
+ *
+ * Step arithmetic: steps = ceil(tokens / batch); tokens seen = Σ rows of each batch.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Backend } from '../compute/backend.js';
+import { openSource } from '../data/open.js';
+import type { ActivationSource } from '../data/source.js';
+import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
+import { initParams, PARAM_NAMES, saveSae, type Sae, type SaeParams } from '../sae/common.js';
+import { topkForwardBackward, TopKWorkspace, type TopKLossOptions } from '../sae/topk.js';
+import { Progress } from '../util/progress.js';
+import { Rng } from '../util/rng.js';
+import { Adam, clipGradNorm } from './adam.js';
+import { checkpointDirs, readCheckpoint, sourceStateOf, writeCheckpoint } from './checkpoint.js';
+import { defaultLr, parseTrainConfig, type TrainConfig } from './config.js';
+import { FiringTracker } from './dead.js';
+import { lrAt } from './schedule.js';
+
+export interface MetricsLine {
+  step: number;
+  tokens: number;
+  loss: number;
+  fvu: number;
+  l0: number;
+  dead_fraction: number;
+  aux_loss: number;
+  fvu_4k?: number;
+  lr: number;
+  tokens_per_s: number;
+}
+
+export interface TrainOptions {
+  out: string;
+  resume?: boolean;
+  /** print a progress bar / lines to stderr */
+  progress?: boolean;
+  /** stop (as if interrupted, with a checkpoint) after this many steps in this process; for tests */
+  stopAfterSteps?: number;
+}
+
+export interface TrainResult {
+  sae: Sae;
+  source: ActivationSource;
+  steps: number;
+  tokens: number;
+  /** false when stopped early by a signal or stopAfterSteps (a checkpoint was written) */
+  finished: boolean;
+  last: MetricsLine | null;
+}
+
+/** The run's resolved settings as written to config.json. */
+interface RunConfig extends TrainConfig {
+  d: number;
+  data_description: string;
+  resolved_lr: number;
+  resolved_k_aux: number;
+  dead_tokens_effective: number;
+}
+
+function prepareRunDir(out: string, resume: boolean): void {
+  if (existsSync(out) && readdirSync(out).length > 0 && !resume) {
+    throw new Error(`--out ${out} already exists and is not empty: pass --resume to continue it, or choose a new folder`);
+  }
+  mkdirSync(out, { recursive: true });
+}
+
+export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): Promise<TrainResult> {
+  let cfg = parseTrainConfig(rawCfg);
+  const { out } = o;
+  const ckpts = o.resume ? checkpointDirs(out) : [];
+  if (o.resume && existsSync(join(out, 'config.json'))) {
+    // a resumed run continues with the configuration it started with
+    const saved = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as RunConfig;
+    const { d: _d, data_description: _dd, resolved_lr: _lr, resolved_k_aux: _ka, dead_tokens_effective: _dt, ...rest } = saved;
+    cfg = parseTrainConfig(rest, join(out, 'config.json'));
+  }
+  prepareRunDir(out, Boolean(o.resume));
+  const source = openSource(cfg.data, be, cfg.shuffle, cfg.seed);
+  const d = source.d, n = cfg.latents, B = cfg.batch;
+  const lr = cfg.lr ?? defaultLr(n);
+  const kAux = Math.min(n, cfg.kAux ?? Math.floor(d / 2));
+  const deadTokens = Math.max(B, Math.min(cfg.deadTokens, Math.floor(cfg.tokens / 4)));
+  const totalSteps = Math.ceil(cfg.tokens / B);
+  const ckptEvery = cfg.checkpointEvery > 0 ? cfg.checkpointEvery : Math.max(B, Math.ceil(cfg.tokens / 10));
+  const runCfg: RunConfig = { ...cfg, d, data_description: source.description, resolved_lr: lr, resolved_k_aux: kAux, dead_tokens_effective: deadTokens };
+  if (!ckpts.length) writeJsonAtomic(join(out, 'config.json'), runCfg);
+
+  const lossOpts: TopKLossOptions = { k: cfg.k, multiTopK: cfg.multiTopK, kAux, auxAlpha: cfg.auxAlpha };
+  const x = new Float32Array(B * d);
+  let params: SaeParams;
+  const tracker = new FiringTracker(n, deadTokens);
+  let step = 0, tokens = 0;
+  let adam: Adam<SaeParams>;
+
+  if (ckpts.length) {
+    const ck = readCheckpoint(ckpts[ckpts.length - 1]!.dir);
+    const get = (name: string, len: number): Float32Array => {
+      const t = ck.f32[name];
+      if (!t || t.length !== len) throw new Error(`checkpoint ${ckpts[ckpts.length - 1]!.dir}: tensor "${name}" missing or of the wrong size (expected ${len} values)`);
+      return t;
+    };
+    const sizes: Record<string, number> = { W_enc: n * d, b_enc: n, W_dec: n * d, b_dec: d };
+    params = Object.fromEntries(PARAM_NAMES.map((p) => [p, get(p, sizes[p]!)])) as SaeParams;
+    adam = new Adam(params);
+    for (const p of PARAM_NAMES) {
+      adam.m[p].set(get(`adam.m.${p}`, sizes[p]!));
+      adam.v[p].set(get(`adam.v.${p}`, sizes[p]!));
+    }
+    adam.step = ck.meta.adamStep;
+    if (ck.sinceFired.length !== n) throw new Error(`checkpoint: firing counters cover ${ck.sinceFired.length} latents, expected ${n}`);
+    tracker.sinceFired.set(ck.sinceFired);
+    source.restore(sourceStateOf(ck));
+    step = ck.meta.step;
+    tokens = ck.meta.tokens;
+    truncateMetrics(join(out, 'metrics.jsonl'), step);
+  } else {
+    // b_dec's geometric median comes from a separate sample so the training stream is untouched
+    const sampleRows = Math.min(4096, Math.max(B, 256));
+    const sample = new Float32Array(sampleRows * d);
+    const sampler = openSource(cfg.data, be);
+    const got = sampler.read(sample, sampleRows);
+    if (got === 0) throw new Error(`data ${cfg.data}: no rows`);
+    params = initParams(be, { d, n }, new Rng(cfg.seed), sample, got, cfg.encoderInit);
+    adam = new Adam(params);
+    writeFileAtomic(join(out, 'metrics.jsonl'), ['']);
+  }
+
+  const grads: SaeParams = { W_enc: new Float32Array(n * d), b_enc: new Float32Array(n), W_dec: new Float32Array(n * d), b_dec: new Float32Array(d) };
+  const ws = new TopKWorkspace(B, n, d, lossOpts);
+  const sae = (): Sae => ({ cfg: { format: 'saekit-sae', arch: 'topk', d, n, k: cfg.k, multiTopK: cfg.multiTopK, data: source.description }, params });
+  const checkpoint = (): string => writeCheckpoint(out, {
+    meta: { step, tokens, adamStep: adam.step, source: source.state().json },
+    f32: {
+      ...params,
+      ...Object.fromEntries(PARAM_NAMES.map((p) => [`adam.m.${p}`, adam.m[p]])),
+      ...Object.fromEntries(PARAM_NAMES.map((p) => [`adam.v.${p}`, adam.v[p]])),
+    },
+    sinceFired: tracker.sinceFired,
+    sourceTensors: source.state().tensors ?? {},
+  });
+
+  let stopSignal: string | null = null;
+  const onSignal = (sig: string) => () => { stopSignal = sig; };
+  const sigint = onSignal('SIGINT'), sigterm = onSignal('SIGTERM');
+  process.on('SIGINT', sigint);
+  process.on('SIGTERM', sigterm);
+  const progress = o.progress ? new Progress('train', cfg.tokens, 'tokens', tokens) : null;
+  let last: MetricsLine | null = null;
+  let nextCkpt = (Math.floor(tokens / ckptEvery) + 1) * ckptEvery;
+  let stepsHere = 0;
+  const metricsPath = join(out, 'metrics.jsonl');
+  const pending: string[] = [];
+  try {
+    while (tokens < cfg.tokens) {
+      const want = Math.min(B, cfg.tokens - tokens);
+      const rows = source.read(x, want);
+      if (rows === 0) {
+        process.stderr.write(`saekit: data ${source.description} ended after ${tokens} tokens (budget ${cfg.tokens})\n`);
+        break;
+      }
+      const dead = tracker.deadMask();
+      const res = topkForwardBackward(be, params, x, rows, lossOpts, ws, dead, grads);
+      if (!Number.isFinite(res.loss)) {
+        throw new Error(`training diverged at step ${step}: loss is ${res.loss} (try a lower --lr; the data's scale may be far from 1)`);
+      }
+      tracker.record(rows, res.acts, res.indices);
+      if (cfg.clipGrad > 0) clipGradNorm(grads, cfg.clipGrad);
+      be.projectRowGrad(params.W_dec, grads.W_dec, n, d);
+      const lrNow = lrAt(step, totalSteps, lr, cfg.warmup, cfg.decay);
+      adam.update(be, params, grads, lrNow);
+      be.normalizeRows(params.W_dec, n, d);
+      step++;
+      stepsHere++;
+      tokens += rows;
+      if (step % cfg.logEvery === 0 || tokens >= cfg.tokens) {
+        last = {
+          step, tokens, loss: res.loss, fvu: res.fvu, l0: res.l0, dead_fraction: tracker.deadFraction(), aux_loss: res.auxLoss,
+          ...(cfg.multiTopK ? { fvu_4k: res.fvuMulti } : {}), lr: lrNow, tokens_per_s: progress?.rate(tokens) ?? 0,
+        };
+        pending.push(JSON.stringify(last));
+        progress?.update(tokens, `fvu ${res.fvu.toFixed(4)} L0 ${res.l0.toFixed(1)} dead ${(100 * last.dead_fraction).toFixed(1)}%`);
+      }
+      const stopNow = stopSignal !== null || (o.stopAfterSteps !== undefined && stepsHere >= o.stopAfterSteps);
+      if (tokens >= nextCkpt || stopNow) {
+        flushMetrics(metricsPath, pending);
+        checkpoint();
+        nextCkpt = (Math.floor(tokens / ckptEvery) + 1) * ckptEvery;
+      }
+      if (stopNow && tokens < cfg.tokens) {
+        flushMetrics(metricsPath, pending);
+        progress?.done();
+        if (stopSignal) process.stderr.write(`saekit: ${stopSignal}: checkpoint written at step ${step}; continue with --resume\n`);
+        return { sae: sae(), source, steps: step, tokens, finished: false, last };
+      }
+      // let signal handlers run between steps
+      if (step % 4 === 0) await new Promise((r) => setImmediate(r));
+    }
+  } finally {
+    process.off('SIGINT', sigint);
+    process.off('SIGTERM', sigterm);
+  }
+  flushMetrics(metricsPath, pending);
+  progress?.done();
+  checkpoint();
+  saveSae(out, sae());
+  return { sae: sae(), source, steps: step, tokens, finished: true, last };
+}
+
+function flushMetrics(path: string, pending: string[]): void {
+  if (!pending.length) return;
+  const prev = existsSync(path) ? readFileSync(path, 'utf8') : '';
+  writeFileAtomic(path, [prev, pending.join('\n') + '\n']);
+  pending.length = 0;
+}
+
+/** Drops metrics lines logged after the checkpoint a run resumes from. */
+function truncateMetrics(path: string, step: number): void {
+  if (!existsSync(path)) return;
+  const keep = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() && (JSON.parse(l) as MetricsLine).step <= step);
+  writeFileAtomic(path, [keep.length ? keep.join('\n') + '\n' : '']);
+}
