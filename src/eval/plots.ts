@@ -10,22 +10,17 @@ export async function writeSvg(path: string, spec: TopLevelSpec): Promise<void> 
   writeFileAtomic(path, [svg]);
 }
 
-/** Training curves: FVU (log scale) and dead fraction against tokens. */
+/** Training curves: FVU (log scale) above, dead-latent fraction below, against tokens. */
 export function lossCurveSpec(rows: { tokens: number; fvu: number; dead_fraction: number }[], title: string): TopLevelSpec {
-  const values = rows.flatMap((r) => [
-    { tokens: r.tokens, value: r.fvu, series: 'FVU' },
-    { tokens: r.tokens, value: Math.max(r.dead_fraction, 1e-6), series: 'dead fraction' },
-  ]);
+  const x = { field: 'tokens', type: 'quantitative' as const, title: 'training tokens' };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title, width: 480, height: 260, background: 'white',
-    data: { values },
-    mark: { type: 'line', point: false },
-    encoding: {
-      x: { field: 'tokens', type: 'quantitative', title: 'training tokens' },
-      y: { field: 'value', type: 'quantitative', scale: { type: 'log' }, title: 'value (log scale)' },
-      color: { field: 'series', type: 'nominal', title: null },
-    },
+    title, background: 'white',
+    data: { values: rows.map((r) => ({ tokens: r.tokens, fvu: r.fvu, dead: r.dead_fraction })) },
+    vconcat: [
+      { width: 480, height: 200, mark: 'line', encoding: { x, y: { field: 'fvu', type: 'quantitative', scale: { type: 'log' }, title: 'FVU (log)' } } },
+      { width: 480, height: 90, mark: { type: 'line', color: '#d62728' }, encoding: { x, y: { field: 'dead', type: 'quantitative', title: 'dead fraction', axis: { format: '.1%' } } } },
+    ],
   };
 }
 

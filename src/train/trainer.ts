@@ -80,8 +80,8 @@ export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): 
     const { d: _d, data_description: _dd, resolved_lr: _lr, resolved_k_aux: _ka, dead_tokens_effective: _dt, ...rest } = saved;
     cfg = parseTrainConfig(rest, join(out, 'config.json'));
   }
-  prepareRunDir(out, Boolean(o.resume));
   const source = openSource(cfg.data, be, cfg.shuffle, cfg.seed);
+  prepareRunDir(out, Boolean(o.resume));
   const d = source.d, n = cfg.latents, B = cfg.batch;
   const lr = cfg.lr ?? defaultLr(n);
   const kAux = Math.min(n, cfg.kAux ?? Math.floor(d / 2));

@@ -1,0 +1,51 @@
+// The saekit command line as a user runs it: a kill -9 in mid-training followed by --resume,
+// and clear one-line errors (no stack trace, non-zero exit, no partial files) on bad input.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '..');
+const cli = ['--import', import.meta.resolve('tsx'), join(root, 'src/cli/main.ts')];
+const run = (args: string[]) => spawnSync(process.execPath, [...cli, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+const tmp = (): string => mkdtempSync(join(tmpdir(), 'saekit-cli-'));
+const trainArgs = ['train', '--data', 'synthetic:d=32,features=256,active=6', '--latents', '512', '--k', '6', '--tokens', '400k', '--batch', '1024', '--checkpoint-every', '20k', '--eval-tokens', '4096'];
+
+describe('saekit CLI', () => {
+  it('kill -9 during training, then --resume, ends with the same weights as an uninterrupted run', async () => {
+    const whole = tmp(), killed = tmp();
+    const ref = run([...trainArgs, '--out', whole]);
+    expect(ref.status, ref.stderr).toBe(0);
+    const child = spawn(process.execPath, [...cli, ...trainArgs, '--out', killed], { cwd: root, stdio: 'ignore' });
+    // wait for the second checkpoint, then kill without warning
+    const ckdir = join(killed, 'checkpoints');
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline && !(existsSync(ckdir) && readdirSync(ckdir).filter((d) => /^step-\d+$/.test(d)).length >= 2)) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    expect(existsSync(join(killed, 'sae.safetensors')), 'the run finished before it could be killed').toBe(false);
+    const resumed = run([...trainArgs, '--out', killed, '--resume']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(readFileSync(join(killed, 'sae.safetensors')).equals(readFileSync(join(whole, 'sae.safetensors')))).toBe(true);
+  });
+
+  it.each([
+    [['train', '--out', 'x', '--k', '9', '--latents', '8'], /"k": k must be <= latents/],
+    [['train', '--out', 'x', '--tokens', '-5'], /"tokens"/],
+    [['train', '--out', 'x', '--tokens', 'lots'], /--tokens: "lots" is not a number/],
+    [['train', '--out', 'x', '--bogus'], /unknown option '--bogus'/],
+    [['train', '--out', 'x', '--data', 'synthetic:d=abc'], /"d=abc" is not key=number/],
+    [['train', '--out', 'x', '--data', '/nonexistent/acts'], /\/nonexistent\/acts: no such file or folder/],
+    [['train', '--out', 'x', '--arch', 'gated'], /argument 'gated' is invalid. Allowed choices are topk/],
+  ])('bad input %j gets a clear error', (args, message) => {
+    const cwd = tmp();
+    const r = spawnSync(process.execPath, [...cli, ...args], { cwd, encoding: 'utf8' });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(existsSync(join(cwd, 'x', 'sae.safetensors'))).toBe(false);
+  });
+});
