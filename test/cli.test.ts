@@ -32,6 +32,29 @@ describe('saekit CLI', () => {
     expect(readFileSync(join(killed, 'sae.safetensors')).equals(readFileSync(join(whole, 'sae.safetensors')))).toBe(true);
   });
 
+  it('eval --json, export, import and info on a trained run', () => {
+    const dir = tmp(), runDir = join(dir, 'run');
+    expect(run(['train', '--data', 'synthetic:d=16,features=32,active=3', '--latents', '64', '--k', '3', '--tokens', '20k', '--batch', '512', '--eval-tokens', '2048', '--out', runDir]).status).toBe(0);
+    const ev = run(['eval', runDir, '--data', 'synthetic:d=16,features=32,active=3', '--tokens', '4096', '--json']);
+    expect(ev.status, ev.stderr).toBe(0);
+    const j = JSON.parse(ev.stdout);
+    for (const key of ['fvu', 'l0', 'dead_fraction', 'normalized_mse', 'mmcs']) expect(typeof j[key]).toBe('number');
+    expect(j.l0).toBeLessThanOrEqual(3);
+    const wrongD = run(['eval', runDir, '--data', 'synthetic:d=8', '--tokens', '512']);
+    expect(wrongD.status).not.toBe(0);
+    expect(wrongD.stderr).toMatch(/has d=8 but the SAE expects d=16/);
+    for (const format of ['saelens', 'sparsify']) {
+      expect(run(['export', runDir, '--format', format, '--out', join(dir, format)]).status).toBe(0);
+      expect(run(['import', join(dir, format), '--out', join(dir, `${format}-back`)]).status).toBe(0);
+      const back = JSON.parse(run(['eval', join(dir, `${format}-back`), '--data', 'synthetic:d=16,features=32,active=3', '--tokens', '4096', '--json']).stdout);
+      expect(back.fvu).toBe(j.fvu);
+    }
+    const inf = run(['info', runDir]);
+    expect(inf.stdout).toMatch(/W_enc\s+F32\s+\[64, 16\]/);
+    expect(inf.stdout).toMatch(/checkpoints: step-/);
+    expect(run(['import', dir, '--out', join(dir, 'nothing')]).stderr).toMatch(/neither a SAELens folder/);
+  });
+
   it.each([
     [['train', '--out', 'x', '--k', '9', '--latents', '8'], /"k": k must be <= latents/],
     [['train', '--out', 'x', '--tokens', '-5'], /"tokens"/],

@@ -1,5 +1,8 @@
 /** The saekit command line: wires one command per file. */
 import { Command, CommanderError } from 'commander';
+import { exportCommand, importCommand } from './convert.js';
+import { evalCommand } from './eval.js';
+import { infoCommand } from './info.js';
 import { quickstartCommand } from './quickstart.js';
 import { selfcheckCommand } from './selfcheck.js';
 import { trainCommand } from './train.js';
@@ -12,6 +15,10 @@ const program = new Command('saekit')
 
 program.addCommand(quickstartCommand());
 program.addCommand(trainCommand());
+program.addCommand(evalCommand());
+program.addCommand(exportCommand());
+program.addCommand(importCommand());
+program.addCommand(infoCommand());
 program.addCommand(selfcheckCommand());
 
 try {

@@ -71,7 +71,10 @@ export function evaluateSae(be: Backend, sae: Sae, source: ActivationSource, tok
     dead_fraction: density.reduce((a, f) => a + (f === 0 ? 1 : 0), 0) / n,
     density,
   };
-  if (source.truth) Object.assign(result, groundTruthRecovery(be, source.truth, sae.params.W_dec, n, d));
+  if (source.truth) {
+    const { mmcs, recovered_09 } = groundTruthRecovery(be, source.truth, sae.params.W_dec, n, d);
+    Object.assign(result, { mmcs, recovered_09 });
+  }
   return result;
 }
 

@@ -1,0 +1,57 @@
+/**
+ * sparsify folders (EleutherAI): cfg.json + sae.safetensors with encoder.weight [n, d],
+ * encoder.bias [n], W_dec [n, d], b_dec [d]; cfg holds SparseCoderConfig's fields plus d_in.
+ * sparsify's encoder subtracts b_dec from the input (unless transcoding), as saekit's does.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeJsonAtomic } from '../io/atomic.js';
+import { SafetensorsFile, writeSafetensors } from '../io/safetensors.js';
+import type { Sae } from '../sae/common.js';
+
+export function exportSparsify(sae: Sae, dir: string): void {
+  const { d, n, k } = sae.cfg;
+  mkdirSync(dir, { recursive: true });
+  writeSafetensors(join(dir, 'sae.safetensors'), {
+    'encoder.weight': { dtype: 'F32', shape: [n, d], data: sae.params.W_enc },
+    'encoder.bias': { dtype: 'F32', shape: [n], data: sae.params.b_enc },
+    W_dec: { dtype: 'F32', shape: [n, d], data: sae.params.W_dec },
+    b_dec: { dtype: 'F32', shape: [d], data: sae.params.b_dec },
+  }, { format: 'pt' });
+  writeJsonAtomic(join(dir, 'cfg.json'), {
+    activation: 'topk', expansion_factor: Math.max(1, Math.round(n / d)), normalize_decoder: true, num_latents: n,
+    k, multi_topk: sae.cfg.multiTopK, skip_connection: false, transcode: false, d_in: d,
+  });
+}
+
+export function isSparsifyFolder(dir: string): boolean {
+  if (!existsSync(join(dir, 'sae.safetensors')) || !existsSync(join(dir, 'cfg.json'))) return false;
+  const cfg = JSON.parse(readFileSync(join(dir, 'cfg.json'), 'utf8')) as Record<string, unknown>;
+  return 'd_in' in cfg && 'num_latents' in cfg;
+}
+
+export function importSparsify(dir: string): Sae {
+  const cfgPath = join(dir, 'cfg.json');
+  const cfg = JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, unknown>;
+  if (cfg.activation !== undefined && cfg.activation !== 'topk') throw new Error(`${cfgPath}: activation is ${JSON.stringify(cfg.activation)}; saekit imports "topk" sparse coders`);
+  if (cfg.skip_connection) throw new Error(`${cfgPath}: skip_connection=true is not supported`);
+  if (cfg.transcode) throw new Error(`${cfgPath}: transcoders (transcode=true) are not supported yet`);
+  const d = cfg.d_in as number, k = cfg.k as number;
+  if (!Number.isInteger(d) || d <= 0) throw new Error(`${cfgPath}: field "d_in" must be a positive integer, got ${JSON.stringify(cfg.d_in)}`);
+  if (!Number.isInteger(k) || k <= 0) throw new Error(`${cfgPath}: field "k" must be a positive integer, got ${JSON.stringify(cfg.k)}`);
+  const f = SafetensorsFile.open(join(dir, 'sae.safetensors'));
+  try {
+    const n = f.info('encoder.weight').shape[0]!;
+    const expect = (name: string, shape: number[]): Float32Array => {
+      const got = f.info(name).shape;
+      if (JSON.stringify(got) !== JSON.stringify(shape)) throw new Error(`${f.path}: "${name}" has shape ${JSON.stringify(got)}, expected ${JSON.stringify(shape)}`);
+      return f.readF32(name);
+    };
+    return {
+      cfg: { format: 'saekit-sae', arch: 'topk', d, n, k, multiTopK: Boolean(cfg.multi_topk), data: `imported from sparsify ${dir}` },
+      params: { W_enc: expect('encoder.weight', [n, d]), b_enc: expect('encoder.bias', [n]), W_dec: expect('W_dec', [n, d]), b_dec: expect('b_dec', [d]) },
+    };
+  } finally {
+    f.close();
+  }
+}
