@@ -13,6 +13,7 @@ import { fixedK, nativeBackend } from '../src/compute/backend.js';
 import { packageRoot } from '../src/compute/native.js';
 import { Rng } from '../src/util/rng.js';
 import { bestOf, fmt } from './timing.js';
+import { benchTrainStep } from './train-step.js';
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
@@ -103,6 +104,9 @@ const oppSec = bestOf(1, () => be.minCosine(wo, on, d, block));
 const scratch = (block * block + 2 * info.threads * block) * 4;
 report('opposing search memory / decoder', fmt(1 + scratch / (on * d * 4)), 'target <= 2 (decoder + scratch)');
 
+
+// 6. the TopK training step
+benchTrainStep(be, { B, n, d, k }, report);
 
 console.log('\n| measure | value | note |\n|---|---|---|');
 for (const [a, b, c] of rows) console.log(`| ${a} | ${b} | ${c} |`);

@@ -134,6 +134,12 @@ describe.skipIf(!nat)('native kernels match the reference', () => {
       b.sparseAccumulate(z, m, d, g1);
       ref.sparseAccumulate(z, m, d, g2);
       expectClose(g1, g2, { rtol: 1e-5, atol: 1e-5, label: 'accumulate' });
+      b.sparseAccumulate(z, m, d, g1, true);
+      ref.sparseAccumulate(z, m, d, g2, true);
+      expectClose(g1, g2, { rtol: 1e-5, atol: 1e-5, label: 'accumulate, overwrite' });
+      const fresh = new Float32Array(n * d);
+      ref.sparseAccumulate(z, m, d, fresh);
+      expectClose(g1, fresh, { rtol: 1e-5, atol: 1e-5, label: 'overwrite equals accumulate into zeros' });
       expectClose(b.sparseDot(z, m, w, d), ref.sparseDot(z, m, w, d), { rtol: 1e-4, atol: 1e-4, label: 'dot' });
     });
 
@@ -162,6 +168,23 @@ describe.skipIf(!nat)('native kernels match the reference', () => {
     }
     expectClose(p1, p2, { rtol: 1e-5, atol: 1e-6, label: 'params' });
     expectClose(v1, v2, { rtol: 1e-5, atol: 1e-9, label: 'v' });
+  });
+
+  it('fused decoder step equals project + adam + normalize', () => {
+    const n = 9, d = 21;
+    const w = rng.normals(n * d);
+    ref.normalizeRows(w, n, d);
+    const w1 = Float32Array.from(w), w2 = Float32Array.from(w);
+    const m1 = new Float32Array(n * d), v1 = new Float32Array(n * d), m2 = new Float32Array(n * d), v2 = new Float32Array(n * d);
+    for (let step = 1; step <= 3; step++) {
+      const g = rng.normals(n * d);
+      const h = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 6.25e-10, step };
+      b.adamUnitRows(w1, Float32Array.from(g), m1, v1, n, d, h);
+      ref.adamUnitRows(w2, Float32Array.from(g), m2, v2, n, d, h);
+    }
+    expectClose(w1, w2, { rtol: 1e-5, atol: 1e-6, label: 'W' });
+    expectClose(m1, m2, { rtol: 1e-5, atol: 1e-7, label: 'm' });
+    for (const norm of b.rowNorms(w1, n, d)) expect(Math.abs(norm - 1)).toBeLessThan(1e-6);
   });
 
   it('row norms, normalize (zero rows stay zero), gradient projection', () => {

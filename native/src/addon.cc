@@ -68,9 +68,10 @@ Napi::Value SparseDecode(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SparseAccumulate(const Napi::CallbackInfo& info) {
-  // (rowPtr, idx, vals, rows, M, d, n, G)
+  // (rowPtr, idx, vals, rows, M, d, n, G, overwrite)
   saekit::sparseAccumulate(ptr<int32_t>(info, 0), ptr<int32_t>(info, 1), ptr<float>(info, 2), i64(info, 3),
-                           ptr<float>(info, 4), i64(info, 5), i64(info, 6), ptr<float>(info, 7));
+                           ptr<float>(info, 4), i64(info, 5), i64(info, 6), ptr<float>(info, 7),
+                           info[8].As<Napi::Boolean>());
   return info.Env().Undefined();
 }
 
@@ -85,6 +86,13 @@ Napi::Value Adam(const Napi::CallbackInfo& info) {
   // (p, g, m, v, len, lr, beta1, beta2, eps, step)
   saekit::adam(ptr<float>(info, 0), ptr<float>(info, 1), ptr<float>(info, 2), ptr<float>(info, 3), i64(info, 4),
                f64(info, 5), f64(info, 6), f64(info, 7), f64(info, 8), i64(info, 9));
+  return info.Env().Undefined();
+}
+
+Napi::Value AdamUnitRows(const Napi::CallbackInfo& info) {
+  // (W, G, m, v, n, d, lr, beta1, beta2, eps, step)
+  saekit::adamUnitRows(ptr<float>(info, 0), ptr<float>(info, 1), ptr<float>(info, 2), ptr<float>(info, 3), i64(info, 4),
+                       i64(info, 5), f64(info, 6), f64(info, 7), f64(info, 8), f64(info, 9), i64(info, 10));
   return info.Env().Undefined();
 }
 
@@ -135,6 +143,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sparseAccumulate", Napi::Function::New(env, SparseAccumulate));
   exports.Set("sparseDot", Napi::Function::New(env, SparseDot));
   exports.Set("adam", Napi::Function::New(env, Adam));
+  exports.Set("adamUnitRows", Napi::Function::New(env, AdamUnitRows));
   exports.Set("rowNorms", Napi::Function::New(env, RowNorms));
   exports.Set("normalizeRows", Napi::Function::New(env, NormalizeRows));
   exports.Set("projectRowGrad", Napi::Function::New(env, ProjectRowGrad));

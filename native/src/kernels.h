@@ -27,9 +27,10 @@ void thresholdGather(const float* x, int64_t rows, int64_t cols, const float* th
 void sparseDecode(const int32_t* rowPtr, const int32_t* idx, const float* vals, int64_t rows,
                   const float* W, int64_t d, const float* bias, float* out);
 
-// G[i,:] += sum over entries (b, p) with idx[p] == i of vals[p] * M[b,:]; G is [n, d].
+// G[i,:] (+)= sum over entries (b, p) with idx[p] == i of vals[p] * M[b,:]; G is [n, d].
+// overwrite: G's old contents are ignored (rows without entries become 0), as with beta = 0.
 void sparseAccumulate(const int32_t* rowPtr, const int32_t* idx, const float* vals, int64_t rows,
-                      const float* M, int64_t d, int64_t n, float* G);
+                      const float* M, int64_t d, int64_t n, float* G, bool overwrite);
 
 // out[p] = dot(M[b,:], W[idx[p],:]) for each entry p of row b (0 where idx < 0).
 void sparseDot(const int32_t* rowPtr, const int32_t* idx, int64_t rows, const float* M,
@@ -38,6 +39,11 @@ void sparseDot(const int32_t* rowPtr, const int32_t* idx, int64_t rows, const fl
 // Adam with PyTorch's bias correction; step counts from 1.
 void adam(float* p, const float* g, float* m, float* v, int64_t len, double lr, double beta1,
           double beta2, double eps, int64_t step);
+
+// The decoder's constrained step, fused per row: project G_i off W_i, Adam on W_i with the
+// projected gradient, then rescale W_i to unit norm (G holds the projected gradient after).
+void adamUnitRows(float* W, float* G, float* m, float* v, int64_t n, int64_t d, double lr, double beta1,
+                  double beta2, double eps, int64_t step);
 
 void rowNorms(const float* W, int64_t n, int64_t d, float* out);
 void normalizeRows(float* W, int64_t n, int64_t d);

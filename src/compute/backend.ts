@@ -112,14 +112,15 @@ export class Backend {
     return res;
   }
 
-  /** g [n, d] += zᵀ·m, with m [rows, d]: touches only the rows of g that z uses. */
-  sparseAccumulate(z: SparseRows, m: Float32Array, d: number, g: Float32Array): void {
+  /** g [n, d] += zᵀ·m, with m [rows, d]: touches only the rows of g that z uses; with
+   *  overwrite, g = zᵀ·m (its old contents ignored). */
+  sparseAccumulate(z: SparseRows, m: Float32Array, d: number, g: Float32Array, overwrite = false): void {
     size('d', d);
     need(d > 0 && g.length % d === 0, `G has ${g.length} elements, not a positive multiple of d=${d}`);
     const n = g.length / d;
     sparse(z, n);
     len('M', m, z.rows * d);
-    this.kernels.sparseAccumulate(z.rowPtr, z.idx, z.vals, z.rows, m, d, n, g);
+    this.kernels.sparseAccumulate(z.rowPtr, z.idx, z.vals, z.rows, m, d, n, g, overwrite);
   }
 
   /** For each entry p of row b of z: m[b,:]·w[idx[p],:]; returns [nnz]. */
@@ -140,6 +141,14 @@ export class Backend {
     len('grad', g, p.length); len('adam m', m, p.length); len('adam v', v, p.length);
     need(Number.isInteger(h.step) && h.step >= 1, `adam step must be an integer >= 1, got ${h.step}`);
     this.kernels.adam(p, g, m, v, p.length, h.lr, h.beta1, h.beta2, h.eps, h.step);
+  }
+
+  /** Decoder step with unit rows: project g off each row of w [n, d], Adam, renormalize. */
+  adamUnitRows(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, n: number, d: number,
+    h: { lr: number; beta1: number; beta2: number; eps: number; step: number }): void {
+    size('n', n); size('d', d); len('W', w, n * d); len('G', g, n * d); len('adam m', m, n * d); len('adam v', v, n * d);
+    need(Number.isInteger(h.step) && h.step >= 1, `adam step must be an integer >= 1, got ${h.step}`);
+    this.kernels.adamUnitRows(w, g, m, v, n, d, h.lr, h.beta1, h.beta2, h.eps, h.step);
   }
 
   rowNorms(w: Float32Array, n: number, d: number): Float32Array {

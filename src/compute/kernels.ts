@@ -28,14 +28,19 @@ export interface Kernels {
   /** out[b,:] = bias + Σ_p vals[p]·W[idx[p],:];  W: [n, d], out: [rows, d]. */
   sparseDecode(rowPtr: Int32Array, idx: Int32Array, vals: Float32Array, rows: number,
     w: Float32Array, d: number, bias: Float32Array | null, out: Float32Array): void;
-  /** G[i,:] += Σ_{(b,p): idx[p]=i} vals[p]·M[b,:];  M: [rows, d], G: [n, d]. */
+  /** G[i,:] += Σ_{(b,p): idx[p]=i} vals[p]·M[b,:];  M: [rows, d], G: [n, d]. With overwrite,
+   *  G's old contents are ignored (rows without entries become 0), as BLAS does for beta = 0. */
   sparseAccumulate(rowPtr: Int32Array, idx: Int32Array, vals: Float32Array, rows: number,
-    m: Float32Array, d: number, n: number, g: Float32Array): void;
+    m: Float32Array, d: number, n: number, g: Float32Array, overwrite: boolean): void;
   /** out[p] = M[b,:]·W[idx[p],:] for each entry p of row b (0 when idx[p] < 0). */
   sparseDot(rowPtr: Int32Array, idx: Int32Array, rows: number, m: Float32Array,
     w: Float32Array, d: number, out: Float32Array): void;
   /** One Adam step (PyTorch's bias correction), step counted from 1. */
   adam(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, len: number,
+    lr: number, beta1: number, beta2: number, eps: number, step: number): void;
+  /** The decoder's constrained step fused per row: projectRowGrad, then Adam on W [n, d] with
+   *  the projected G, then normalizeRows (G is left holding the projected gradient). */
+  adamUnitRows(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, n: number, d: number,
     lr: number, beta1: number, beta2: number, eps: number, step: number): void;
   rowNorms(w: Float32Array, n: number, d: number, out: Float32Array): void;
   /** Scales each nonzero row of W [n, d] to unit norm; zero rows stay zero. */

@@ -100,7 +100,8 @@ export const referenceKernels: Kernels = {
     }
   },
 
-  sparseAccumulate(rowPtr, idx, vals, rows, m, d, n, g) {
+  sparseAccumulate(rowPtr, idx, vals, rows, m, d, n, g, overwrite) {
+    if (overwrite) g.fill(0, 0, n * d);
     const acc = new Float64Array(n * d);
     for (let b = 0; b < rows; b++) {
       for (let p = rowPtr[b]!; p < rowPtr[b + 1]!; p++) {
@@ -132,6 +133,13 @@ export const referenceKernels: Kernels = {
       v[e] = beta2 * v[e]! + (1 - beta2) * ge * ge;
       p[e] = p[e]! - (lr / bc1) * m[e]! / (Math.sqrt(v[e]! / bc2) + eps);
     }
+  },
+
+  adamUnitRows(w, g, m, v, n, d, lr, beta1, beta2, eps, step) {
+    // by definition: the three kernels one after another
+    referenceKernels.projectRowGrad(w, g, n, d);
+    referenceKernels.adam(w, g, m, v, n * d, lr, beta1, beta2, eps, step);
+    referenceKernels.normalizeRows(w, n, d);
   },
 
   rowNorms(w, n, d, out) {

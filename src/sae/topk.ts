@@ -85,14 +85,20 @@ export class TopKWorkspace {
   }
 }
 
-/** Σ_b ||x_b − mean(x)||², in float64. */
+/** Σ_b ||x_b − mean(x)||², in float64, in one pass (Σ||x||² − B·||mean||²). */
 export function totalVariance(x: Float32Array, B: number, d: number): number {
-  const mean = new Float64Array(d);
-  for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) mean[c]! += x[b * d + c]!;
-  for (let c = 0; c < d; c++) mean[c]! /= B;
-  let s = 0;
-  for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) s += (x[b * d + c]! - mean[c]!) ** 2;
-  return s;
+  const sum = new Float64Array(d);
+  let sq = 0;
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < d; c++) {
+      const v = x[b * d + c]!;
+      sum[c]! += v;
+      sq += v * v;
+    }
+  }
+  let meanSq = 0;
+  for (let c = 0; c < d; c++) meanSq += sum[c]! * sum[c]!;
+  return sq - meanSq / Math.max(B, 1);
 }
 
 /** pre = (x − b_dec)·W_encᵀ (b_enc is added inside the top-k), and the kTop best per row. */
@@ -196,12 +202,10 @@ function backward(be: Backend, p: SaeParams, B: number, ws: TopKWorkspace, z: Sp
   zAux: SparseRows | null, g: TopKGrads): void {
   const { d, kTop } = ws;
   const k = z.idx.length / Math.max(B, 1);
-  g.W_dec.fill(0);
-  g.W_enc.fill(0);
   g.b_enc.fill(0);
   g.b_dec.fill(0);
-  // decoder: dW_dec[i] += z_bi·dx̂_b; db_dec = Σ_b dx̂_b (the AuxK decode has no bias)
-  be.sparseAccumulate(z, ws.grad, d, g.W_dec);
+  // decoder: dW_dec[i] = Σ_b z_bi·dx̂_b; db_dec = Σ_b dx̂_b (the AuxK decode has no bias)
+  be.sparseAccumulate(z, ws.grad, d, g.W_dec, true);
   for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) g.b_dec[c]! += ws.grad[b * d + c]!;
   if (z4) {
     be.sparseAccumulate(z4, ws.grad4, d, g.W_dec);
@@ -221,8 +225,8 @@ function backward(be: Backend, p: SaeParams, B: number, ws: TopKWorkspace, z: Sp
   } else {
     dPre = { ...z, vals: dz };
   }
-  // encoder: dW_enc[i] += dpre_bi·(x_b − b_dec); db_enc[i] += dpre_bi
-  be.sparseAccumulate(dPre, ws.xc, d, g.W_enc);
+  // encoder: dW_enc[i] = Σ_b dpre_bi·(x_b − b_dec); db_enc[i] = Σ_b dpre_bi
+  be.sparseAccumulate(dPre, ws.xc, d, g.W_enc, true);
   scatterAdd(dPre, g.b_enc);
   if (zAux) {
     const dAux = be.sparseDot(zAux, ws.auxRecon, p.W_dec, d);

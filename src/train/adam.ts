@@ -13,11 +13,19 @@ export class Adam<P extends Record<string, Float32Array>> {
     this.v = zeros();
   }
 
-  /** One step on every parameter with learning rate lr. */
-  update(be: Backend, params: P, grads: P, lr: number): void {
+  /**
+   * One step on every parameter with learning rate lr. Parameters named in unitRows (name →
+   * row width) are matrices kept at unit row norm: their gradient loses its component along
+   * each row before the step and the rows are renormalized after it (one fused pass).
+   */
+  update(be: Backend, params: P, grads: P, lr: number, unitRows: Record<string, number> = {}): void {
     this.step++;
+    const h = { lr, ...ADAM_DEFAULTS, step: this.step };
     for (const name of Object.keys(params)) {
-      be.adam(params[name]!, grads[name]!, this.m[name]!, this.v[name]!, { lr, ...ADAM_DEFAULTS, step: this.step });
+      const p = params[name]!, g = grads[name]!, m = this.m[name]!, v = this.v[name]!;
+      const d = unitRows[name];
+      if (d) be.adamUnitRows(p, g, m, v, p.length / d, d, h);
+      else be.adam(p, g, m, v, h);
     }
   }
 }

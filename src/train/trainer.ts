@@ -171,10 +171,9 @@ export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): 
       }
       tracker.record(rows, res.acts, res.indices);
       if (cfg.clipGrad > 0) clipGradNorm(grads, cfg.clipGrad);
-      be.projectRowGrad(params.W_dec, grads.W_dec, n, d);
       const lrNow = lrAt(step, totalSteps, lr, cfg.warmup, cfg.decay);
-      adam.update(be, params, grads, lrNow);
-      be.normalizeRows(params.W_dec, n, d);
+      // decoder rows stay unit-norm: gradient projected off each row, renormalized after
+      adam.update(be, params, grads, lrNow, { W_dec: d });
       step++;
       stepsHere++;
       tokens += rows;
