@@ -4,16 +4,30 @@
 #include "kernels.h"
 
 namespace saekit {
+namespace {
+
+// Adam's per-step constants: coefficients in double (1 - 0.999 is inexact in float), used in float.
+struct AdamCoef {
+  float stepSize, invSqrtBc2, b1, b2, b1c, b2c, eps;
+  AdamCoef(double lr, double beta1, double beta2, double eps_, int64_t step) {
+    const double bc1 = 1.0 - std::pow(beta1, (double)step);
+    const double bc2 = 1.0 - std::pow(beta2, (double)step);
+    stepSize = (float)(lr / bc1);
+    invSqrtBc2 = (float)(1.0 / std::sqrt(bc2));
+    b1 = (float)beta1;
+    b2 = (float)beta2;
+    b1c = (float)(1.0 - beta1);
+    b2c = (float)(1.0 - beta2);
+    eps = (float)eps_;
+  }
+};
+
+}  // namespace
 
 void adam(float* p, const float* g, float* m, float* v, int64_t len, double lr, double beta1,
           double beta2, double eps, int64_t step) {
-  // Coefficients in double (1 - 0.999 is inexact in float), the update itself in float.
-  const double bc1 = 1.0 - std::pow(beta1, (double)step);
-  const double bc2 = 1.0 - std::pow(beta2, (double)step);
-  const float stepSize = (float)(lr / bc1);
-  const float invSqrtBc2 = (float)(1.0 / std::sqrt(bc2));
-  const float b1 = (float)beta1, b2 = (float)beta2, b1c = (float)(1.0 - beta1), b2c = (float)(1.0 - beta2);
-  const float epsf = (float)eps;
+  const AdamCoef k(lr, beta1, beta2, eps, step);
+  const float stepSize = k.stepSize, invSqrtBc2 = k.invSqrtBc2, b1 = k.b1, b2 = k.b2, b1c = k.b1c, b2c = k.b2c, epsf = k.eps;
 #pragma omp parallel for simd schedule(static)
   for (int64_t e = 0; e < len; e++) {
     const float ge = g[e];
@@ -65,12 +79,8 @@ void projectRowGrad(const float* W, float* G, int64_t n, int64_t d) {
 
 void adamUnitRows(float* W, float* G, float* m, float* v, int64_t n, int64_t d, double lr, double beta1,
                   double beta2, double eps, int64_t step) {
-  const double bc1 = 1.0 - std::pow(beta1, (double)step);
-  const double bc2 = 1.0 - std::pow(beta2, (double)step);
-  const float stepSize = (float)(lr / bc1);
-  const float invSqrtBc2 = (float)(1.0 / std::sqrt(bc2));
-  const float b1 = (float)beta1, b2 = (float)beta2, b1c = (float)(1.0 - beta1), b2c = (float)(1.0 - beta2);
-  const float epsf = (float)eps;
+  const AdamCoef k(lr, beta1, beta2, eps, step);
+  const float stepSize = k.stepSize, invSqrtBc2 = k.invSqrtBc2, b1 = k.b1, b2 = k.b2, b1c = k.b1c, b2c = k.b2c, epsf = k.eps;
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; i++) {
     float* w = W + i * d;

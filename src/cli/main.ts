@@ -1,5 +1,6 @@
 /** The saekit command line: wires one command per file. */
 import { Command, CommanderError } from 'commander';
+import { analyzeCommand } from './analyze.js';
 import { exportCommand, importCommand } from './convert.js';
 import { evalCommand } from './eval.js';
 import { infoCommand } from './info.js';
@@ -19,6 +20,7 @@ program.addCommand(evalCommand());
 program.addCommand(exportCommand());
 program.addCommand(importCommand());
 program.addCommand(infoCommand());
+program.addCommand(analyzeCommand());
 program.addCommand(selfcheckCommand());
 
 try {

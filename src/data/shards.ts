@@ -4,10 +4,11 @@
  * an LM, `tokens` / `positions` [tokens] (I32). A single .safetensors file with an
  * `activations` tensor is accepted too. Rows stream shard by shard in bounded reads.
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { writeJsonAtomic } from '../io/atomic.js';
+import { readJsonFile } from '../io/json.js';
 import { SafetensorsFile, writeSafetensors, type DType } from '../io/safetensors.js';
 import type { ActivationSource, SourceState } from './source.js';
 
@@ -38,13 +39,7 @@ export function readManifest(path: string): { dir: string; manifest: Manifest } 
   }
   const mpath = join(path, 'manifest.json');
   if (!existsSync(mpath)) throw new Error(`${path}: a folder without manifest.json is not a shard folder`);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(mpath, 'utf8'));
-  } catch (err) {
-    throw new Error(`${mpath}: not valid JSON (${(err as Error).message})`);
-  }
-  const got = Manifest.safeParse(raw);
+  const got = Manifest.safeParse(readJsonFile(mpath));
   if (!got.success) {
     const issue = got.error.issues[0]!;
     throw new Error(`${mpath}: field "${issue.path.join('.')}": ${issue.message}`);

@@ -3,9 +3,10 @@
  * b_enc [d_sae], W_dec [d_sae, d_in], b_dec [d_in] (keys and orientations as SAELens 6's
  * SAE.save_model writes them; TopK config fields from its TopKSAEConfig).
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic.js';
+import { readJsonObject } from '../io/json.js';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.js';
 import type { Sae } from '../sae/common.js';
 import { transpose } from './layout.js';
@@ -35,7 +36,7 @@ export function isSaeLensFolder(dir: string): boolean {
 
 export function importSaeLens(dir: string): Sae {
   const cfgPath = join(dir, 'cfg.json');
-  const cfg = JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, unknown>;
+  const cfg = readJsonObject(cfgPath);
   if (cfg.architecture !== 'topk') {
     throw new Error(`${cfgPath}: architecture is ${JSON.stringify(cfg.architecture)}; saekit imports SAELens "topk" SAEs so far`);
   }

@@ -3,9 +3,10 @@
  * encoder.bias [n], W_dec [n, d], b_dec [d]; cfg holds SparseCoderConfig's fields plus d_in.
  * sparsify's encoder subtracts b_dec from the input (unless transcoding), as saekit's does.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic.js';
+import { readJsonObject } from '../io/json.js';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.js';
 import type { Sae } from '../sae/common.js';
 
@@ -26,13 +27,13 @@ export function exportSparsify(sae: Sae, dir: string): void {
 
 export function isSparsifyFolder(dir: string): boolean {
   if (!existsSync(join(dir, 'sae.safetensors')) || !existsSync(join(dir, 'cfg.json'))) return false;
-  const cfg = JSON.parse(readFileSync(join(dir, 'cfg.json'), 'utf8')) as Record<string, unknown>;
+  const cfg = readJsonObject(join(dir, 'cfg.json'));
   return 'd_in' in cfg && 'num_latents' in cfg;
 }
 
 export function importSparsify(dir: string): Sae {
   const cfgPath = join(dir, 'cfg.json');
-  const cfg = JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, unknown>;
+  const cfg = readJsonObject(cfgPath);
   if (cfg.activation !== undefined && cfg.activation !== 'topk') throw new Error(`${cfgPath}: activation is ${JSON.stringify(cfg.activation)}; saekit imports "topk" sparse coders`);
   if (cfg.skip_connection) throw new Error(`${cfgPath}: skip_connection=true is not supported`);
   if (cfg.transcode) throw new Error(`${cfgPath}: transcoders (transcode=true) are not supported yet`);

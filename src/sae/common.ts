@@ -4,11 +4,12 @@
  *
  * Layout (row i belongs to latent i): W_enc [n, d], b_enc [n], W_dec [n, d], b_dec [d].
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Backend } from '../compute/backend.js';
 import { writeJsonAtomic } from '../io/atomic.js';
+import { readJsonFile } from '../io/json.js';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.js';
 import type { Rng } from '../util/rng.js';
 
@@ -110,13 +111,7 @@ export function readParams(file: SafetensorsFile, cfg: { d: number; n: number })
 export function loadSae(dir: string): Sae {
   const cfgPath = join(dir, 'cfg.json');
   if (!existsSync(cfgPath)) throw new Error(`${dir}: not a saekit SAE folder (no cfg.json)`);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(cfgPath, 'utf8'));
-  } catch (err) {
-    throw new Error(`${cfgPath}: not valid JSON (${(err as Error).message})`);
-  }
-  const parsed = SaeConfig.safeParse(raw);
+  const parsed = SaeConfig.safeParse(readJsonFile(cfgPath));
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new Error(`${cfgPath}: field "${issue.path.join('.')}": ${issue.message} (is this a saekit SAE? use \`saekit import\` for SAELens/sparsify folders)`);

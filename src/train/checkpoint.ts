@@ -4,9 +4,10 @@
  * data-source position). A checkpoint folder appears whole or not at all: it is written
  * under a temp name and renamed.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempPathFor, writeJsonAtomic } from '../io/atomic.js';
+import { readJsonObject } from '../io/json.js';
 import { SafetensorsFile, writeSafetensors, type TensorOut } from '../io/safetensors.js';
 import type { SourceState } from '../data/source.js';
 
@@ -56,12 +57,7 @@ export function writeCheckpoint(runDir: string, data: CheckpointData, keep = 2):
 
 export function readCheckpoint(dir: string): CheckpointData {
   const metaPath = join(dir, 'trainer.json');
-  let meta: TrainerMeta;
-  try {
-    meta = JSON.parse(readFileSync(metaPath, 'utf8')) as TrainerMeta;
-  } catch (err) {
-    throw new Error(`${metaPath}: cannot read the trainer state (${(err as Error).message})`);
-  }
+  const meta = readJsonObject(metaPath) as unknown as TrainerMeta;
   for (const key of ['step', 'tokens', 'adamStep'] as const) {
     if (!Number.isInteger(meta[key]) || meta[key] < 0) throw new Error(`${metaPath}: field "${key}" must be a non-negative integer, got ${JSON.stringify(meta[key])}`);
   }

@@ -12,6 +12,7 @@ import type { Backend } from '../compute/backend.js';
 import { openSource } from '../data/open.js';
 import type { ActivationSource } from '../data/source.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
+import { readJsonObject } from '../io/json.js';
 import { initParams, PARAM_NAMES, saveSae, type Sae, type SaeParams } from '../sae/common.js';
 import { topkForwardBackward, TopKWorkspace, type TopKLossOptions } from '../sae/topk.js';
 import { Progress } from '../util/progress.js';
@@ -76,7 +77,7 @@ export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): 
   const ckpts = o.resume ? checkpointDirs(out) : [];
   if (o.resume && existsSync(join(out, 'config.json'))) {
     // a resumed run continues with the configuration it started with
-    const saved = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as RunConfig;
+    const saved = readJsonObject(join(out, 'config.json')) as unknown as RunConfig;
     const { d: _d, data_description: _dd, resolved_lr: _lr, resolved_k_aux: _ka, dead_tokens_effective: _dt, ...rest } = saved;
     cfg = parseTrainConfig(rest, join(out, 'config.json'));
   }
