@@ -91,6 +91,7 @@ const block = 4096;
 const wo = rng.normals(on * d);
 be.normalizeRows(wo, on, d);
 const cblock = new Float32Array(block * block);
+const full = args.has('--full-opposing');
 const floorSec = bestOf(1, () => {
   for (let i0 = 0; i0 < on; i0 += block) {
     for (let j0 = i0; j0 < on; j0 += block) {
@@ -98,8 +99,9 @@ const floorSec = bestOf(1, () => {
       be.gemm({ a: wo.subarray(i0 * d, (i0 + bi) * d), b: wo.subarray(j0 * d, (j0 + bj) * d), c: cblock, m: bi, n: bj, k: d, transB: true });
     }
   }
-});
-const oppSec = bestOf(1, () => be.minCosine(wo, on, d, block));
+}, !full);
+const oppSec = bestOf(1, () => be.minCosine(wo, on, d, block), !full);
+report(`opposing search n=${on} d=${d} / Gram floor`, fmt(oppSec / floorSec), `target <= 1.3 (search ${fmt(oppSec)} s, floor ${fmt(floorSec)} s)`);
 // the kernel's only allocations: one block x block Gram tile and per-thread column minima
 const scratch = (block * block + 2 * info.threads * block) * 4;
 report('opposing search memory / decoder', fmt(1 + scratch / (on * d * 4)), 'target <= 2 (decoder + scratch)');

@@ -1,6 +1,6 @@
-/** Timing helpers for the benchmarks: best-of-N wall time after one warm-up call. */
-export function bestOf(reps: number, fn: () => void): number {
-  fn();
+/** Timing helpers for the benchmarks: best-of-N wall time, after one warm-up call unless told not to. */
+export function bestOf(reps: number, fn: () => void, warmup = true): number {
+  if (warmup) fn();
   let best = Infinity;
   for (let r = 0; r < reps; r++) {
     const t0 = performance.now();

@@ -1,7 +1,7 @@
 // The saekit command line as a user runs it: a kill -9 in mid-training followed by --resume,
 // and clear one-line errors (no stack trace, non-zero exit, no partial files) on bad input.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -53,6 +53,27 @@ describe('saekit CLI', () => {
     expect(inf.stdout).toMatch(/W_enc\s+F32\s+\[64, 16\]/);
     expect(inf.stdout).toMatch(/checkpoints: step-/);
     expect(run(['import', dir, '--out', join(dir, 'nothing')]).stderr).toMatch(/neither a SAELens folder/);
+  });
+
+  it('sweep runs a grid resumably, and frontier compares the runs at matched L0', () => {
+    const dir = tmp(), cfgPath = join(dir, 'sweep.json');
+    writeFileSync(cfgPath, JSON.stringify({
+      out: join(dir, 'sweep'), evalTokens: 4096,
+      base: { data: 'synthetic:d=16,features=48,active=4', latents: 96, tokens: 40_000, batch: 1024 },
+      grid: { k: [2, 4, 8], multiTopK: [false, true] },
+    }));
+    const first = run(['sweep', cfgPath]);
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/\| k=8,multiTopK=true \| /);
+    const again = run(['sweep', cfgPath]);
+    expect(again.stdout.match(/done already/g)?.length).toBe(6);
+    const runs = readdirSync(join(dir, 'sweep')).filter((n) => n.startsWith('k=')).map((n) => join(dir, 'sweep', n));
+    const fr = run(['frontier', ...runs, '--group-by', 'multiTopK', '--out', join(dir, 'fr')]);
+    expect(fr.status, fr.stderr).toBe(0);
+    expect(fr.stdout).toMatch(/multiTopK=false vs multiTopK=true: over L0 /);
+    expect(existsSync(join(dir, 'fr', 'frontier.svg'))).toBe(true);
+    writeFileSync(cfgPath, JSON.stringify({ out: join(dir, 'bad'), grid: { kk: [1] } }));
+    expect(run(['sweep', cfgPath]).stderr).toMatch(/"kk" is not a training setting/);
   });
 
   it.each([

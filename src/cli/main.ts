@@ -3,9 +3,11 @@ import { Command, CommanderError } from 'commander';
 import { analyzeCommand } from './analyze.js';
 import { exportCommand, importCommand } from './convert.js';
 import { evalCommand } from './eval.js';
+import { frontierCommand } from './frontier.js';
 import { infoCommand } from './info.js';
 import { quickstartCommand } from './quickstart.js';
 import { selfcheckCommand } from './selfcheck.js';
+import { sweepCommand } from './sweep.js';
 import { trainCommand } from './train.js';
 
 const program = new Command('saekit')
@@ -20,6 +22,8 @@ program.addCommand(evalCommand());
 program.addCommand(exportCommand());
 program.addCommand(importCommand());
 program.addCommand(infoCommand());
+program.addCommand(sweepCommand());
+program.addCommand(frontierCommand());
 program.addCommand(analyzeCommand());
 program.addCommand(selfcheckCommand());
 
