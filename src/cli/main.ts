@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { analyzeCommand } from './analyze.js';
 import { exportCommand, importCommand } from './convert.js';
 import { evalCommand } from './eval.js';
+import { experimentCommand } from './experiment.js';
 import { frontierCommand } from './frontier.js';
 import { infoCommand } from './info.js';
 import { quickstartCommand } from './quickstart.js';
@@ -25,6 +26,7 @@ program.addCommand(infoCommand());
 program.addCommand(sweepCommand());
 program.addCommand(frontierCommand());
 program.addCommand(analyzeCommand());
+program.addCommand(experimentCommand());
 program.addCommand(selfcheckCommand());
 
 try {

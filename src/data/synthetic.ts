@@ -4,7 +4,10 @@
  * Feature i fires with probability ∝ (i+1)^(-alpha) (power law), about `active` features per
  * row (Poisson count, drawn without replacement), magnitudes a_i ~ U[minMag, maxMag].
  * Options: correlated groups (members co-fire with probability groupProb) and planted
- * antipodal pairs (f_{2j+1} = −f_{2j}, never active together). Deterministic given the seed.
+ * antipodal pairs (f_{2j+1} = −f_{2j}, never active together), and documents (docLen rows
+ * in order, each active feature staying active into the next row with probability persist,
+ * so consecutive rows are correlated, as in an unshuffled LM stream). Deterministic given
+ * the seed.
  */
 import { z } from 'zod';
 import { fixedK, getBackend, type Backend } from '../compute/backend.js';
@@ -23,6 +26,8 @@ export const SyntheticOptions = z.object({
   groupProb: z.number().min(0).max(1).default(0.5).describe('probability a group member co-fires'),
   antipodal: z.number().int().min(0).default(0).describe('number of planted antipodal feature pairs'),
   seed: z.number().int().default(0).describe('seed of the true features'),
+  docLen: z.number().int().min(0).default(0).describe('rows per document; 0 = independent rows'),
+  persist: z.number().min(0).max(1).default(0.9).describe('within a document, probability an active feature stays active in the next row'),
   stream: z.number().int().min(0).default(0).describe('which row stream (same features; stream 1 is held out for evaluation)'),
 }).strict().refine((o) => o.minMag <= o.maxMag, { message: 'minMag must be <= maxMag' })
   .refine((o) => 2 * o.antipodal <= o.features, { message: 'antipodal pairs need 2·antipodal <= features' })
@@ -85,6 +90,9 @@ export class SyntheticSource implements ActivationSource {
   readonly fireProb: Float64Array;
   #rng: Rng;
   #alias: Alias;
+  /** the previous row's active features and the row's position in its document */
+  #prev: number[] = [];
+  #pos = 0;
   #be: Backend;
 
   constructor(options: Partial<SyntheticOptions> = {}, be: Backend = getBackend()) {
@@ -125,6 +133,10 @@ export class SyntheticSource implements ActivationSource {
     for (let b = 0; b < rows; b++) {
       const want = Math.min(this.#poisson(o.active), o.features);
       const chosen = new Set<number>();
+      if (o.docLen > 0) {
+        if (this.#pos > 0) for (const i of this.#prev) if (chosen.size < want && rng.uniform() < o.persist) chosen.add(i);
+        this.#pos = (this.#pos + 1) % o.docLen;
+      }
       for (let tries = 0; chosen.size < want && tries < 20 * want; tries++) {
         const i = this.#alias.draw(rng);
         // an antipodal partner never fires with its pair
@@ -138,6 +150,7 @@ export class SyntheticSource implements ActivationSource {
         }
       }
       const list = [...chosen];
+      if (o.docLen > 0) this.#prev = list;
       perRow.push(list);
       maxActive = Math.max(maxActive, list.length);
     }
@@ -155,12 +168,14 @@ export class SyntheticSource implements ActivationSource {
   }
 
   state(): SourceState {
-    return { json: { kind: 'synthetic', rng: Array.from(this.#rng.state) } };
+    return { json: { kind: 'synthetic', rng: Array.from(this.#rng.state), prev: this.#prev, pos: this.#pos } };
   }
 
   restore(state: SourceState): void {
     const rng = state.json.rng;
     if (state.json.kind !== 'synthetic' || !Array.isArray(rng) || rng.length !== 4) throw new Error('checkpoint: the data state is not a synthetic source state');
     this.#rng = new Rng(Uint32Array.from(rng as number[]));
+    this.#prev = Array.isArray(state.json.prev) ? (state.json.prev as number[]) : [];
+    this.#pos = typeof state.json.pos === 'number' ? state.json.pos : 0;
   }
 }

@@ -22,13 +22,21 @@ export interface EvalResult {
   mmcs?: number;
   /** fraction of true features matched by a decoder row with cosine > 0.9 */
   recovered_09?: number;
+  /** the (k+1)-th largest pre-activation per token (is it still substantially positive?) */
+  next_preact?: { mean: number; positive_fraction: number; p10: number; p50: number; p90: number };
 }
 
-export function evaluateSae(be: Backend, sae: Sae, source: ActivationSource, tokens: number, batch = 4096): EvalResult {
-  const { d, n, k } = sae.cfg;
+/** Evaluates with the SAE's own k, or at another k (progressive codes: a Multi-TopK SAE at k'). */
+export function evaluateSae(be: Backend, sae: Sae, source: ActivationSource, tokens: number, batch = 4096, kEval?: number): EvalResult {
+  const { d, n } = sae.cfg;
+  const k = Math.min(kEval ?? sae.cfg.k, n);
+  if (!Number.isInteger(k) || k < 1) throw new Error(`evaluation k must be a positive integer, got ${kEval}`);
   if (source.d !== d) throw new Error(`data ${source.description} has d=${source.d} but the SAE expects d=${d}`);
   const B = Math.max(1, Math.min(batch, tokens));
+  // one extra entry per row gives the (k+1)-th pre-activation
+  const kTop = Math.min(k + 1, n);
   const ws = new TopKWorkspace(B, n, d, { k, multiTopK: false, kAux: 0, auxAlpha: 0 });
+  const next: number[] = [];
   const x = new Float32Array(B * d);
   const sumX = new Float64Array(d);
   let sumSq = 0, sse = 0, nmse = 0, nnz = 0, seen = 0;
@@ -37,6 +45,10 @@ export function evaluateSae(be: Backend, sae: Sae, source: ActivationSource, tok
     const rows = source.read(x, Math.min(B, tokens - seen));
     if (rows === 0) break;
     const res = topkForwardBackward(be, sae.params, x, rows, { k, multiTopK: false, kAux: 0, auxAlpha: 0 }, ws, null, null);
+    if (kTop > k) {
+      const nextVals = be.topk(ws.pre, rows, n, kTop, { bias: sae.params.b_enc }).vals;
+      for (let b = 0; b < rows; b++) next.push(nextVals[b * kTop + k]!);
+    }
     for (let b = 0; b < rows; b++) {
       let rowSq = 0, rowErr = 0;
       for (let c = 0; c < d; c++) {
@@ -71,6 +83,15 @@ export function evaluateSae(be: Backend, sae: Sae, source: ActivationSource, tok
     dead_fraction: density.reduce((a, f) => a + (f === 0 ? 1 : 0), 0) / n,
     density,
   };
+  if (next.length) {
+    next.sort((a, b) => a - b);
+    const q = (f: number): number => next[Math.min(next.length - 1, Math.floor(f * next.length))]!;
+    result.next_preact = {
+      mean: next.reduce((a, v) => a + v, 0) / next.length,
+      positive_fraction: next.filter((v) => v > 0).length / next.length,
+      p10: q(0.1), p50: q(0.5), p90: q(0.9),
+    };
+  }
   if (source.truth) {
     const { mmcs, recovered_09 } = groundTruthRecovery(be, source.truth, sae.params.W_dec, n, d);
     Object.assign(result, { mmcs, recovered_09 });

@@ -39,3 +39,19 @@ export function densitySpec(density: Float64Array, title: string): TopLevelSpec 
     },
   };
 }
+
+/** Lines with points of y against x, one per series; optional log axes. */
+export function lineSpec(values: Record<string, unknown>[], o: { x: string; y: string; series: string; title: string;
+  xTitle?: string; yTitle?: string; logX?: boolean; logY?: boolean }): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: o.title, width: 480, height: 280, background: 'white',
+    data: { values },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: o.x, type: 'quantitative', title: o.xTitle ?? o.x, ...(o.logX ? { scale: { type: 'log' } } : {}) },
+      y: { field: o.y, type: 'quantitative', title: o.yTitle ?? o.y, ...(o.logY ? { scale: { type: 'log' } } : {}) },
+      color: { field: o.series, type: 'nominal', title: null },
+    },
+  };
+}

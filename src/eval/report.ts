@@ -22,6 +22,7 @@ export function formatSummary(r: EvalSummary): string {
     `  L0                  ${r.l0.toFixed(2)}`,
     `  dead fraction       ${(100 * r.dead_fraction).toFixed(2)}%  (never fired in ${r.tokens} tokens)`,
   ];
+  if (r.next_preact) lines.push(`  (k+1)-th pre-act    mean ${r.next_preact.mean.toFixed(4)}, positive in ${(100 * r.next_preact.positive_fraction).toFixed(1)}% of tokens`);
   if (r.mmcs !== undefined) lines.push(`  MMCS (ground truth) ${r.mmcs.toFixed(4)}  (${(100 * (r.recovered_09 ?? 0)).toFixed(1)}% of true features with cosine > 0.9)`);
   return lines.join('\n');
 }

@@ -1,0 +1,23 @@
+/** `saekit experiment NAME [--scale small|medium]`: reproducible studies with report.md and plots. */
+import { Argument, Command, Option } from 'commander';
+import { getBackend } from '../compute/backend.js';
+import { initExperiment } from '../experiments/init.js';
+import { progressiveExperiment } from '../experiments/progressive.js';
+import { shuffleExperiment } from '../experiments/shuffle.js';
+import type { Scale } from '../experiments/common.js';
+
+const EXPERIMENTS = { progressive: progressiveExperiment, init: initExperiment, shuffle: shuffleExperiment };
+
+export function experimentCommand(): Command {
+  return new Command('experiment')
+    .description('run a study (progressive: Multi-TopK at several k; init: encoder init; shuffle: shuffle buffers); resumable')
+    .addArgument(new Argument('<name>', 'experiment').choices(Object.keys(EXPERIMENTS)))
+    .addOption(new Option('--scale <scale>', 'problem size').choices(['small', 'medium']).default('small'))
+    .option('--out <dir>', 'folder for report.md, plots and runs (default runs/experiment-NAME-SCALE)')
+    .action(async (name: keyof typeof EXPERIMENTS, o: { scale: Scale; out?: string }) => {
+      const out = o.out ?? `runs/experiment-${name}-${o.scale}`;
+      const report = await EXPERIMENTS[name](getBackend(), o.scale, out);
+      console.log(report);
+      console.log(`saekit: wrote ${out}/report.md`);
+    });
+}

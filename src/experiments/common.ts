@@ -1,0 +1,32 @@
+/** Shared pieces of the `saekit experiment` studies: scales, a resumable train-and-evaluate. */
+import { join } from 'node:path';
+import type { Backend } from '../compute/backend.js';
+import type { ActivationSource } from '../data/source.js';
+import { evaluateSae, type EvalResult } from '../eval/metrics.js';
+import { parseTrainConfig } from '../train/config.js';
+import { train, type TrainResult } from '../train/trainer.js';
+
+export type Scale = 'small' | 'medium';
+
+/** Synthetic data and model sizes per scale. Small: about 10 s per 1M-token run on 2 cores. */
+export const SCALES: Record<Scale, { data: Record<string, number>; latents: number; k: number; tokens: number; batch: number; evalTokens: number }> = {
+  small: { data: { d: 64, features: 512, active: 8 }, latents: 1024, k: 8, tokens: 1_000_000, batch: 2048, evalTokens: 32768 },
+  medium: { data: { d: 128, features: 2048, active: 16 }, latents: 4096, k: 16, tokens: 4_000_000, batch: 4096, evalTokens: 65536 },
+};
+
+export function synthSpec(opts: Record<string, number>): string {
+  return `synthetic:${Object.entries(opts).map(([k, v]) => `${k}=${v}`).join(',')}`;
+}
+
+/** Trains (or finishes, or reuses) the run in dir; finished runs are not redone. */
+export async function trainRun(be: Backend, dir: string, settings: Record<string, unknown>): Promise<TrainResult> {
+  const res = await train(be, parseTrainConfig(settings, dir), { out: dir, resume: true });
+  if (!res.finished) throw new Error(`${dir}: training stopped early`);
+  return res;
+}
+
+export function evalAt(be: Backend, res: TrainResult, source: ActivationSource, tokens: number, k?: number): EvalResult {
+  return evaluateSae(be, res.sae, source, tokens, 4096, k);
+}
+
+export const runDir = (out: string, name: string): string => join(out, 'runs', name);
