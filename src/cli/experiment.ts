@@ -12,7 +12,7 @@ export function experimentCommand(): Command {
   return new Command('experiment')
     .description('run a study (progressive: Multi-TopK at several k; init: encoder init; shuffle: shuffle buffers); resumable')
     .addArgument(new Argument('<name>', 'experiment').choices(Object.keys(EXPERIMENTS)))
-    .addOption(new Option('--scale <scale>', 'problem size').choices(['small', 'medium']).default('small'))
+    .addOption(new Option('--scale <scale>', 'problem size (tiny is a smoke test)').choices(['tiny', 'small', 'medium']).default('small'))
     .option('--out <dir>', 'folder for report.md, plots and runs (default runs/experiment-NAME-SCALE)')
     .action(async (name: keyof typeof EXPERIMENTS, o: { scale: Scale; out?: string }) => {
       const out = o.out ?? `runs/experiment-${name}-${o.scale}`;

@@ -51,7 +51,7 @@ export function lineSpec(values: Record<string, unknown>[], o: { x: string; y: s
     encoding: {
       x: { field: o.x, type: 'quantitative', title: o.xTitle ?? o.x, ...(o.logX ? { scale: { type: 'log' } } : {}) },
       y: { field: o.y, type: 'quantitative', title: o.yTitle ?? o.y, ...(o.logY ? { scale: { type: 'log' } } : {}) },
-      color: { field: o.series, type: 'nominal', title: null },
+      color: { field: o.series, type: 'nominal', title: null, legend: { labelLimit: 400, orient: 'bottom', direction: 'vertical' } },
     },
   };
 }

@@ -6,10 +6,12 @@ import { evaluateSae, type EvalResult } from '../eval/metrics.js';
 import { parseTrainConfig } from '../train/config.js';
 import { train, type TrainResult } from '../train/trainer.js';
 
-export type Scale = 'small' | 'medium';
+export type Scale = 'tiny' | 'small' | 'medium';
 
-/** Synthetic data and model sizes per scale. Small: about 10 s per 1M-token run on 2 cores. */
+/** Synthetic data and model sizes per scale. Small: about 10 s per 1M-token run on 2 cores;
+ *  tiny is a smoke test of the machinery (seconds), not a result. */
 export const SCALES: Record<Scale, { data: Record<string, number>; latents: number; k: number; tokens: number; batch: number; evalTokens: number }> = {
+  tiny: { data: { d: 16, features: 32, active: 4 }, latents: 64, k: 4, tokens: 32_768, batch: 512, evalTokens: 2048 },
   small: { data: { d: 64, features: 512, active: 8 }, latents: 1024, k: 8, tokens: 1_000_000, batch: 2048, evalTokens: 32768 },
   medium: { data: { d: 128, features: 2048, active: 16 }, latents: 4096, k: 16, tokens: 4_000_000, batch: 4096, evalTokens: 65536 },
 };

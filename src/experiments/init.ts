@@ -17,7 +17,7 @@ export async function initExperiment(be: Backend, scale: Scale, out: string): Pr
   const base = { data: synthSpec(s.data), latents: s.latents, tokens: s.tokens, batch: s.batch, kAux: 0, deadTokens: Math.floor(s.tokens / 20) };
   const ks = [s.k / 2, s.k, 2 * s.k].map((v) => Math.max(1, Math.round(v)));
   const points: FrontierPoint[] = [];
-  const curves: { init: string; tokens: number; dead: number }[] = [];
+  const curves: { run: string; tokens: number; dead: number }[] = [];
   const table = ['| init | k | L0 | FVU | dead at end of training | max dead during training | never fired on held-out | MMCS |', '|---|---|---|---|---|---|---|---|'];
   for (const init of ['transpose', 'random'] as const) {
     for (const k of ks) {
@@ -25,7 +25,7 @@ export async function initExperiment(be: Backend, scale: Scale, out: string): Pr
       const res = await trainRun(be, dir, { ...base, k, encoderInit: init });
       const ev = evalAt(be, res, new SyntheticSource({ ...s.data, stream: 1 }, be), s.evalTokens);
       const metrics = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { tokens: number; dead_fraction: number });
-      if (k === s.k) for (const m of metrics) curves.push({ init, tokens: m.tokens, dead: m.dead_fraction });
+      for (const m of metrics) curves.push({ run: `${init}, k=${k}`, tokens: m.tokens, dead: m.dead_fraction });
       points.push({ label: dir, group: init, l0: ev.l0, fvu: ev.fvu });
       const maxDead = Math.max(...metrics.map((m) => m.dead_fraction));
       table.push(`| ${init} | ${k} | ${ev.l0.toFixed(2)} | ${ev.fvu.toFixed(4)} | ${(100 * metrics.at(-1)!.dead_fraction).toFixed(2)}% | ${(100 * maxDead).toFixed(2)}% | ${(100 * ev.dead_fraction).toFixed(2)}% | ${ev.mmcs!.toFixed(4)} |`);
@@ -33,7 +33,7 @@ export async function initExperiment(be: Backend, scale: Scale, out: string): Pr
   }
   const ft = paretoFrontier(points.filter((p) => p.group === 'transpose')), fr = paretoFrontier(points.filter((p) => p.group === 'random'));
   const cmp = compareAtMatchedL0('transpose', ft, 'random', fr);
-  await writeSvg(join(out, 'dead.svg'), lineSpec(curves, { x: 'tokens', y: 'dead', series: 'init', title: `dead fraction during training (k=${s.k}, AuxK off)`, xTitle: 'training tokens', yTitle: 'dead fraction' }));
+  await writeSvg(join(out, 'dead.svg'), lineSpec(curves, { x: 'tokens', y: 'dead', series: 'run', title: 'dead fraction during training (AuxK off)', xTitle: 'training tokens', yTitle: 'dead fraction' }));
   await writeSvg(join(out, 'frontier.svg'), lineSpec(points.map((p) => ({ init: p.group, l0: p.l0, fvu: p.fvu })), { x: 'l0', y: 'fvu', series: 'init', title: 'MSE–L0 frontier by encoder init', xTitle: 'L0 (log)', yTitle: 'FVU (log)', logX: true, logY: true }));
   const verdict = cmp.range
     ? `At matched L0 (${cmp.range[0].toFixed(1)}–${cmp.range[1].toFixed(1)}) FVU(transpose) / FVU(random) = ${cmp.geoMeanRatio.toFixed(3)} (geometric mean).`

@@ -1,0 +1,31 @@
+// The experiment machinery end to end at the tiny scale (a smoke test; the results at
+// small scale are in EXPERIMENTS.md).
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { getBackend } from '../src/compute/backend.js';
+import { initExperiment } from '../src/experiments/init.js';
+import { progressiveExperiment } from '../src/experiments/progressive.js';
+import { shuffleExperiment } from '../src/experiments/shuffle.js';
+
+const be = getBackend();
+const tmp = (): string => mkdtempSync(join(tmpdir(), 'saekit-exp-'));
+
+describe('experiments (tiny scale)', () => {
+  it('progressive: one row per k\', and a rerun reuses the trained runs', async () => {
+    const out = tmp();
+    const report = await progressiveExperiment(be, 'tiny', out);
+    expect(report.split('\n').filter((l) => /^\| \d+ \| /.test(l)).map((l) => l.split('|')[1]!.trim())).toEqual(['1', '2', '4', '8', '16']);
+    expect(existsSync(join(out, 'progressive.svg'))).toBe(true);
+    expect(await progressiveExperiment(be, 'tiny', out)).toBe(report);
+  });
+
+  it('init and shuffle write their reports and plots', async () => {
+    const a = tmp(), b = tmp();
+    expect(await initExperiment(be, 'tiny', a)).toMatch(/\| random \| 4 \| /);
+    expect(existsSync(join(a, 'dead.svg'))).toBe(true);
+    expect(await shuffleExperiment(be, 'tiny', b)).toMatch(/\| none \| [\d.]+ \| /);
+    expect(existsSync(join(b, 'shuffle.svg'))).toBe(true);
+  });
+});
