@@ -3,7 +3,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { matchScales } from '../src/analysis/matching.js';
 import { opposingDirections } from '../src/analysis/opposing.js';
+import { combine, stitch } from '../src/analysis/stitch.js';
+import type { Sae } from '../src/sae/common.js';
 import { getBackend } from '../src/compute/backend.js';
 import { SyntheticSource } from '../src/data/synthetic.js';
 import { groundTruthRecovery } from '../src/eval/metrics.js';
@@ -40,5 +43,38 @@ describe('opposing directions', () => {
     expect([...planted].filter((p) => !found.has(p)), 'planted pairs not found').toEqual([]);
     expect([...found].filter((p) => !planted.has(p)), 'spurious pairs').toEqual([]);
     expect(res.counts[0]).toEqual({ threshold: -0.9, latents: 2 * pairs });
+  });
+});
+
+/** An SAE whose decoder (and encoder) rows are the given vectors. */
+function saeOf(rows: number[][]): Sae {
+  const d = rows[0]!.length, n = rows.length;
+  const W = Float32Array.from(rows.flat());
+  be.normalizeRows(W, n, d);
+  return { cfg: { format: 'saekit-sae', arch: 'topk', d, n, k: 1, multiTopK: false, data: 'test' },
+    params: { W_enc: Float32Array.from(W), b_enc: new Float32Array(n), W_dec: W, b_dec: new Float32Array(d) } };
+}
+
+describe('splitting vs discovery, and stitching', () => {
+  // small: e0, e1. large: two children of e0, a copy of e1, and a new direction e3
+  const small = saeOf([[1, 0, 0, 0], [0, 1, 0, 0]]);
+  const large = saeOf([[1, 0, 0.4, 0], [1, 0, -0.4, 0], [0, 1, 0.05, 0], [0, 0, 0, 1]]);
+
+  it('classifies children as split, a copy as kept and a new direction as discovered', () => {
+    const m = matchScales(be, small, large);
+    expect(m.cls).toEqual(['split', 'split', 'kept', 'discovered']);
+    expect(Array.from(m.parent.subarray(0, 3))).toEqual([0, 0, 1]);
+    expect(m.fractions).toEqual({ split: 0.5, discovered: 0.25, kept: 0.25 });
+  });
+
+  it('stitches: add the discovered latent, swap the split parent for its children', () => {
+    const m = matchScales(be, small, large);
+    const rowsOf = (sae: Sae) => Array.from({ length: sae.cfg.n }, (_, i) => Array.from(sae.params.W_dec.subarray(i * 4, (i + 1) * 4)));
+    expect(rowsOf(stitch(small, large, m, 'add-discovered'))).toEqual([...rowsOf(small), rowsOf(large)[3]]);
+    expect(rowsOf(stitch(small, large, m, 'swap-splits'))).toEqual([rowsOf(small)[1], rowsOf(large)[0], rowsOf(large)[1]]);
+    const both = stitch(small, large, m, 'both');
+    expect(both.cfg.n).toBe(4);
+    expect(Array.from(both.params.b_dec)).toEqual(Array.from(small.params.b_dec));
+    expect(combine(small, [1], large, [3], 'x').cfg).toMatchObject({ n: 2, k: 1, d: 4 });
   });
 });

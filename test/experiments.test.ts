@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { getBackend } from '../src/compute/backend.js';
 import { initExperiment } from '../src/experiments/init.js';
 import { progressiveExperiment } from '../src/experiments/progressive.js';
+import { scalesExperiment } from '../src/experiments/scales.js';
 import { shuffleExperiment } from '../src/experiments/shuffle.js';
 
 const be = getBackend();
@@ -27,5 +28,12 @@ describe('experiments (tiny scale)', () => {
     expect(existsSync(join(a, 'dead.svg'))).toBe(true);
     expect(await shuffleExperiment(be, 'tiny', b)).toMatch(/\| none \| [\d.]+ \| /);
     expect(existsSync(join(b, 'shuffle.svg'))).toBe(true);
+  });
+
+  it('scales classifies, scores, inserts and stitches', async () => {
+    const out = tmp();
+    const report = await scalesExperiment(be, 'tiny', out);
+    for (const row of ['| split |', '| discovered |', '| stitched: both |', '| large (n=64) |']) expect(report).toContain(row);
+    expect(existsSync(join(out, 'stitched-both', 'sae.safetensors'))).toBe(true);
   });
 });

@@ -2,7 +2,10 @@
 import { Command } from 'commander';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { activationCorrelation, matchScales } from '../analysis/matching.js';
 import { opposingDirections } from '../analysis/opposing.js';
+import { MemorySource } from '../data/memory.js';
+import { openSource } from '../data/open.js';
 import { getBackend } from '../compute/backend.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
 import { writeSvg } from '../eval/plots.js';
@@ -47,6 +50,44 @@ function opposingCommand(): Command {
     });
 }
 
+/** Held-out rows for comparing SAEs on exactly the same tokens. */
+export function heldRows(data: string, tokens: number): MemorySource {
+  return MemorySource.take(openSource(data, getBackend()), tokens);
+}
+
+function scalesCommand(): Command {
+  return new Command('scales')
+    .description('classify each latent of a larger SAE as split, discovered or kept relative to the next smaller SAE')
+    .argument('<saes...>', 'two or more SAE folders, smallest first')
+    .requiredOption('--data <path>', 'held-out activations for activation correlations')
+    .option('--tokens <n>', 'held-out tokens', (v) => parseNumber('--tokens', v), 32768)
+    .option('--novel <cos>', 'below this best decoder cosine a latent counts as discovered', (v) => parseNumber('--novel', v), 0.6)
+    .option('--out <dir>', 'write scales.json here')
+    .action((paths: string[], o: { data: string; tokens: number; novel: number; out?: string }) => {
+      if (paths.length < 2) throw new Error('analyze scales: give at least two SAE folders, smallest first');
+      const be = getBackend();
+      const saes = paths.map((p) => loadSae(p));
+      const held = heldRows(o.data, o.tokens);
+      const steps = [];
+      console.log('| step | split | discovered | kept | activation correlation agrees |\n|---|---|---|---|---|');
+      for (let i = 0; i + 1 < saes.length; i++) {
+        const m = matchScales(be, saes[i]!, saes[i + 1]!, o.novel);
+        const corr = activationCorrelation(be, saes[i]!, saes[i + 1]!, held.rewind(), held.length);
+        const matched = m.cls.flatMap((c, j) => (c === 'discovered' ? [] : [j]));
+        const agree = matched.filter((j) => corr.idx[j] === m.parent[j]).length / Math.max(1, matched.length);
+        const f = m.fractions;
+        console.log(`| ${saes[i]!.cfg.n} → ${saes[i + 1]!.cfg.n} | ${(100 * f.split).toFixed(1)}% | ${(100 * f.discovered).toFixed(1)}% | ${(100 * f.kept).toFixed(1)}% | ${(100 * agree).toFixed(1)}% |`);
+        steps.push({ small: paths[i], large: paths[i + 1], fractions: f, correlation_agreement: agree, classes: m.cls, parent: Array.from(m.parent), cos: Array.from(m.cos) });
+      }
+      if (o.out) {
+        mkdirSync(o.out, { recursive: true });
+        writeJsonAtomic(join(o.out, 'scales.json'), { novel: o.novel, steps });
+        console.log(`saekit: wrote ${o.out}/scales.json`);
+      }
+    });
+}
+
 export function analyzeCommand(): Command {
-  return new Command('analyze').description('analyses of trained dictionaries').addCommand(opposingCommand());
+  return new Command('analyze').description('analyses of trained dictionaries')
+    .addCommand(opposingCommand()).addCommand(scalesCommand());
 }

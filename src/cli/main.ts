@@ -8,6 +8,7 @@ import { frontierCommand } from './frontier.js';
 import { infoCommand } from './info.js';
 import { quickstartCommand } from './quickstart.js';
 import { selfcheckCommand } from './selfcheck.js';
+import { stitchCommand } from './stitch.js';
 import { sweepCommand } from './sweep.js';
 import { trainCommand } from './train.js';
 
@@ -26,6 +27,7 @@ program.addCommand(infoCommand());
 program.addCommand(sweepCommand());
 program.addCommand(frontierCommand());
 program.addCommand(analyzeCommand());
+program.addCommand(stitchCommand());
 program.addCommand(experimentCommand());
 program.addCommand(selfcheckCommand());
 

@@ -15,6 +15,9 @@ export interface GroundTruth {
   /** the true feature directions, unit rows [m, d] */
   features: Float32Array;
   m: number;
+  /** hierarchical sources: each feature's parent, and the parent directions [parents, d] */
+  parentOf?: Int32Array;
+  parents?: Float32Array;
 }
 
 export interface ActivationSource {

@@ -6,7 +6,9 @@
  * Options: correlated groups (members co-fire with probability groupProb) and planted
  * antipodal pairs (f_{2j+1} = −f_{2j}, never active together), and documents (docLen rows
  * in order, each active feature staying active into the next row with probability persist,
- * so consecutive rows are correlated, as in an unshuffled LM stream). Deterministic given
+ * so consecutive rows are correlated, as in an unshuffled LM stream), and a hierarchy
+ * (children > 1: a firing feature emits one of its children, directions spread around it,
+ * so a small dictionary learns the parent and a larger one may split it). Deterministic given
  * the seed.
  */
 import { z } from 'zod';
@@ -26,6 +28,8 @@ export const SyntheticOptions = z.object({
   groupProb: z.number().min(0).max(1).default(0.5).describe('probability a group member co-fires'),
   antipodal: z.number().int().min(0).default(0).describe('number of planted antipodal feature pairs'),
   seed: z.number().int().default(0).describe('seed of the true features'),
+  children: z.number().int().min(0).default(0).describe('hierarchy: each feature is a parent whose firing emits one of this many child directions (0 = flat)'),
+  childSpread: z.number().min(0).default(0.75).describe('child = normalize(parent + childSpread·u), u a random unit vector: cos(child, parent) = 1/sqrt(1 + spread²)'),
   docLen: z.number().int().min(0).default(0).describe('rows per document; 0 = independent rows'),
   persist: z.number().min(0).max(1).default(0.9).describe('within a document, probability an active feature stays active in the next row'),
   stream: z.number().int().min(0).default(0).describe('which row stream (same features; stream 1 is held out for evaluation)'),
@@ -107,7 +111,20 @@ export class SyntheticSource implements ActivationSource {
     for (let j = 0; j < o.antipodal; j++) {
       for (let c = 0; c < o.d; c++) features[(2 * j + 1) * o.d + c] = -features[2 * j * o.d + c]!;
     }
-    this.truth = { features, m: o.features };
+    if (o.children > 1) {
+      // children spread around their parent: the features a larger dictionary may split into
+      const C = o.children, kids = new Float32Array(o.features * C * o.d);
+      for (let i = 0; i < o.features * C; i++) {
+        const u = frng.normals(o.d);
+        be.normalizeRows(u, 1, o.d);
+        const p = Math.floor(i / C);
+        for (let c = 0; c < o.d; c++) kids[i * o.d + c] = features[p * o.d + c]! + o.childSpread * u[c]!;
+      }
+      be.normalizeRows(kids, o.features * C, o.d);
+      this.truth = { features: kids, m: o.features * C, parents: features, parentOf: Int32Array.from({ length: o.features * C }, (_, i) => Math.floor(i / C)) };
+    } else {
+      this.truth = { features, m: o.features };
+    }
     const w = Float64Array.from({ length: o.features }, (_, i) => (i + 1) ** -o.alpha);
     const sum = w.reduce((a, b) => a + b, 0);
     this.#alias = new Alias(w.map((v) => v / sum));
@@ -157,8 +174,9 @@ export class SyntheticSource implements ActivationSource {
     // x = codes · features through the sparse decode kernel, then noise
     const k = Math.max(maxActive, 1);
     const vals = new Float32Array(rows * k), idx = new Int32Array(rows * k).fill(-1);
+    const C = o.children > 1 ? o.children : 0;
     perRow.forEach((list, b) => list.forEach((i, t) => {
-      idx[b * k + t] = i;
+      idx[b * k + t] = C ? i * C + rng.int(C) : i;
       vals[b * k + t] = o.minMag + (o.maxMag - o.minMag) * rng.uniform();
     }));
     const x = out.subarray(0, rows * d);
