@@ -63,7 +63,7 @@ function scalesCommand(): Command {
     .option('--tokens <n>', 'held-out tokens', (v) => parseNumber('--tokens', v), 32768)
     .option('--novel <cos>', 'below this best decoder cosine a latent counts as discovered', (v) => parseNumber('--novel', v), 0.6)
     .option('--out <dir>', 'write scales.json here')
-    .action((paths: string[], o: { data: string; tokens: number; novel: number; out?: string }) => {
+    .action(async (paths: string[], o: { data: string; tokens: number; novel: number; out?: string }) => {
       if (paths.length < 2) throw new Error('analyze scales: give at least two SAE folders, smallest first');
       const be = getBackend();
       const saes = paths.map((p) => loadSae(p));
@@ -82,7 +82,18 @@ function scalesCommand(): Command {
       if (o.out) {
         mkdirSync(o.out, { recursive: true });
         writeJsonAtomic(join(o.out, 'scales.json'), { novel: o.novel, steps });
-        console.log(`saekit: wrote ${o.out}/scales.json`);
+        await writeSvg(join(o.out, 'scales.svg'), {
+          $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+          title: 'larger-SAE latents by class, per size step', width: 360, height: 240, background: 'white',
+          data: { values: steps.flatMap((st, i) => Object.entries(st.fractions).map(([cls, f]) => ({ step: `${saes[i]!.cfg.n} → ${saes[i + 1]!.cfg.n}`, cls, f }))) },
+          mark: 'bar',
+          encoding: {
+            x: { field: 'step', type: 'nominal', title: 'size step', sort: null },
+            y: { field: 'f', type: 'quantitative', stack: 'normalize', title: 'fraction of latents', axis: { format: '%' } },
+            color: { field: 'cls', type: 'nominal', title: 'class' },
+          },
+        });
+        console.log(`saekit: wrote ${o.out}/{scales.json,scales.svg}`);
       }
     });
 }
