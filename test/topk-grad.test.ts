@@ -81,8 +81,11 @@ function checkGradients(be: Backend, o: TopKLossOptions): void {
 
 const cases: [string, TopKLossOptions][] = [
   ['TopK', { k: 3, multiTopK: false, kAux: 0, auxAlpha: 1 / 32 }],
-  ['TopK + AuxK', { k: 3, multiTopK: false, kAux: 3, auxAlpha: 0.5 }],
-  ['Multi-TopK + AuxK', { k: 2, multiTopK: true, kAux: 4, auxAlpha: 0.25 }],
+  ['TopK + AuxK (sparse path)', { k: 3, multiTopK: false, kAux: 3, auxAlpha: 0.5, auxPath: 'sparse' }],
+  ['TopK + AuxK (dense path)', { k: 3, multiTopK: false, kAux: 3, auxAlpha: 0.5, auxPath: 'dense' }],
+  ['Multi-TopK + AuxK (sparse path)', { k: 2, multiTopK: true, kAux: 4, auxAlpha: 0.25, auxPath: 'sparse' }],
+  ['Multi-TopK + AuxK (dense path)', { k: 2, multiTopK: true, kAux: 4, auxAlpha: 0.25, auxPath: 'dense' }],
+  ['TopK + AuxK with k_aux >= #dead (dense path keeps all)', { k: 3, multiTopK: false, kAux: 6, auxAlpha: 0.5, auxPath: 'dense' }],
 ];
 
 describe('TopK backward equals finite differences of the float64 loss', () => {

@@ -22,6 +22,9 @@ export interface TopKLossOptions {
   kAux: number;
   /** weight α of the AuxK loss */
   auxAlpha: number;
+  /** AuxK through dense GEMMs over the dead latents ('dense'), through the sparse kernels
+   *  ('sparse'), or whichever is cheaper for the number of dead latents ('auto', default) */
+  auxPath?: 'auto' | 'dense' | 'sparse';
 }
 
 /** Named results of one forward(+backward) pass. */
@@ -172,14 +175,16 @@ export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
   }
 
   let auxLoss = 0;
-  let zAux: SparseRows | null = null;
+  let aux: AuxCode | null = null;
   let nDead = 0;
   if (dead && ws.kAux > 0) for (let i = 0; i < n; i++) nDead += dead[i]!;
   if (nDead > 0) {
-    be.topk(ws.pre, B, n, ws.kAux, { mask: dead!, bias: p.b_enc, vals: ws.auxVals, idx: ws.auxIdx });
-    for (let e = 0; e < ws.auxVals.length; e++) if (!(ws.auxVals[e]! > 0)) ws.auxVals[e] = 0;
-    zAux = fixedK(ws.auxVals, ws.auxIdx, B, ws.kAux);
-    be.sparseDecode(zAux, p.W_dec, d, null, ws.auxRecon);
+    // dense GEMMs over the dead columns cost ~B·#dead·d at GEMM speed; the sparse kernels
+    // cost ~B·k_aux·d at memory speed, about 16× slower per flop on this kind of CPU
+    const path = o.auxPath ?? 'auto';
+    const dense = path === 'dense' || (path === 'auto' && nDead <= 16 * ws.kAux);
+    aux = dense ? denseAux(be, p, ws, dead!, B) : sparseAux(be, p, ws, dead!, B);
+    aux.decode(ws.auxRecon);
     // target: the residual e = x − x̂ (x̂ detached); ê − e = auxRecon + recon − x
     const scale = Math.min(nDead / ws.kAux, 1);
     let s = 0;
@@ -193,13 +198,13 @@ export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
   }
 
   if (grads) {
-    backward(be, p, B, ws, z, z4, zAux, grads);
+    backward(be, p, B, ws, z, z4, aux, grads);
   }
   return { loss, fvu, sse, totalVariance: denom, fvuMulti, auxLoss, l0: nnz / Math.max(B, 1), acts: ws.acts, indices: ws.indices };
 }
 
 function backward(be: Backend, p: SaeParams, B: number, ws: TopKWorkspace, z: SparseRows, z4: SparseRows | null,
-  zAux: SparseRows | null, g: TopKGrads): void {
+  aux: AuxCode | null, g: TopKGrads): void {
   const { d, kTop } = ws;
   const k = z.idx.length / Math.max(B, 1);
   g.b_enc.fill(0);
@@ -211,7 +216,6 @@ function backward(be: Backend, p: SaeParams, B: number, ws: TopKWorkspace, z: Sp
     be.sparseAccumulate(z4, ws.grad4, d, g.W_dec);
     for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) g.b_dec[c]! += ws.grad4[b * d + c]!;
   }
-  if (zAux) be.sparseAccumulate(zAux, ws.auxRecon, d, g.W_dec);
 
   // latents: dz = dx̂·W_dec[i], through the ReLU; the k-path and the 4k-path share entries
   const dz = be.sparseDot(z, ws.grad, p.W_dec, d);
@@ -228,13 +232,8 @@ function backward(be: Backend, p: SaeParams, B: number, ws: TopKWorkspace, z: Sp
   // encoder: dW_enc[i] = Σ_b dpre_bi·(x_b − b_dec); db_enc[i] = Σ_b dpre_bi
   be.sparseAccumulate(dPre, ws.xc, d, g.W_enc, true);
   scatterAdd(dPre, g.b_enc);
-  if (zAux) {
-    const dAux = be.sparseDot(zAux, ws.auxRecon, p.W_dec, d);
-    reluMask(zAux, dAux);
-    const dAuxPre = { ...zAux, vals: dAux };
-    be.sparseAccumulate(dAuxPre, ws.xc, d, g.W_enc);
-    scatterAdd(dAuxPre, g.b_enc);
-  }
+  // AuxK (dL/dê is in ws.auxRecon): into W_dec, and through the dead pre-activations into W_enc, b_enc
+  aux?.backward(ws.auxRecon, g);
   // b_dec also enters the encoder input: db_dec −= Σ_i db_enc[i]·W_enc[i]
   be.gemm({ a: g.b_enc, b: p.W_enc, c: g.b_dec, m: 1, n: d, k: ws.n, alpha: -1, beta: 1 });
 }
@@ -245,4 +244,84 @@ function scatterAdd(z: SparseRows, out: Float32Array): void {
     const i = z.idx[e]!;
     if (i >= 0) out[i]! += z.vals[e]!;
   }
+}
+
+/** The AuxK code z_aux [B, k_aux] (dead latents only): its decode and its backward. */
+interface AuxCode {
+  /** out [B, d] = z_aux·W_dec (no bias) */
+  decode(out: Float32Array): void;
+  /** adds the gradients of ê = z_aux·W_dec given gAux = dL/dê [B, d] */
+  backward(gAux: Float32Array, g: TopKGrads): void;
+}
+
+/** AuxK selection over the full pre-activation matrix, then the sparse kernels. */
+function sparseAux(be: Backend, p: SaeParams, ws: TopKWorkspace, dead: Uint8Array, B: number): AuxCode {
+  const { d, n } = ws;
+  be.topk(ws.pre, B, n, ws.kAux, { mask: dead, bias: p.b_enc, vals: ws.auxVals, idx: ws.auxIdx });
+  for (let e = 0; e < ws.auxVals.length; e++) if (!(ws.auxVals[e]! > 0)) ws.auxVals[e] = 0;
+  const zAux = fixedK(ws.auxVals, ws.auxIdx, B, ws.kAux);
+  return {
+    decode: (out) => { be.sparseDecode(zAux, p.W_dec, d, null, out); },
+    backward: (gAux, g) => {
+      be.sparseAccumulate(zAux, gAux, d, g.W_dec);
+      const dAux = be.sparseDot(zAux, gAux, p.W_dec, d);
+      reluMask(zAux, dAux);
+      const dAuxPre = { ...zAux, vals: dAux };
+      be.sparseAccumulate(dAuxPre, ws.xc, d, g.W_enc);
+      scatterAdd(dAuxPre, g.b_enc);
+    },
+  };
+}
+
+/**
+ * The same through dense GEMMs over the dead latents only: their pre-activations
+ * (x − b_dec)·W_enc[dead]ᵀ + b_enc[dead] [B, #dead] by one GEMM (so the B×n matrix is not
+ * scanned again), the top k_aux of each row, Z [B, #dead], and W_dec[dead] [#dead, d].
+ */
+function denseAux(be: Backend, p: SaeParams, ws: TopKWorkspace, dead: Uint8Array, B: number): AuxCode {
+  const { d, n } = ws;
+  const cols: number[] = [];
+  for (let i = 0; i < n; i++) if (dead[i]) cols.push(i);
+  const nD = cols.length;
+  const gather = (src: Float32Array, width: number): Float32Array => {
+    const out = new Float32Array(nD * width);
+    cols.forEach((i, c) => out.set(src.subarray(i * width, (i + 1) * width), c * width));
+    return out;
+  };
+  const preD = new Float32Array(B * nD);
+  be.gemm({ a: ws.xc, b: gather(p.W_enc, d), c: preD, m: B, n: nD, k: d, transB: true });
+  const bD = gather(p.b_enc, 1);
+  const Z = new Float32Array(B * nD);
+  if (ws.kAux >= nD) {
+    // every dead latent is kept: no selection needed
+    for (let b = 0; b < B; b++) for (let c = 0; c < nD; c++) Z[b * nD + c] = Math.max(0, preD[b * nD + c]! + bD[c]!);
+  } else {
+    const kA = ws.kAux;
+    const top = be.topk(preD, B, nD, kA, { bias: bD });
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < kA; t++) {
+        const c = top.idx[b * kA + t]!, v = top.vals[b * kA + t]!;
+        if (c >= 0 && v > 0) Z[b * nD + c] = v;
+      }
+    }
+  }
+  const Wd = gather(p.W_dec, d);
+  const scatterRows = (src: Float32Array, into: Float32Array) => {
+    cols.forEach((i, c) => { for (let e = 0; e < d; e++) into[i * d + e]! += src[c * d + e]!; });
+  };
+  return {
+    decode: (out) => be.gemm({ a: Z, b: Wd, c: out, m: B, n: d, k: nD }),
+    backward: (gAux, g) => {
+      const G = new Float32Array(nD * d);
+      be.gemm({ a: Z, b: gAux, c: G, m: nD, n: d, k: B, transA: true });
+      scatterRows(G, g.W_dec);
+      // dZ = gAux·W_dec[dead]ᵀ, kept only at the selected positive entries (ReLU)
+      const dZ = new Float32Array(B * nD);
+      be.gemm({ a: gAux, b: Wd, c: dZ, m: B, n: nD, k: d, transB: true });
+      for (let e = 0; e < dZ.length; e++) if (!(Z[e]! > 0)) dZ[e] = 0;
+      be.gemm({ a: dZ, b: ws.xc, c: G, m: nD, n: d, k: B, transA: true });
+      scatterRows(G, g.W_enc);
+      for (let b = 0; b < B; b++) for (let c = 0; c < nD; c++) g.b_enc[cols[c]!]! += dZ[b * nD + c]!;
+    },
+  };
 }
