@@ -49,6 +49,11 @@ describe('saekit CLI', () => {
       const back = JSON.parse(run(['eval', join(dir, `${format}-back`), '--data', 'synthetic:d=16,features=32,active=3', '--tokens', '4096', '--json']).stdout);
       expect(back.fvu).toBe(j.fvu);
     }
+    const saved = run(['eval', join(dir, 'saelens-back'), '--data', 'synthetic:d=16,features=32,active=3', '--tokens', '4096', '--save']);
+    expect(saved.status, saved.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(dir, 'saelens-back', 'eval.json'), 'utf8')).fvu).toBe(j.fvu);
+    const fr = run(['frontier', runDir, join(dir, 'saelens-back'), '--group-by', 'none']);
+    expect(fr.status, fr.stderr).toBe(0);
     const inf = run(['info', runDir]);
     expect(inf.stdout).toMatch(/W_enc\s+F32\s+\[64, 16\]/);
     expect(inf.stdout).toMatch(/checkpoints: step-/);

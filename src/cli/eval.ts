@@ -6,6 +6,8 @@ import { parseSyntheticSpec, SyntheticSource } from '../data/synthetic.js';
 import { densityHistogram, evaluateSae } from '../eval/metrics.js';
 import { formatSummary, summary } from '../eval/report.js';
 import { loadSae } from '../sae/common.js';
+import { writeJsonAtomic } from '../io/atomic.js';
+import { join } from 'node:path';
 import { parseNumber } from './flags.js';
 
 export function evalCommand(): Command {
@@ -16,7 +18,8 @@ export function evalCommand(): Command {
     .option('--tokens <n>', 'tokens to evaluate', (v) => parseNumber('--tokens', v), 65536)
     .option('--batch <n>', 'rows per forward pass', (v) => parseNumber('--batch', v), 4096)
     .option('--json', 'print one JSON object')
-    .action((run: string, o: { data: string; tokens: number; batch: number; json?: boolean }) => {
+    .option('--save', 'also write the result to RUN/eval.json (what saekit frontier reads)')
+    .action((run: string, o: { data: string; tokens: number; batch: number; json?: boolean; save?: boolean }) => {
       const be = getBackend();
       const sae = loadSae(run);
       // synthetic data is evaluated on its held-out stream unless a stream is named
@@ -25,6 +28,7 @@ export function evalCommand(): Command {
         : openSource(o.data, be);
       const res = evaluateSae(be, sae, source, o.tokens, o.batch);
       const hist = densityHistogram(res.density);
+      if (o.save) writeJsonAtomic(join(run, 'eval.json'), { data: source.description, ...summary(res) });
       if (o.json) {
         console.log(JSON.stringify({ run, data: source.description, ...summary(res), density_histogram: hist }));
         return;

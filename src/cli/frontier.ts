@@ -10,10 +10,11 @@ import { readJsonObject } from '../io/json.js';
 /** A run's (L0, FVU) from its eval.json, grouped by a config.json field. */
 export function runPoint(run: string, groupBy: string): FrontierPoint {
   const evalPath = join(run, 'eval.json');
-  if (!existsSync(evalPath)) throw new Error(`${run}: no eval.json (train it to the end, or run saekit eval on it)`);
+  if (!existsSync(evalPath)) throw new Error(`${run}: no eval.json (train it to the end, or run: saekit eval ${run} --data PATH --save)`);
   const ev = readJsonObject(evalPath);
   if (typeof ev.l0 !== 'number' || typeof ev.fvu !== 'number') throw new Error(`${evalPath}: fields "l0" and "fvu" must be numbers`);
-  const cfgPath = join(run, 'config.json');
+  // a training run has config.json; any other SAE folder (imported, stitched) has cfg.json
+  const cfgPath = existsSync(join(run, 'config.json')) ? join(run, 'config.json') : join(run, 'cfg.json');
   const cfg = existsSync(cfgPath) ? readJsonObject(cfgPath) : {};
   if (groupBy !== 'none' && !(groupBy in cfg)) throw new Error(`${cfgPath}: no field "${groupBy}" to group by (has: ${Object.keys(cfg).join(', ')})`);
   return { label: run, group: groupBy === 'none' ? 'all' : `${groupBy}=${String(cfg[groupBy])}`, l0: ev.l0, fvu: ev.fvu };

@@ -3,7 +3,10 @@ import { Command, Option } from 'commander';
 import { matchScales } from '../analysis/matching.js';
 import { stitch, type StitchMode } from '../analysis/stitch.js';
 import { getBackend } from '../compute/backend.js';
+import { join } from 'node:path';
 import { evaluateSae } from '../eval/metrics.js';
+import { summary } from '../eval/report.js';
+import { writeJsonAtomic } from '../io/atomic.js';
 import { loadSae, saveSae } from '../sae/common.js';
 import { heldRows } from './analyze.js';
 import { parseNumber } from './flags.js';
@@ -27,6 +30,8 @@ export function stitchCommand(): Command {
       console.log('| SAE | latents | L0 | FVU |\n|---|---|---|---|');
       for (const [name, sae] of [[smallPath, small], [o.out, st], [largePath, large]] as const) {
         const ev = evaluateSae(be, sae, held.rewind(), held.length);
+        // the stitched SAE gets its eval.json, so that saekit frontier takes it like any run
+        if (sae === st) writeJsonAtomic(join(o.out, 'eval.json'), { data: held.description, ...summary(ev) });
         console.log(`| ${name} | ${sae.cfg.n} | ${ev.l0.toFixed(2)} | ${ev.fvu.toFixed(5)} |`);
       }
     });
