@@ -1,0 +1,20 @@
+/** saekit's programmatic API: the same pieces the CLI is built from. */
+export { Backend, fixedK, getBackend, referenceBackend, type SparseRows } from './compute/backend.js';
+export { SafetensorsFile, writeSafetensors } from './io/safetensors.js';
+export { SyntheticSource, parseSyntheticSpec } from './data/synthetic.js';
+export { ShardSource, ShardWriter } from './data/shards.js';
+export { ShuffleBuffer } from './data/shuffle.js';
+export { MemorySource } from './data/memory.js';
+export { openSource } from './data/open.js';
+export type { ActivationSource, GroundTruth } from './data/source.js';
+export { loadSae, saveSae, type Sae, type SaeConfig, type SaeParams } from './sae/common.js';
+export { topkForwardBackward, TopKWorkspace } from './sae/topk.js';
+export { TrainConfig, parseTrainConfig } from './train/config.js';
+export { train } from './train/trainer.js';
+export { evaluateSae, groundTruthRecovery } from './eval/metrics.js';
+export { compareAtMatchedL0, fvuAt, paretoFrontier } from './eval/frontier.js';
+export { opposingDirections } from './analysis/opposing.js';
+export { activationCorrelation, matchScales, scoreAgainstTruth } from './analysis/matching.js';
+export { stitch } from './analysis/stitch.js';
+export { exportSaeLens, importSaeLens } from './formats/saelens.js';
+export { exportSparsify, importSparsify } from './formats/sparsify.js';
