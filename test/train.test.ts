@@ -37,7 +37,7 @@ describe('training', () => {
   });
 
   it('a run stopped at a checkpoint and resumed ends with the same bits as an uninterrupted one', async () => {
-    const cfg = parseTrainConfig({ ...small, tokens: 60 * 1024, multiTopK: true, kAux: 8, deadTokens: 4096, shuffle: 3000, logEvery: 5 });
+    const cfg = parseTrainConfig({ ...small, tokens: 60 * 1024, multiTopK: true, kAux: 8, deadTokens: 4096, shuffle: 3000, logEvery: 5, normalize: true });
     const whole = tmp(), parts = tmp();
     await train(be, cfg, { out: whole });
     const first = await train(be, cfg, { out: parts, stopAfterSteps: 23 });
@@ -50,6 +50,22 @@ describe('training', () => {
     expect(readFileSync(join(parts, 'sae.safetensors')).equals(readFileSync(join(whole, 'sae.safetensors')))).toBe(true);
     const strip = (p: string): unknown[] => readFileSync(join(p, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => ({ ...JSON.parse(l), tokens_per_s: 0 }));
     expect(strip(parts)).toEqual(strip(whole));
+  });
+
+  it('--normalize trains in a unit-scale space and saves an SAE that acts on the raw activations', async () => {
+    const raw = { d: 32, features: 128, active: 4, seed: 1, minMag: 50, maxMag: 150, noise: 1 };
+    const spec = `synthetic:${Object.entries(raw).map(([k, v]) => `${k}=${v}`).join(',')}`;
+    const out = tmp();
+    const res = await train(be, parseTrainConfig({ ...small, data: spec, tokens: 1_500_000, normalize: true }), { out });
+    const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    // E||x||² ≈ active · E[mag²] ≈ 4 · 10,833 → scale ≈ sqrt(32 / 43,333) ≈ 0.027
+    expect(cfg.input_scale).toBeGreaterThan(0.02);
+    expect(cfg.input_scale).toBeLessThan(0.035);
+    const ev = evaluateSae(be, loadSae(out), new SyntheticSource({ ...raw, stream: 1 }, be), 32768);
+    expect(ev.mmcs!).toBeGreaterThanOrEqual(0.95);
+    expect(ev.fvu).toBeLessThan(0.3);
+    // the folded biases are in raw units: b_dec near the data's scale, not the unit scale
+    expect(Math.max(...Array.from(res.sae.params.b_dec, Math.abs))).toBeGreaterThan(1);
   });
 
   it('refuses to overwrite a run without --resume', async () => {

@@ -19,6 +19,7 @@ export const TrainConfig = z.object({
   warmup: z.number().min(0).max(1).default(0.01).describe('fraction of steps with linear lr warm-up'),
   decay: z.number().min(0).max(1).default(0.2).describe('fraction of final steps with linear lr decay to 0'),
   clipGrad: z.number().min(0).default(0).describe('clip the global gradient norm to this (0 = off)'),
+  normalize: z.boolean().default(false).describe('scale inputs by one constant so that E||x||² = d (estimated from a sample; folded into the saved SAE, which acts on raw activations)'),
   encoderInit: z.enum(['transpose', 'random']).default('transpose').describe('encoder init: decoder transpose (Gao et al.) or independent random'),
   shuffle: z.union([z.literal('none'), z.number().int().positive()]).default('none').describe('shuffle buffer rows, or none'),
   seed: z.number().int().default(0).describe('seed of init and shuffling'),

@@ -61,6 +61,8 @@ interface RunConfig extends TrainConfig {
   data_description: string;
   resolved_lr: number;
   resolved_k_aux: number;
+  /** the constant inputs are multiplied by during training (1 unless normalize) */
+  input_scale: number;
   dead_tokens_effective: number;
 }
 
@@ -75,11 +77,13 @@ export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): 
   let cfg = parseTrainConfig(rawCfg);
   const { out } = o;
   const ckpts = o.resume ? checkpointDirs(out) : [];
+  let savedScale: number | null = null;
   if (o.resume && existsSync(join(out, 'config.json'))) {
     // a resumed run continues with the configuration it started with
     const saved = readJsonObject(join(out, 'config.json')) as unknown as RunConfig;
-    const { d: _d, data_description: _dd, resolved_lr: _lr, resolved_k_aux: _ka, dead_tokens_effective: _dt, ...rest } = saved;
+    const { d: _d, data_description: _dd, resolved_lr: _lr, resolved_k_aux: _ka, dead_tokens_effective: _dt, input_scale, ...rest } = saved;
     cfg = parseTrainConfig(rest, join(out, 'config.json'));
+    savedScale = typeof input_scale === 'number' && input_scale > 0 ? input_scale : 1;
   }
   const source = openSource(cfg.data, be, cfg.shuffle, cfg.seed);
   prepareRunDir(out, Boolean(o.resume));
@@ -89,7 +93,23 @@ export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): 
   const deadTokens = Math.max(B, Math.min(cfg.deadTokens, Math.floor(cfg.tokens / 4)));
   const totalSteps = Math.ceil(cfg.tokens / B);
   const ckptEvery = cfg.checkpointEvery > 0 ? cfg.checkpointEvery : Math.max(B, Math.ceil(cfg.tokens / 10));
-  const runCfg: RunConfig = { ...cfg, d, data_description: source.description, resolved_lr: lr, resolved_k_aux: kAux, dead_tokens_effective: deadTokens };
+  // a sample from a separate reader (the training stream is untouched) for the input scale
+  // (DESIGN 4.0: one constant so that E||x||² = d) and the b_dec init
+  const sampleRows = Math.min(4096, Math.max(B, 256));
+  const sample = new Float32Array(sampleRows * d);
+  const got = openSource(cfg.data, be).read(sample, sampleRows);
+  if (got === 0) throw new Error(`data ${cfg.data}: no rows`);
+  let scale = 1;
+  if (ckpts.length && savedScale !== null) {
+    scale = savedScale;
+  } else if (cfg.normalize) {
+    let sq = 0;
+    for (let e = 0; e < got * d; e++) sq += sample[e]! * sample[e]!;
+    if (!(sq > 0)) throw new Error(`data ${cfg.data}: --normalize needs nonzero activations`);
+    scale = Math.sqrt((d * got) / sq);
+  }
+  for (let e = 0; e < got * d; e++) sample[e]! *= scale;
+  const runCfg: RunConfig = { ...cfg, d, data_description: source.description, resolved_lr: lr, resolved_k_aux: kAux, dead_tokens_effective: deadTokens, input_scale: scale };
   if (!ckpts.length) writeJsonAtomic(join(out, 'config.json'), runCfg);
 
   const lossOpts: TopKLossOptions = { k: cfg.k, multiTopK: cfg.multiTopK, kAux, auxAlpha: cfg.auxAlpha };
@@ -121,12 +141,6 @@ export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): 
     tokens = ck.meta.tokens;
     truncateMetrics(join(out, 'metrics.jsonl'), step);
   } else {
-    // b_dec's geometric median comes from a separate sample so the training stream is untouched
-    const sampleRows = Math.min(4096, Math.max(B, 256));
-    const sample = new Float32Array(sampleRows * d);
-    const sampler = openSource(cfg.data, be);
-    const got = sampler.read(sample, sampleRows);
-    if (got === 0) throw new Error(`data ${cfg.data}: no rows`);
     params = initParams(be, { d, n }, new Rng(cfg.seed), sample, got, cfg.encoderInit);
     adam = new Adam(params);
     writeFileAtomic(join(out, 'metrics.jsonl'), ['']);
@@ -134,7 +148,12 @@ export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): 
 
   const grads: SaeParams = { W_enc: new Float32Array(n * d), b_enc: new Float32Array(n), W_dec: new Float32Array(n * d), b_dec: new Float32Array(d) };
   const ws = new TopKWorkspace(B, n, d, lossOpts);
-  const sae = (): Sae => ({ cfg: { format: 'saekit-sae', arch: 'topk', d, n, k: cfg.k, multiTopK: cfg.multiTopK, data: source.description }, params });
+  // the saved SAE acts on raw activations: with inputs scaled by s during training, dividing
+  // b_enc and b_dec by s gives the same latents divided by s and the reconstruction of x itself
+  const sae = (): Sae => ({
+    cfg: { format: 'saekit-sae', arch: 'topk', d, n, k: cfg.k, multiTopK: cfg.multiTopK, data: source.description },
+    params: scale === 1 ? params : { ...params, b_enc: params.b_enc.map((v) => v / scale), b_dec: params.b_dec.map((v) => v / scale) },
+  });
   const checkpoint = (): string => writeCheckpoint(out, {
     meta: { step, tokens, adamStep: adam.step, source: source.state().json },
     f32: {
@@ -161,6 +180,7 @@ export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): 
     while (tokens < cfg.tokens) {
       const want = Math.min(B, cfg.tokens - tokens);
       const rows = source.read(x, want);
+      if (scale !== 1) for (let e = 0; e < rows * d; e++) x[e]! *= scale;
       if (rows === 0) {
         process.stderr.write(`saekit: data ${source.description} ended after ${tokens} tokens (budget ${cfg.tokens})\n`);
         break;
