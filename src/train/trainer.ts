@@ -13,7 +13,7 @@ import { openSource } from '../data/open.js';
 import type { ActivationSource } from '../data/source.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
 import { readJsonObject } from '../io/json.js';
-import { initParams, PARAM_NAMES, saveSae, type Sae, type SaeParams } from '../sae/common.js';
+import { initParams, PARAM_NAMES, paramShapes, saveSae, type ParamName, type Sae, type SaeParams } from '../sae/common.js';
 import { topkForwardBackward, TopKWorkspace, type TopKLossOptions } from '../sae/topk.js';
 import { Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
@@ -94,14 +94,15 @@ export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): 
   const totalSteps = Math.ceil(cfg.tokens / B);
   const ckptEvery = cfg.checkpointEvery > 0 ? cfg.checkpointEvery : Math.max(B, Math.ceil(cfg.tokens / 10));
   // a sample from a separate reader (the training stream is untouched) for the input scale
-  // (DESIGN 4.0: one constant so that E||x||² = d) and the b_dec init
-  const sampleRows = Math.min(4096, Math.max(B, 256));
+  // (DESIGN 4.0: one constant so that E||x||² = d) and the b_dec init; a resumed run has both
+  const resumed = ckpts.length > 0 && savedScale !== null;
+  const sampleRows = resumed ? 0 : Math.min(4096, Math.max(B, 256));
   const sample = new Float32Array(sampleRows * d);
-  const got = openSource(cfg.data, be).read(sample, sampleRows);
-  if (got === 0) throw new Error(`data ${cfg.data}: no rows`);
+  const got = resumed ? 0 : openSource(cfg.data, be).read(sample, sampleRows);
+  if (!resumed && got === 0) throw new Error(`data ${cfg.data}: no rows`);
   let scale = 1;
-  if (ckpts.length && savedScale !== null) {
-    scale = savedScale;
+  if (resumed) {
+    scale = savedScale!;
   } else if (cfg.normalize) {
     let sq = 0;
     for (let e = 0; e < got * d; e++) sq += sample[e]! * sample[e]!;
@@ -126,12 +127,13 @@ export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): 
       if (!t || t.length !== len) throw new Error(`checkpoint ${ckpts[ckpts.length - 1]!.dir}: tensor "${name}" missing or of the wrong size (expected ${len} values)`);
       return t;
     };
-    const sizes: Record<string, number> = { W_enc: n * d, b_enc: n, W_dec: n * d, b_dec: d };
-    params = Object.fromEntries(PARAM_NAMES.map((p) => [p, get(p, sizes[p]!)])) as SaeParams;
+    const shapes = paramShapes({ d, n });
+    const size = (p: ParamName): number => shapes[p].reduce((a, v) => a * v, 1);
+    params = Object.fromEntries(PARAM_NAMES.map((p) => [p, get(p, size(p))])) as SaeParams;
     adam = new Adam(params);
     for (const p of PARAM_NAMES) {
-      adam.m[p].set(get(`adam.m.${p}`, sizes[p]!));
-      adam.v[p].set(get(`adam.v.${p}`, sizes[p]!));
+      adam.m[p].set(get(`adam.m.${p}`, size(p)));
+      adam.v[p].set(get(`adam.v.${p}`, size(p)));
     }
     adam.step = ck.meta.adamStep;
     if (ck.sinceFired.length !== n) throw new Error(`checkpoint: firing counters cover ${ck.sinceFired.length} latents, expected ${n}`);
@@ -154,16 +156,19 @@ export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): 
     cfg: { format: 'saekit-sae', arch: 'topk', d, n, k: cfg.k, multiTopK: cfg.multiTopK, data: source.description },
     params: scale === 1 ? params : { ...params, b_enc: params.b_enc.map((v) => v / scale), b_dec: params.b_dec.map((v) => v / scale) },
   });
-  const checkpoint = (): string => writeCheckpoint(out, {
-    meta: { step, tokens, adamStep: adam.step, source: source.state().json },
-    f32: {
-      ...params,
-      ...Object.fromEntries(PARAM_NAMES.map((p) => [`adam.m.${p}`, adam.m[p]])),
-      ...Object.fromEntries(PARAM_NAMES.map((p) => [`adam.v.${p}`, adam.v[p]])),
-    },
-    sinceFired: tracker.sinceFired,
-    sourceTensors: source.state().tensors ?? {},
-  });
+  const checkpoint = (): string => {
+    const sourceState = source.state();
+    return writeCheckpoint(out, {
+      meta: { step, tokens, adamStep: adam.step, source: sourceState.json },
+      f32: {
+        ...params,
+        ...Object.fromEntries(PARAM_NAMES.map((p) => [`adam.m.${p}`, adam.m[p]])),
+        ...Object.fromEntries(PARAM_NAMES.map((p) => [`adam.v.${p}`, adam.v[p]])),
+      },
+      sinceFired: tracker.sinceFired,
+      sourceTensors: sourceState.tensors ?? {},
+    });
+  };
 
   let stopSignal: string | null = null;
   const onSignal = (sig: string) => () => { stopSignal = sig; };
