@@ -1,4 +1,6 @@
 import { expect } from 'vitest';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { nativeBackend, type Backend } from '../src/compute/backend.js';
 
 /** Asserts |a - e| <= atol + rtol·|e| elementwise; on failure names the worst element. */
@@ -28,5 +30,14 @@ export function nativeOrSkip(): Backend | null {
   if ('backend' in got) return got.backend;
   if (process.env.SAEKIT_REQUIRE_NATIVE === '1') throw new Error(`SAEKIT_REQUIRE_NATIVE=1 but ${got.reason}`);
   console.warn(`skipping native-kernel tests: ${got.reason} (run npm run build:native)`);
+  return null;
+}
+
+/** ../shared/<rel> beside the project when it exists (real models, corpora, tokenizers); else
+ *  null, after saying which tests skip and why (a user's fresh clone has no ../shared). */
+export function sharedPath(rel: string): string | null {
+  const p = join(import.meta.dirname, '..', '..', 'shared', rel);
+  if (existsSync(p)) return p;
+  console.warn(`skipping tests that need ${p}: not found (these real files live beside the project in ../shared, never in it)`);
   return null;
 }

@@ -51,8 +51,8 @@ function opposingCommand(): Command {
 }
 
 /** Held-out rows for comparing SAEs on exactly the same tokens. */
-export function heldRows(data: string, tokens: number): MemorySource {
-  return MemorySource.take(openSource(data, getBackend()), tokens);
+export async function heldRows(data: string, tokens: number): Promise<MemorySource> {
+  return MemorySource.take(await openSource(data, getBackend()), tokens);
 }
 
 function scalesCommand(): Command {
@@ -67,7 +67,7 @@ function scalesCommand(): Command {
       if (paths.length < 2) throw new Error('analyze scales: give at least two SAE folders, smallest first');
       const be = getBackend();
       const saes = paths.map((p) => loadSae(p));
-      const held = heldRows(o.data, o.tokens);
+      const held = await heldRows(o.data, o.tokens);
       const steps = [];
       console.log('| step | split | discovered | kept | activation correlation agrees |\n|---|---|---|---|---|');
       for (let i = 0; i + 1 < saes.length; i++) {

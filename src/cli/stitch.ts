@@ -21,12 +21,12 @@ export function stitchCommand(): Command {
     .addOption(new Option('--mode <mode>', 'what to take from the larger SAE').choices(['add-discovered', 'swap-splits', 'both']).default('both'))
     .option('--novel <cos>', 'discovered below this best decoder cosine', (v) => parseNumber('--novel', v), 0.6)
     .option('--tokens <n>', 'held-out tokens', (v) => parseNumber('--tokens', v), 32768)
-    .action((smallPath: string, largePath: string, o: { data: string; out: string; mode: StitchMode; novel: number; tokens: number }) => {
+    .action(async (smallPath: string, largePath: string, o: { data: string; out: string; mode: StitchMode; novel: number; tokens: number }) => {
       const be = getBackend();
       const small = loadSae(smallPath), large = loadSae(largePath);
       const st = stitch(small, large, matchScales(be, small, large, o.novel), o.mode);
       saveSae(o.out, st);
-      const held = heldRows(o.data, o.tokens);
+      const held = await heldRows(o.data, o.tokens);
       console.log('| SAE | latents | L0 | FVU |\n|---|---|---|---|');
       for (const [name, sae] of [[smallPath, small], [o.out, st], [largePath, large]] as const) {
         const ev = evaluateSae(be, sae, held.rewind(), held.length);

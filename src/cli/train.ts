@@ -10,10 +10,12 @@ import { train } from '../train/trainer.js';
 import { addSchemaOptions, parseNumber, pickSchemaOptions } from './flags.js';
 import type { Backend } from '../compute/backend.js';
 
-/** Held-out evaluation data: synthetic stream 1 (same features), else the given --eval-data or the training data. */
-export function heldOut(be: Backend, data: string, evalData?: string): ActivationSource {
+/** Held-out evaluation data: the given --eval-data; else synthetic stream 1 (same features), the
+ *  corpus's last contexts for a live model, or the training data itself. */
+export async function heldOut(be: Backend, data: string, evalData?: string): Promise<ActivationSource> {
   if (evalData) return openSource(evalData, be);
   if (data === 'synthetic' || data.startsWith('synthetic:')) return new SyntheticSource({ ...parseSyntheticSpec(data), stream: 1 }, be);
+  if (data.startsWith('lm:')) return openSource(`${data.replace(/,(from|tokens)=[^,]*/g, '')},from=end`, be);
   return openSource(data, be);
 }
 
@@ -26,7 +28,7 @@ export async function runTraining(raw: Record<string, unknown>, out: string, res
     process.exitCode = 130;
     return;
   }
-  const s = await writeReport(be, out, res.sae, heldOut(be, cfg.data, evalData), evalTokens);
+  const s = await writeReport(be, out, res.sae, await heldOut(be, cfg.data, evalData), evalTokens);
   console.log(`saekit: done: ${res.steps} steps, ${res.tokens} tokens. Held-out evaluation:`);
   console.log(formatSummary(s));
   console.log(`saekit: wrote ${out}/{sae.safetensors,cfg.json,metrics.jsonl,eval.json,loss.svg,density.svg,report.md}`);

@@ -1,13 +1,15 @@
-/** Opens an activation source from a --data spec: synthetic[:options], a shard folder or a file. */
+/** Opens an activation source from a --data spec: synthetic[:options], lm:options (a live
+ *  model forward), a shard folder or a file. */
 import type { Backend } from '../compute/backend.js';
+import { openLmSource } from './lm.js';
 import { ShardSource } from './shards.js';
 import { ShuffleBuffer } from './shuffle.js';
 import type { ActivationSource } from './source.js';
 import { parseSyntheticSpec, SyntheticSource } from './synthetic.js';
 
-export function openSource(spec: string, be: Backend, shuffle: 'none' | number = 'none', seed = 0): ActivationSource {
+export async function openSource(spec: string, be: Backend, shuffle: 'none' | number = 'none', seed = 0): Promise<ActivationSource> {
   const base: ActivationSource = spec === 'synthetic' || spec.startsWith('synthetic:')
     ? new SyntheticSource(parseSyntheticSpec(spec), be)
-    : new ShardSource(spec);
+    : spec.startsWith('lm:') ? await openLmSource(spec, be) : new ShardSource(spec);
   return shuffle === 'none' ? base : new ShuffleBuffer(base, shuffle, seed);
 }

@@ -135,9 +135,11 @@ export class ShardWriter {
   #tokens: Int32Array | null;
   #positions: Int32Array | null;
   #fill = 0;
-  #shards: { file: string; tokens: number }[] = [];
+  #shards: { file: string; tokens: number }[];
 
-  constructor(dir: string, o: { d: number; dtype?: 'F32' | 'BF16'; shardTokens?: number; withTokens?: boolean; source?: Record<string, unknown> }) {
+  /** `shards`: the shards already written by an interrupted writer, to continue after them. */
+  constructor(dir: string, o: { d: number; dtype?: 'F32' | 'BF16'; shardTokens?: number; withTokens?: boolean; source?: Record<string, unknown>; shards?: { file: string; tokens: number }[] }) {
+    this.#shards = [...(o.shards ?? [])];
     this.dir = dir;
     this.d = o.d;
     this.dtype = o.dtype ?? 'F32';
@@ -159,6 +161,16 @@ export class ShardWriter {
       }
       if (++this.#fill === this.shardTokens) this.#flush();
     }
+  }
+
+  /** The shards written so far (each complete on disk). */
+  get shards(): readonly { file: string; tokens: number }[] {
+    return this.#shards;
+  }
+
+  /** Writes the buffered rows as a shard now, even if it is not full. */
+  flush(): void {
+    this.#flush();
   }
 
   #flush(): void {

@@ -85,7 +85,7 @@ export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): 
     cfg = parseTrainConfig(rest, join(out, 'config.json'));
     savedScale = typeof input_scale === 'number' && input_scale > 0 ? input_scale : 1;
   }
-  const source = openSource(cfg.data, be, cfg.shuffle, cfg.seed);
+  const source = await openSource(cfg.data, be, cfg.shuffle, cfg.seed);
   prepareRunDir(out, Boolean(o.resume));
   const d = source.d, n = cfg.latents, B = cfg.batch;
   const lr = cfg.lr ?? defaultLr(n);
@@ -98,7 +98,7 @@ export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): 
   const resumed = ckpts.length > 0 && savedScale !== null;
   const sampleRows = resumed ? 0 : Math.min(4096, Math.max(B, 256));
   const sample = new Float32Array(sampleRows * d);
-  const got = resumed ? 0 : openSource(cfg.data, be).read(sample, sampleRows);
+  const got = resumed ? 0 : (await openSource(cfg.data, be)).read(sample, sampleRows);
   if (!resumed && got === 0) throw new Error(`data ${cfg.data}: no rows`);
   let scale = 1;
   if (resumed) {

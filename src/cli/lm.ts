@@ -1,0 +1,62 @@
+/** `saekit extract` (cache a model's activations as shards) and `saekit generate` (see it talk). */
+import { Command } from 'commander';
+import { getBackend } from '../compute/backend.js';
+import { extractActivations } from '../data/extract.js';
+import { LmSpec, openLmSource } from '../data/lm.js';
+import { generate } from '../lm/generate.js';
+import { loadLm } from '../lm/load.js';
+import { addSchemaOptions, parseNumber, pickSchemaOptions } from './flags.js';
+
+/** Parses the --model/--corpus/... flags with the lm: spec's schema, naming the flag on error. */
+export function lmSpecFromFlags(opts: Record<string, unknown>): LmSpec {
+  const raw = pickSchemaOptions(opts, LmSpec);
+  if (typeof raw.sep === 'string') raw.sep = raw.sep.replace(/\\n/g, '\n').replace(/\\t/g, '\t');
+  const got = LmSpec.safeParse(raw);
+  if (!got.success) {
+    const issue = got.error.issues[0]!;
+    throw new Error(`--${String(issue.path[0] ?? '').replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}: ${issue.message}`);
+  }
+  return got.data;
+}
+
+export function extractCommand(): Command {
+  const cmd = new Command('extract')
+    .description('run a language model over a corpus and cache one site\'s activations as shards (resumable with --resume)')
+    .requiredOption('--out <dir>', 'shard folder to write')
+    .option('--dtype <dtype>', 'F32 or BF16', 'F32')
+    .option('--shard-tokens <n>', 'rows per shard file (default: up to 65536, at most 256 MB)', (v) => parseNumber('--shard-tokens', v))
+    .option('--resume', 'continue an interrupted extraction in --out');
+  addSchemaOptions(cmd, LmSpec);
+  return cmd.action(async (opts: Record<string, unknown>) => {
+    const spec = lmSpecFromFlags(opts);
+    if (opts.dtype !== 'F32' && opts.dtype !== 'BF16') throw new Error(`--dtype: expected F32 or BF16, got ${String(opts.dtype)}`);
+    const src = await openLmSource({ ...spec, from: 'start' }, getBackend());
+    const c = src.model.config;
+    console.log(`saekit: extracting ${spec.site} of layer ${spec.layer} from ${spec.model} (${c.family}, d=${c.dim}, ${c.nLayers} layers) over ${src.contexts.count} contexts of ${spec.ctx} tokens from ${spec.corpus}: ${src.length} rows`);
+    const origin = { model: spec.model, corpus: spec.corpus, layer: spec.layer, site: spec.site, ctx: spec.ctx, exclude_bos: spec.excludeBos === 1, text_field: spec.textField, sep: spec.sep ?? '\n\n', tokens: src.length, lm_spec: src.description };
+    const t0 = performance.now();
+    const m = extractActivations(src, { out: opts.out as string, origin, dtype: opts.dtype, shardTokens: opts.shardTokens as number | undefined, resume: Boolean(opts.resume), progress: true });
+    const sec = (performance.now() - t0) / 1000;
+    console.log(`saekit: wrote ${m.total_tokens} rows of d=${m.d} in ${m.shards.length} shard(s) to ${String(opts.out)} (${(m.total_tokens / sec).toFixed(0)} tokens/s this session)`);
+  });
+}
+
+export function generateCommand(): Command {
+  return new Command('generate')
+    .description('generate text from a model (greedy by default): a visible check that model and tokenizer load correctly')
+    .requiredOption('--model <path>', 'llama2.c .bin, Hugging Face folder, or hf:ORG/NAME')
+    .option('--tokenizer <path>', 'tokenizer when not beside the model')
+    .option('--prompt <text>', 'text to continue', '')
+    .option('--steps <n>', 'forward passes, prompt included', (v) => parseNumber('--steps', v), 256)
+    .option('--temperature <t>', '0 = greedy', (v) => parseNumber('--temperature', v), 0)
+    .option('--top-p <p>', 'nucleus sampling mass', (v) => parseNumber('--top-p', v), 0.9)
+    .option('--seed <n>', 'sampling seed', (v) => parseNumber('--seed', v), 0)
+    .action(async (o: { model: string; tokenizer?: string; prompt: string; steps: number; temperature: number; topP: number; seed: number }) => {
+      const { model, tokenizer } = await loadLm(o.model, getBackend(), o.tokenizer);
+      const t0 = performance.now();
+      const { ids } = generate(model, tokenizer, o.prompt, { steps: o.steps, temperature: o.temperature, topP: o.topP, seed: o.seed, onText: (p) => process.stdout.write(p) });
+      process.stdout.write('\n');
+      const sec = (performance.now() - t0) / 1000;
+      process.stderr.write(`saekit: ${ids.length} tokens in ${sec.toFixed(2)} s (${(ids.length / sec).toFixed(0)} tokens/s)\n`);
+    });
+}

@@ -1,0 +1,170 @@
+/**
+ * Live language-model activations: a model's forward over a packed corpus, read out at one
+ * hook site of one layer, batch by batch (no cache on disk). The same stream feeds
+ * `saekit extract` (which writes shards) and training with `--data lm:...`.
+ * Spec: lm:model=PATH,corpus=PATH,layer=L,site=SITE[,ctx=128][,batch=32][,tokens=N]
+ *       [,excludeBos=1][,textField=text][,sep=\n\n][,from=start|end][,tokenizer=PATH]
+ */
+import { z } from 'zod';
+import type { Backend } from '../compute/backend.js';
+import { buildContexts, type Contexts } from '../lm/contexts.js';
+import { loadLm } from '../lm/load.js';
+import type { Tokenizer } from '../lm/tokenizer.js';
+import { SITES, type Site, type Transformer } from '../lm/transformer.js';
+import type { ActivationSource, SourceState } from './source.js';
+
+export const LmSpec = z.object({
+  model: z.string().min(1).describe('llama2.c .bin, Hugging Face folder, or hf:ORG/NAME'),
+  corpus: z.string().min(1).describe('txt, jsonl or parquet file, or a folder of them'),
+  layer: z.coerce.number().int().min(0).describe('0-indexed block'),
+  site: z.enum(SITES).describe('hook site within the block'),
+  ctx: z.coerce.number().int().min(2).default(128).describe('context length in tokens, BOS included'),
+  batch: z.coerce.number().int().min(1).default(32).describe('contexts per forward pass'),
+  tokens: z.coerce.number().int().positive().optional().describe('stop after this many rows'),
+  excludeBos: z.coerce.number().int().min(0).max(1).default(1).describe('1: no rows for BOS tokens (attention sinks with outsized norms)'),
+  textField: z.string().default('text').describe('jsonl field / parquet column with the text'),
+  sep: z.string().optional().describe('plain-text document separator (default a blank line)'),
+  from: z.enum(['start', 'end']).default('start').describe('end: the corpus\'s last contexts (held-out data)'),
+  tokenizer: z.string().optional().describe('tokenizer path when not beside the model'),
+});
+export type LmSpec = z.infer<typeof LmSpec>;
+
+export function parseLmSpec(spec: string): LmSpec {
+  const raw: Record<string, string> = {};
+  for (const part of spec.replace(/^lm:/, '').split(',').filter(Boolean)) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new Error(`--data ${spec}: "${part}" is not key=value (e.g. lm:model=m.bin,corpus=c.txt,layer=2,site=resid_post)`);
+    raw[part.slice(0, eq)] = part.slice(eq + 1).replace(/\\n/g, '\n').replace(/\\t/g, '\t');
+  }
+  const got = LmSpec.strict().safeParse(raw);
+  if (!got.success) {
+    const issue = got.error.issues[0]!;
+    throw new Error(`--data ${spec}: ${issue.path.join('.') || 'options'}: ${issue.message}`);
+  }
+  return got.data;
+}
+
+/** The spec as one canonical lm:... string (what cfg.json records and parseLmSpec reads back). */
+export function formatLmSpec(s: LmSpec): string {
+  const parts = Object.entries(s).filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${String(v).replace(/\n/g, '\\n').replace(/\t/g, '\\t')}`);
+  return `lm:${parts.join(',')}`;
+}
+
+/** Rows of one site, with each row's token id and position, in corpus order. */
+export class LmActivations implements ActivationSource {
+  readonly d: number;
+  readonly length: number;
+  readonly description: string;
+  readonly model: Transformer;
+  readonly tokenizer: Tokenizer;
+  readonly contexts: Contexts;
+  readonly layer: number;
+  readonly site: Site;
+  readonly excludeBos: boolean;
+  readonly batch: number;
+  /** first context of the buffered forward, and the next buffered row to hand out */
+  #first = 0;
+  #cursor = 0;
+  #handedOut = 0;
+  #buf: { x: Float32Array; tok: Int32Array; pos: Int32Array; rows: number } | null = null;
+
+  constructor(model: Transformer, tokenizer: Tokenizer, contexts: Contexts, o: { layer: number; site: Site; excludeBos: boolean; batch: number; limit?: number; description: string }) {
+    const c = model.config;
+    if (o.layer >= c.nLayers) throw new Error(`layer ${o.layer} does not exist: ${model.source} has layers 0..${c.nLayers - 1}`);
+    if (contexts.ctx > c.maxSeqLen) throw new Error(`--ctx ${contexts.ctx} is longer than ${model.source}'s context of ${c.maxSeqLen}`);
+    this.model = model;
+    this.tokenizer = tokenizer;
+    this.contexts = contexts;
+    this.layer = o.layer;
+    this.site = o.site;
+    this.excludeBos = o.excludeBos;
+    this.batch = o.batch;
+    this.d = c.dim;
+    this.description = o.description;
+    let rows = contexts.tokens.length;
+    if (o.excludeBos) for (const t of contexts.tokens) if (t === tokenizer.bos) rows--;
+    this.length = Math.min(rows, o.limit ?? Infinity);
+  }
+
+  /** Runs the forward for the contexts starting at #first and keeps the wanted rows. */
+  #fill(): void {
+    const { ctx, count, tokens } = this.contexts;
+    const B = Math.min(this.batch, count - this.#first);
+    const chunk = tokens.subarray(this.#first * ctx, (this.#first + B) * ctx);
+    const d = this.d;
+    const x = new Float32Array(B * ctx * d), tok = new Int32Array(B * ctx), pos = new Int32Array(B * ctx);
+    let rows = 0;
+    this.model.forward(chunk, B, {
+      lastLayer: this.layer,
+      hook: (l, site, h, R) => {
+        if (l !== this.layer || site !== this.site) return;
+        for (let r = 0; r < R; r++) {
+          if (this.excludeBos && chunk[r] === this.tokenizer.bos) continue;
+          x.set(h.subarray(r * d, (r + 1) * d), rows * d);
+          tok[rows] = chunk[r]!;
+          pos[rows] = r % ctx;
+          rows++;
+        }
+      },
+    });
+    this.#buf = { x, tok, pos, rows };
+  }
+
+  /** Like read(), also giving each row's token id and position in its context. */
+  readWithTokens(out: Float32Array, rows: number, outTok?: Int32Array, outPos?: Int32Array): number {
+    let filled = 0;
+    const d = this.d;
+    rows = Math.min(rows, this.length - this.#handedOut);
+    while (filled < rows) {
+      if (!this.#buf) {
+        if (this.#first >= this.contexts.count) break;
+        this.#fill();
+      }
+      const b = this.#buf!;
+      const take = Math.min(rows - filled, b.rows - this.#cursor);
+      out.set(b.x.subarray(this.#cursor * d, (this.#cursor + take) * d), filled * d);
+      outTok?.set(b.tok.subarray(this.#cursor, this.#cursor + take), filled);
+      outPos?.set(b.pos.subarray(this.#cursor, this.#cursor + take), filled);
+      filled += take;
+      this.#cursor += take;
+      if (this.#cursor === b.rows) {
+        this.#first += this.batch;
+        this.#cursor = 0;
+        this.#buf = null;
+      }
+    }
+    this.#handedOut += filled;
+    return filled;
+  }
+
+  read(out: Float32Array, rows: number): number {
+    return this.readWithTokens(out, rows);
+  }
+
+  state(): SourceState {
+    return { json: { kind: 'lm', context: this.#first, row: this.#cursor, handed_out: this.#handedOut } };
+  }
+
+  restore(state: SourceState): void {
+    const { kind, context, row, handed_out } = state.json as { kind?: string; context?: number; row?: number; handed_out?: number };
+    if (kind !== 'lm' || typeof context !== 'number' || typeof row !== 'number' || typeof handed_out !== 'number') {
+      throw new Error('checkpoint: the data state is not a language-model source state');
+    }
+    this.#first = context;
+    this.#cursor = row;
+    this.#handedOut = handed_out;
+    this.#buf = null;
+    if (row > 0) this.#fill();
+  }
+}
+
+/** Loads the model, packs the corpus and opens the stream a spec describes. */
+export async function openLmSource(spec: string | LmSpec, be: Backend): Promise<LmActivations> {
+  const s = typeof spec === 'string' ? parseLmSpec(spec) : spec;
+  const { model, tokenizer } = await loadLm(s.model, be, s.tokenizer);
+  const contexts = await buildContexts(s.corpus, tokenizer, {
+    ctx: s.ctx, rows: s.tokens, excludeBos: s.excludeBos === 1, fromEnd: s.from === 'end', field: s.textField, separator: s.sep,
+  });
+  return new LmActivations(model, tokenizer, contexts, { layer: s.layer, site: s.site, excludeBos: s.excludeBos === 1, batch: s.batch, limit: s.tokens, description: formatLmSpec(s) });
+}

@@ -1,0 +1,48 @@
+/**
+ * Opens a language model and its tokenizer from a --model spec: a llama2.c checkpoint (.bin,
+ * tokenizer tok*.bin or tokenizer.bin beside it), a Hugging Face model folder (config.json +
+ * safetensors + tokenizer files), or hf:ORG/NAME (downloaded once into a cache folder).
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Backend } from '../compute/backend.js';
+import { readHfModel } from './hf.js';
+import { downloadHfModel } from './hub.js';
+import { readLlama2c } from './llama2c.js';
+import { HfTokenizer, Llama2cTokenizer, type Tokenizer } from './tokenizer.js';
+import { Transformer } from './transformer.js';
+
+export interface LoadedLm {
+  model: Transformer;
+  tokenizer: Tokenizer;
+}
+
+/** The llama2.c tokenizer beside a checkpoint: tokenizer.bin, or the only tok*.bin. */
+function llama2cTokenizerPath(modelPath: string): string {
+  const dir = dirname(modelPath);
+  if (existsSync(join(dir, 'tokenizer.bin'))) return join(dir, 'tokenizer.bin');
+  const toks = readdirSync(dir).filter((f) => /^tok.*\.bin$/.test(f));
+  if (toks.length === 1) return join(dir, toks[0]!);
+  throw new Error(`${modelPath}: cannot tell which tokenizer belongs to it (${toks.length === 0 ? 'no tokenizer.bin or tok*.bin beside it' : `several: ${toks.join(', ')}`}); pass --tokenizer`);
+}
+
+export async function loadLm(spec: string, be: Backend, tokenizerPath?: string): Promise<LoadedLm> {
+  const path = spec.startsWith('hf:') ? await downloadHfModel(spec.slice(3)) : spec;
+  if (!existsSync(path)) throw new Error(`--model ${spec}: no such file or folder`);
+  if (statSync(path).isFile()) {
+    const { config, weights } = readLlama2c(path);
+    const tokenizer = new Llama2cTokenizer(tokenizerPath ?? llama2cTokenizerPath(path), config.vocabSize);
+    return { model: new Transformer(config, weights, be, path), tokenizer };
+  }
+  if (!existsSync(join(path, 'config.json'))) {
+    const bins = readdirSync(path).filter((f) => f.endsWith('.bin') && !/^tok/.test(f) && f !== 'tokenizer.bin');
+    if (bins.length === 1) return loadLm(join(path, bins[0]!), be, tokenizerPath);
+    throw new Error(`--model ${spec}: a folder without config.json (Hugging Face) or a single llama2.c .bin checkpoint`);
+  }
+  const { config, weights } = readHfModel(path);
+  const tokenizer = new HfTokenizer(tokenizerPath ?? path);
+  if (tokenizer.vocabSize > config.vocabSize) {
+    throw new Error(`${tokenizer.source}: the tokenizer has ${tokenizer.vocabSize} tokens but the model ${path} only ${config.vocabSize} (a tokenizer for another model?)`);
+  }
+  return { model: new Transformer(config, weights, be, path), tokenizer };
+}

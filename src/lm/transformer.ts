@@ -1,0 +1,252 @@
+/**
+ * One decoder-only transformer forward for the llama family and GPT-2, on the compute
+ * backend. Per block:
+ *   resid_mid  = resid_pre + attn_out,   attn_out = Wo · attention(norm1(resid_pre))
+ *   resid_post = resid_mid + mlp_out,    mlp_out  = MLP(mlp_in), mlp_in = norm2(resid_mid)
+ * llama: RMSNorm, rotary q/k, grouped KV heads, MLP = W2(silu(W1 h) ⊙ W3 h).
+ * GPT-2: LayerNorm with bias, learned positions, biases, MLP = W2 gelu_tanh(W1 h + b1) + b2.
+ * A forward takes a chunk of T new tokens for B sequences that continue a KV cache, so the
+ * batched prefill (cache empty, T = context) and incremental decoding (T = 1) are one code path.
+ * Every hook site is read out and may be overwritten in place by a hook.
+ */
+import type { Backend } from '../compute/backend.js';
+
+export const SITES = ['resid_pre', 'attn_out', 'resid_mid', 'mlp_in', 'mlp_out', 'resid_post'] as const;
+export type Site = (typeof SITES)[number];
+
+export interface LmConfig {
+  family: 'llama' | 'gpt2';
+  dim: number;
+  hiddenDim: number;
+  nLayers: number;
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+  vocabSize: number;
+  maxSeqLen: number;
+  normEps: number;
+  /** rotary pairs: (2i, 2i+1) as llama2.c, or (i, i + headDim/2) as Hugging Face; none for GPT-2 */
+  rope: 'interleaved' | 'half' | 'none';
+  ropeTheta: number;
+}
+
+/** All matrices [out, in] row-major (nn.Linear's layout). */
+export interface LayerWeights {
+  norm1: Float32Array; norm1Bias?: Float32Array;
+  wq: Float32Array; wk: Float32Array; wv: Float32Array; wo: Float32Array;
+  bq?: Float32Array; bk?: Float32Array; bv?: Float32Array; bo?: Float32Array;
+  norm2: Float32Array; norm2Bias?: Float32Array;
+  /** gate (llama) or fc (GPT-2) [hidden, dim] */
+  w1: Float32Array; b1?: Float32Array;
+  /** up projection (llama only) [hidden, dim] */
+  w3?: Float32Array;
+  /** down projection [dim, hidden] */
+  w2: Float32Array; b2?: Float32Array;
+}
+
+export interface ModelWeights {
+  embed: Float32Array; // [vocab, dim]
+  posEmbed?: Float32Array; // [maxSeqLen, dim]
+  layers: LayerWeights[];
+  normF: Float32Array; normFBias?: Float32Array;
+  head: Float32Array; // [vocab, dim], may be the embedding itself
+}
+
+/** Called at every site of every layer with the site's rows x [rows, dim], in the order of the
+ *  chunk's tokens [B, T]; a hook may overwrite x in place to splice something else in. */
+export type Hook = (layer: number, site: Site, x: Float32Array, rows: number) => void;
+
+/** Keys and values of every layer for B sequences: [B, capacity, kvDim] each. */
+export class KvCache {
+  readonly batch: number;
+  readonly capacity: number;
+  length = 0;
+  readonly k: Float32Array[];
+  readonly v: Float32Array[];
+  constructor(cfg: LmConfig, batch: number, capacity: number) {
+    this.batch = batch;
+    this.capacity = capacity;
+    const size = batch * capacity * cfg.nKvHeads * cfg.headDim;
+    this.k = Array.from({ length: cfg.nLayers }, () => new Float32Array(size));
+    this.v = Array.from({ length: cfg.nLayers }, () => new Float32Array(size));
+  }
+}
+
+export interface ForwardOptions {
+  cache?: KvCache;
+  hook?: Hook;
+  /** stop after this layer's resid_post (extraction needs no more) */
+  lastLayer?: number;
+}
+
+export class Transformer {
+  readonly config: LmConfig;
+  readonly weights: ModelWeights;
+  readonly be: Backend;
+  /** what the model was loaded from, for manifests and messages */
+  readonly source: string;
+
+  constructor(config: LmConfig, weights: ModelWeights, be: Backend, source: string) {
+    this.config = config;
+    this.weights = weights;
+    this.be = be;
+    this.source = source;
+  }
+
+  /**
+   * Runs tokens [B, T] (row-major, continuing `cache` when given) through the blocks.
+   * Returns the final-normed hidden states [B·T, dim] (null when stopped early by lastLayer);
+   * logits come from `logits()` in row chunks, since [B·T, vocab] can be large.
+   */
+  forward(tokens: Int32Array, batch: number, o: ForwardOptions = {}): Float32Array | null {
+    const c = this.config, w = this.weights;
+    const T = batch === 0 ? 0 : tokens.length / batch;
+    if (!Number.isInteger(T)) throw new Error(`forward: ${tokens.length} tokens do not split into ${batch} sequences`);
+    const cache = o.cache ?? new KvCache(c, batch, T);
+    if (cache.batch !== batch) throw new Error(`forward: the KV cache holds ${cache.batch} sequences, the batch has ${batch}`);
+    const pos0 = cache.length;
+    if (pos0 + T > cache.capacity) throw new Error(`forward: ${pos0 + T} positions exceed the KV cache's ${cache.capacity}`);
+    if (pos0 + T > c.maxSeqLen) throw new Error(`forward: position ${pos0 + T - 1} is past the model's context of ${c.maxSeqLen}`);
+    const R = batch * T, d = c.dim, kvDim = c.nKvHeads * c.headDim, qDim = c.nHeads * c.headDim;
+    const x = new Float32Array(R * d);
+    for (let r = 0; r < R; r++) {
+      const id = tokens[r]!;
+      if (!(id >= 0 && id < c.vocabSize)) throw new Error(`forward: token id ${id} is outside the model's vocabulary of ${c.vocabSize}`);
+      x.set(w.embed.subarray(id * d, (id + 1) * d), r * d);
+      if (w.posEmbed) {
+        const p = pos0 + (r % T);
+        for (let j = 0; j < d; j++) x[r * d + j]! += w.posEmbed[p * d + j]!;
+      }
+    }
+    const h = new Float32Array(R * d), q = new Float32Array(R * qDim), k = new Float32Array(R * kvDim), v = new Float32Array(R * kvDim);
+    const att = new Float32Array(R * qDim), out = new Float32Array(R * d);
+    const g = new Float32Array(R * c.hiddenDim), u = c.family === 'llama' ? new Float32Array(R * c.hiddenDim) : null;
+    const last = o.lastLayer ?? c.nLayers - 1;
+    const hook = o.hook ?? (() => undefined);
+    for (let l = 0; l <= last; l++) {
+      const L = w.layers[l]!;
+      hook(l, 'resid_pre', x, R);
+      this.#norm(x, R, L.norm1, L.norm1Bias, h);
+      this.#linear(h, R, L.wq, L.bq, q, qDim, d);
+      this.#linear(h, R, L.wk, L.bk, k, kvDim, d);
+      this.#linear(h, R, L.wv, L.bv, v, kvDim, d);
+      if (c.rope !== 'none') {
+        this.#rope(q, R, T, pos0, c.nHeads);
+        this.#rope(k, R, T, pos0, c.nKvHeads);
+      }
+      for (let b = 0; b < batch; b++) {
+        const dst = (b * cache.capacity + pos0) * kvDim;
+        cache.k[l]!.set(k.subarray(b * T * kvDim, (b + 1) * T * kvDim), dst);
+        cache.v[l]!.set(v.subarray(b * T * kvDim, (b + 1) * T * kvDim), dst);
+      }
+      this.#attention(q, cache, l, batch, T, pos0, att);
+      this.#linear(att, R, L.wo, L.bo, out, d, qDim);
+      hook(l, 'attn_out', out, R);
+      for (let e = 0; e < R * d; e++) x[e]! += out[e]!;
+      hook(l, 'resid_mid', x, R);
+      this.#norm(x, R, L.norm2, L.norm2Bias, h);
+      hook(l, 'mlp_in', h, R);
+      this.#linear(h, R, L.w1, L.b1, g, c.hiddenDim, d);
+      if (u) {
+        this.#linear(h, R, L.w3!, undefined, u, c.hiddenDim, d);
+        for (let e = 0; e < g.length; e++) { const a = g[e]!; g[e] = (a / (1 + Math.exp(-a))) * u[e]!; }
+      } else {
+        for (let e = 0; e < g.length; e++) { const a = g[e]!; g[e] = 0.5 * a * (1 + Math.tanh(0.7978845608028654 * (a + 0.044715 * a * a * a))); }
+      }
+      this.#linear(g, R, L.w2, L.b2, out, d, c.hiddenDim);
+      hook(l, 'mlp_out', out, R);
+      for (let e = 0; e < R * d; e++) x[e]! += out[e]!;
+      hook(l, 'resid_post', x, R);
+    }
+    cache.length = pos0 + T;
+    if (last < c.nLayers - 1) return null;
+    this.#norm(x, R, w.normF, w.normFBias, h);
+    return h;
+  }
+
+  /** logits [rows, vocab] of hidden rows [start, start+rows) of a forward's output. */
+  logits(hidden: Float32Array, start: number, rows: number, out = new Float32Array(rows * this.config.vocabSize)): Float32Array {
+    const d = this.config.dim;
+    this.#linear(hidden.subarray(start * d, (start + rows) * d), rows, this.weights.head, undefined, out, this.config.vocabSize, d);
+    return out;
+  }
+
+  /** y [R, n] = x [R, k] · W^T (+ bias) */
+  #linear(x: Float32Array, R: number, W: Float32Array, bias: Float32Array | undefined, y: Float32Array, n: number, k: number): void {
+    if (R === 0) return;
+    this.be.gemm({ a: x.subarray(0, R * k), b: W, c: y.subarray(0, R * n), m: R, n, k, transB: true });
+    if (bias) for (let r = 0; r < R; r++) for (let j = 0; j < n; j++) y[r * n + j]! += bias[j]!;
+  }
+
+  /** RMSNorm (no bias) or LayerNorm (with bias), row by row, accumulated in float64. */
+  #norm(x: Float32Array, R: number, weight: Float32Array, bias: Float32Array | undefined, y: Float32Array): void {
+    const d = this.config.dim, eps = this.config.normEps;
+    for (let r = 0; r < R; r++) {
+      const o = r * d;
+      let mean = 0;
+      if (bias) {
+        for (let j = 0; j < d; j++) mean += x[o + j]!;
+        mean /= d;
+      }
+      let ss = 0;
+      for (let j = 0; j < d; j++) { const t = x[o + j]! - mean; ss += t * t; }
+      const scale = 1 / Math.sqrt(ss / d + eps);
+      for (let j = 0; j < d; j++) y[o + j] = weight[j]! * ((x[o + j]! - mean) * scale) + (bias ? bias[j]! : 0);
+    }
+  }
+
+  /** Rotary embedding in place on rows [R, heads·headDim]; row r sits at position pos0 + r % T. */
+  #rope(x: Float32Array, R: number, T: number, pos0: number, heads: number): void {
+    const hd = this.config.headDim, half = hd / 2, width = heads * hd;
+    const interleaved = this.config.rope === 'interleaved';
+    const freq = new Float64Array(half);
+    for (let i = 0; i < half; i++) freq[i] = 1 / Math.pow(this.config.ropeTheta, (2 * i) / hd);
+    const cos = new Float32Array(half), sin = new Float32Array(half);
+    for (let r = 0; r < R; r++) {
+      const p = pos0 + (r % T);
+      for (let i = 0; i < half; i++) { const a = p * freq[i]!; cos[i] = Math.cos(a); sin[i] = Math.sin(a); }
+      for (let hh = 0; hh < heads; hh++) {
+        const o = r * width + hh * hd;
+        for (let i = 0; i < half; i++) {
+          const i0 = o + (interleaved ? 2 * i : i), i1 = o + (interleaved ? 2 * i + 1 : i + half);
+          const a = x[i0]!, b = x[i1]!;
+          x[i0] = a * cos[i]! - b * sin[i]!;
+          x[i1] = a * sin[i]! + b * cos[i]!;
+        }
+      }
+    }
+  }
+
+  /** Causal attention of the chunk's queries over the cache (which already holds the chunk),
+   *  one (sequence, head) at a time through two GEMMs. out: [B·T, nHeads·headDim]. */
+  #attention(q: Float32Array, cache: KvCache, l: number, batch: number, T: number, pos0: number, out: Float32Array): void {
+    const c = this.config, hd = c.headDim, qDim = c.nHeads * hd, kvDim = c.nKvHeads * hd;
+    const Lk = pos0 + T, group = c.nHeads / c.nKvHeads, scale = 1 / Math.sqrt(hd);
+    const qh = new Float32Array(T * hd), kh = new Float32Array(Lk * hd), vh = new Float32Array(Lk * hd);
+    const s = new Float32Array(T * Lk), oh = new Float32Array(T * hd);
+    for (let b = 0; b < batch; b++) {
+      const base = b * cache.capacity * kvDim;
+      for (let g = 0; g < c.nKvHeads; g++) {
+        for (let j = 0; j < Lk; j++) {
+          kh.set(cache.k[l]!.subarray(base + j * kvDim + g * hd, base + j * kvDim + (g + 1) * hd), j * hd);
+          vh.set(cache.v[l]!.subarray(base + j * kvDim + g * hd, base + j * kvDim + (g + 1) * hd), j * hd);
+        }
+        for (let hh = g * group; hh < (g + 1) * group; hh++) {
+          for (let t = 0; t < T; t++) qh.set(q.subarray((b * T + t) * qDim + hh * hd, (b * T + t) * qDim + (hh + 1) * hd), t * hd);
+          this.be.gemm({ a: qh, b: kh, c: s, m: T, n: Lk, k: hd, transB: true, alpha: scale });
+          for (let t = 0; t < T; t++) {
+            const row = t * Lk, visible = pos0 + t + 1;
+            let max = -Infinity;
+            for (let j = 0; j < visible; j++) max = Math.max(max, s[row + j]!);
+            let sum = 0;
+            for (let j = 0; j < visible; j++) { const e = Math.exp(s[row + j]! - max); s[row + j] = e; sum += e; }
+            for (let j = 0; j < visible; j++) s[row + j]! /= sum;
+            s.fill(0, row + visible, row + Lk);
+          }
+          this.be.gemm({ a: s, b: vh, c: oh, m: T, n: hd, k: Lk });
+          for (let t = 0; t < T; t++) out.set(oh.subarray(t * hd, (t + 1) * hd), (b * T + t) * qDim + hh * hd);
+        }
+      }
+    }
+  }
+}
