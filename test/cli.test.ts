@@ -5,11 +5,14 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { sharedPath } from './helpers.js';
 
 const root = join(import.meta.dirname, '..');
 const cli = ['--import', import.meta.resolve('tsx'), join(root, 'src/cli/main.ts')];
 const run = (args: string[]) => spawnSync(process.execPath, [...cli, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'saekit-cli-'));
+const stories = sharedPath('models/stories260K/stories260K.bin');
+const shakespeare = sharedPath('corpus/tinyshakespeare.txt');
 const trainArgs = ['train', '--data', 'synthetic:d=32,features=256,active=6', '--latents', '512', '--k', '6', '--tokens', '400k', '--batch', '1024', '--checkpoint-every', '20k', '--eval-tokens', '4096'];
 
 describe('saekit CLI', () => {
@@ -79,6 +82,37 @@ describe('saekit CLI', () => {
     expect(existsSync(join(dir, 'fr', 'frontier.svg'))).toBe(true);
     writeFileSync(cfgPath, JSON.stringify({ out: join(dir, 'bad'), grid: { kk: [1] } }));
     expect(run(['sweep', cfgPath]).stderr).toMatch(/"kk" is not a training setting/);
+  });
+
+  it.skipIf(!stories || !shakespeare)('extract, generate, train on lm: data, and eval --model end to end on stories260K', () => {
+    const dir = tmp();
+    const gen = run(['generate', '--model', stories!, '--steps', '40']);
+    expect(gen.status, gen.stderr).toBe(0);
+    expect(gen.stdout).toMatch(/^Once upon a time, there was a little girl named Lily/);
+    const lmArgs = ['--model', stories!, '--corpus', shakespeare!, '--layer', '2', '--site', 'resid_post', '--ctx', '64'];
+    const ex = run(['extract', ...lmArgs, '--tokens', '20k', '--out', join(dir, 'acts')]);
+    expect(ex.status, ex.stderr).toBe(0);
+    expect(ex.stdout).toMatch(/wrote 20000 rows of d=64 in 1 shard/);
+    expect(run(['extract', ...lmArgs, '--tokens', '20k', '--out', join(dir, 'acts')]).stderr).toMatch(/already holds an extraction; pass --resume/);
+    const spec = `lm:model=${stories},corpus=${shakespeare},layer=2,site=resid_post,ctx=64`;
+    const tr = run(['train', '--data', spec, '--latents', '256', '--k', '8', '--tokens', '30k', '--batch', '1024', '--eval-tokens', '4096', '--out', join(dir, 'run')]);
+    expect(tr.status, tr.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(dir, 'run', 'eval.json'), 'utf8')).data).toMatch(/from=end/);
+    const ev = run(['eval', join(dir, 'run'), '--model', stories!, '--contexts', '8', '--tokens', '4096', '--json']);
+    expect(ev.status, ev.stderr).toBe(0);
+    const res = JSON.parse(ev.stdout);
+    expect(res.downstream.ce_zero).toBeGreaterThan(res.downstream.ce_clean);
+    expect(res.downstream.ce_recovered).toBeGreaterThan(0.5);
+    expect(res.fvu).toBeLessThan(0.6);
+    // an SAE trained on the cached shards knows its layer and site from the manifest
+    const tr2 = run(['train', '--data', join(dir, 'acts'), '--latents', '256', '--k', '8', '--tokens', '20k', '--batch', '1024', '--eval-tokens', '4096', '--out', join(dir, 'run2')]);
+    expect(tr2.status, tr2.stderr).toBe(0);
+    const ev2 = run(['eval', join(dir, 'run2'), '--model', stories!, '--contexts', '4', '--tokens', '2048']);
+    expect(ev2.status, ev2.stderr).toBe(0);
+    expect(ev2.stdout).toMatch(/CE recovered [\d.]+%/);
+    const bad = run(['extract', '--model', stories!, '--corpus', shakespeare!, '--layer', '9', '--site', 'resid_post', '--out', join(dir, 'bad')]);
+    expect(bad.stderr).toMatch(/layer 9 does not exist: .* has layers 0\.\.4/);
+    expect(bad.stderr).not.toMatch(/\n\s+at /);
   });
 
   it.each([
