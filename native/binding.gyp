@@ -7,7 +7,8 @@
         "src/topk.cc",
         "src/sparse.cc",
         "src/optim.cc",
-        "src/cosine.cc"
+        "src/cosine.cc",
+        "src/attention.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

@@ -230,6 +230,27 @@ describe.skipIf(!nat)('native kernels match the reference', () => {
     expect(got.vals[0]).toBe(Infinity);
   });
 
+  it.each([
+    // batch, T, pos0, cap, nHeads, nKv, hd
+    [1, 1, 0, 1, 1, 1, 1], [2, 7, 0, 7, 4, 2, 8], [3, 5, 4, 11, 6, 3, 5], [1, 1, 30, 31, 8, 8, 64], [2, 33, 0, 40, 2, 1, 16],
+  ])('causal attention over a KV cache: batch %i, T %i after %i cached (cap %i), %i heads on %i kv heads of %i', (batch, T, pos0, cap, nHeads, nKv, hd) => {
+    const q = rng.normals(batch * T * nHeads * hd), k = rng.normals(batch * cap * nKv * hd), v = rng.normals(batch * cap * nKv * hd);
+    // large scores stress the max-subtracted exp
+    for (let i = 0; i < q.length; i++) q[i]! *= 3;
+    const args = { q, k, v, batch, T, pos0, cap, nHeads, nKv, hd, scale: 1 / Math.sqrt(hd) };
+    const got = new Float32Array(q.length), want = new Float32Array(q.length);
+    b.attention({ ...args, out: got });
+    ref.attention({ ...args, out: want });
+    expectClose(got, want, { rtol: 1e-4, atol: 1e-5, label: 'attention' });
+    // keys past a query's position never matter
+    const k2 = k.slice(), v2 = v.slice();
+    for (let bb = 0; bb < batch; bb++) for (let j = pos0 + T; j < cap; j++) for (let c = 0; c < nKv * hd; c++) { k2[(bb * cap + j) * nKv * hd + c] = 1e6; v2[(bb * cap + j) * nKv * hd + c] = NaN; }
+    const masked = new Float32Array(q.length);
+    b.attention({ ...args, k: k2, v: v2, out: masked });
+    expect(Array.from(masked)).toEqual(Array.from(got));
+    expect(() => b.attention({ ...args, out: got, nKv: nHeads + 1 })).toThrow(/multiple of nKv/);
+  });
+
   it('bad sizes are refused with a message naming the argument', () => {
     expect(() => b.topk(new Float32Array(5), 2, 3, 1)).toThrow(/x has 5 elements, needs at least 6/);
     expect(() => b.gemm({ a: new Float32Array(4), b: new Float32Array(4), c: new Float32Array(3), m: 2, n: 2, k: 2 })).toThrow(/c has 3/);

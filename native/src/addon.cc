@@ -118,6 +118,13 @@ Napi::Value MinCosine(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value Attention(const Napi::CallbackInfo& info) {
+  // (q, k, v, out, batch, T, pos0, cap, nHeads, nKv, hd, scale)
+  saekit::attention(ptr<float>(info, 0), ptr<float>(info, 1), ptr<float>(info, 2), ptr<float>(info, 3), i64(info, 4),
+                    i64(info, 5), i64(info, 6), i64(info, 7), i64(info, 8), i64(info, 9), i64(info, 10), f32(info, 11));
+  return info.Env().Undefined();
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   const int t = (int)i64(info, 0);
   omp_set_num_threads(t);
@@ -148,6 +155,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("normalizeRows", Napi::Function::New(env, NormalizeRows));
   exports.Set("projectRowGrad", Napi::Function::New(env, ProjectRowGrad));
   exports.Set("minCosine", Napi::Function::New(env, MinCosine));
+  exports.Set("attention", Napi::Function::New(env, Attention));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("info", Napi::Function::New(env, Info));
   return exports;

@@ -52,5 +52,7 @@ void projectRowGrad(const float* W, float* G, int64_t n, int64_t d);
 // For unit rows W [n, d]: each row's minimum cosine to any other row and that row's index.
 // Blocked Gram (block x block, upper half only); never materializes n x n.
 void minCosine(const float* W, int64_t n, int64_t d, int64_t block, float* outVal, int32_t* outIdx);
+void attention(const float* q, const float* k, const float* v, float* out, int64_t batch, int64_t T, int64_t pos0,
+               int64_t cap, int64_t nHeads, int64_t nKv, int64_t hd, float scale);
 
 }  // namespace saekit

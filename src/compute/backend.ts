@@ -168,6 +168,20 @@ export class Backend {
     this.kernels.projectRowGrad(w, g, n, d);
   }
 
+  /** Causal attention over a KV cache (see Kernels.attention): q, out [batch·T, nHeads·hd];
+   *  k, v [batch·cap, nKv·hd]. */
+  attention(o: { q: Float32Array; k: Float32Array; v: Float32Array; out: Float32Array; batch: number; T: number; pos0: number;
+    cap: number; nHeads: number; nKv: number; hd: number; scale: number }): void {
+    const { q, k, v, out, batch, T, pos0, cap, nHeads, nKv, hd, scale } = o;
+    for (const [name, x] of Object.entries({ batch, T, pos0, cap, nHeads, nKv, hd })) size(name, x);
+    need(nKv > 0 && nHeads % nKv === 0, `nHeads (${nHeads}) must be a multiple of nKv (${nKv})`);
+    need(pos0 + T <= cap, `pos0 + T = ${pos0 + T} exceeds the cache capacity ${cap}`);
+    len('q', q, batch * T * nHeads * hd); len('out', out, batch * T * nHeads * hd);
+    len('k', k, batch * cap * nKv * hd); len('v', v, batch * cap * nKv * hd);
+    if (batch === 0 || T === 0) return;
+    this.kernels.attention(q, k, v, out, batch, T, pos0, cap, nHeads, nKv, hd, scale);
+  }
+
   /** Each unit row's most negative cosine to another row of w [n, d], and that row's index. */
   minCosine(w: Float32Array, n: number, d: number, block = 2048): { vals: Float32Array; idx: Int32Array } {
     size('n', n); size('d', d); len('W', w, n * d);

@@ -50,4 +50,10 @@ export interface Kernels {
   /** For unit rows W [n, d]: min over j≠i of W_i·W_j and the j attaining it (ties: smaller j;
    *  NaN cosines are never chosen). Blocked, upper half only. */
   minCosine(w: Float32Array, n: number, d: number, block: number, outVal: Float32Array, outIdx: Int32Array): void;
+  /** Causal softmax attention of T new queries per sequence over a KV cache. q, out:
+   *  [batch, T, nHeads·hd]; k, v: [batch, cap, nKv·hd] with positions 0 .. pos0+T−1 filled.
+   *  Query t sits at position pos0 + t and sees keys 0 .. pos0 + t; head h reads kv head
+   *  h / (nHeads / nKv); scores are scale·q·k. */
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, batch: number, T: number, pos0: number,
+    cap: number, nHeads: number, nKv: number, hd: number, scale: number): void;
 }

@@ -173,6 +173,31 @@ export const referenceKernels: Kernels = {
     }
   },
 
+  attention(q, k, v, out, batch, T, pos0, cap, nHeads, nKv, hd, scale) {
+    const qDim = nHeads * hd, kvDim = nKv * hd, group = nHeads / nKv;
+    const s = new Float64Array(pos0 + T), o = new Float64Array(hd);
+    for (let b = 0; b < batch; b++) {
+      for (let h = 0; h < nHeads; h++) {
+        const kv = b * cap * kvDim + Math.floor(h / group) * hd;
+        for (let t = 0; t < T; t++) {
+          const qo = (b * T + t) * qDim + h * hd, vis = pos0 + t + 1;
+          let max = -Infinity;
+          for (let j = 0; j < vis; j++) {
+            let dot = 0;
+            for (let c = 0; c < hd; c++) dot += q[qo + c]! * k[kv + j * kvDim + c]!;
+            s[j] = scale * dot;
+            max = Math.max(max, s[j]!);
+          }
+          let sum = 0;
+          for (let j = 0; j < vis; j++) sum += (s[j] = Math.exp(s[j]! - max));
+          o.fill(0);
+          for (let j = 0; j < vis; j++) for (let c = 0; c < hd; c++) o[c]! += s[j]! * v[kv + j * kvDim + c]!;
+          for (let c = 0; c < hd; c++) out[qo + c] = o[c]! / sum;
+        }
+      }
+    }
+  },
+
   minCosine(w, n, d, _block, outVal, outIdx) {
     outVal.fill(Infinity);
     outIdx.fill(-1);

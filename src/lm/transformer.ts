@@ -139,7 +139,7 @@ export class Transformer {
         cache.k[l]!.set(k.subarray(b * T * kvDim, (b + 1) * T * kvDim), dst);
         cache.v[l]!.set(v.subarray(b * T * kvDim, (b + 1) * T * kvDim), dst);
       }
-      this.#attention(q, cache, l, batch, T, pos0, att);
+      this.be.attention({ q, k: cache.k[l]!, v: cache.v[l]!, out: att, batch, T, pos0, cap: cache.capacity, nHeads: c.nHeads, nKv: c.nKvHeads, hd: c.headDim, scale: 1 / Math.sqrt(c.headDim) });
       this.#linear(att, R, L.wo, L.bo, out, d, qDim);
       hook(l, 'attn_out', out, R);
       for (let e = 0; e < R * d; e++) x[e]! += out[e]!;
@@ -212,39 +212,6 @@ export class Transformer {
           const a = x[i0]!, b = x[i1]!;
           x[i0] = a * cos[i]! - b * sin[i]!;
           x[i1] = a * sin[i]! + b * cos[i]!;
-        }
-      }
-    }
-  }
-
-  /** Causal attention of the chunk's queries over the cache (which already holds the chunk),
-   *  one (sequence, head) at a time through two GEMMs. out: [B·T, nHeads·headDim]. */
-  #attention(q: Float32Array, cache: KvCache, l: number, batch: number, T: number, pos0: number, out: Float32Array): void {
-    const c = this.config, hd = c.headDim, qDim = c.nHeads * hd, kvDim = c.nKvHeads * hd;
-    const Lk = pos0 + T, group = c.nHeads / c.nKvHeads, scale = 1 / Math.sqrt(hd);
-    const qh = new Float32Array(T * hd), kh = new Float32Array(Lk * hd), vh = new Float32Array(Lk * hd);
-    const s = new Float32Array(T * Lk), oh = new Float32Array(T * hd);
-    for (let b = 0; b < batch; b++) {
-      const base = b * cache.capacity * kvDim;
-      for (let g = 0; g < c.nKvHeads; g++) {
-        for (let j = 0; j < Lk; j++) {
-          kh.set(cache.k[l]!.subarray(base + j * kvDim + g * hd, base + j * kvDim + (g + 1) * hd), j * hd);
-          vh.set(cache.v[l]!.subarray(base + j * kvDim + g * hd, base + j * kvDim + (g + 1) * hd), j * hd);
-        }
-        for (let hh = g * group; hh < (g + 1) * group; hh++) {
-          for (let t = 0; t < T; t++) qh.set(q.subarray((b * T + t) * qDim + hh * hd, (b * T + t) * qDim + (hh + 1) * hd), t * hd);
-          this.be.gemm({ a: qh, b: kh, c: s, m: T, n: Lk, k: hd, transB: true, alpha: scale });
-          for (let t = 0; t < T; t++) {
-            const row = t * Lk, visible = pos0 + t + 1;
-            let max = -Infinity;
-            for (let j = 0; j < visible; j++) max = Math.max(max, s[row + j]!);
-            let sum = 0;
-            for (let j = 0; j < visible; j++) { const e = Math.exp(s[row + j]! - max); s[row + j] = e; sum += e; }
-            for (let j = 0; j < visible; j++) s[row + j]! /= sum;
-            s.fill(0, row + visible, row + Lk);
-          }
-          this.be.gemm({ a: s, b: vh, c: oh, m: T, n: hd, k: Lk });
-          for (let t = 0; t < T; t++) out.set(oh.subarray(t * hd, (t + 1) * hd), (b * T + t) * qDim + hh * hd);
         }
       }
     }
