@@ -3,6 +3,7 @@
  *   - addon GEMM vs the same cblas_sgemm from a C program built here (bench/gemm.c)
  *   - top-k, sparse kernels and Adam relative to the GEMM / memory bandwidth
  *   - opposing-direction search vs its symmetric-Gram GEMM floor
+ *   - the TopK training step, and the language-model forward used for extraction
  * Flags: --quick (smaller sizes), --full-opposing (n = 262144 latents; minutes).
  */
 import { execFileSync } from 'node:child_process';
@@ -13,6 +14,7 @@ import { fixedK, nativeBackend } from '../src/compute/backend.js';
 import { packageRoot } from '../src/compute/native.js';
 import { Rng } from '../src/util/rng.js';
 import { bestOf, fmt } from './timing.js';
+import { benchLmForward } from './lm-forward.js';
 import { benchTrainStep } from './train-step.js';
 
 const args = new Set(process.argv.slice(2));
@@ -109,6 +111,9 @@ report('opposing search memory / decoder', fmt(1 + scratch / (on * d * 4)), 'tar
 
 // 6. the TopK training step
 benchTrainStep(be, { B, n, d, k }, report);
+
+// 7. language-model forward (activation extraction)
+benchLmForward(be, quick, report);
 
 console.log('\n| measure | value | note |\n|---|---|---|');
 for (const [a, b, c] of rows) console.log(`| ${a} | ${b} | ${c} |`);

@@ -251,6 +251,23 @@ describe.skipIf(!nat)('native kernels match the reference', () => {
     expect(() => b.attention({ ...args, out: got, nKv: nHeads + 1 })).toThrow(/multiple of nKv/);
   });
 
+  it('MLP activations: GELU (tanh form) and SwiGLU, including large and tiny inputs', () => {
+    const n = 1037;
+    const x = rng.normals(n, 4);
+    x[0] = 200; x[1] = -200; x[2] = 0; x[3] = -1e-30;
+    const u = rng.normals(n);
+    for (const kind of ['gelu', 'swiglu'] as const) {
+      const got = x.slice(), want = x.slice();
+      b.activate(got, n, kind, u);
+      ref.activate(want, n, kind, u);
+      expectClose(got, want, { rtol: 2e-6, atol: 1e-7, label: kind });
+    }
+    // GELU's tanh form at a few known points (0.5x(1 + tanh(√(2/π)(x + 0.044715x³))))
+    const pts = Float32Array.from([-3, -1, 0.5, 2]);
+    b.activate(pts, 4, 'gelu');
+    expectClose(pts, [-0.0036373920817729943, -0.15880800939172324, 0.34571400982514394, 1.9545976940871754], { rtol: 1e-6, atol: 1e-7, label: 'gelu' });
+  });
+
   it('bad sizes are refused with a message naming the argument', () => {
     expect(() => b.topk(new Float32Array(5), 2, 3, 1)).toThrow(/x has 5 elements, needs at least 6/);
     expect(() => b.gemm({ a: new Float32Array(4), b: new Float32Array(4), c: new Float32Array(3), m: 2, n: 2, k: 2 })).toThrow(/c has 3/);

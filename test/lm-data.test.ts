@@ -110,7 +110,7 @@ describe.skipIf(!stories || !shakespeare)('live activations from stories260K', (
     const first = a.contexts.tokens.subarray(0, 32);
     let want: Float32Array | null = null;
     a.model.forward(first, 1, { hook: (l, s, h) => { if (l === 1 && s === 'resid_post') want = h.slice(64, 32 * 64); } });
-    expectClose(x.subarray(0, 31 * 64), want!, { label: 'resid_post rows' });
+    expectClose(x.subarray(0, 31 * 64), want!, { rtol: 1e-4, atol: 1e-5, label: 'resid_post rows' });
     // stop at row 137 (inside the second batch of 3 contexts), save, reopen, restore
     const b = await openLmSource(spec, be);
     const y = new Float32Array(500 * 64);

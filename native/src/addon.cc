@@ -125,6 +125,12 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value Activate(const Napi::CallbackInfo& info) {
+  // (x, u|null, n, kind)
+  saekit::activate(ptr<float>(info, 0), ptr<float>(info, 1), i64(info, 2), (int32_t)i64(info, 3));
+  return info.Env().Undefined();
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   const int t = (int)i64(info, 0);
   omp_set_num_threads(t);
@@ -156,6 +162,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("projectRowGrad", Napi::Function::New(env, ProjectRowGrad));
   exports.Set("minCosine", Napi::Function::New(env, MinCosine));
   exports.Set("attention", Napi::Function::New(env, Attention));
+  exports.Set("activate", Napi::Function::New(env, Activate));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("info", Napi::Function::New(env, Info));
   return exports;

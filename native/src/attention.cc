@@ -1,6 +1,7 @@
-// Causal softmax attention over a KV cache, one task per (sequence, kv head): the task
+// Transformer kernels. Causal softmax attention over a KV cache, one task per (sequence, kv head): the task
 // transposes its keys once, so scores and the weighted sum of values are contiguous
-// multiply-adds the compiler vectorizes, and exp is a branch-free polynomial that does too.
+// multiply-adds the compiler vectorizes, and exp is a branch-free polynomial that does too;
+// the MLP activations (GELU, SwiGLU) use the same exp.
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -9,10 +10,10 @@
 
 namespace {
 
-// e^x for x <= 0 (scores minus their max): 2^n · p(r) with r = x − n·ln2 in [−ln2/2, ln2/2],
-// p of degree 6 (relative error ~2e-7, about float rounding).
-inline float expNonPositive(float x) {
-  x = x < -87.0f ? -87.0f : x;
+// e^x for |x| <= 87 (clamped outside): 2^n · p(r) with r = x − n·ln2 in [−ln2/2, ln2/2],
+// p of degree 6 (relative error ~2e-7, about float rounding). Branch-free, so loops vectorize.
+inline float expClamped(float x) {
+  x = x < -87.0f ? -87.0f : (x > 87.0f ? 87.0f : x);
   const float n = std::nearbyint(x * 1.44269504088896341f);
   const float r = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;
   float p = 1.0f / 720;
@@ -62,7 +63,7 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
             float sum = 0;
 #pragma omp simd reduction(+ : sum)
             for (int64_t j = 0; j < vis; j++) {
-              sp[j] = expNonPositive(sp[j] - mx);
+              sp[j] = expClamped(sp[j] - mx);
               sum += sp[j];
             }
             float* op = o.data();
@@ -80,6 +81,18 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
         }
       }
     }
+  }
+}
+
+void activate(float* x, const float* u, int64_t n, int32_t kind) {
+  // kind 0: GELU, tanh form: x·sigmoid(2·√(2/π)·(x + 0.044715x³)) = 0.5x(1 + tanh(…))
+  // kind 1: SiLU times the up projection: x·sigmoid(x)·u (SwiGLU)
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    const float a = x[i];
+    const float z = kind == 0 ? 1.5957691216057308f * (a + 0.044715f * a * a * a) : a;
+    const float y = a / (1.0f + expClamped(-z));
+    x[i] = kind == 0 ? y : y * u[i];
   }
 }
 

@@ -168,6 +168,14 @@ export class Backend {
     this.kernels.projectRowGrad(w, g, n, d);
   }
 
+  /** MLP activation in place on x [n]: 'gelu' (tanh form, GPT-2) or 'swiglu' (silu(x)·u, llama). */
+  activate(x: Float32Array, n: number, kind: 'gelu' | 'swiglu', u: Float32Array | null = null): void {
+    size('n', n); len('x', x, n);
+    need(kind === 'gelu' || kind === 'swiglu', `activation must be gelu or swiglu, got ${String(kind)}`);
+    if (kind === 'swiglu') len('u', u ?? new Float32Array(0), n);
+    this.kernels.activate(x, kind === 'swiglu' ? u : null, n, kind === 'gelu' ? 0 : 1);
+  }
+
   /** Causal attention over a KV cache (see Kernels.attention): q, out [batch·T, nHeads·hd];
    *  k, v [batch·cap, nKv·hd]. */
   attention(o: { q: Float32Array; k: Float32Array; v: Float32Array; out: Float32Array; batch: number; T: number; pos0: number;

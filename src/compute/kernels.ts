@@ -54,6 +54,9 @@ export interface Kernels {
    *  [batch, T, nHeads·hd]; k, v: [batch, cap, nKv·hd] with positions 0 .. pos0+T−1 filled.
    *  Query t sits at position pos0 + t and sees keys 0 .. pos0 + t; head h reads kv head
    *  h / (nHeads / nKv); scores are scale·q·k. */
+  /** In place over x [n]: kind 0 GELU (tanh form) x·σ(2√(2/π)(x + 0.044715x³)); kind 1 SwiGLU
+   *  x·σ(x)·u[i]. */
+  activate(x: Float32Array, u: Float32Array | null, n: number, kind: 0 | 1): void;
   attention(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, batch: number, T: number, pos0: number,
     cap: number, nHeads: number, nKv: number, hd: number, scale: number): void;
 }

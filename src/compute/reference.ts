@@ -173,6 +173,14 @@ export const referenceKernels: Kernels = {
     }
   },
 
+  activate(x, u, n, kind) {
+    for (let i = 0; i < n; i++) {
+      const a = x[i]!;
+      const z = kind === 0 ? Math.sqrt(8 / Math.PI) * (a + 0.044715 * a * a * a) : a;
+      x[i] = (a / (1 + Math.exp(-z))) * (kind === 1 ? u![i]! : 1);
+    }
+  },
+
   attention(q, k, v, out, batch, T, pos0, cap, nHeads, nKv, hd, scale) {
     const qDim = nHeads * hd, kvDim = nKv * hd, group = nHeads / nKv;
     const s = new Float64Array(pos0 + T), o = new Float64Array(hd);

@@ -122,6 +122,7 @@ export class Transformer {
     const att = new Float32Array(R * qDim), out = new Float32Array(R * d);
     const g = new Float32Array(R * c.hiddenDim), u = c.family === 'llama' ? new Float32Array(R * c.hiddenDim) : null;
     const last = o.lastLayer ?? c.nLayers - 1;
+    const rope = c.rope === 'none' ? null : this.#ropeTable(T, pos0);
     const hook = o.hook ?? (() => undefined);
     for (let l = 0; l <= last; l++) {
       const L = w.layers[l]!;
@@ -130,9 +131,9 @@ export class Transformer {
       this.#linear(h, R, L.wq, L.bq, q, qDim, d);
       this.#linear(h, R, L.wk, L.bk, k, kvDim, d);
       this.#linear(h, R, L.wv, L.bv, v, kvDim, d);
-      if (c.rope !== 'none') {
-        this.#rope(q, R, T, pos0, c.nHeads);
-        this.#rope(k, R, T, pos0, c.nKvHeads);
+      if (rope) {
+        this.#rope(q, R, T, c.nHeads, rope);
+        this.#rope(k, R, T, c.nKvHeads, rope);
       }
       for (let b = 0; b < batch; b++) {
         const dst = (b * cache.capacity + pos0) * kvDim;
@@ -147,12 +148,8 @@ export class Transformer {
       this.#norm(x, R, L.norm2, L.norm2Bias, h);
       hook(l, 'mlp_in', h, R);
       this.#linear(h, R, L.w1, L.b1, g, c.hiddenDim, d);
-      if (u) {
-        this.#linear(h, R, L.w3!, undefined, u, c.hiddenDim, d);
-        for (let e = 0; e < g.length; e++) { const a = g[e]!; g[e] = (a / (1 + Math.exp(-a))) * u[e]!; }
-      } else {
-        for (let e = 0; e < g.length; e++) { const a = g[e]!; g[e] = 0.5 * a * (1 + Math.tanh(0.7978845608028654 * (a + 0.044715 * a * a * a))); }
-      }
+      if (u) this.#linear(h, R, L.w3!, undefined, u, c.hiddenDim, d);
+      this.be.activate(g, R * c.hiddenDim, u ? 'swiglu' : 'gelu', u);
       this.#linear(g, R, L.w2, L.b2, out, d, c.hiddenDim);
       hook(l, 'mlp_out', out, R);
       for (let e = 0; e < R * d; e++) x[e]! += out[e]!;
@@ -174,8 +171,9 @@ export class Transformer {
   /** y [R, n] = x [R, k] · W^T (+ bias) */
   #linear(x: Float32Array, R: number, W: Float32Array, bias: Float32Array | undefined, y: Float32Array, n: number, k: number): void {
     if (R === 0) return;
-    this.be.gemm({ a: x.subarray(0, R * k), b: W, c: y.subarray(0, R * n), m: R, n, k, transB: true });
-    if (bias) for (let r = 0; r < R; r++) for (let j = 0; j < n; j++) y[r * n + j]! += bias[j]!;
+    // a bias is copied into every row first and the GEMM adds onto it (beta = 1)
+    if (bias) for (let r = 0; r < R; r++) y.set(bias, r * n);
+    this.be.gemm({ a: x.subarray(0, R * k), b: W, c: y.subarray(0, R * n), m: R, n, k, transB: true, beta: bias ? 1 : 0 });
   }
 
   /** RMSNorm (no bias) or LayerNorm (with bias), row by row, accumulated in float64. */
@@ -195,23 +193,31 @@ export class Transformer {
     }
   }
 
+  /** cos and sin [T, headDim/2] of the rotary angles of positions pos0 .. pos0+T−1. */
+  #ropeTable(T: number, pos0: number): { cos: Float32Array; sin: Float32Array } {
+    const half = this.config.headDim / 2;
+    const cos = new Float32Array(T * half), sin = new Float32Array(T * half);
+    for (let i = 0; i < half; i++) {
+      const freq = 1 / Math.pow(this.config.ropeTheta, (2 * i) / this.config.headDim);
+      for (let t = 0; t < T; t++) { const a = (pos0 + t) * freq; cos[t * half + i] = Math.cos(a); sin[t * half + i] = Math.sin(a); }
+    }
+    return { cos, sin };
+  }
+
   /** Rotary embedding in place on rows [R, heads·headDim]; row r sits at position pos0 + r % T. */
-  #rope(x: Float32Array, R: number, T: number, pos0: number, heads: number): void {
+  #rope(x: Float32Array, R: number, T: number, heads: number, tab: { cos: Float32Array; sin: Float32Array }): void {
     const hd = this.config.headDim, half = hd / 2, width = heads * hd;
     const interleaved = this.config.rope === 'interleaved';
-    const freq = new Float64Array(half);
-    for (let i = 0; i < half; i++) freq[i] = 1 / Math.pow(this.config.ropeTheta, (2 * i) / hd);
-    const cos = new Float32Array(half), sin = new Float32Array(half);
+    const { cos, sin } = tab;
     for (let r = 0; r < R; r++) {
-      const p = pos0 + (r % T);
-      for (let i = 0; i < half; i++) { const a = p * freq[i]!; cos[i] = Math.cos(a); sin[i] = Math.sin(a); }
+      const tb = (r % T) * half;
       for (let hh = 0; hh < heads; hh++) {
         const o = r * width + hh * hd;
         for (let i = 0; i < half; i++) {
           const i0 = o + (interleaved ? 2 * i : i), i1 = o + (interleaved ? 2 * i + 1 : i + half);
-          const a = x[i0]!, b = x[i1]!;
-          x[i0] = a * cos[i]! - b * sin[i]!;
-          x[i1] = a * sin[i]! + b * cos[i]!;
+          const a = x[i0]!, b = x[i1]!, co = cos[tb + i]!, si = sin[tb + i]!;
+          x[i0] = a * co - b * si;
+          x[i1] = a * si + b * co;
         }
       }
     }
