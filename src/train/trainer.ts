@@ -153,7 +153,7 @@ export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): 
   // the saved SAE acts on raw activations: with inputs scaled by s during training, dividing
   // b_enc and b_dec by s gives the same latents divided by s and the reconstruction of x itself
   const sae = (): Sae => ({
-    cfg: { format: 'saekit-sae', arch: 'topk', d, n, k: cfg.k, multiTopK: cfg.multiTopK, data: source.description },
+    cfg: { format: 'saekit-sae', arch: 'topk', d, n, k: cfg.k, multiTopK: cfg.multiTopK, data: cfg.data },
     params: scale === 1 ? params : { ...params, b_enc: params.b_enc.map((v) => v / scale), b_dec: params.b_dec.map((v) => v / scale) },
   });
   const checkpoint = (): string => {
