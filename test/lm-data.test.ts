@@ -15,6 +15,7 @@ import { readDocuments } from '../src/io/corpus.js';
 import { writeSafetensors } from '../src/io/safetensors.js';
 import { buildContexts } from '../src/lm/contexts.js';
 import { readHfModel } from '../src/lm/hf.js';
+import { loadLm } from '../src/lm/load.js';
 import { HfTokenizer, type Tokenizer } from '../src/lm/tokenizer.js';
 import { KvCache, Transformer } from '../src/lm/transformer.js';
 import type { Sae } from '../src/sae/common.js';
@@ -52,6 +53,27 @@ describe.skipIf(!gpt2Dir)('GPT-2 tokenizer (vocab.json + merges.txt via @hugging
     expect(tok.encode('a<|endoftext|>b')).toEqual([64, 50256, 65]);
     const s = 'First Citizen:\nBefore we proceed any further, hear me speak.';
     expect(tok.decode(tok.encode(s))).toBe(s);
+  });
+
+  it('reads the same tokenizer from a tokenizer.json, and refuses a model whose vocabulary is smaller', async () => {
+    const t = tmp();
+    // GPT-2's tokenizer.json, as Hugging Face ships it, from the vocab and merges
+    const vocab = JSON.parse(readFileSync(join(gpt2Dir!, 'vocab.json'), 'utf8')) as Record<string, number>;
+    const merges = readFileSync(join(gpt2Dir!, 'merges.txt'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#version'));
+    const bl = { add_prefix_space: false, trim_offsets: true, use_regex: true };
+    writeFileSync(join(t, 'tokenizer.json'), JSON.stringify({
+      version: '1.0', added_tokens: [{ id: 50256, content: '<|endoftext|>', single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }],
+      normalizer: null, pre_tokenizer: { type: 'ByteLevel', ...bl }, post_processor: { type: 'ByteLevel', ...bl }, decoder: { type: 'ByteLevel', ...bl },
+      model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, vocab, merges },
+    }));
+    writeFileSync(join(t, 'tokenizer_config.json'), JSON.stringify({ bos_token: '<|endoftext|>' }));
+    const tok = new HfTokenizer(t);
+    expect(tok.encode('The quick brown fox jumps over the lazy dog.')).toEqual([464, 2068, 7586, 21831, 18045, 625, 262, 16931, 3290, 13]);
+    expect(tok.bos).toBe(50256);
+    tinyGpt2(t); // a 50-token model beside a 50,257-token tokenizer
+    await expect(loadLm(t, be)).rejects.toThrow(/tokenizer\.json: the tokenizer has 50257 tokens but the model .* only 50 \(a tokenizer for another model\?\)/);
+    writeFileSync(join(t, 'tokenizer.json'), '{"model": 3');
+    expect(() => new HfTokenizer(t)).toThrow(/tokenizer\.json: not valid JSON/);
   });
 
   it.skipIf(!shakespeare)('tokenizes tinyshakespeare to 338,025 tokens (nanoGPT: 301,966 train + 36,059 val)', () => {

@@ -177,8 +177,8 @@ export class HfTokenizer implements Tokenizer {
   #tk: HfTokenizerImpl;
 
   constructor(path: string) {
-    this.source = path;
     const file = path.endsWith('.json') ? path : join(path, 'tokenizer.json');
+    this.source = existsSync(file) ? file : join(path, 'vocab.json');
     let json: Record<string, unknown>;
     let config: Record<string, unknown> = {};
     if (existsSync(file)) {
