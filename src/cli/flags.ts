@@ -28,6 +28,7 @@ function parserFor(flag: string, t: ZodAny): (v: string) => unknown {
   const def = t._zod.def;
   switch (def.type) {
     case 'number': return (v) => parseNumber(flag, v);
+    case 'array': return (v) => v.split(',').map((part) => parseNumber(flag, part));
     case 'union': return (v) => (def.options!.some((o) => base(o)._zod.def.type === 'literal' && base(o)._zod.def.values?.includes(v)) ? v : parseNumber(flag, v));
     default: return (v) => v;
   }

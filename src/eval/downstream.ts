@@ -9,7 +9,7 @@ import type { Backend } from '../compute/backend.js';
 import type { LmActivations } from '../data/lm.js';
 import { KvCache } from '../lm/transformer.js';
 import type { Sae } from '../sae/common.js';
-import { TopKWorkspace, topkForwardBackward } from '../sae/topk.js';
+import { encodeSae } from '../sae/encode.js';
 import { Progress } from '../util/progress.js';
 
 export interface DownstreamResult {
@@ -47,8 +47,6 @@ export function downstreamEval(be: Backend, sae: Sae, lm: LmActivations, maxCont
   const d = model.config.dim, V = model.config.vocabSize;
   if (sae.cfg.d !== d) throw new Error(`the SAE has d=${sae.cfg.d} but ${model.source} has d=${d} at ${site}`);
   const B = Math.max(1, Math.min(lm.batch, count));
-  const ws = new TopKWorkspace(B * ctx, sae.cfg.n, d, { k: sae.cfg.k, multiTopK: false, kAux: 0, auxAlpha: 0 });
-  const lossOpts = { k: sae.cfg.k, multiTopK: false, kAux: 0, auxAlpha: 0 };
   const acc = { clean: 0, spliced: 0, zero: 0, klS: 0, klZ: 0, n: 0, sse: 0, sumSq: 0, rows: 0 };
   const sumX = new Float64Array(d);
   const bar = progress ? new Progress('downstream', count, 'contexts') : null;
@@ -67,17 +65,17 @@ export function downstreamEval(be: Backend, sae: Sae, lm: LmActivations, maxCont
           for (let r = 0; r < R; r++) if (spliced(r)) x.fill(0, r * d, (r + 1) * d);
           return;
         }
-        topkForwardBackward(be, sae.params, x, R, lossOpts, ws, null, null);
+        const { recon } = encodeSae(be, sae, x, R);
         for (let r = 0; r < R; r++) {
           if (!spliced(r)) continue;
           for (let j = 0; j < d; j++) {
-            const v = x[r * d + j]!, e = v - ws.recon[r * d + j]!;
+            const v = x[r * d + j]!, e = v - recon[r * d + j]!;
             acc.sse += e * e;
             acc.sumSq += v * v;
             sumX[j]! += v;
           }
           acc.rows++;
-          x.set(ws.recon.subarray(r * d, (r + 1) * d), r * d);
+          x.set(recon.subarray(r * d, (r + 1) * d), r * d);
         }
       },
     })!;

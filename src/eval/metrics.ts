@@ -8,6 +8,8 @@
 import type { Backend } from '../compute/backend.js';
 import type { ActivationSource, GroundTruth } from '../data/source.js';
 import type { Sae } from '../sae/common.js';
+import type { SparseRows } from '../compute/backend.js';
+import { encodeSae } from '../sae/encode.js';
 import { topkForwardBackward, TopKWorkspace } from '../sae/topk.js';
 
 export interface EvalResult {
@@ -29,23 +31,30 @@ export interface EvalResult {
 /** Evaluates with the SAE's own k, or at another k (progressive codes: a Multi-TopK SAE at k'). */
 export function evaluateSae(be: Backend, sae: Sae, source: ActivationSource, tokens: number, batch = 4096, kEval?: number): EvalResult {
   const { d, n } = sae.cfg;
-  const k = Math.min(kEval ?? sae.cfg.k, n);
+  const k = Math.min(kEval ?? Math.max(sae.cfg.k, 1), n);
   if (!Number.isInteger(k) || k < 1) throw new Error(`evaluation k must be a positive integer, got ${kEval}`);
   if (source.d !== d) throw new Error(`data ${source.description} has d=${source.d} but the SAE expects d=${d}`);
   const B = Math.max(1, Math.min(batch, tokens));
   // one extra entry per row gives the (k+1)-th pre-activation
   const kTop = Math.min(k + 1, n);
-  const ws = new TopKWorkspace(B, n, d, { k, multiTopK: false, kAux: 0, auxAlpha: 0 });
+  const ws = new TopKWorkspace(sae.cfg.arch === 'topk' ? B : 0, n, d, { k, multiTopK: false, kAux: 0, auxAlpha: 0 });
   const next: number[] = [];
   const x = new Float32Array(B * d);
   const sumX = new Float64Array(d);
   let sumSq = 0, sse = 0, nmse = 0, nnz = 0, seen = 0;
   const fires = new Float64Array(n);
+  const topk = sae.cfg.arch === 'topk';
   while (seen < tokens) {
     const rows = source.read(x, Math.min(B, tokens - seen));
     if (rows === 0) break;
-    const res = topkForwardBackward(be, sae.params, x, rows, { k, multiTopK: false, kAux: 0, auxAlpha: 0 }, ws, null, null);
-    if (kTop > k) {
+    let z: SparseRows, recon: Float32Array;
+    if (topk) {
+      z = topkForwardBackward(be, sae.params, x, rows, { k, multiTopK: false, kAux: 0, auxAlpha: 0 }, ws, null, null).z;
+      recon = ws.recon;
+    } else {
+      ({ z, recon } = encodeSae(be, sae, x, rows));
+    }
+    if (topk && kTop > k) {
       const nextVals = be.topk(ws.pre, rows, n, kTop, { bias: sae.params.b_enc }).vals;
       for (let b = 0; b < rows; b++) next.push(nextVals[b * kTop + k]!);
     }
@@ -55,15 +64,15 @@ export function evaluateSae(be: Backend, sae: Sae, source: ActivationSource, tok
         const v = x[b * d + c]!;
         sumX[c]! += v;
         rowSq += v * v;
-        const e = v - ws.recon[b * d + c]!;
+        const e = v - recon[b * d + c]!;
         rowErr += e * e;
       }
       sumSq += rowSq;
       sse += rowErr;
       nmse += rowSq > 0 ? rowErr / rowSq : 0;
-      for (let t = 0; t < k; t++) {
-        if (res.acts[b * k + t]! > 0) {
-          fires[res.indices[b * k + t]!]!++;
+      for (let e = z.rowPtr[b]!; e < z.rowPtr[b + 1]!; e++) {
+        if (z.idx[e]! >= 0 && z.vals[e] !== 0) {
+          fires[z.idx[e]!]!++;
           nnz++;
         }
       }

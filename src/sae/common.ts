@@ -2,7 +2,9 @@
  * What every SAE architecture shares: the parameter set, initialization, and the on-disk
  * form (a folder of cfg.json + sae.safetensors, readable from Python).
  *
- * Layout (row i belongs to latent i): W_enc [n, d], b_enc [n], W_dec [n, d], b_dec [d].
+ * Layout (row i belongs to latent i): W_enc [n, d], b_enc [n], W_dec [n, d], b_dec [d]; the
+ * threshold architectures (JumpReLU, and BatchTopK/Matryoshka at inference) add threshold [n],
+ * the VAE adds its log-variance head W_logvar [n, d], b_logvar [n].
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,17 +15,30 @@ import { readJsonFile } from '../io/json.js';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.js';
 import type { Rng } from '../util/rng.js';
 
+export const ARCHS = ['topk', 'batchtopk', 'matryoshka', 'jumprelu', 'relu', 'vae'] as const;
+export type Arch = (typeof ARCHS)[number];
+
+export type SaeParams = {
+  W_enc: Float32Array;
+  b_enc: Float32Array;
+  W_dec: Float32Array;
+  b_dec: Float32Array;
+  threshold?: Float32Array;
+  W_logvar?: Float32Array;
+  b_logvar?: Float32Array;
+};
+export type ParamName = keyof SaeParams;
+/** The four tensors every architecture has. */
 export const PARAM_NAMES = ['W_enc', 'b_enc', 'W_dec', 'b_dec'] as const;
-export type ParamName = (typeof PARAM_NAMES)[number];
-export type SaeParams = Record<ParamName, Float32Array>;
 
 /** cfg.json of a saekit SAE folder. */
 export const SaeConfig = z.object({
   format: z.literal('saekit-sae').default('saekit-sae'),
-  arch: z.enum(['topk']).describe('architecture'),
+  arch: z.enum(ARCHS).describe('architecture'),
   d: z.number().int().positive().describe('input width d_in'),
   n: z.number().int().positive().describe('number of latents'),
-  k: z.number().int().positive().describe('active latents per token'),
+  k: z.number().int().min(0).describe('active latents per token (TopK; the mean for BatchTopK/Matryoshka; 0 where not fixed)'),
+  prefixes: z.array(z.number().int().positive()).optional().describe('Matryoshka: nested dictionary sizes, the last = n'),
   multiTopK: z.boolean().default(false).describe('trained with the Multi-TopK loss L(k) + L(4k)/8'),
   data: z.string().default('').describe('where the training activations came from'),
 });
@@ -34,8 +49,19 @@ export interface Sae {
   params: SaeParams;
 }
 
-export function paramShapes(cfg: { d: number; n: number }): Record<ParamName, number[]> {
-  return { W_enc: [cfg.n, cfg.d], b_enc: [cfg.n], W_dec: [cfg.n, cfg.d], b_dec: [cfg.d] };
+/** The tensors an SAE of this architecture has, with their shapes, in file order. */
+export function paramShapes(cfg: { d: number; n: number; arch?: Arch }): Partial<Record<ParamName, number[]>> {
+  const base = { W_enc: [cfg.n, cfg.d], b_enc: [cfg.n], W_dec: [cfg.n, cfg.d], b_dec: [cfg.d] };
+  switch (cfg.arch ?? 'topk') {
+    case 'jumprelu': case 'batchtopk': case 'matryoshka': return { ...base, threshold: [cfg.n] };
+    case 'vae': return { ...base, W_logvar: [cfg.n, cfg.d], b_logvar: [cfg.n] };
+    default: return base;
+  }
+}
+
+/** Names and shapes of paramShapes as entries, typed. */
+export function paramEntries(cfg: { d: number; n: number; arch?: Arch }): [ParamName, number[]][] {
+  return Object.entries(paramShapes(cfg)) as [ParamName, number[]][];
 }
 
 /** Geometric median of rows x [rows, d] by Weiszfeld iterations (the b_dec init of Gao et al.). */
@@ -87,21 +113,19 @@ export function initParams(be: Backend, cfg: { d: number; n: number }, rng: Rng,
 
 export function saveSae(dir: string, sae: Sae): void {
   mkdirSync(dir, { recursive: true });
-  const shapes = paramShapes(sae.cfg);
   writeSafetensors(join(dir, 'sae.safetensors'),
-    Object.fromEntries(PARAM_NAMES.map((p) => [p, { dtype: 'F32' as const, shape: shapes[p], data: sae.params[p] }])),
+    Object.fromEntries(paramEntries(sae.cfg).map(([p, shape]) => [p, { dtype: 'F32' as const, shape, data: sae.params[p]! }])),
     { format: 'saekit' });
   writeJsonAtomic(join(dir, 'cfg.json'), sae.cfg);
 }
 
 /** Reads params by name from an open file, checking each shape against the config. */
-export function readParams(file: SafetensorsFile, cfg: { d: number; n: number }): SaeParams {
-  const shapes = paramShapes(cfg);
+export function readParams(file: SafetensorsFile, cfg: { d: number; n: number; arch?: Arch }): SaeParams {
   const out = {} as SaeParams;
-  for (const p of PARAM_NAMES) {
+  for (const [p, shape] of paramEntries(cfg)) {
     const got = file.info(p).shape;
-    if (JSON.stringify(got) !== JSON.stringify(shapes[p])) {
-      throw new Error(`${file.path}: tensor "${p}" has shape ${JSON.stringify(got)}, expected ${JSON.stringify(shapes[p])} (d=${cfg.d}, n=${cfg.n})`);
+    if (JSON.stringify(got) !== JSON.stringify(shape)) {
+      throw new Error(`${file.path}: tensor "${p}" has shape ${JSON.stringify(got)}, expected ${JSON.stringify(shape)} (d=${cfg.d}, n=${cfg.n})`);
     }
     out[p] = file.readF32(p);
   }

@@ -1,8 +1,12 @@
 /**
- * TopK sparse autoencoder (Gao et al. 2024, "Scaling and evaluating sparse autoencoders"):
+ * The k-sparse family: TopK (Gao et al. 2024, "Scaling and evaluating sparse autoencoders"),
+ * BatchTopK (Bussmann et al. 2024) and Matryoshka (Bussmann et al. 2025) share everything but
+ * the selection and the reconstruction terms:
  *
  *   pre = (x − b_dec)·W_encᵀ + b_enc        z = ReLU(TopK_k(pre))        x̂ = z·W_dec + b_dec
  *   L   = Σ_b ||x_b − x̂_b||² / Σ_b ||x_b − x̄||²                          (= FVU)
+ *   BatchTopK: the top B·k entries of the whole batch's pre (per-row L0 varies).
+ *   Matryoshka: BatchTopK, and L = mean over prefixes m_j of the FVU of z[:m_j]·W_dec[:m_j] + b_dec.
  *   AuxK: among dead latents take the top k_aux pre-activations, ê = z_aux·W_dec (no bias),
  *         L_aux = min(#dead/k_aux, 1) · ||(x − x̂) − ê||² / Σ_b ||x_b − x̄||²   (x̂ detached)
  *   Multi-TopK: L(k) + L(4k)/8 on the same pre-activations.
@@ -25,6 +29,10 @@ export interface TopKLossOptions {
   /** AuxK through dense GEMMs over the dead latents ('dense'), through the sparse kernels
    *  ('sparse'), or whichever is cheaper for the number of dead latents ('auto', default) */
   auxPath?: 'auto' | 'dense' | 'sparse';
+  /** 'row': k per row (TopK); 'batch': B·k over the batch (BatchTopK, Matryoshka) */
+  selection?: 'row' | 'batch';
+  /** Matryoshka: nested prefix sizes (ascending, the last = n), each reconstruction's FVU weighted 1/J */
+  prefixes?: number[];
 }
 
 /** Named results of one forward(+backward) pass. */
@@ -43,9 +51,13 @@ export interface TopKStepResult {
   auxLoss: number;
   /** mean nonzero latents per row */
   l0: number;
-  /** the k kept entries per row: [B, k] values after ReLU and their latent indices */
+  /** the kept entries (flat, row by row) after ReLU and their latent indices (−1 = empty) */
   acts: Float32Array;
   indices: Int32Array;
+  /** the code as CSR */
+  z: SparseRows;
+  /** BatchTopK: the smallest positive kept activation of the batch (the threshold statistic) */
+  minKept: number;
 }
 
 /** Buffers reused across steps (the pre-activation matrix alone is B·n floats). */
@@ -153,19 +165,41 @@ export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
   ws: TopKWorkspace, dead: Uint8Array | null, grads: TopKGrads | null): TopKStepResult {
   const { d, n, kTop } = ws;
   const k = Math.min(o.k, n);
-  encodeTopK(be, p, x, B, ws, kTop);
+  const batch = o.selection === 'batch';
+  let z: SparseRows, nnz: number, minKept = Infinity;
+  if (batch) {
+    // pre with b_enc (rows filled with the bias, the GEMM adds onto them), top B·k of it all
+    for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) ws.xc[b * d + c] = x[b * d + c]! - p.b_dec[c]!;
+    for (let b = 0; b < B; b++) ws.pre.set(p.b_enc, b * n);
+    be.gemm({ a: ws.xc, b: p.W_enc, c: ws.pre.subarray(0, B * n), m: B, n, k: d, transB: true, beta: 1 });
+    z = be.topkBatch(ws.pre, B, n, B * k);
+    nnz = 0;
+    for (let e = 0; e < z.vals.length; e++) {
+      if (z.vals[e]! > 0) { nnz++; minKept = Math.min(minKept, z.vals[e]!); } else { z.vals[e] = 0; z.idx[e] = -1; }
+    }
+  } else {
+    encodeTopK(be, p, x, B, ws, kTop);
+    nnz = keepFirst(ws, B, k, ws.acts, ws.indices);
+    z = fixedK(ws.acts, ws.indices, B, k);
+  }
   const denom = Math.max(totalVariance(x, B, d), 1e-30);
-  const nnz = keepFirst(ws, B, k, ws.acts, ws.indices);
-  const z = fixedK(ws.acts, ws.indices, B, k);
-  be.sparseDecode(z, p.W_dec, d, p.b_dec, ws.recon);
-  // dL/dx̂ = 2(x̂ − x)/denom
-  const sse = diffSq(ws.recon, x, B * d, grads ? ws.grad : null, 2 / denom);
+  // reconstruction terms: the code itself, or (Matryoshka) each nested prefix of it
+  const terms: ReconTerm[] = o.prefixes
+    ? o.prefixes.map((m, j) => prefixTerm(z, m, j === o.prefixes!.length - 1 ? ws : null, B, d, 1 / o.prefixes!.length))
+    : [{ z, recon: ws.recon, grad: ws.grad, weight: 1 }];
+  let loss = 0, sse = 0;
+  for (const t of terms) {
+    be.sparseDecode(t.z, p.W_dec, d, p.b_dec, t.recon);
+    // dL/dx̂ = 2·weight·(x̂ − x)/denom
+    const s = diffSq(t.recon, x, B * d, grads ? t.grad : null, (2 * t.weight) / denom);
+    loss += (t.weight * s) / denom;
+    sse = s; // the last term is the full code
+  }
   const fvu = sse / denom;
-  let loss = fvu;
 
   let fvuMulti = NaN;
   let z4: SparseRows | null = null;
-  if (o.multiTopK) {
+  if (o.multiTopK && !batch) {
     const v4 = new Float32Array(B * kTop);
     for (let e = 0; e < B * kTop; e++) v4[e] = ws.topVals[e]! > 0 ? ws.topVals[e]! : 0;
     z4 = fixedK(v4, ws.topIdx, B, kTop);
@@ -182,7 +216,8 @@ export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
     // dense GEMMs over the dead columns cost ~B·#dead·d at GEMM speed; the sparse kernels
     // cost ~B·k_aux·d at memory speed, about 16× slower per flop on this kind of CPU
     const path = o.auxPath ?? 'auto';
-    const dense = path === 'dense' || (path === 'auto' && nDead <= 16 * ws.kAux);
+    // (the sparse path reads ws.pre, which holds b_enc already under batch selection)
+    const dense = batch || path === 'dense' || (path === 'auto' && nDead <= 16 * ws.kAux);
     aux = dense ? denseAux(be, p, ws, dead!, B) : sparseAux(be, p, ws, dead!, B);
     aux.decode(ws.auxRecon);
     // target: the residual e = x − x̂ (x̂ detached); ê − e = auxRecon + recon − x
@@ -198,27 +233,49 @@ export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
   }
 
   if (grads) {
-    backward(be, p, B, ws, z, z4, aux, grads);
+    backward(be, p, B, ws, z, terms, z4, aux, grads);
   }
-  return { loss, fvu, sse, totalVariance: denom, fvuMulti, auxLoss, l0: nnz / Math.max(B, 1), acts: ws.acts, indices: ws.indices };
+  return { loss, fvu, sse, totalVariance: denom, fvuMulti, auxLoss, l0: nnz / Math.max(B, 1), acts: z.vals, indices: z.idx, z, minKept };
 }
 
-function backward(be: Backend, p: SaeParams, B: number, ws: TopKWorkspace, z: SparseRows, z4: SparseRows | null,
-  aux: AuxCode | null, g: TopKGrads): void {
+/** One reconstruction x̂ = z·W_dec + b_dec in the loss, with its weight. */
+interface ReconTerm {
+  z: SparseRows;
+  recon: Float32Array;
+  grad: Float32Array;
+  weight: number;
+}
+
+/** The code restricted to latents < m (entries of other latents emptied, so the CSR layout and
+ *  entry positions stay those of z); the full prefix writes into the workspace's buffers. */
+function prefixTerm(z: SparseRows, m: number, ws: TopKWorkspace | null, B: number, d: number, weight: number): ReconTerm {
+  const idx = Int32Array.from(z.idx, (i) => (i < m ? i : -1));
+  return { z: { ...z, idx }, recon: ws ? ws.recon : new Float32Array(B * d), grad: ws ? ws.grad : new Float32Array(B * d), weight };
+}
+
+function backward(be: Backend, p: SaeParams, B: number, ws: TopKWorkspace, z: SparseRows, terms: ReconTerm[],
+  z4: SparseRows | null, aux: AuxCode | null, g: TopKGrads): void {
   const { d, kTop } = ws;
   const k = z.idx.length / Math.max(B, 1);
   g.b_enc.fill(0);
   g.b_dec.fill(0);
   // decoder: dW_dec[i] = Σ_b z_bi·dx̂_b; db_dec = Σ_b dx̂_b (the AuxK decode has no bias)
-  be.sparseAccumulate(z, ws.grad, d, g.W_dec, true);
-  for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) g.b_dec[c]! += ws.grad[b * d + c]!;
+  terms.forEach((t, j) => {
+    be.sparseAccumulate(t.z, t.grad, d, g.W_dec, j === 0);
+    for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) g.b_dec[c]! += t.grad[b * d + c]!;
+  });
   if (z4) {
     be.sparseAccumulate(z4, ws.grad4, d, g.W_dec);
     for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) g.b_dec[c]! += ws.grad4[b * d + c]!;
   }
 
-  // latents: dz = dx̂·W_dec[i], through the ReLU; the k-path and the 4k-path share entries
-  const dz = be.sparseDot(z, ws.grad, p.W_dec, d);
+  // latents: dz = Σ_terms dx̂·W_dec[i] (entries share z's layout), through the ReLU; the
+  // k-path and the 4k-path share entries
+  const dz = be.sparseDot(terms[0]!.z, terms[0]!.grad, p.W_dec, d);
+  for (const t of terms.slice(1)) {
+    const more = be.sparseDot(t.z, t.grad, p.W_dec, d);
+    for (let e = 0; e < dz.length; e++) dz[e]! += more[e]!;
+  }
   reluMask(z, dz);
   let dPre: SparseRows;
   if (z4) {

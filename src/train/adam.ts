@@ -3,12 +3,12 @@ import type { Backend } from '../compute/backend.js';
 
 export const ADAM_DEFAULTS = { beta1: 0.9, beta2: 0.999, eps: 6.25e-10 };
 
-export class Adam<P extends Record<string, Float32Array>> {
+export class Adam<P extends { [name: string]: Float32Array | undefined }> {
   readonly m: P;
   readonly v: P;
   step = 0;
   constructor(params: P) {
-    const zeros = (): P => Object.fromEntries(Object.entries(params).map(([k, t]) => [k, new Float32Array(t.length)])) as P;
+    const zeros = (): P => Object.fromEntries(Object.entries(params).map(([k, t]) => [k, new Float32Array(t!.length)])) as P;
     this.m = zeros();
     this.v = zeros();
   }
@@ -22,7 +22,8 @@ export class Adam<P extends Record<string, Float32Array>> {
     this.step++;
     const h = { lr, ...ADAM_DEFAULTS, step: this.step };
     for (const name of Object.keys(params)) {
-      const p = params[name]!, g = grads[name]!, m = this.m[name]!, v = this.v[name]!;
+      const p = params[name], g = grads[name], m = this.m[name], v = this.v[name];
+      if (!p || !g || !m || !v) continue;
       const d = unitRows[name];
       if (d) be.adamUnitRows(p, g, m, v, p.length / d, d, h);
       else be.adam(p, g, m, v, h);
@@ -31,13 +32,13 @@ export class Adam<P extends Record<string, Float32Array>> {
 }
 
 /** Scales all gradients so their global L2 norm is at most maxNorm; returns the norm before. */
-export function clipGradNorm(grads: Record<string, Float32Array>, maxNorm: number): number {
+export function clipGradNorm(grads: { [name: string]: Float32Array | undefined }, maxNorm: number): number {
   let s = 0;
-  for (const g of Object.values(grads)) for (let e = 0; e < g.length; e++) s += g[e]! * g[e]!;
+  for (const g of Object.values(grads)) if (g) for (let e = 0; e < g.length; e++) s += g[e]! * g[e]!;
   const norm = Math.sqrt(s);
   if (maxNorm > 0 && norm > maxNorm) {
     const f = maxNorm / norm;
-    for (const g of Object.values(grads)) for (let e = 0; e < g.length; e++) g[e]! *= f;
+    for (const g of Object.values(grads)) if (g) for (let e = 0; e < g.length; e++) g[e]! *= f;
   }
   return norm;
 }

@@ -16,6 +16,8 @@ export interface TrainerMeta {
   tokens: number;
   adamStep: number;
   source: Record<string, unknown>;
+  /** the architecture's own state (e.g. BatchTopK's running threshold) */
+  objective?: Record<string, unknown>;
 }
 
 export interface CheckpointData {

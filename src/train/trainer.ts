@@ -13,14 +13,14 @@ import { openSource } from '../data/open.js';
 import type { ActivationSource } from '../data/source.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
 import { readJsonObject } from '../io/json.js';
-import { initParams, PARAM_NAMES, paramShapes, saveSae, type ParamName, type Sae, type SaeParams } from '../sae/common.js';
-import { topkForwardBackward, TopKWorkspace, type TopKLossOptions } from '../sae/topk.js';
+import { initParams, paramEntries, saveSae, type Sae, type SaeParams } from '../sae/common.js';
 import { Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { Adam, clipGradNorm } from './adam.js';
 import { checkpointDirs, readCheckpoint, sourceStateOf, writeCheckpoint } from './checkpoint.js';
 import { defaultLr, parseTrainConfig, type TrainConfig } from './config.js';
 import { FiringTracker } from './dead.js';
+import { initExtras, makeObjective, type Objective } from './objective.js';
 import { lrAt } from './schedule.js';
 
 export interface MetricsLine {
@@ -31,9 +31,10 @@ export interface MetricsLine {
   l0: number;
   dead_fraction: number;
   aux_loss: number;
-  fvu_4k?: number;
   lr: number;
   tokens_per_s: number;
+  /** architecture-specific numbers (fvu_4k, min_kept, window_entries, l1, kl, …) */
+  [extra: string]: number;
 }
 
 export interface TrainOptions {
@@ -113,29 +114,31 @@ export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): 
   const runCfg: RunConfig = { ...cfg, d, data_description: source.description, resolved_lr: lr, resolved_k_aux: kAux, dead_tokens_effective: deadTokens, input_scale: scale };
   if (!ckpts.length) writeJsonAtomic(join(out, 'config.json'), runCfg);
 
-  const lossOpts: TopKLossOptions = { k: cfg.k, multiTopK: cfg.multiTopK, kAux, auxAlpha: cfg.auxAlpha };
   const x = new Float32Array(B * d);
-  let params: SaeParams;
+  let all: SaeParams;
   const tracker = new FiringTracker(n, deadTokens);
   let step = 0, tokens = 0;
+  let objective: Objective;
   let adam: Adam<SaeParams>;
 
   if (ckpts.length) {
-    const ck = readCheckpoint(ckpts[ckpts.length - 1]!.dir);
+    const ckDir = ckpts[ckpts.length - 1]!.dir;
+    const ck = readCheckpoint(ckDir);
     const get = (name: string, len: number): Float32Array => {
       const t = ck.f32[name];
-      if (!t || t.length !== len) throw new Error(`checkpoint ${ckpts[ckpts.length - 1]!.dir}: tensor "${name}" missing or of the wrong size (expected ${len} values)`);
+      if (!t || t.length !== len) throw new Error(`checkpoint ${ckDir}: tensor "${name}" missing or of the wrong size (expected ${len} values)`);
       return t;
     };
-    const shapes = paramShapes({ d, n });
-    const size = (p: ParamName): number => shapes[p].reduce((a, v) => a * v, 1);
-    params = Object.fromEntries(PARAM_NAMES.map((p) => [p, get(p, size(p))])) as SaeParams;
-    adam = new Adam(params);
-    for (const p of PARAM_NAMES) {
-      adam.m[p].set(get(`adam.m.${p}`, size(p)));
-      adam.v[p].set(get(`adam.v.${p}`, size(p)));
+    all = Object.fromEntries(paramEntries({ d, n, arch: cfg.arch }).map(([p, shape]) => [p, get(p, shape.reduce((a, v) => a * v, 1))])) as SaeParams;
+    objective = makeObjective(be, cfg, d, n, kAux, B, all);
+    adam = new Adam(objective.params);
+    for (const [p, t] of Object.entries(objective.params)) {
+      adam.m[p as keyof SaeParams]!.set(get(`adam.m.${p}`, t!.length));
+      adam.v[p as keyof SaeParams]!.set(get(`adam.v.${p}`, t!.length));
     }
     adam.step = ck.meta.adamStep;
+    const objTensors = Object.fromEntries(Object.entries(ck.f32).filter(([k]) => k.startsWith('objective.')).map(([k, t]) => [k.slice(10), t]));
+    objective.restore(ck.meta.objective ?? {}, objTensors);
     if (ck.sinceFired.length !== n) throw new Error(`checkpoint: firing counters cover ${ck.sinceFired.length} latents, expected ${n}`);
     tracker.sinceFired.set(ck.sinceFired);
     source.restore(sourceStateOf(ck));
@@ -143,28 +146,35 @@ export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): 
     tokens = ck.meta.tokens;
     truncateMetrics(join(out, 'metrics.jsonl'), step);
   } else {
-    params = initParams(be, { d, n }, new Rng(cfg.seed), sample, got, cfg.encoderInit);
-    adam = new Adam(params);
+    all = initExtras(cfg, initParams(be, { d, n }, new Rng(cfg.seed), sample, got, cfg.encoderInit), d, n);
+    objective = makeObjective(be, cfg, d, n, kAux, B, all);
+    adam = new Adam(objective.params);
     writeFileAtomic(join(out, 'metrics.jsonl'), ['']);
   }
 
-  const grads: SaeParams = { W_enc: new Float32Array(n * d), b_enc: new Float32Array(n), W_dec: new Float32Array(n * d), b_dec: new Float32Array(d) };
-  const ws = new TopKWorkspace(B, n, d, lossOpts);
   // the saved SAE acts on raw activations: with inputs scaled by s during training, dividing
-  // b_enc and b_dec by s gives the same latents divided by s and the reconstruction of x itself
-  const sae = (): Sae => ({
-    cfg: { format: 'saekit-sae', arch: 'topk', d, n, k: cfg.k, multiTopK: cfg.multiTopK, data: cfg.data },
-    params: scale === 1 ? params : { ...params, b_enc: params.b_enc.map((v) => v / scale), b_dec: params.b_dec.map((v) => v / scale) },
-  });
+  // b_enc, b_dec (and thresholds) by s gives the same latents divided by s and the
+  // reconstruction of x itself (the VAE's log-variance head is left as trained)
+  const sae = (): Sae => {
+    const { params, cfg: archCfg } = objective.saved();
+    const fold = (t: Float32Array | undefined): Float32Array | undefined => t && t.map((v) => v / scale);
+    return {
+      cfg: { format: 'saekit-sae', ...archCfg, d, n, multiTopK: cfg.multiTopK, data: cfg.data },
+      params: scale === 1 ? params : { ...params, b_enc: fold(params.b_enc)!, b_dec: fold(params.b_dec)!, ...(params.threshold ? { threshold: fold(params.threshold) } : {}) },
+    };
+  };
   const checkpoint = (): string => {
     const sourceState = source.state();
+    const objState = objective.state();
+    const f32: Record<string, Float32Array> = { ...objective.saved().params as Record<string, Float32Array> };
+    for (const p of Object.keys(objective.params) as (keyof SaeParams)[]) {
+      f32[`adam.m.${p}`] = adam.m[p]!;
+      f32[`adam.v.${p}`] = adam.v[p]!;
+    }
+    for (const [k, t] of Object.entries(objState.tensors)) f32[`objective.${k}`] = t;
     return writeCheckpoint(out, {
-      meta: { step, tokens, adamStep: adam.step, source: sourceState.json },
-      f32: {
-        ...params,
-        ...Object.fromEntries(PARAM_NAMES.map((p) => [`adam.m.${p}`, adam.m[p]])),
-        ...Object.fromEntries(PARAM_NAMES.map((p) => [`adam.v.${p}`, adam.v[p]])),
-      },
+      meta: { step, tokens, adamStep: adam.step, source: sourceState.json, objective: objState.json },
+      f32,
       sinceFired: tracker.sinceFired,
       sourceTensors: sourceState.tensors ?? {},
     });
@@ -191,22 +201,23 @@ export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): 
         break;
       }
       const dead = tracker.deadMask();
-      const res = topkForwardBackward(be, params, x, rows, lossOpts, ws, dead, grads);
+      const res = objective.step(x, rows, dead, tokens / cfg.tokens);
       if (!Number.isFinite(res.loss)) {
         throw new Error(`training diverged at step ${step}: loss is ${res.loss} (try a lower --lr; the data's scale may be far from 1)`);
       }
       tracker.record(rows, res.acts, res.indices);
-      if (cfg.clipGrad > 0) clipGradNorm(grads, cfg.clipGrad);
+      if (cfg.clipGrad > 0) clipGradNorm(objective.grads, cfg.clipGrad);
       const lrNow = lrAt(step, totalSteps, lr, cfg.warmup, cfg.decay);
-      // decoder rows stay unit-norm: gradient projected off each row, renormalized after
-      adam.update(be, params, grads, lrNow, { W_dec: d });
+      // unit-norm decoder rows (all but ReLU and VAE): gradient projected off each row, renormalized after
+      adam.update(be, objective.params, objective.grads, lrNow, objective.unitRows);
+      objective.afterStep(res);
       step++;
       stepsHere++;
       tokens += rows;
       if (step % cfg.logEvery === 0 || tokens >= cfg.tokens) {
         last = {
           step, tokens, loss: res.loss, fvu: res.fvu, l0: res.l0, dead_fraction: tracker.deadFraction(), aux_loss: res.auxLoss,
-          ...(cfg.multiTopK ? { fvu_4k: res.fvuMulti } : {}), lr: lrNow, tokens_per_s: progress?.rate(tokens) ?? 0,
+          ...res.extra, lr: lrNow, tokens_per_s: progress?.rate(tokens) ?? 0,
         };
         pending.push(JSON.stringify(last));
         progress?.update(tokens, `fvu ${res.fvu.toFixed(4)} L0 ${res.l0.toFixed(1)} dead ${(100 * last.dead_fraction).toFixed(1)}%`);

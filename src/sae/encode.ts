@@ -1,0 +1,48 @@
+/**
+ * Inference for every architecture: the code z (CSR) and the reconstruction of rows x [B, d].
+ *   topk:       z = ReLU(TopK_k(pre))
+ *   jumprelu, batchtopk, matryoshka: z = pre·H(pre − θ) with the stored threshold θ [n]
+ *              (BatchTopK/Matryoshka: the running mean of the smallest kept activation)
+ *   relu:       z = ReLU(pre)
+ *   vae:        z = μ (the posterior mean; dense)
+ * with pre = (x − b_dec)·W_encᵀ + b_enc.
+ */
+import type { Backend, SparseRows } from '../compute/backend.js';
+import type { Sae, SaeParams } from './common.js';
+import { TopKWorkspace, topkForwardBackward } from './topk.js';
+
+/** xc = x − b_dec [B, d] and pre = xc·W_encᵀ + b_enc [B, n] (bias rows, then the GEMM adds on). */
+export function preActivations(be: Backend, p: SaeParams, x: Float32Array, B: number, d: number, n: number,
+  xc = new Float32Array(B * d), pre = new Float32Array(B * n), W = p.W_enc, bias = p.b_enc): { xc: Float32Array; pre: Float32Array } {
+  for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) xc[b * d + c] = x[b * d + c]! - p.b_dec[c]!;
+  for (let b = 0; b < B; b++) pre.set(bias, b * n);
+  be.gemm({ a: xc.subarray(0, B * d), b: W, c: pre.subarray(0, B * n), m: B, n, k: d, transB: true, beta: 1 });
+  return { xc, pre };
+}
+
+/** All entries of dense rows [B, n] as CSR (the VAE's code). */
+export function denseRows(vals: Float32Array, B: number, n: number): SparseRows {
+  const rowPtr = Int32Array.from({ length: B + 1 }, (_, b) => b * n);
+  const idx = Int32Array.from({ length: B * n }, (_, e) => e % n);
+  return { rows: B, rowPtr, idx, vals: vals.subarray(0, B * n) };
+}
+
+export interface Encoded {
+  z: SparseRows;
+  recon: Float32Array;
+}
+
+/** Encodes and decodes x [B, d]; `k` overrides a TopK SAE's k. */
+export function encodeSae(be: Backend, sae: Sae, x: Float32Array, B: number, k?: number): Encoded {
+  const { d, n, arch } = sae.cfg;
+  const p = sae.params;
+  if (arch === 'topk') {
+    const kk = Math.min(k ?? sae.cfg.k, n);
+    const ws = new TopKWorkspace(B, n, d, { k: kk, multiTopK: false, kAux: 0, auxAlpha: 0 });
+    const res = topkForwardBackward(be, p, x, B, { k: kk, multiTopK: false, kAux: 0, auxAlpha: 0 }, ws, null, null);
+    return { z: res.z, recon: ws.recon };
+  }
+  const { pre } = preActivations(be, p, x, B, d, n);
+  const z = arch === 'vae' ? denseRows(pre, B, n) : be.threshold(pre, B, n, arch === 'relu' ? new Float32Array(n) : p.threshold!);
+  return { z, recon: be.sparseDecode(z, p.W_dec, d, p.b_dec) };
+}

@@ -1,0 +1,116 @@
+/**
+ * JumpReLU SAE (Rajamanoharan et al. 2024), with thresholds θ [n] parameterized directly:
+ *
+ *   pre = (x − b_dec)·W_encᵀ + b_enc     z_i = pre_i·H(pre_i − θ_i)     x̂ = z·W_dec + b_dec
+ *   L   = FVU + λ·(1/B)·Σ_b Σ_i H(pre_bi − θ_i)
+ *
+ * H has no useful derivative; the straight-through pseudo-derivatives with the rectangle kernel
+ * K(u) = 1[|u| < 1/2] and bandwidth ε are
+ *   ∂z_i/∂θ_i := −(θ_i/ε)·K((pre_i − θ_i)/ε),   ∂H(pre_i − θ_i)/∂θ_i := −(1/ε)·K((pre_i − θ_i)/ε),
+ * and nothing flows to pre through H (z_i = pre_i where active, so ∂z_i/∂pre_i = 1 there).
+ * So ∂L/∂θ_i = −(1/ε)·Σ_{b: |pre_bi − θ_i| < ε/2} (θ_i·∂L/∂z_bi + λ/B): a kernel density estimate
+ * from the few entries that fall in the window.
+ *
+ * Persistent KDE (kdeDecay > 0): the two per-latent window sums, A_i = Σ ∂L/∂z_bi and the
+ * count C_i, are kept as exponential moving averages across steps (bias-corrected as Adam's
+ * moments) and the θ-gradient uses them: −(θ_i·Ā_i + λ·C̄_i/B)/ε.
+ */
+import type { Backend, SparseRows } from '../compute/backend.js';
+import type { SaeParams } from './common.js';
+import { preActivations } from './encode.js';
+import { totalVariance } from './topk.js';
+
+export interface JumpReluOptions {
+  /** sparsity coefficient λ (already warmed up by the caller) */
+  lambda: number;
+  /** kernel bandwidth ε */
+  eps: number;
+  /** 0: the per-batch estimator; in (0, 1): decay of the persistent kernel sums */
+  kdeDecay: number;
+}
+
+/** Per-latent kernel sums kept across steps (the persistent-KDE state). */
+export class KdeState {
+  readonly a: Float64Array;
+  readonly c: Float64Array;
+  steps = 0;
+  constructor(n: number) {
+    this.a = new Float64Array(n);
+    this.c = new Float64Array(n);
+  }
+}
+
+export interface JumpReluResult {
+  loss: number;
+  fvu: number;
+  l0: number;
+  z: SparseRows;
+  /** entries inside the kernel window this batch */
+  windowEntries: number;
+}
+
+/** Forward, loss and (with grads) backward for x [B, d]; θ's gradient into grads.threshold. */
+export function jumpreluForwardBackward(be: Backend, p: SaeParams, x: Float32Array, B: number, o: JumpReluOptions,
+  grads: SaeParams | null, kde: KdeState | null = null): JumpReluResult {
+  const d = p.b_dec.length, n = p.b_enc.length, theta = p.threshold!;
+  const { xc, pre } = preActivations(be, p, x, B, d, n);
+  const z = be.threshold(pre, B, n, theta);
+  const recon = be.sparseDecode(z, p.W_dec, d, p.b_dec);
+  const denom = Math.max(totalVariance(x, B, d), 1e-30);
+  const grad = new Float32Array(B * d);
+  let sse = 0;
+  for (let e = 0; e < B * d; e++) {
+    const diff = recon[e]! - x[e]!;
+    sse += diff * diff;
+    grad[e] = (2 / denom) * diff;
+  }
+  const nnz = z.rowPtr[B]!;
+  const l0 = nnz / Math.max(B, 1);
+  const fvu = sse / denom;
+  const result = { loss: fvu + o.lambda * l0, fvu, l0, z, windowEntries: 0 };
+  if (!grads) return result;
+
+  // the kernel window |pre − θ| < ε/2: a superset from the threshold kernel at θ − ε/2, then trimmed
+  const low = Float32Array.from(theta, (t) => t - o.eps / 2);
+  const near = be.threshold(pre, B, n, low);
+  const wPtr = new Int32Array(B + 1), wIdx: number[] = [];
+  for (let b = 0; b < B; b++) {
+    for (let e = near.rowPtr[b]!; e < near.rowPtr[b + 1]!; e++) {
+      const i = near.idx[e]!;
+      if (near.vals[e]! < theta[i]! + o.eps / 2) wIdx.push(i);
+    }
+    wPtr[b + 1] = wIdx.length;
+  }
+  const window: SparseRows = { rows: B, rowPtr: wPtr, idx: Int32Array.from(wIdx), vals: new Float32Array(wIdx.length) };
+  result.windowEntries = wIdx.length;
+
+  // decoder and the active latents (∂z/∂pre = 1 where active)
+  be.sparseAccumulate(z, grad, d, grads.W_dec, true);
+  const dPre = be.sparseDot(z, grad, p.W_dec, d);
+  const active: SparseRows = { ...z, vals: dPre };
+  be.sparseAccumulate(active, xc, d, grads.W_enc, true);
+  grads.b_enc.fill(0);
+  for (let e = 0; e < nnz; e++) grads.b_enc[z.idx[e]!]! += dPre[e]!;
+  grads.b_dec.fill(0);
+  for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) grads.b_dec[c]! += grad[b * d + c]!;
+  be.gemm({ a: grads.b_enc, b: p.W_enc, c: grads.b_dec, m: 1, n: d, k: n, alpha: -1, beta: 1 });
+
+  // θ: the window sums A_i = Σ ∂L/∂z_bi and C_i = #entries, per batch or persistent
+  const dzWin = be.sparseDot(window, grad, p.W_dec, d);
+  const A = new Float64Array(n), C = new Float64Array(n);
+  for (let e = 0; e < wIdx.length; e++) { A[wIdx[e]!]! += dzWin[e]!; C[wIdx[e]!]!++; }
+  let a = A, c = C;
+  if (kde && o.kdeDecay > 0) {
+    const beta = o.kdeDecay;
+    kde.steps++;
+    const corr = 1 - beta ** kde.steps;
+    for (let i = 0; i < n; i++) {
+      kde.a[i] = beta * kde.a[i]! + (1 - beta) * A[i]!;
+      kde.c[i] = beta * kde.c[i]! + (1 - beta) * C[i]!;
+    }
+    a = kde.a.map((v) => v / corr);
+    c = kde.c.map((v) => v / corr);
+  }
+  for (let i = 0; i < n; i++) grads.threshold![i] = -(theta[i]! * a[i]! + (o.lambda * c[i]!) / B) / o.eps;
+  return result;
+}

@@ -1,0 +1,76 @@
+/**
+ * Gaussian VAE, the dense-code baseline (DESIGN 4.6):
+ *
+ *   μ = (x − b_dec)·W_encᵀ + b_enc      log σ² = (x − b_dec)·W_logvarᵀ + b_logvar
+ *   z = μ + σ ⊙ ε, ε ~ N(0, I)           x̂ = z·W_dec + b_dec
+ *   loss = (1/B)·Σ_b [ ||x_b − x̂_b||² / (2σ_x²) + ½·Σ_i (μ_i² + σ_i² − 1 − log σ_i²) ]   (−ELBO + const)
+ *
+ * σ_x² (the observation noise) is `noise` times the batch's variance per dimension, so the
+ * reconstruction term is FVU·d/(2·noise) per token. Inference uses z = μ.
+ */
+import type { Backend } from '../compute/backend.js';
+import type { Rng } from '../util/rng.js';
+import type { SaeParams } from './common.js';
+import { preActivations } from './encode.js';
+import { totalVariance } from './topk.js';
+
+export interface VaeResult {
+  loss: number;
+  /** FVU of the sampled reconstruction */
+  fvu: number;
+  /** mean KL(q(z|x) ‖ N(0, I)) per token, nats */
+  kl: number;
+  /** mean reconstruction term per token */
+  recon: number;
+}
+
+/** Analytic KL(N(μ, σ²) ‖ N(0, 1)) summed over one row's latents. */
+export function gaussianKl(mu: ArrayLike<number>, logvar: ArrayLike<number>, start: number, n: number): number {
+  let kl = 0;
+  for (let i = start; i < start + n; i++) kl += 0.5 * (mu[i]! ** 2 + Math.exp(logvar[i]!) - 1 - logvar[i]!);
+  return kl;
+}
+
+/** One stochastic −ELBO evaluation (and with grads its reparameterized gradient); eps [B, n]
+ *  is drawn from rng unless given. */
+export function vaeForwardBackward(be: Backend, p: SaeParams, x: Float32Array, B: number, noise: number, rng: Rng,
+  grads: SaeParams | null, eps: Float32Array = rng.normals(B * p.b_enc.length)): VaeResult {
+  const d = p.b_dec.length, n = p.b_enc.length;
+  const { xc, pre: mu } = preActivations(be, p, x, B, d, n);
+  const { pre: lv } = preActivations(be, p, x, B, d, n, new Float32Array(B * d), new Float32Array(B * n), p.W_logvar!, p.b_logvar!);
+  const sigma = lv.map((v) => Math.exp(v / 2));
+  const z = mu.map((m, e) => m + sigma[e]! * eps[e]!);
+  const recon = new Float32Array(B * d);
+  for (let b = 0; b < B; b++) recon.set(p.b_dec, b * d);
+  be.gemm({ a: z, b: p.W_dec, c: recon, m: B, n: d, k: n, beta: 1 });
+  const denom = Math.max(totalVariance(x, B, d), 1e-30);
+  const sx2 = noise * denom / (B * d);
+  let sse = 0, kl = 0;
+  const dx = new Float32Array(B * d);
+  for (let e = 0; e < B * d; e++) {
+    const diff = recon[e]! - x[e]!;
+    sse += diff * diff;
+    dx[e] = diff / (sx2 * B);
+  }
+  for (let b = 0; b < B; b++) kl += gaussianKl(mu, lv, b * n, n);
+  const result = { loss: (sse / (2 * sx2) + kl) / B, fvu: sse / denom, kl: kl / B, recon: sse / (2 * sx2 * B) };
+  if (!grads) return result;
+
+  // decoder
+  be.gemm({ a: z, b: dx, c: grads.W_dec, m: n, n: d, k: B, transA: true });
+  grads.b_dec.fill(0);
+  for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) grads.b_dec[c]! += dx[b * d + c]!;
+  // dz = dx̂·W_decᵀ; dμ = dz + μ/B; d log σ² = dz·ε·σ/2 + (σ² − 1)/(2B)
+  const dz = new Float32Array(B * n);
+  be.gemm({ a: dx, b: p.W_dec, c: dz, m: B, n, k: d, transB: true });
+  const dmu = dz.map((g, e) => g + mu[e]! / B);
+  const dlv = dz.map((g, e) => (g * eps[e]! * sigma[e]!) / 2 + (sigma[e]! ** 2 - 1) / (2 * B));
+  for (const [dh, W, gW, gb] of [[dmu, p.W_enc, grads.W_enc, grads.b_enc], [dlv, p.W_logvar!, grads.W_logvar!, grads.b_logvar!]] as const) {
+    be.gemm({ a: dh, b: xc, c: gW, m: n, n: d, k: B, transA: true });
+    gb.fill(0);
+    for (let b = 0; b < B; b++) for (let i = 0; i < n; i++) gb[i]! += dh[b * n + i]!;
+    // the encoder input x − b_dec: db_dec −= Σ_i gb_i·W_i
+    be.gemm({ a: gb, b: W, c: grads.b_dec, m: 1, n: d, k: n, alpha: -1, beta: 1 });
+  }
+  return result;
+}
