@@ -1,5 +1,6 @@
-// The hand-written sparse backward of the TopK SAE against central finite differences of an
-// independent float64 implementation of the same loss (DESIGN 4.1).
+// The hand-written sparse backward of the k-sparse family (TopK, Multi-TopK, BatchTopK,
+// Matryoshka, each with AuxK) against central finite differences of an independent float64
+// implementation of the same loss (DESIGN 4.1, 4.3, 4.4).
 import { describe, expect, it } from 'vitest';
 import { referenceBackend, type Backend } from '../src/compute/backend.js';
 import { PARAM_NAMES, type SaeParams } from '../src/sae/common.js';
@@ -22,19 +23,25 @@ function loss64(p: SaeParams, x: Float32Array, B: number, d: number, n: number, 
   let denom = 0;
   for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) denom += (x[b * d + c]! - mean[c]) ** 2;
   const nDead = dead.reduce((a, v) => a + v, 0);
+  const preAll = Array.from({ length: B }, (_, b) => Array.from({ length: n }, (_, i) => {
+    let s = p.b_enc[i]!;
+    for (let c = 0; c < d; c++) s += (x[b * d + c]! - p.b_dec[c]!) * p.W_enc[i * d + c]!;
+    return s;
+  }));
+  // BatchTopK: the B·k largest entries of the whole batch
+  const flat = preAll.flatMap((row, b) => row.map((v, i) => ({ v, b, i })));
+  const batchKept = flat.sort((u, w) => w.v - u.v || u.b - w.b || u.i - w.i).slice(0, B * o.k);
   let total = 0;
   for (let b = 0; b < B; b++) {
-    const pre = Array.from({ length: n }, (_, i) => {
-      let s = p.b_enc[i]!;
-      for (let c = 0; c < d; c++) s += (x[b * d + c]! - p.b_dec[c]!) * p.W_enc[i * d + c]!;
-      return s;
-    });
+    const pre = preAll[b]!;
     const decode = (ids: number[], bias: boolean): number[] => Array.from({ length: d }, (_, c) =>
       ids.reduce((s, i) => s + Math.max(pre[i]!, 0) * p.W_dec[i * d + c]!, bias ? p.b_dec[c]! : 0));
     const sq = (r: number[], target: (c: number) => number): number => r.reduce((s, v, c) => s + (v - target(c)) ** 2, 0);
     const xr = (c: number): number => x[b * d + c]!;
-    const recon = decode(topIdx(pre, o.k, () => true), true);
-    total += sq(recon, xr) / denom;
+    const kept = o.selection === 'batch' ? batchKept.filter((e) => e.b === b).map((e) => e.i) : topIdx(pre, o.k, () => true);
+    const recon = decode(kept, true);
+    if (o.prefixes) for (const m of o.prefixes) total += sq(decode(kept.filter((i) => i < m), true), xr) / denom / o.prefixes.length;
+    else total += sq(recon, xr) / denom;
     if (frozenRecon.length < B) frozenRecon.push(recon);
     const frozen = frozenRecon[b]!;
     if (o.multiTopK) total += sq(decode(topIdx(pre, 4 * o.k, () => true), true), xr) / denom / 8;
@@ -86,9 +93,12 @@ const cases: [string, TopKLossOptions][] = [
   ['Multi-TopK + AuxK (sparse path)', { k: 2, multiTopK: true, kAux: 4, auxAlpha: 0.25, auxPath: 'sparse' }],
   ['Multi-TopK + AuxK (dense path)', { k: 2, multiTopK: true, kAux: 4, auxAlpha: 0.25, auxPath: 'dense' }],
   ['TopK + AuxK with k_aux >= #dead (dense path keeps all)', { k: 3, multiTopK: false, kAux: 6, auxAlpha: 0.5, auxPath: 'dense' }],
+  ['BatchTopK', { k: 3, multiTopK: false, kAux: 0, auxAlpha: 0, selection: 'batch' }],
+  ['BatchTopK + AuxK', { k: 3, multiTopK: false, kAux: 3, auxAlpha: 0.5, selection: 'batch' }],
+  ['Matryoshka (prefixes 3, 8, 14) + AuxK', { k: 3, multiTopK: false, kAux: 3, auxAlpha: 0.5, selection: 'batch', prefixes: [3, 8, 14] }],
 ];
 
-describe('TopK backward equals finite differences of the float64 loss', () => {
+describe('k-sparse backward equals finite differences of the float64 loss', () => {
   it.each(cases)('%s on the reference backend', (_name, o) => checkGradients(referenceBackend, o));
   const nat = nativeOrSkip();
   it.skipIf(!nat).each(cases)('%s on the native backend', (_name, o) => checkGradients(nat!, o));
