@@ -83,6 +83,12 @@ export class ShardSource implements ActivationSource {
   }
 
   read(out: Float32Array, rows: number): number {
+    return this.readWithTokens(out, rows);
+  }
+
+  /** Like read(), also giving each row's token id and position when the shards hold them
+   *  (−1 where they do not). */
+  readWithTokens(out: Float32Array, rows: number, outTok?: Int32Array, outPos?: Int32Array): number {
     let filled = 0;
     while (filled < rows && this.#shard < this.manifest.shards.length) {
       const entry = this.manifest.shards[this.#shard]!;
@@ -97,6 +103,11 @@ export class ShardSource implements ActivationSource {
           }
         }
         out.set(chunk, filled * this.d);
+        for (const [name, dst] of [['tokens', outTok], ['positions', outPos]] as const) {
+          if (!dst) continue;
+          if (f.tensors.has(name)) dst.set(f.readI32(name, this.#row, take), filled);
+          else dst.fill(-1, filled, filled + take);
+        }
         filled += take;
         this.#row += take;
       }

@@ -3,11 +3,15 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { writeFileAtomic } from '../io/atomic.js';
 
-export async function writeSvg(path: string, spec: TopLevelSpec): Promise<void> {
+export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   const svg = await view.toSVG();
   view.finalize();
-  writeFileAtomic(path, [svg]);
+  return svg;
+}
+
+export async function writeSvg(path: string, spec: TopLevelSpec): Promise<void> {
+  writeFileAtomic(path, [await renderSvg(spec)]);
 }
 
 /** Training curves: FVU (log scale) above, dead-latent fraction below, against tokens. */

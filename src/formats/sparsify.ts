@@ -11,7 +11,8 @@ import { SafetensorsFile, writeSafetensors } from '../io/safetensors.js';
 import type { Sae } from '../sae/common.js';
 
 export function exportSparsify(sae: Sae, dir: string): void {
-  const { d, n, k } = sae.cfg;
+  const { d, n, k, arch } = sae.cfg;
+  if (arch !== 'topk') throw new Error(`sparsify SAEs are TopK only; this SAE is ${arch} (export it to SAELens instead)`);
   mkdirSync(dir, { recursive: true });
   writeSafetensors(join(dir, 'sae.safetensors'), {
     'encoder.weight': { dtype: 'F32', shape: [n, d], data: sae.params.W_enc },

@@ -29,14 +29,15 @@ export interface JumpReluOptions {
   kdeDecay: number;
 }
 
-/** Per-latent kernel sums kept across steps (the persistent-KDE state). */
+/** Per-latent kernel sums kept across steps (the persistent-KDE state; float32, so a
+ *  checkpoint holds it exactly). */
 export class KdeState {
-  readonly a: Float64Array;
-  readonly c: Float64Array;
+  readonly a: Float32Array;
+  readonly c: Float32Array;
   steps = 0;
   constructor(n: number) {
-    this.a = new Float64Array(n);
-    this.c = new Float64Array(n);
+    this.a = new Float32Array(n);
+    this.c = new Float32Array(n);
   }
 }
 
@@ -99,7 +100,7 @@ export function jumpreluForwardBackward(be: Backend, p: SaeParams, x: Float32Arr
   const dzWin = be.sparseDot(window, grad, p.W_dec, d);
   const A = new Float64Array(n), C = new Float64Array(n);
   for (let e = 0; e < wIdx.length; e++) { A[wIdx[e]!]! += dzWin[e]!; C[wIdx[e]!]!++; }
-  let a = A, c = C;
+  let a: ArrayLike<number> = A, c: ArrayLike<number> = C;
   if (kde && o.kdeDecay > 0) {
     const beta = o.kdeDecay;
     kde.steps++;
@@ -108,8 +109,8 @@ export function jumpreluForwardBackward(be: Backend, p: SaeParams, x: Float32Arr
       kde.a[i] = beta * kde.a[i]! + (1 - beta) * A[i]!;
       kde.c[i] = beta * kde.c[i]! + (1 - beta) * C[i]!;
     }
-    a = kde.a.map((v) => v / corr);
-    c = kde.c.map((v) => v / corr);
+    a = Float64Array.from(kde.a, (v) => v / corr);
+    c = Float64Array.from(kde.c, (v) => v / corr);
   }
   for (let i = 0; i < n; i++) grads.threshold![i] = -(theta[i]! * a[i]! + (o.lambda * c[i]!) / B) / o.eps;
   return result;

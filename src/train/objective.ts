@@ -74,7 +74,7 @@ export function makeObjective(be: Backend, cfg: TrainConfig, d: number, n: numbe
       const ws = new TopKWorkspace(B, n, d, opts);
       // BatchTopK's inference threshold is a running statistic, not an Adam parameter
       const { threshold, ...params } = all;
-      const theta = { value: threshold?.[0] ?? 0, batches: 0 };
+      const theta = { value: threshold?.[0] ?? 0, ema: 0, batches: 0 };
       const grads = zerosLike(params);
       return {
         params, grads, unitRows: { W_dec: d },
@@ -86,13 +86,18 @@ export function makeObjective(be: Backend, cfg: TrainConfig, d: number, n: numbe
           return { loss: r.loss, fvu: r.fvu, l0: r.l0, auxLoss: r.auxLoss, acts: r.acts, indices: r.indices, extra };
         },
         afterStep(res) {
-          // θ = running mean over batches of the smallest kept activation (Bussmann et al.)
+          // θ = running mean of the batch's smallest kept activation, exponentially weighted
+          // (decay 0.99, bias-corrected) so that it follows the trained encoder, as
+          // dictionary_learning's BatchTopK trainer keeps it
           const m = res.extra.min_kept;
-          if (batch && m !== undefined && Number.isFinite(m)) theta.value += (m - theta.value) / ++theta.batches;
+          if (!batch || m === undefined || !Number.isFinite(m)) return;
+          theta.batches++;
+          theta.ema = 0.99 * theta.ema + 0.01 * m;
+          theta.value = theta.ema / (1 - 0.99 ** theta.batches);
         },
-        state: () => (batch ? { json: { theta: theta.value, theta_batches: theta.batches }, tensors: {} } : none),
+        state: () => (batch ? { json: { theta: theta.value, theta_ema: theta.ema, theta_batches: theta.batches }, tensors: {} } : none),
         restore(json) {
-          if (batch) { theta.value = Number(json.theta ?? 0); theta.batches = Number(json.theta_batches ?? 0); }
+          if (batch) { theta.value = Number(json.theta ?? 0); theta.ema = Number(json.theta_ema ?? 0); theta.batches = Number(json.theta_batches ?? 0); }
         },
         saved: () => ({
           params: batch ? { ...params, threshold: new Float32Array(n).fill(theta.value) } : params,
@@ -115,7 +120,7 @@ export function makeObjective(be: Backend, cfg: TrainConfig, d: number, n: numbe
           const t = params.threshold!;
           for (let i = 0; i < n; i++) if (!(t[i]! > 1e-6)) t[i] = 1e-6;
         },
-        state: () => ({ json: { kde_steps: kde.steps }, tensors: { 'kde.a': Float32Array.from(kde.a), 'kde.c': Float32Array.from(kde.c) } }),
+        state: () => ({ json: { kde_steps: kde.steps }, tensors: { 'kde.a': kde.a, 'kde.c': kde.c } }),
         restore(json, tensors) {
           kde.steps = Number(json.kde_steps ?? 0);
           if (tensors['kde.a']) kde.a.set(tensors['kde.a']);

@@ -1,0 +1,50 @@
+/** `saekit index` (per-latent statistics into SQLite) and `saekit serve` (the feature viewer). */
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { getBackend } from '../compute/backend.js';
+import { indexRun } from '../viewer/index.js';
+import { openSide, startServer } from '../viewer/server.js';
+import { ViewerStore } from '../viewer/store.js';
+import { parseNumber } from './flags.js';
+
+export function indexCommand(): Command {
+  return new Command('index')
+    .description('compute per-latent statistics for the viewer: density, quantiles, top contexts, neighbours, opposing partner, logit effects, ground-truth match')
+    .argument('<run>', 'SAE folder')
+    .option('--data <spec>', 'activations (default: the SAE\'s training data; held-out for synthetic and lm: data)')
+    .option('--tokens <n>', 'rows to index', (v) => parseNumber('--tokens', v), 65536)
+    .option('--top <n>', 'top examples per latent', (v) => parseNumber('--top', v), 12)
+    .option('--window <n>', 'context tokens each side of an example', (v) => parseNumber('--window', v), 12)
+    .option('--neighbors <n>', 'nearest latents by decoder cosine', (v) => parseNumber('--neighbors', v), 8)
+    .option('--out <file>', 'database file (default RUN/viewer.sqlite)')
+    .action(async (run: string, o: { data?: string; tokens: number; top: number; window: number; neighbors: number; out?: string }) => {
+      const t0 = performance.now();
+      const res = await indexRun(getBackend(), run, { ...o, progress: true });
+      console.log(`saekit: indexed ${res.latents} latents over ${res.rows} tokens into ${res.path} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    });
+}
+
+/** A database path from a run folder or a file. */
+function dbPath(p: string): string {
+  const path = existsSync(p) && statSync(p).isDirectory() ? join(p, 'viewer.sqlite') : p;
+  if (!existsSync(path)) throw new Error(`${path}: no viewer database (run saekit index ${p} first)`);
+  return path;
+}
+
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('browse an indexed SAE in a web page (read-only; binds 127.0.0.1 unless --host is given)')
+    .argument('<run>', 'SAE folder with viewer.sqlite, or the database file')
+    .option('--port <n>', 'port (0 = any free one)', (v) => parseNumber('--port', v), 8300)
+    .option('--host <addr>', 'address to bind', '127.0.0.1')
+    .option('--compare <run>', 'a second indexed SAE for side-by-side comparison of matched latents')
+    .action(async (run: string, o: { port: number; host: string; compare?: string }) => {
+      const main = openSide(new ViewerStore(dbPath(run)));
+      const other = o.compare ? openSide(new ViewerStore(dbPath(o.compare))) : null;
+      const server = await startServer(getBackend(), main, other, o.port, o.host);
+      const addr = server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : o.port;
+      console.log(`saekit: serving ${main.run} at http://${o.host}:${port}/ (Ctrl-C to stop)`);
+    });
+}

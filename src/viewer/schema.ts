@@ -1,0 +1,23 @@
+/** The viewer database: one row per latent, its top examples, and a token → latent index. */
+export const SCHEMA = `
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE latents (
+  id INTEGER PRIMARY KEY,
+  density REAL NOT NULL, count INTEGER NOT NULL, mean_act REAL NOT NULL, max_act REAL NOT NULL,
+  q50 REAL, q90 REAL, q99 REAL,
+  hist TEXT NOT NULL,            -- 20 bins of activation from 0 to max_act
+  neighbors TEXT NOT NULL,       -- [{id, cos}] by decoder cosine
+  opposing_id INTEGER, opposing_cos REAL,
+  truth_id INTEGER, truth_cos REAL,
+  logits_top TEXT, logits_bottom TEXT,   -- [{token, value}]
+  top_token TEXT NOT NULL
+);
+CREATE INDEX latents_density ON latents (density);
+CREATE INDEX latents_max ON latents (max_act);
+CREATE TABLE examples (
+  latent INTEGER NOT NULL, rank INTEGER NOT NULL, act REAL NOT NULL, row INTEGER NOT NULL,
+  tokens TEXT NOT NULL, acts TEXT NOT NULL, focus INTEGER NOT NULL,
+  PRIMARY KEY (latent, rank)
+);
+CREATE TABLE latent_tokens (token TEXT NOT NULL, latent INTEGER NOT NULL, PRIMARY KEY (token, latent));
+`;

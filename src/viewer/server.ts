@@ -1,0 +1,144 @@
+/**
+ * `saekit serve`: a read-only HTTP server over a viewer database (127.0.0.1 by default). One
+ * page (page.ts) and a small JSON API; no route reads a path taken from the request, unknown
+ * routes and ids answer 404 JSON, and anything but GET answers 405.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { basename, dirname, join } from 'node:path';
+import type { Backend } from '../compute/backend.js';
+import { densitySpec, lineSpec, lossCurveSpec, renderSvg } from '../eval/plots.js';
+import { loadSae, type Sae } from '../sae/common.js';
+import { PAGE } from './page.js';
+import { SORTS, type Sort, type ViewerStore } from './store.js';
+
+export interface ViewerSide {
+  store: ViewerStore;
+  /** the run folder the database indexes (for cfg.json, eval.json, metrics.jsonl and siblings) */
+  run: string;
+  sae: Sae;
+}
+
+export function openSide(store: ViewerStore): ViewerSide {
+  const run = String(store.meta().run ?? dirname(store.path));
+  if (!existsSync(join(run, 'cfg.json'))) throw new Error(`${store.path}: indexes ${run}, which is not an SAE folder any more`);
+  return { store, run, sae: loadSae(run) };
+}
+
+function readJson(path: string): unknown {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/** The run's training curve, sampled to at most 500 points. */
+function lossRows(run: string): { tokens: number; fvu: number; dead_fraction: number }[] {
+  const p = join(run, 'metrics.jsonl');
+  if (!existsSync(p)) return [];
+  const rows = readFileSync(p, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as { tokens: number; fvu: number; dead_fraction: number });
+  const every = Math.max(1, Math.ceil(rows.length / 500));
+  return rows.filter((_, i) => i % every === 0 || i === rows.length - 1);
+}
+
+/** (L0, FVU) of every run beside this one that has an eval.json. */
+function siblings(run: string): { run: string; l0: number; fvu: number }[] {
+  const parent = dirname(run);
+  const out: { run: string; l0: number; fvu: number }[] = [];
+  for (const name of readdirSync(parent)) {
+    const ev = readJson(join(parent, name, 'eval.json')) as { l0?: number; fvu?: number } | null;
+    if (ev && typeof ev.l0 === 'number' && typeof ev.fvu === 'number') out.push({ run: name, l0: ev.l0, fvu: ev.fvu });
+  }
+  return out.sort((a, b) => a.l0 - b.l0);
+}
+
+/** Best decoder-cosine matches of one latent among another SAE's latents. */
+function matchesOf(be: Backend, a: Sae, id: number, b: Sae, k = 3): { id: number; cos: number }[] {
+  const d = a.cfg.d, row = a.params.W_dec.slice(id * d, (id + 1) * d);
+  const norm = Math.hypot(...row) || 1;
+  const cos = new Float32Array(b.cfg.n);
+  be.gemm({ a: row, b: b.params.W_dec, c: cos, m: 1, n: b.cfg.n, k: d, transB: true, alpha: 1 / norm });
+  const norms = be.rowNorms(b.params.W_dec, b.cfg.n, d);
+  for (let j = 0; j < b.cfg.n; j++) cos[j]! /= norms[j]! || 1;
+  const top = be.topk(cos, 1, b.cfg.n, Math.min(k, b.cfg.n));
+  return Array.from(top.idx, (j, t) => ({ id: j, cos: top.vals[t]! }));
+}
+
+export function startServer(be: Backend, main: ViewerSide, other: ViewerSide | null, port: number, host = '127.0.0.1'): Promise<Server> {
+  const plots = new Map<string, Promise<string>>();
+  const plot = (name: string): Promise<string> | null => {
+    if (!plots.has(name)) {
+      const title = basename(main.run);
+      if (name === 'loss.svg') plots.set(name, renderSvg(lossCurveSpec(lossRows(main.run), `${title}: training`)));
+      else if (name === 'density.svg') plots.set(name, renderSvg(densitySpec(Float64Array.from(main.store.densities()), `${title}: firing density`)));
+      else if (name === 'frontier.svg') {
+        plots.set(name, renderSvg(lineSpec(siblings(main.run).map((s) => ({ ...s, series: 'runs beside this one' })),
+          { x: 'l0', y: 'fvu', series: 'series', title: 'FVU against L0 (eval.json of sibling runs)', xTitle: 'L0 (log)', yTitle: 'FVU (log)', logX: true, logY: true })));
+      } else return null;
+    }
+    return plots.get(name)!;
+  };
+  const server = createServer((req, res) => {
+    const send = (status: number, body: unknown, type = 'application/json; charset=utf-8'): void => {
+      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+      res.end(typeof body === 'string' ? body : JSON.stringify(body));
+    };
+    const fail = (status: number, error: string): void => send(status, { error });
+    try {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return fail(405, 'read-only: only GET is served');
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      let path: string;
+      try {
+        path = decodeURIComponent(url.pathname);
+      } catch {
+        return fail(400, 'malformed path');
+      }
+      if (path.includes('..') || path.includes('\0')) return fail(404, 'not found');
+      const p = url.searchParams;
+      const num = (k: string): number | undefined => (p.has(k) && p.get(k) !== '' && Number.isFinite(Number(p.get(k))) ? Number(p.get(k)) : undefined);
+      if (path === '/' || path === '/index.html') return send(200, PAGE, 'text/html; charset=utf-8');
+      if (path === '/api/overview') {
+        return send(200, {
+          meta: main.store.meta(), cfg: main.sae.cfg, eval: readJson(join(main.run, 'eval.json')), compare: other ? other.run : null,
+        });
+      }
+      if (path === '/api/latents') {
+        const sort = p.get('sort') ?? 'id';
+        if (!SORTS.includes(sort as Sort)) return fail(400, `sort must be one of ${SORTS.join(', ')}`);
+        return send(200, main.store.latents({
+          offset: num('offset'), limit: num('limit'), sort: sort as Sort, order: p.get('order') === 'desc' ? 'desc' : 'asc',
+          minDensity: num('minDensity'), maxDensity: num('maxDensity'), token: p.get('token') || undefined, q: p.get('q') ?? undefined,
+        }));
+      }
+      let m = /^\/api\/latent\/(\d+)$/.exec(path);
+      if (m) {
+        const row = main.store.latent(Number(m[1]));
+        return row ? send(200, row) : fail(404, `no latent ${m[1]} (this SAE has ${main.sae.cfg.n})`);
+      }
+      m = /^\/api\/compare\/(\d+)$/.exec(path);
+      if (m) {
+        if (!other) return fail(404, 'no SAE to compare with (start saekit serve with --compare DB)');
+        const id = Number(m[1]);
+        const row = main.store.latent(id);
+        if (!row) return fail(404, `no latent ${id}`);
+        const matches = matchesOf(be, main.sae, id, other.sae).map((x) => ({ ...x, latent: other.store.latent(x.id) }));
+        return send(200, { run: main.run, other: other.run, latent: row, matches });
+      }
+      m = /^\/plot\/([a-z]+\.svg)$/.exec(path);
+      if (m) {
+        const svg = plot(m[1]!);
+        if (!svg) return fail(404, 'no such plot');
+        svg.then((s) => send(200, s, 'image/svg+xml'), (err: Error) => fail(500, err.message));
+        return;
+      }
+      return fail(404, 'not found');
+    } catch (err) {
+      return fail(500, (err as Error).message);
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}

@@ -1,0 +1,101 @@
+// Every architecture trained by the same trainer: ground-truth recovery on synthetic data,
+// JumpReLU's L0 against its coefficient, exact resume with architecture state (BatchTopK's
+// running threshold, persistent-KDE sums, the VAE's noise stream), and SAELens round trips.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { getBackend } from '../src/compute/backend.js';
+import { SyntheticSource } from '../src/data/synthetic.js';
+import { evaluateSae } from '../src/eval/metrics.js';
+import { exportSaeLens, importSaeLens } from '../src/formats/saelens.js';
+import { loadSae } from '../src/sae/common.js';
+import { encodeSae } from '../src/sae/encode.js';
+import { parseTrainConfig } from '../src/train/config.js';
+import { train } from '../src/train/trainer.js';
+
+const be = getBackend();
+const tmp = (): string => mkdtempSync(join(tmpdir(), 'saekit-arch-'));
+const data = { d: 32, features: 128, active: 4, seed: 2 };
+const base = { data: 'synthetic:d=32,features=128,active=4,seed=2', latents: 256, k: 4, batch: 1024, tokens: 400_000 };
+const heldOut = (): SyntheticSource => new SyntheticSource({ ...data, stream: 1 }, be);
+
+describe('architectures recover the synthetic ground truth', () => {
+  it.each([
+    // arch, extra settings, MMCS at least, L0 at most
+    ['batchtopk', {}, 0.95, 4.5],
+    ['matryoshka', { prefixes: [16, 64] }, 0.93, 4.5],
+    ['jumprelu', { lambda: 0.01 }, 0.93, 30],
+    ['relu', { lambda: 0.1 }, 0.93, 60],
+  ] as const)('%s %j: MMCS >= %d, L0 <= %d', async (arch, extra, mmcs, maxL0) => {
+    const res = await train(be, parseTrainConfig({ ...base, arch, ...extra }), { out: tmp() });
+    const ev = evaluateSae(be, res.sae, heldOut(), 16384);
+    expect(ev.mmcs!).toBeGreaterThanOrEqual(mmcs);
+    expect(ev.l0).toBeLessThanOrEqual(maxL0);
+    expect(ev.fvu).toBeLessThan(0.4);
+    if (arch === 'batchtopk' || arch === 'matryoshka') {
+      // one inference threshold: the running mean of the smallest kept activation
+      const t = res.sae.params.threshold!;
+      expect(t[0]).toBeGreaterThan(0);
+      expect(t.every((v) => v === t[0])).toBe(true);
+    }
+  });
+
+  it('the VAE reconstructs with its dense mean code (L0 = n) and says so', async () => {
+    const res = await train(be, parseTrainConfig({ ...base, arch: 'vae', tokens: 200_000 }), { out: tmp() });
+    const ev = evaluateSae(be, res.sae, heldOut(), 8192);
+    expect(ev.l0).toBeGreaterThan(250);
+    expect(ev.fvu).toBeLessThan(0.2);
+    expect(res.last!.kl).toBeGreaterThan(0);
+  });
+
+  it('JumpReLU\'s L0 falls as λ rises', async () => {
+    const l0s: number[] = [];
+    for (const lambda of [0.001, 0.01, 0.1]) {
+      const res = await train(be, parseTrainConfig({ ...base, arch: 'jumprelu', lambda, tokens: 200_000 }), { out: tmp() });
+      l0s.push(evaluateSae(be, res.sae, heldOut(), 8192).l0);
+    }
+    expect(l0s[1]!).toBeLessThan(l0s[0]!);
+    expect(l0s[2]!).toBeLessThan(l0s[1]!);
+  });
+});
+
+describe('architecture state survives a resume bit for bit', () => {
+  it.each([
+    ['batchtopk', {}], ['jumprelu', { kdeDecay: 0.9 }], ['vae', {}], ['matryoshka', {}], ['relu', {}],
+  ] as const)('%s %j', async (arch, extra) => {
+    const cfg = parseTrainConfig({ ...base, arch, ...extra, tokens: 60 * 1024, checkpointEvery: 10 * 1024 });
+    const whole = tmp(), parts = tmp();
+    const ref = await train(be, cfg, { out: whole });
+    expect((await train(be, cfg, { out: parts, stopAfterSteps: 23 })).finished).toBe(false);
+    const done = await train(be, cfg, { out: parts, resume: true });
+    expect(done.finished).toBe(true);
+    for (const [name, t] of Object.entries(ref.sae.params)) expect(Array.from(done.sae.params[name as 'W_enc']!), name).toEqual(Array.from(t as Float32Array));
+    expect(readFileSync(join(parts, 'sae.safetensors')).equals(readFileSync(join(whole, 'sae.safetensors')))).toBe(true);
+  });
+});
+
+describe('SAELens export of the threshold architectures', () => {
+  it('JumpReLU and BatchTopK go out as SAELens "jumprelu" with their thresholds and come back encoding the same', async () => {
+    for (const arch of ['jumprelu', 'batchtopk'] as const) {
+      const run = tmp();
+      await train(be, parseTrainConfig({ ...base, arch, tokens: 50_000 }), { out: run });
+      const sae = loadSae(run);
+      const dir = tmp();
+      exportSaeLens(sae, dir);
+      const cfg = JSON.parse(readFileSync(join(dir, 'cfg.json'), 'utf8'));
+      expect(cfg.architecture).toBe('jumprelu');
+      const back = importSaeLens(dir);
+      expect(back.cfg.arch).toBe('jumprelu');
+      expect(Array.from(back.params.threshold!)).toEqual(Array.from(sae.params.threshold!));
+      const x = heldOut();
+      const rows = new Float32Array(64 * 32);
+      x.read(rows, 64);
+      const a = encodeSae(be, sae, rows, 64), b = encodeSae(be, back, rows, 64);
+      expect(Array.from(b.z.idx)).toEqual(Array.from(a.z.idx));
+    }
+    const vaeRun = tmp();
+    await train(be, parseTrainConfig({ ...base, arch: 'vae', tokens: 20_000 }), { out: vaeRun });
+    expect(() => exportSaeLens(loadSae(vaeRun), tmp())).toThrow(/a VAE has no SAELens architecture/);
+  });
+});

@@ -1,0 +1,160 @@
+// The feature viewer: saekit index on a synthetic run (ground-truth matches) and on a real
+// model's activations (token contexts, logit effects), the read-only JSON API (paging, sorting,
+// filters, 404s, no path traversal, no writes), and the page itself in Debian's chromium.
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { request, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getBackend } from '../src/compute/backend.js';
+import { parseTrainConfig } from '../src/train/config.js';
+import { train } from '../src/train/trainer.js';
+import { indexRun } from '../src/viewer/index.js';
+import { openSide, startServer } from '../src/viewer/server.js';
+import { ViewerStore } from '../src/viewer/store.js';
+import { sharedPath } from './helpers.js';
+
+const be = getBackend();
+const tmp = (): string => mkdtempSync(join(tmpdir(), 'saekit-viewer-'));
+
+/** GET (or another method) with the path sent exactly as given. */
+function get(port: number, path: string, method = 'GET'): Promise<{ status: number; type: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+const json = async (port: number, path: string): Promise<any> => JSON.parse((await get(port, path)).body); // eslint-disable-line @typescript-eslint/no-explicit-any
+
+describe('viewer on a synthetic run', () => {
+  let server: Server, port: number, n: number;
+  beforeAll(async () => {
+    const run = join(tmp(), 'run');
+    const res = await train(be, parseTrainConfig({ data: 'synthetic:d=16,features=32,active=3', latents: 64, k: 3, tokens: 60_000, batch: 1024 }), { out: run });
+    n = res.sae.cfg.n;
+    await indexRun(be, run, { tokens: 8192, top: 5, window: 4, neighbors: 4 });
+    server = await startServer(be, openSide(new ViewerStore(join(run, 'viewer.sqlite'))), null, 0);
+    port = (server.address() as { port: number }).port;
+  });
+  afterAll(() => server?.close());
+
+  it('overview, paged and sorted latent lists, filters', async () => {
+    const o = await json(port, '/api/overview');
+    expect(o.cfg).toMatchObject({ arch: 'topk', n: 64, k: 3 });
+    expect(o.meta).toMatchObject({ rows: 8192, truth: true, has_text: false });
+    const page = await json(port, '/api/latents?sort=density&order=desc&limit=10&offset=10');
+    expect(page.total).toBe(n);
+    expect(page.items).toHaveLength(10);
+    const d = page.items.map((l: { density: number }) => l.density);
+    expect([...d].sort((a, b) => b - a)).toEqual(d);
+    const first = await json(port, '/api/latents?sort=density&order=desc&limit=10');
+    expect(first.items[9].density).toBeGreaterThanOrEqual(d[0]);
+    const dense = await json(port, `/api/latents?minDensity=${d[0]}&limit=500`);
+    expect(dense.items.every((l: { density: number }) => l.density >= d[0])).toBe(true);
+    const one = await json(port, '/api/latents?q=7');
+    expect(one.items.map((l: { id: number }) => l.id)).toEqual([7]);
+    expect((await get(port, '/api/latents?sort=drop_table')).status).toBe(400);
+  });
+
+  it('a latent page: stats, histogram, examples, neighbours, opposing partner, ground-truth match', async () => {
+    const top = (await json(port, '/api/latents?sort=density&order=desc&limit=1')).items[0];
+    const l = await json(port, `/api/latent/${top.id}`);
+    expect(l.density).toBeGreaterThan(0);
+    expect(l.hist).toHaveLength(20);
+    expect(l.hist.reduce((a: number, b: number) => a + b, 0)).toBe(l.count);
+    expect(l.examples.length).toBe(5);
+    expect(l.examples[0].act).toBeCloseTo(l.max_act, 5);
+    expect(l.neighbors).toHaveLength(4);
+    expect(l.neighbors[0].cos).toBeGreaterThanOrEqual(l.neighbors[3].cos);
+    expect(l.opposing_id).not.toBeNull();
+    expect(l.truth_id).toBeGreaterThanOrEqual(0);
+    expect(l.truth_cos).toBeGreaterThan(0.5);
+  });
+
+  it('is read-only and answers bad ids and paths with 404 JSON, never a file outside its routes', async () => {
+    for (const path of ['/api/latent/999', '/api/latent/abc', '/api/nothing', '/../cfg.json', '/%2e%2e/%2e%2e/etc/passwd', '/plot/../../cfg.json', '/plot/x.svg', '/api/compare/1']) {
+      const r = await get(port, path);
+      expect(r.status, path).toBe(404);
+      expect(r.type, path).toMatch(/application\/json/);
+      expect(JSON.parse(r.body).error, path).toBeTruthy();
+    }
+    expect((await get(port, '/api/overview', 'POST')).status).toBe(405);
+    expect((await get(port, '/api/latent/1', 'DELETE')).status).toBe(405);
+    const svg = await get(port, '/plot/density.svg');
+    expect(svg.status).toBe(200);
+    expect(svg.body).toMatch(/^<svg/);
+  });
+});
+
+const stories = sharedPath('models/stories260K/stories260K.bin');
+const shakespeare = sharedPath('corpus/tinyshakespeare.txt');
+const chromium = existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : null;
+if (!chromium) console.warn('skipping the browser test: /usr/bin/chromium not found (apt-get install chromium; .ci/run installs it)');
+
+describe.skipIf(!stories || !shakespeare)('viewer on a real model\'s activations', () => {
+  let server: Server, port: number, run: string;
+  beforeAll(async () => {
+    run = join(tmp(), 'lm-run');
+    const spec = `lm:model=${stories},corpus=${shakespeare},layer=2,site=resid_post,ctx=64`;
+    await train(be, parseTrainConfig({ data: spec, latents: 256, k: 8, tokens: 40_000, batch: 1024 }), { out: run });
+    await indexRun(be, run, { tokens: 6000, top: 6, window: 6, neighbors: 5 });
+    server = await startServer(be, openSide(new ViewerStore(join(run, 'viewer.sqlite'))), openSide(new ViewerStore(join(run, 'viewer.sqlite'))), 0);
+    port = (server.address() as { port: number }).port;
+  });
+  afterAll(() => server?.close());
+
+  it('examples carry their token context with the latent\'s activation on every token; logit effects; token filter; comparison', async () => {
+    const top = (await json(port, '/api/latents?sort=density&order=desc&limit=1')).items[0];
+    const l = await json(port, `/api/latent/${top.id}`);
+    const ex = l.examples[0];
+    expect(ex.tokens.length).toBe(ex.acts.length);
+    expect(ex.tokens.length).toBeGreaterThan(3);
+    expect(ex.acts[ex.focus]).toBeCloseTo(ex.act, 5);
+    expect(l.logits_top).toHaveLength(5);
+    expect(l.logits_top[0].value).toBeGreaterThanOrEqual(l.logits_top[4].value);
+    expect(l.logits_bottom[0].value).toBeLessThanOrEqual(l.logits_bottom[4].value);
+    const tok = ex.tokens[ex.focus].trim().toLowerCase();
+    const byTok = await json(port, `/api/latents?token=${encodeURIComponent(tok)}&limit=500`);
+    expect(byTok.items.map((x: { id: number }) => x.id)).toContain(top.id);
+    // compared with itself, a latent's best match is itself at cosine 1
+    const c = await json(port, `/api/compare/${top.id}`);
+    expect(c.matches[0].id).toBe(top.id);
+    expect(c.matches[0].cos).toBeCloseTo(1, 5);
+  });
+
+  it.skipIf(!chromium)('the page in chromium: overview, search for a latent, its page with highlighted contexts (screenshot written)', async () => {
+    const { chromium: pw } = await import('playwright-core');
+    const browser = await pw.launch({ executablePath: chromium!, args: ['--no-sandbox', '--disable-gpu'] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+      await page.goto(`http://127.0.0.1:${port}/`);
+      await page.waitForSelector('text=configuration and metrics');
+      expect(await page.locator('#title').textContent()).toMatch(/topk · 256 latents/);
+      const top = (await json(port, '/api/latents?sort=density&order=desc&limit=1')).items[0];
+      await page.click('text=latents');
+      await page.waitForSelector('#search');
+      await page.fill('#search', String(top.id));
+      await page.click('button:has-text("go")');
+      await page.waitForSelector(`tr.row[data-id="${top.id}"]`);
+      expect(await page.locator('tr.row').count()).toBe(1);
+      await page.click(`tr.row[data-id="${top.id}"]`);
+      await page.waitForSelector('#examples .ctx');
+      expect(await page.locator('h2').first().textContent()).toBe(`latent ${top.id}`);
+      const hi = page.locator('#examples .ctx').first().locator('.tok.hi');
+      expect(await hi.count()).toBeGreaterThan(0);
+      expect(await page.locator('#examples .tok.focus').count()).toBeGreaterThan(0);
+      const out = join(import.meta.dirname, 'output');
+      mkdirSync(out, { recursive: true });
+      await page.screenshot({ path: join(out, 'viewer-latent.png'), fullPage: true });
+      console.log(`screenshot: ${join(out, 'viewer-latent.png')}`);
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
+});
