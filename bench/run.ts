@@ -4,6 +4,7 @@
  *   - top-k, sparse kernels and Adam relative to the GEMM / memory bandwidth
  *   - opposing-direction search vs its symmetric-Gram GEMM floor
  *   - the TopK training step, and the language-model forward used for extraction
+ *   - the feature viewer: indexing and serving an SAE with 262,144 latents
  * Flags: --quick (smaller sizes), --full-opposing (n = 262144 latents; minutes).
  */
 import { execFileSync } from 'node:child_process';
@@ -15,6 +16,7 @@ import { packageRoot } from '../src/compute/native.js';
 import { Rng } from '../src/util/rng.js';
 import { bestOf, fmt } from './timing.js';
 import { benchLmForward } from './lm-forward.js';
+import { benchViewer } from './viewer.js';
 import { benchTrainStep } from './train-step.js';
 
 const args = new Set(process.argv.slice(2));
@@ -114,6 +116,9 @@ benchTrainStep(be, { B, n, d, k }, report);
 
 // 7. language-model forward (activation extraction)
 benchLmForward(be, quick, report);
+
+// 8. the feature viewer at 262,144 latents
+await benchViewer(be, quick, report);
 
 console.log('\n| measure | value | note |\n|---|---|---|');
 for (const [a, b, c] of rows) console.log(`| ${a} | ${b} | ${c} |`);

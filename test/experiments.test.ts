@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { getBackend } from '../src/compute/backend.js';
+import { architecturesExperiment } from '../src/experiments/architectures.js';
 import { initExperiment } from '../src/experiments/init.js';
 import { progressiveExperiment } from '../src/experiments/progressive.js';
 import { scalesExperiment } from '../src/experiments/scales.js';
@@ -36,4 +37,15 @@ describe('experiments (tiny scale)', () => {
     for (const row of ['| split |', '| discovered |', '| stitched: both |', '| large (n=64) |']) expect(report).toContain(row);
     expect(existsSync(join(out, 'stitched-both', 'sae.safetensors'))).toBe(true);
   });
+
+  it('architectures: every architecture, the matched-L0 table and the threshold-gradient variance ratio', async () => {
+    const out = tmp();
+    const report = await architecturesExperiment(be, 'tiny', out);
+    for (const arch of ['topk', 'batchtopk', 'matryoshka', 'jumprelu', 'jumprelu-kde', 'relu', 'vae']) expect(report).toContain(`| ${arch} | `);
+    const ratio = Number(/variance\(per batch\) = ([\d.]+)/.exec(report)![1]);
+    // an exponential average of independent batch estimates has (1 − β)/(1 + β) of their variance
+    expect(ratio).toBeGreaterThan(0);
+    expect(ratio).toBeLessThan(0.1);
+    expect(existsSync(join(out, 'frontier.svg'))).toBe(true);
+  }, 120_000);
 });

@@ -37,8 +37,8 @@ function variants(k: number): Variant[] {
     { name: 'matryoshka', settings: byK('matryoshka') },
     // θ₀ = 0.3: with the default 0.01 most latents fire at init (L0 ~ n/6, FVU ~ 40) and a run
     // this short spends itself climbing out of it
-    { name: 'jumprelu', settings: lambdas('jumprelu', [0.01, 0.03, 0.1, 0.3], { theta0: 0.3 }) },
-    { name: 'jumprelu-kde', settings: lambdas('jumprelu', [0.01, 0.03, 0.1, 0.3], { theta0: 0.3, kdeDecay: KDE_DECAY }) },
+    { name: 'jumprelu', settings: lambdas('jumprelu', [0.01, 0.03, 0.1, 0.3, 1], { theta0: 0.3 }) },
+    { name: 'jumprelu-kde', settings: lambdas('jumprelu', [0.01, 0.03, 0.1, 0.3, 1], { theta0: 0.3, kdeDecay: KDE_DECAY }) },
     { name: 'relu', settings: lambdas('relu', [0.1, 0.3, 1, 3]) },
     { name: 'vae', settings: [['noise=0.1', { arch: 'vae', vaeNoise: 0.1 }]] },
   ];

@@ -109,7 +109,8 @@ export function topMatches(be: Backend, a: Float32Array, b: Float32Array, n: num
       const top = be.topk(g.subarray(0, bi * bj), bi, bj, Math.min(k, bj));
       const kk = Math.min(k, bj);
       for (let r = 0; r < bi; r++) {
-        // merge this block's best into the row's running best
+        // merge this block's best into the row's running best (most blocks cannot improve it)
+        if (!(top.vals[r * kk]! > vals[(i0 + r) * k + k - 1]!)) continue;
         const cand: [number, number][] = [];
         for (let t = 0; t < k; t++) cand.push([vals[(i0 + r) * k + t]!, idx[(i0 + r) * k + t]!]);
         for (let t = 0; t < kk; t++) cand.push([top.vals[r * kk + t]!, top.idx[r * kk + t]! + j0]);
