@@ -16,8 +16,8 @@ import { train } from '../src/train/trainer.js';
 
 const be = getBackend();
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'saekit-arch-'));
-const data = { d: 32, features: 128, active: 4, seed: 2 };
-const base = { data: 'synthetic:d=32,features=128,active=4,seed=2', latents: 256, k: 4, batch: 1024, tokens: 400_000 };
+const data = { d: 32, features: 128, active: 4, seed: 0 };
+const base = { data: 'synthetic:d=32,features=128,active=4,seed=0', latents: 256, k: 4, batch: 1024, tokens: 400_000 };
 const heldOut = (): SyntheticSource => new SyntheticSource({ ...data, stream: 1 }, be);
 
 describe('architectures recover the synthetic ground truth', () => {
@@ -42,7 +42,7 @@ describe('architectures recover the synthetic ground truth', () => {
   });
 
   it('the VAE reconstructs with its dense mean code (L0 = n) and says so', async () => {
-    const res = await train(be, parseTrainConfig({ ...base, arch: 'vae', tokens: 200_000 }), { out: tmp() });
+    const res = await train(be, parseTrainConfig({ ...base, arch: 'vae', tokens: 600_000 }), { out: tmp() });
     const ev = evaluateSae(be, res.sae, heldOut(), 8192);
     expect(ev.l0).toBeGreaterThan(250);
     expect(ev.fvu).toBeLessThan(0.2);

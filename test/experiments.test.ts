@@ -42,7 +42,7 @@ describe('experiments (tiny scale)', () => {
     const out = tmp();
     const report = await architecturesExperiment(be, 'tiny', out);
     for (const arch of ['topk', 'batchtopk', 'matryoshka', 'jumprelu', 'jumprelu-kde', 'relu', 'vae']) expect(report).toContain(`| ${arch} | `);
-    const ratio = Number(/variance\(per batch\) = ([\d.]+)/.exec(report)![1]);
+    const ratio = Number(/variance\(per batch\) = (\d+\.\d+)/.exec(report)![1]);
     // an exponential average of independent batch estimates has (1 − β)/(1 + β) of their variance
     expect(ratio).toBeGreaterThan(0);
     expect(ratio).toBeLessThan(0.1);
