@@ -9,7 +9,7 @@
  */
 import type { Backend, SparseRows } from '../compute/backend.js';
 import type { Sae, SaeParams } from './common.js';
-import { TopKWorkspace, topkForwardBackward } from './topk.js';
+import { TopKWorkspace, topkForwardBackward, totalVariance } from './topk.js';
 
 /** xc = x − b_dec [B, d] and pre = xc·W_encᵀ + b_enc [B, n] (bias rows, then the GEMM adds on). */
 export function preActivations(be: Backend, p: SaeParams, x: Float32Array, B: number, d: number, n: number,
@@ -45,4 +45,35 @@ export function encodeSae(be: Backend, sae: Sae, x: Float32Array, B: number, k?:
   const { pre } = preActivations(be, p, x, B, d, n);
   const z = arch === 'vae' ? denseRows(pre, B, n) : be.threshold(pre, B, n, arch === 'relu' ? new Float32Array(n) : p.threshold!);
   return { z, recon: be.sparseDecode(z, p.W_dec, d, p.b_dec) };
+}
+
+/** The threshold-coded forward shared by JumpReLU and ReLU: z = pre·1[pre > θ] (CSR),
+ *  x̂ = z·W_dec + b_dec, and dL/dx̂ = 2(x̂ − x)/Σ||x − x̄||² of the FVU loss. */
+export function thresholdForward(be: Backend, p: SaeParams, x: Float32Array, B: number, theta: Float32Array):
+  { xc: Float32Array; pre: Float32Array; z: SparseRows; grad: Float32Array; fvu: number } {
+  const d = p.b_dec.length, n = p.b_enc.length;
+  const { xc, pre } = preActivations(be, p, x, B, d, n);
+  const z = be.threshold(pre, B, n, theta);
+  const recon = be.sparseDecode(z, p.W_dec, d, p.b_dec);
+  const denom = Math.max(totalVariance(x, B, d), 1e-30);
+  const grad = new Float32Array(B * d);
+  let sse = 0;
+  for (let e = 0; e < B * d; e++) {
+    const diff = recon[e]! - x[e]!;
+    sse += diff * diff;
+    grad[e] = (2 / denom) * diff;
+  }
+  return { xc, pre, z, grad, fvu: sse / denom };
+}
+
+/** Given dL/dpre at the code's entries (dPre, in z's layout), the encoder gradients and b_dec's
+ *  (its reconstruction part Σ_b dL/dx̂_b, minus its part through the encoder input x − b_dec). */
+export function encoderBackward(be: Backend, p: SaeParams, z: SparseRows, dPre: Float32Array, xc: Float32Array, grad: Float32Array, grads: SaeParams): void {
+  const d = p.b_dec.length, n = p.b_enc.length, B = z.rows, nnz = z.rowPtr[B]!;
+  be.sparseAccumulate({ ...z, vals: dPre }, xc, d, grads.W_enc, true);
+  grads.b_enc.fill(0);
+  for (let e = 0; e < nnz; e++) if (z.idx[e]! >= 0) grads.b_enc[z.idx[e]!]! += dPre[e]!;
+  grads.b_dec.fill(0);
+  for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) grads.b_dec[c]! += grad[b * d + c]!;
+  be.gemm({ a: grads.b_enc, b: p.W_enc, c: grads.b_dec, m: 1, n: d, k: n, alpha: -1, beta: 1 });
 }

@@ -17,8 +17,7 @@
  */
 import type { Backend, SparseRows } from '../compute/backend.js';
 import type { SaeParams } from './common.js';
-import { preActivations } from './encode.js';
-import { totalVariance } from './topk.js';
+import { encoderBackward, thresholdForward } from './encode.js';
 
 export interface JumpReluOptions {
   /** sparsity coefficient λ (already warmed up by the caller) */
@@ -54,20 +53,8 @@ export interface JumpReluResult {
 export function jumpreluForwardBackward(be: Backend, p: SaeParams, x: Float32Array, B: number, o: JumpReluOptions,
   grads: SaeParams | null, kde: KdeState | null = null): JumpReluResult {
   const d = p.b_dec.length, n = p.b_enc.length, theta = p.threshold!;
-  const { xc, pre } = preActivations(be, p, x, B, d, n);
-  const z = be.threshold(pre, B, n, theta);
-  const recon = be.sparseDecode(z, p.W_dec, d, p.b_dec);
-  const denom = Math.max(totalVariance(x, B, d), 1e-30);
-  const grad = new Float32Array(B * d);
-  let sse = 0;
-  for (let e = 0; e < B * d; e++) {
-    const diff = recon[e]! - x[e]!;
-    sse += diff * diff;
-    grad[e] = (2 / denom) * diff;
-  }
-  const nnz = z.rowPtr[B]!;
-  const l0 = nnz / Math.max(B, 1);
-  const fvu = sse / denom;
+  const { xc, pre, z, grad, fvu } = thresholdForward(be, p, x, B, theta);
+  const l0 = z.rowPtr[B]! / Math.max(B, 1);
   const result = { loss: fvu + o.lambda * l0, fvu, l0, z, windowEntries: 0 };
   if (!grads) return result;
 
@@ -87,14 +74,7 @@ export function jumpreluForwardBackward(be: Backend, p: SaeParams, x: Float32Arr
 
   // decoder and the active latents (∂z/∂pre = 1 where active)
   be.sparseAccumulate(z, grad, d, grads.W_dec, true);
-  const dPre = be.sparseDot(z, grad, p.W_dec, d);
-  const active: SparseRows = { ...z, vals: dPre };
-  be.sparseAccumulate(active, xc, d, grads.W_enc, true);
-  grads.b_enc.fill(0);
-  for (let e = 0; e < nnz; e++) grads.b_enc[z.idx[e]!]! += dPre[e]!;
-  grads.b_dec.fill(0);
-  for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) grads.b_dec[c]! += grad[b * d + c]!;
-  be.gemm({ a: grads.b_enc, b: p.W_enc, c: grads.b_dec, m: 1, n: d, k: n, alpha: -1, beta: 1 });
+  encoderBackward(be, p, z, be.sparseDot(z, grad, p.W_dec, d), xc, grad, grads);
 
   // θ: the window sums A_i = Σ ∂L/∂z_bi and C_i = #entries, per batch or persistent
   const dzWin = be.sparseDot(window, grad, p.W_dec, d);
