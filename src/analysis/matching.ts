@@ -64,6 +64,7 @@ export function matchScales(be: Backend, small: Sae, large: Sae, novel = 0.6): S
  */
 export function activationCorrelation(be: Backend, small: Sae, large: Sae, source: ActivationSource, tokens: number, batch = 2048): { idx: Int32Array; corr: Float32Array } {
   const d = small.cfg.d, ns = small.cfg.n, nl = large.cfg.n;
+  for (const s of [small, large]) if (s.cfg.arch !== 'topk') throw new Error(`activation correlation reads TopK codes; this SAE is ${s.cfg.arch}`);
   const B = Math.min(batch, tokens);
   const wsS = new TopKWorkspace(B, ns, d, { k: small.cfg.k, multiTopK: false, kAux: 0, auxAlpha: 0 });
   const wsL = new TopKWorkspace(B, nl, d, { k: large.cfg.k, multiTopK: false, kAux: 0, auxAlpha: 0 });
