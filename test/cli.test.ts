@@ -97,7 +97,8 @@ describe('saekit CLI', () => {
     const spec = `lm:model=${stories},corpus=${shakespeare},layer=2,site=resid_post,ctx=64`;
     const tr = run(['train', '--data', spec, '--latents', '256', '--k', '8', '--tokens', '30k', '--batch', '1024', '--eval-tokens', '4096', '--out', join(dir, 'run')]);
     expect(tr.status, tr.stderr).toBe(0);
-    expect(JSON.parse(readFileSync(join(dir, 'run', 'eval.json'), 'utf8')).data).toMatch(/from=end/);
+    // held out: the corpus's last contexts, as many as the evaluation reads
+    expect(JSON.parse(readFileSync(join(dir, 'run', 'eval.json'), 'utf8')).data).toMatch(/,tokens=4096,.*from=end/);
     const ev = run(['eval', join(dir, 'run'), '--model', stories!, '--contexts', '8', '--tokens', '4096', '--json']);
     expect(ev.status, ev.stderr).toBe(0);
     const res = JSON.parse(ev.stdout);

@@ -42,7 +42,7 @@ export function sweepCommand(): Command {
           process.exitCode = 130;
           return;
         }
-        const summary = await writeReport(be, dir, res.sae, await heldOut(be, configs[i]!.data, cfg.evalData), cfg.evalTokens);
+        const summary = await writeReport(be, dir, res.sae, await heldOut(be, configs[i]!.data, cfg.evalTokens, cfg.evalData), cfg.evalTokens);
         console.log(formatSummary(summary));
         rows.push({ name: run.name, summary });
       }

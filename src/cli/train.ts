@@ -1,6 +1,7 @@
 /** `saekit train`: train an SAE into a run folder (resumable), then evaluate and plot. */
 import { Command } from 'commander';
 import { getBackend } from '../compute/backend.js';
+import { heldOutLmSpec } from '../data/lm.js';
 import { openSource } from '../data/open.js';
 import { parseSyntheticSpec, SyntheticSource } from '../data/synthetic.js';
 import type { ActivationSource } from '../data/source.js';
@@ -12,10 +13,10 @@ import type { Backend } from '../compute/backend.js';
 
 /** Held-out evaluation data: the given --eval-data; else synthetic stream 1 (same features), the
  *  corpus's last contexts for a live model, or the training data itself. */
-export async function heldOut(be: Backend, data: string, evalData?: string): Promise<ActivationSource> {
+export async function heldOut(be: Backend, data: string, tokens: number, evalData?: string): Promise<ActivationSource> {
   if (evalData) return openSource(evalData, be);
   if (data === 'synthetic' || data.startsWith('synthetic:')) return new SyntheticSource({ ...parseSyntheticSpec(data), stream: 1 }, be);
-  if (data.startsWith('lm:')) return openSource(`${data.replace(/,(from|tokens)=[^,]*/g, '')},from=end`, be);
+  if (data.startsWith('lm:')) return openSource(heldOutLmSpec(data, tokens), be);
   return openSource(data, be);
 }
 
@@ -28,7 +29,7 @@ export async function runTraining(raw: Record<string, unknown>, out: string, res
     process.exitCode = 130;
     return;
   }
-  const s = await writeReport(be, out, res.sae, await heldOut(be, cfg.data, evalData), evalTokens);
+  const s = await writeReport(be, out, res.sae, await heldOut(be, cfg.data, evalTokens, evalData), evalTokens);
   console.log(`saekit: done: ${res.steps} steps, ${res.tokens} tokens. Held-out evaluation:`);
   console.log(formatSummary(s));
   console.log(`saekit: wrote ${out}/{sae.safetensors,cfg.json,metrics.jsonl,eval.json,loss.svg,density.svg,report.md}`);

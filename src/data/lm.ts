@@ -51,6 +51,11 @@ export function formatLmSpec(s: LmSpec): string {
   return `lm:${parts.join(',')}`;
 }
 
+/** The same live source on held-out text: the corpus's last contexts holding `tokens` rows. */
+export function heldOutLmSpec(spec: string, tokens: number): string {
+  return formatLmSpec({ ...parseLmSpec(spec), from: 'end', tokens });
+}
+
 /** Rows of one site, with each row's token id and position, in corpus order. */
 export class LmActivations implements ActivationSource {
   readonly d: number;

@@ -10,7 +10,7 @@ import { existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Backend } from '../compute/backend.js';
-import { LmActivations, openLmSource, parseLmSpec } from '../data/lm.js';
+import { heldOutLmSpec, LmActivations, parseLmSpec } from '../data/lm.js';
 import { openSource } from '../data/open.js';
 import { ShardSource } from '../data/shards.js';
 import type { ActivationSource } from '../data/source.js';
@@ -128,7 +128,7 @@ export async function indexRun(be: Backend, run: string, o: IndexOptions): Promi
   const { n, d } = sae.cfg;
   const dataSpec = o.data ?? sae.cfg.data;
   if (!dataSpec) throw new Error(`${run}: the SAE does not say what data it was trained on; pass --data`);
-  const src = await openData(dataSpec.startsWith('lm:') ? `${dataSpec.replace(/,(from|tokens)=[^,]*/g, '')},from=end` : dataSpec, be);
+  const src = await openData(dataSpec.startsWith('lm:') ? heldOutLmSpec(dataSpec, o.tokens) : dataSpec, be);
   if (src.d !== d) throw new Error(`data ${src.description} has d=${src.d} but the SAE expects d=${d}`);
   const lm = await modelOf(src, be);
   const say = (s: string): void => { if (o.progress) process.stderr.write(s + '\n'); };
