@@ -217,3 +217,72 @@ describe('VAE', () => {
     expect(Math.abs(sampled / R - want) / want).toBeLessThan(0.01);
   });
 });
+
+describe('transcoders (input 5 → output 3, no input centring)', () => {
+  const rng = new Rng(17);
+  const dIn = 5, dOut = 3;
+  const p: SaeParams = {
+    W_enc: rng.normals(n * dIn, 0.6), b_enc: rng.normals(n, 0.3), W_dec: rng.normals(n * dOut, 0.5), b_dec: rng.normals(dOut, 0.2),
+    W_logvar: rng.normals(n * dIn, 0.3), b_logvar: rng.normals(n, 0.3),
+  };
+  const x = rng.normals(B * dIn), y = rng.normals(B * dOut);
+  const pre = (b: number, W: Float32Array, bias: Float32Array): number[] => Array.from({ length: n }, (_, i) => {
+    let s = bias[i]!;
+    for (let c = 0; c < dIn; c++) s += x[b * dIn + c]! * W[i * dIn + c]!;
+    return s;
+  });
+  const err = (b: number, z: number[]): number => {
+    let s = 0;
+    for (let c = 0; c < dOut; c++) {
+      let r = p.b_dec[c]!;
+      for (let i = 0; i < n; i++) r += z[i]! * p.W_dec[i * dOut + c]!;
+      s += (r - y[b * dOut + c]!) ** 2;
+    }
+    return s;
+  };
+  const denomY = (): number => {
+    let t = 0;
+    for (let c = 0; c < dOut; c++) {
+      let m = 0;
+      for (let b = 0; b < B; b++) m += y[b * dOut + c]! / B;
+      for (let b = 0; b < B; b++) t += (y[b * dOut + c]! - m) ** 2;
+    }
+    return t;
+  };
+
+  it('ReLU + L1 transcoder: every gradient equals finite differences', () => {
+    const lambda = 0.05;
+    const loss64 = (): number => {
+      let sse = 0, l1 = 0;
+      const norms = Array.from({ length: n }, (_, i) => Math.hypot(...Array.from({ length: dOut }, (_, c) => p.W_dec[i * dOut + c]!)));
+      for (let b = 0; b < B; b++) {
+        const z = pre(b, p.W_enc, p.b_enc).map((v) => Math.max(v, 0));
+        sse += err(b, z);
+        z.forEach((v, i) => { l1 += v * norms[i]!; });
+      }
+      return sse / denomY() + (lambda * l1) / B;
+    };
+    const grads = zeros(p);
+    const r = reluForwardBackward(be, p, x, B, lambda, grads, y);
+    expect(r.loss).toBeCloseTo(loss64(), 6);
+    checkFd(p, grads, ['W_enc', 'b_enc', 'W_dec', 'b_dec'], loss64);
+  });
+
+  it('VAE transcoder: every gradient equals finite differences at fixed ε', () => {
+    const noise = 0.3, eps = new Rng(2).normals(B * n);
+    const loss64 = (): number => {
+      const sx2 = (noise * denomY()) / (B * dOut);
+      let total = 0;
+      for (let b = 0; b < B; b++) {
+        const mu = pre(b, p.W_enc, p.b_enc), lv = pre(b, p.W_logvar!, p.b_logvar!);
+        const z = mu.map((m, i) => m + Math.exp(lv[i]! / 2) * eps[b * n + i]!);
+        total += err(b, z) / (2 * sx2) + gaussianKl(mu, lv, 0, n);
+      }
+      return total / B;
+    };
+    const grads = zeros(p);
+    const r = vaeForwardBackward(be, p, x, B, noise, new Rng(0), grads, eps, y);
+    expect(r.loss).toBeCloseTo(loss64(), 5);
+    checkFd(p, grads, ['W_enc', 'b_enc', 'W_dec', 'b_dec', 'W_logvar', 'b_logvar'], loss64, 3e-3);
+  });
+});

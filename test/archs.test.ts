@@ -11,6 +11,9 @@ import { evaluateSae } from '../src/eval/metrics.js';
 import { exportSaeLens, importSaeLens } from '../src/formats/saelens.js';
 import { loadSae } from '../src/sae/common.js';
 import { encodeSae } from '../src/sae/encode.js';
+import { openSource } from '../src/data/open.js';
+import { ShardWriter } from '../src/data/shards.js';
+import { Rng } from '../src/util/rng.js';
 import { parseTrainConfig } from '../src/train/config.js';
 import { train } from '../src/train/trainer.js';
 
@@ -97,5 +100,50 @@ describe('SAELens export of the threshold architectures', () => {
     const vaeRun = tmp();
     await train(be, parseTrainConfig({ ...base, arch: 'vae', tokens: 20_000 }), { out: vaeRun });
     expect(() => exportSaeLens(loadSae(vaeRun), tmp())).toThrow(/a VAE has no SAELens architecture/);
+  });
+});
+
+describe('transcoders', () => {
+  const tdata = 'synthetic:d=32,features=128,active=4,targetD=64';
+
+  it('a TopK transcoder learns the synthetic sparse map: its decoder finds the output directions', async () => {
+    const res = await train(be, parseTrainConfig({ ...base, data: tdata, transcode: true, tokens: 1_000_000 }), { out: tmp() });
+    expect(res.sae.cfg.dOut).toBe(64);
+    expect(res.sae.params.W_dec.length).toBe(256 * 64);
+    expect(res.sae.params.W_enc.length).toBe(256 * 32);
+    const ev = evaluateSae(be, res.sae, new SyntheticSource({ ...data, targetD: 64, stream: 1 }, be), 16384);
+    expect(ev.mmcs!).toBeGreaterThanOrEqual(0.9);
+    expect(ev.fvu).toBeLessThan(0.45);
+    expect(() => evaluateSae(be, res.sae, heldOut(), 1024)).toThrow(/transcoder to d_out=64, but data .* has no targets/);
+  });
+
+  it('shuffled inputs keep their own targets, and a resumed transcoder run ends with the same bits', async () => {
+    const cfg = parseTrainConfig({ ...base, arch: 'batchtopk', data: tdata, transcode: true, shuffle: 3000, tokens: 60 * 1024, checkpointEvery: 10 * 1024 });
+    const whole = tmp(), parts = tmp();
+    await train(be, cfg, { out: whole });
+    expect((await train(be, cfg, { out: parts, stopAfterSteps: 23 })).finished).toBe(false);
+    await train(be, cfg, { out: parts, resume: true });
+    expect(readFileSync(join(parts, 'sae.safetensors')).equals(readFileSync(join(whole, 'sae.safetensors')))).toBe(true);
+    // shards with targets (here y = 2·x[0..3]) through the shuffle buffer: each row keeps its own target
+    const dir = tmp();
+    const w = new ShardWriter(dir, { d: 32, dOut: 4, shardTokens: 250 });
+    const xs = new Rng(4).normals(600 * 32), ys = new Float32Array(600 * 4);
+    for (let r = 0; r < 600; r++) for (let c = 0; c < 4; c++) ys[r * 4 + c] = 2 * xs[r * 32 + c]!;
+    w.write(xs, 600, undefined, undefined, ys);
+    expect(w.close()).toMatchObject({ d: 32, d_out: 4, total_tokens: 600 });
+    const src = await openSource(dir, be, 200, 1);
+    expect(src.dOut).toBe(4);
+    const x = new Float32Array(500 * 32), y = new Float32Array(500 * 4);
+    expect(src.read(x, 500, y)).toBe(500);
+    let moved = 0;
+    for (let r = 0; r < 500; r++) {
+      for (let c = 0; c < 4; c++) expect(y[r * 4 + c]).toBe(2 * x[r * 32 + c]!);
+      if (x[r * 32] !== xs[r * 32]) moved++;
+    }
+    expect(moved).toBeGreaterThan(400);
+  });
+
+  it('--transcode without targets is a clear error', async () => {
+    await expect(train(be, parseTrainConfig({ ...base, transcode: true, tokens: 10_000 }), { out: tmp() })).rejects.toThrow(/has no targets to transcode to/);
   });
 });

@@ -172,6 +172,27 @@ describe.skipIf(!stories || !shakespeare)('live activations from stories260K', (
     expect(Array.from(row)).toEqual(Array.from(direct));
   });
 
+  it('transcoder data: mlp_in rows with their mlp_out targets, live and extracted', async () => {
+    const tspec = `lm:model=${stories},corpus=${shakespeare},layer=1,site=mlp_in,targetSite=mlp_out,ctx=32,batch=3,tokens=200`;
+    const a = await openLmSource(tspec, be);
+    expect(a.dOut).toBe(64);
+    const x = new Float32Array(200 * 64), y = new Float32Array(200 * 64);
+    expect(a.read(x, 200, y)).toBe(200);
+    const first = a.contexts.tokens.subarray(0, 32);
+    const want: Record<string, Float32Array> = {};
+    a.model.forward(first, 1, { hook: (l, s, h) => { if (l === 1) want[s] = h.slice(64, 32 * 64); } });
+    expectClose(x.subarray(0, 31 * 64), want.mlp_in!, { rtol: 1e-4, atol: 1e-5, label: 'mlp_in rows' });
+    expectClose(y.subarray(0, 31 * 64), want.mlp_out!, { rtol: 1e-4, atol: 1e-5, label: 'mlp_out targets' });
+    const out = tmp();
+    const m = extractActivations(await openLmSource(tspec, be), { out, origin: {}, shardTokens: 128 });
+    expect(m.d_out).toBe(64);
+    const s = new ShardSource(out);
+    const sx = new Float32Array(200 * 64), sy = new Float32Array(200 * 64);
+    expect(s.read(sx, 200, sy)).toBe(200);
+    expect(Array.from(sy)).toEqual(Array.from(y));
+    expect(Array.from(sx)).toEqual(Array.from(x));
+  });
+
   it('downstream CE: a perfect SAE recovers 100% with zero KL; zero ablation costs CE', async () => {
     const lm = await openLmSource(spec, be);
     const d = 64, n = 128;

@@ -17,15 +17,15 @@ function topIdx(v: number[], t: number, allowed: (i: number) => boolean): number
  *  so finite differences must hold it fixed: pass the reconstructions of the unperturbed
  *  parameters as frozenRecon (they are recorded into it when it is empty). */
 function loss64(p: SaeParams, x: Float32Array, B: number, d: number, n: number, o: TopKLossOptions, dead: Uint8Array,
-  frozenRecon: number[][]): number {
-  const mean = new Array(d).fill(0);
-  for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) mean[c] += x[b * d + c]! / B;
+  frozenRecon: number[][], y: Float32Array = x, dOut = d): number {
+  const mean = new Array(dOut).fill(0);
+  for (let b = 0; b < B; b++) for (let c = 0; c < dOut; c++) mean[c] += y[b * dOut + c]! / B;
   let denom = 0;
-  for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) denom += (x[b * d + c]! - mean[c]) ** 2;
+  for (let b = 0; b < B; b++) for (let c = 0; c < dOut; c++) denom += (y[b * dOut + c]! - mean[c]) ** 2;
   const nDead = dead.reduce((a, v) => a + v, 0);
   const preAll = Array.from({ length: B }, (_, b) => Array.from({ length: n }, (_, i) => {
     let s = p.b_enc[i]!;
-    for (let c = 0; c < d; c++) s += (x[b * d + c]! - p.b_dec[c]!) * p.W_enc[i * d + c]!;
+    for (let c = 0; c < d; c++) s += (x[b * d + c]! - (o.transcoder ? 0 : p.b_dec[c]!)) * p.W_enc[i * d + c]!;
     return s;
   }));
   // BatchTopK: the B·k largest entries of the whole batch
@@ -34,10 +34,10 @@ function loss64(p: SaeParams, x: Float32Array, B: number, d: number, n: number, 
   let total = 0;
   for (let b = 0; b < B; b++) {
     const pre = preAll[b]!;
-    const decode = (ids: number[], bias: boolean): number[] => Array.from({ length: d }, (_, c) =>
-      ids.reduce((s, i) => s + Math.max(pre[i]!, 0) * p.W_dec[i * d + c]!, bias ? p.b_dec[c]! : 0));
+    const decode = (ids: number[], bias: boolean): number[] => Array.from({ length: dOut }, (_, c) =>
+      ids.reduce((s, i) => s + Math.max(pre[i]!, 0) * p.W_dec[i * dOut + c]!, bias ? p.b_dec[c]! : 0));
     const sq = (r: number[], target: (c: number) => number): number => r.reduce((s, v, c) => s + (v - target(c)) ** 2, 0);
-    const xr = (c: number): number => x[b * d + c]!;
+    const xr = (c: number): number => y[b * dOut + c]!;
     const kept = o.selection === 'batch' ? batchKept.filter((e) => e.b === b).map((e) => e.i) : topIdx(pre, o.k, () => true);
     const recon = decode(kept, true);
     if (o.prefixes) for (const m of o.prefixes) total += sq(decode(kept.filter((i) => i < m), true), xr) / denom / o.prefixes.length;
@@ -56,26 +56,29 @@ function loss64(p: SaeParams, x: Float32Array, B: number, d: number, n: number, 
 
 function checkGradients(be: Backend, o: TopKLossOptions): void {
   const rng = new Rng(99);
-  const B = 5, d = 6, n = 14;
+  // a transcoder maps 6 input dimensions to 4 target dimensions
+  const B = 5, d = 6, n = 14, dOut = o.transcoder ? 4 : d;
   const p: SaeParams = {
-    W_enc: rng.normals(n * d, 0.5), b_enc: rng.normals(n, 0.3), W_dec: rng.normals(n * d, 0.5), b_dec: rng.normals(d, 0.2),
+    W_enc: rng.normals(n * d, 0.5), b_enc: rng.normals(n, 0.3), W_dec: rng.normals(n * dOut, 0.5), b_dec: rng.normals(dOut, 0.2),
   };
-  be.normalizeRows(p.W_dec, n, d);
+  be.normalizeRows(p.W_dec, n, dOut);
   const x = rng.normals(B * d);
+  const y = o.transcoder ? rng.normals(B * dOut) : x;
   const dead = new Uint8Array(n).map((_, i) => (i % 3 === 0 ? 1 : 0));
-  const ws = new TopKWorkspace(B, n, d, o);
-  const grads = { W_enc: new Float32Array(n * d), b_enc: new Float32Array(n), W_dec: new Float32Array(n * d), b_dec: new Float32Array(d) };
-  const res = topkForwardBackward(be, p, x, B, o, ws, dead, grads);
+  const ws = new TopKWorkspace(B, n, d, o, dOut);
+  const grads = { W_enc: new Float32Array(n * d), b_enc: new Float32Array(n), W_dec: new Float32Array(n * dOut), b_dec: new Float32Array(dOut) };
+  const res = topkForwardBackward(be, p, x, B, o, ws, dead, grads, y);
   const frozen: number[][] = [];
-  expect(res.loss).toBeCloseTo(loss64(p, x, B, d, n, o, dead, frozen), 5);
+  const lossAt = (): number => loss64(p, x, B, d, n, o, dead, frozen, y, dOut);
+  expect(res.loss).toBeCloseTo(lossAt(), 5);
   for (const name of PARAM_NAMES) {
     const t = p[name];
     for (let e = 0; e < t.length; e++) {
       const orig = t[e]!;
       t[e] = Math.fround(orig + 1e-3);
-      const up = loss64(p, x, B, d, n, o, dead, frozen), hUp = t[e]! - orig;
+      const up = lossAt(), hUp = t[e]! - orig;
       t[e] = Math.fround(orig - 1e-3);
-      const down = loss64(p, x, B, d, n, o, dead, frozen), hDown = orig - t[e]!;
+      const down = lossAt(), hDown = orig - t[e]!;
       t[e] = orig;
       const fd = (up - down) / (hUp + hDown);
       const an = grads[name][e]!;
@@ -96,6 +99,9 @@ const cases: [string, TopKLossOptions][] = [
   ['BatchTopK', { k: 3, multiTopK: false, kAux: 0, auxAlpha: 0, selection: 'batch' }],
   ['BatchTopK + AuxK', { k: 3, multiTopK: false, kAux: 3, auxAlpha: 0.5, selection: 'batch' }],
   ['Matryoshka (prefixes 3, 8, 14) + AuxK', { k: 3, multiTopK: false, kAux: 3, auxAlpha: 0.5, selection: 'batch', prefixes: [3, 8, 14] }],
+  ['TopK transcoder (6 → 4) + AuxK (sparse path)', { k: 3, multiTopK: false, kAux: 3, auxAlpha: 0.5, auxPath: 'sparse', transcoder: true }],
+  ['Multi-TopK transcoder + AuxK (dense path)', { k: 2, multiTopK: true, kAux: 4, auxAlpha: 0.25, auxPath: 'dense', transcoder: true }],
+  ['BatchTopK transcoder + AuxK', { k: 3, multiTopK: false, kAux: 3, auxAlpha: 0.5, selection: 'batch', transcoder: true }],
 ];
 
 describe('k-sparse backward equals finite differences of the float64 loss', () => {

@@ -40,15 +40,16 @@ export function extractActivations(src: LmActivations, o: ExtractOptions): Manif
     shards = saved.shards;
     src.restore(saved.source);
   }
-  const writer = new ShardWriter(o.out, { d: src.d, dtype, shardTokens, withTokens: true, source: o.origin, shards });
+  const writer = new ShardWriter(o.out, { d: src.d, dOut: src.dOut, dtype, shardTokens, withTokens: true, source: o.origin, shards });
   const done0 = shards.reduce((a, s) => a + s.tokens, 0);
   const bar = o.progress ? new Progress('extract', src.length, 'tokens', done0) : null;
   const x = new Float32Array(shardTokens * src.d), tok = new Int32Array(shardTokens), pos = new Int32Array(shardTokens);
+  const y = src.dOut ? new Float32Array(shardTokens * src.dOut) : undefined;
   let done = done0;
   for (;;) {
-    const n = src.readWithTokens(x, shardTokens, tok, pos);
+    const n = src.readWithTokens(x, shardTokens, tok, pos, y);
     if (n === 0) break;
-    writer.write(x, n, tok, pos);
+    writer.write(x, n, tok, pos, y);
     writer.flush();
     done += n;
     writeJsonAtomic(statePath, { origin: o.origin, dtype, shard_tokens: shardTokens, shards: writer.shards, source: src.state() });

@@ -18,6 +18,7 @@ export const LmSpec = z.object({
   corpus: z.string().min(1).describe('txt, jsonl or parquet file, or a folder of them'),
   layer: z.coerce.number().int().min(0).describe('0-indexed block'),
   site: z.enum(SITES).describe('hook site within the block'),
+  targetSite: z.enum(SITES).optional().describe('transcoders: a second site of the same layer whose rows are the targets (e.g. mlp_in -> mlp_out)'),
   ctx: z.coerce.number().int().min(2).default(128).describe('context length in tokens, BOS included'),
   batch: z.coerce.number().int().min(1).default(32).describe('contexts per forward pass'),
   tokens: z.coerce.number().int().positive().optional().describe('stop after this many rows'),
@@ -66,15 +67,17 @@ export class LmActivations implements ActivationSource {
   readonly contexts: Contexts;
   readonly layer: number;
   readonly site: Site;
+  readonly targetSite?: Site;
+  readonly dOut?: number;
   readonly excludeBos: boolean;
   readonly batch: number;
   /** first context of the buffered forward, and the next buffered row to hand out */
   #first = 0;
   #cursor = 0;
   #handedOut = 0;
-  #buf: { x: Float32Array; tok: Int32Array; pos: Int32Array; rows: number } | null = null;
+  #buf: { x: Float32Array; y: Float32Array | null; tok: Int32Array; pos: Int32Array; rows: number } | null = null;
 
-  constructor(model: Transformer, tokenizer: Tokenizer, contexts: Contexts, o: { layer: number; site: Site; excludeBos: boolean; batch: number; limit?: number; description: string }) {
+  constructor(model: Transformer, tokenizer: Tokenizer, contexts: Contexts, o: { layer: number; site: Site; targetSite?: Site; excludeBos: boolean; batch: number; limit?: number; description: string }) {
     const c = model.config;
     if (o.layer >= c.nLayers) throw new Error(`layer ${o.layer} does not exist: ${model.source} has layers 0..${c.nLayers - 1}`);
     if (contexts.ctx > c.maxSeqLen) throw new Error(`--ctx ${contexts.ctx} is longer than ${model.source}'s context of ${c.maxSeqLen}`);
@@ -83,6 +86,7 @@ export class LmActivations implements ActivationSource {
     this.contexts = contexts;
     this.layer = o.layer;
     this.site = o.site;
+    if (o.targetSite) { this.targetSite = o.targetSite; this.dOut = c.dim; }
     this.excludeBos = o.excludeBos;
     this.batch = o.batch;
     this.d = c.dim;
@@ -99,25 +103,32 @@ export class LmActivations implements ActivationSource {
     const chunk = tokens.subarray(this.#first * ctx, (this.#first + B) * ctx);
     const d = this.d;
     const x = new Float32Array(B * ctx * d), tok = new Int32Array(B * ctx), pos = new Int32Array(B * ctx);
+    const y = this.targetSite ? new Float32Array(B * ctx * d) : null;
     let rows = 0;
+    const keep = (h: Float32Array, into: Float32Array, R: number): number => {
+      let kept = 0;
+      for (let r = 0; r < R; r++) {
+        if (this.excludeBos && chunk[r] === this.tokenizer.bos) continue;
+        into.set(h.subarray(r * d, (r + 1) * d), kept * d);
+        tok[kept] = chunk[r]!;
+        pos[kept] = r % ctx;
+        kept++;
+      }
+      return kept;
+    };
     this.model.forward(chunk, B, {
       lastLayer: this.layer,
       hook: (l, site, h, R) => {
-        if (l !== this.layer || site !== this.site) return;
-        for (let r = 0; r < R; r++) {
-          if (this.excludeBos && chunk[r] === this.tokenizer.bos) continue;
-          x.set(h.subarray(r * d, (r + 1) * d), rows * d);
-          tok[rows] = chunk[r]!;
-          pos[rows] = r % ctx;
-          rows++;
-        }
+        if (l !== this.layer) return;
+        if (site === this.site) rows = keep(h, x, R);
+        if (y && site === this.targetSite) keep(h, y, R);
       },
     });
-    this.#buf = { x, tok, pos, rows };
+    this.#buf = { x, y, tok, pos, rows };
   }
 
   /** Like read(), also giving each row's token id and position in its context. */
-  readWithTokens(out: Float32Array, rows: number, outTok?: Int32Array, outPos?: Int32Array): number {
+  readWithTokens(out: Float32Array, rows: number, outTok?: Int32Array, outPos?: Int32Array, targets?: Float32Array): number {
     let filled = 0;
     const d = this.d;
     rows = Math.min(rows, this.length - this.#handedOut);
@@ -129,6 +140,7 @@ export class LmActivations implements ActivationSource {
       const b = this.#buf!;
       const take = Math.min(rows - filled, b.rows - this.#cursor);
       out.set(b.x.subarray(this.#cursor * d, (this.#cursor + take) * d), filled * d);
+      if (targets && b.y) targets.set(b.y.subarray(this.#cursor * d, (this.#cursor + take) * d), filled * d);
       outTok?.set(b.tok.subarray(this.#cursor, this.#cursor + take), filled);
       outPos?.set(b.pos.subarray(this.#cursor, this.#cursor + take), filled);
       filled += take;
@@ -143,8 +155,8 @@ export class LmActivations implements ActivationSource {
     return filled;
   }
 
-  read(out: Float32Array, rows: number): number {
-    return this.readWithTokens(out, rows);
+  read(out: Float32Array, rows: number, targets?: Float32Array): number {
+    return this.readWithTokens(out, rows, undefined, undefined, targets);
   }
 
   state(): SourceState {
@@ -171,5 +183,5 @@ export async function openLmSource(spec: string | LmSpec, be: Backend): Promise<
   const contexts = await buildContexts(s.corpus, tokenizer, {
     ctx: s.ctx, rows: s.tokens, excludeBos: s.excludeBos === 1, fromEnd: s.from === 'end', field: s.textField, separator: s.sep,
   });
-  return new LmActivations(model, tokenizer, contexts, { layer: s.layer, site: s.site, excludeBos: s.excludeBos === 1, batch: s.batch, limit: s.tokens, description: formatLmSpec(s) });
+  return new LmActivations(model, tokenizer, contexts, { layer: s.layer, site: s.site, targetSite: s.targetSite, excludeBos: s.excludeBos === 1, batch: s.batch, limit: s.tokens, description: formatLmSpec(s) });
 }

@@ -2,6 +2,7 @@
  *  model forward), a shard folder or a file. */
 import type { Backend } from '../compute/backend.js';
 import { openLmSource } from './lm.js';
+import { JoinedTargets, SplitTargets } from './pairs.js';
 import { ShardSource } from './shards.js';
 import { ShuffleBuffer } from './shuffle.js';
 import type { ActivationSource } from './source.js';
@@ -11,5 +12,7 @@ export async function openSource(spec: string, be: Backend, shuffle: 'none' | nu
   const base: ActivationSource = spec === 'synthetic' || spec.startsWith('synthetic:')
     ? new SyntheticSource(parseSyntheticSpec(spec), be)
     : spec.startsWith('lm:') ? await openLmSource(spec, be) : new ShardSource(spec);
-  return shuffle === 'none' ? base : new ShuffleBuffer(base, shuffle, seed);
+  if (shuffle === 'none') return base;
+  // a transcoder's rows are shuffled together with their targets
+  return base.dOut ? new SplitTargets(new ShuffleBuffer(new JoinedTargets(base), shuffle, seed), base.d, base.dOut) : new ShuffleBuffer(base, shuffle, seed);
 }

@@ -1,8 +1,9 @@
 /**
  * Activation shards, the on-disk contract (DESIGN 5): a folder with manifest.json and
  * shard-00000.safetensors, … each holding `activations` [tokens, d] (F32 or BF16) and, from
- * an LM, `tokens` / `positions` [tokens] (I32). A single .safetensors file with an
- * `activations` tensor is accepted too. Rows stream shard by shard in bounded reads.
+ * an LM, `tokens` / `positions` [tokens] (I32), and for transcoders `targets` [tokens, d_out].
+ * A single .safetensors file with an `activations` tensor is accepted too. Rows stream shard by
+ * shard in bounded reads.
  */
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -15,6 +16,8 @@ import type { ActivationSource, SourceState } from './source.js';
 export const Manifest = z.object({
   format: z.literal('saekit-shards').default('saekit-shards'),
   d: z.number().int().positive(),
+  /** width of the `targets` tensor (transcoder shards) */
+  d_out: z.number().int().positive().optional(),
   dtype: z.enum(['F32', 'BF16']),
   total_tokens: z.number().int().min(0),
   shards: z.array(z.object({ file: z.string(), tokens: z.number().int().min(0) })),
@@ -32,7 +35,8 @@ export function readManifest(path: string): { dir: string; manifest: Manifest } 
       if (t.shape.length !== 2) throw new Error(`${path}: "activations" must be [tokens, d], got shape ${JSON.stringify(t.shape)}`);
       if (t.dtype !== 'F32' && t.dtype !== 'BF16') throw new Error(`${path}: "activations" has dtype ${t.dtype}, expected F32 or BF16`);
       const [tokens, d] = t.shape as [number, number];
-      return { dir: join(path, '..'), manifest: { format: 'saekit-shards', d, dtype: t.dtype, total_tokens: tokens, shards: [{ file: basename(path), tokens }], source: {} } };
+      const dOut = f.tensors.has('targets') ? f.info('targets').shape[1] : undefined;
+      return { dir: join(path, '..'), manifest: { format: 'saekit-shards', d, ...(dOut ? { d_out: dOut } : {}), dtype: t.dtype, total_tokens: tokens, shards: [{ file: basename(path), tokens }], source: {} } };
     } finally {
       f.close();
     }
@@ -55,6 +59,7 @@ export class ShardSource implements ActivationSource {
   readonly description: string;
   readonly manifest: Manifest;
   readonly dir: string;
+  readonly dOut?: number;
   #shard = 0;
   #row = 0;
   #file: SafetensorsFile | null = null;
@@ -64,6 +69,7 @@ export class ShardSource implements ActivationSource {
     this.dir = dir;
     this.manifest = manifest;
     this.d = manifest.d;
+    if (manifest.d_out) this.dOut = manifest.d_out;
     this.length = manifest.total_tokens;
     this.description = path;
   }
@@ -82,13 +88,13 @@ export class ShardSource implements ActivationSource {
     return f;
   }
 
-  read(out: Float32Array, rows: number): number {
-    return this.readWithTokens(out, rows);
+  read(out: Float32Array, rows: number, targets?: Float32Array): number {
+    return this.readWithTokens(out, rows, undefined, undefined, targets);
   }
 
   /** Like read(), also giving each row's token id and position when the shards hold them
    *  (−1 where they do not). */
-  readWithTokens(out: Float32Array, rows: number, outTok?: Int32Array, outPos?: Int32Array): number {
+  readWithTokens(out: Float32Array, rows: number, outTok?: Int32Array, outPos?: Int32Array, targets?: Float32Array): number {
     let filled = 0;
     while (filled < rows && this.#shard < this.manifest.shards.length) {
       const entry = this.manifest.shards[this.#shard]!;
@@ -103,6 +109,7 @@ export class ShardSource implements ActivationSource {
           }
         }
         out.set(chunk, filled * this.d);
+        if (targets && this.dOut) targets.set(f.readF32('targets', this.#row, take), filled * this.dOut);
         for (const [name, dst] of [['tokens', outTok], ['positions', outPos]] as const) {
           if (!dst) continue;
           if (f.tensors.has(name)) dst.set(f.readI32(name, this.#row, take), filled);
@@ -145,11 +152,13 @@ export class ShardWriter {
   #rows: Float32Array;
   #tokens: Int32Array | null;
   #positions: Int32Array | null;
+  #targets: Float32Array | null;
+  readonly dOut?: number;
   #fill = 0;
   #shards: { file: string; tokens: number }[];
 
   /** `shards`: the shards already written by an interrupted writer, to continue after them. */
-  constructor(dir: string, o: { d: number; dtype?: 'F32' | 'BF16'; shardTokens?: number; withTokens?: boolean; source?: Record<string, unknown>; shards?: { file: string; tokens: number }[] }) {
+  constructor(dir: string, o: { d: number; dOut?: number; dtype?: 'F32' | 'BF16'; shardTokens?: number; withTokens?: boolean; source?: Record<string, unknown>; shards?: { file: string; tokens: number }[] }) {
     this.#shards = [...(o.shards ?? [])];
     this.dir = dir;
     this.d = o.d;
@@ -159,13 +168,21 @@ export class ShardWriter {
     this.#rows = new Float32Array(this.shardTokens * o.d);
     this.#tokens = o.withTokens ? new Int32Array(this.shardTokens) : null;
     this.#positions = o.withTokens ? new Int32Array(this.shardTokens) : null;
+    this.#targets = o.dOut ? new Float32Array(this.shardTokens * o.dOut) : null;
+    if (o.dOut) this.dOut = o.dOut;
     mkdirSync(dir, { recursive: true });
   }
 
-  /** Adds rows x [rows, d] (with their token ids and positions when the writer keeps them). */
-  write(x: Float32Array, rows: number, tokens?: Int32Array, positions?: Int32Array): void {
+  /** Adds rows x [rows, d] (with their token ids and positions, and targets [rows, dOut], when
+   *  the writer keeps them). */
+  write(x: Float32Array, rows: number, tokens?: Int32Array, positions?: Int32Array, targets?: Float32Array): void {
     for (let r = 0; r < rows; r++) {
       this.#rows.set(x.subarray(r * this.d, (r + 1) * this.d), this.#fill * this.d);
+      if (this.#targets) {
+        if (!targets) throw new Error('ShardWriter: this writer keeps targets; pass them');
+        const w = this.dOut!;
+        this.#targets.set(targets.subarray(r * w, (r + 1) * w), this.#fill * w);
+      }
       if (this.#tokens && this.#positions) {
         this.#tokens[this.#fill] = tokens?.[r] ?? -1;
         this.#positions[this.#fill] = positions?.[r] ?? -1;
@@ -195,6 +212,7 @@ export class ShardWriter {
       tensors.tokens = { dtype: 'I32', shape: [n], data: this.#tokens.slice(0, n) };
       tensors.positions = { dtype: 'I32', shape: [n], data: this.#positions.slice(0, n) };
     }
+    if (this.#targets) tensors.targets = { dtype: this.dtype, shape: [n, this.dOut!], data: this.#targets.subarray(0, n * this.dOut!) };
     writeSafetensors(join(this.dir, file), tensors);
     this.#shards.push({ file, tokens: n });
     this.#fill = 0;
@@ -204,7 +222,7 @@ export class ShardWriter {
   close(): Manifest {
     this.#flush();
     const manifest: Manifest = {
-      format: 'saekit-shards', d: this.d, dtype: this.dtype,
+      format: 'saekit-shards', d: this.d, ...(this.dOut ? { d_out: this.dOut } : {}), dtype: this.dtype,
       total_tokens: this.#shards.reduce((a, s) => a + s.tokens, 0), shards: this.#shards, source: this.source,
     };
     writeJsonAtomic(join(this.dir, 'manifest.json'), manifest);

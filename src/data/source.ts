@@ -18,6 +18,8 @@ export interface GroundTruth {
   /** hierarchical sources: each feature's parent, and the parent directions [parents, d] */
   parentOf?: Int32Array;
   parents?: Float32Array;
+  /** transcoder data: feature i's output direction [m, dOut] (the known sparse map) */
+  targets?: Float32Array;
 }
 
 export interface ActivationSource {
@@ -28,8 +30,11 @@ export interface ActivationSource {
   /** total rows, or Infinity for an endless generator */
   readonly length: number;
   readonly truth?: GroundTruth;
-  /** Fills out[0 .. rows·d) with the next rows; returns how many were filled (fewer only at the end). */
-  read(out: Float32Array, rows: number): number;
+  /** width of the targets when the rows come with them (transcoder data), else undefined */
+  readonly dOut?: number;
+  /** Fills out[0 .. rows·d) with the next rows (and targets [rows, dOut] with their targets,
+   *  when given and the source has them); returns how many were filled (fewer only at the end). */
+  read(out: Float32Array, rows: number, targets?: Float32Array): number;
   state(): SourceState;
   restore(state: SourceState): void;
 }

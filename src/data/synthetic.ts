@@ -28,6 +28,7 @@ export const SyntheticOptions = z.object({
   groupProb: z.number().min(0).max(1).default(0.5).describe('probability a group member co-fires'),
   antipodal: z.number().int().min(0).default(0).describe('number of planted antipodal feature pairs'),
   seed: z.number().int().default(0).describe('seed of the true features'),
+  targetD: z.number().int().min(0).default(0).describe('transcoder data: each feature also writes a random unit direction in R^targetD, the targets are codes · those directions (0 = no targets)'),
   children: z.number().int().min(0).default(0).describe('hierarchy: each feature is a parent whose firing emits one of this many child directions (0 = flat)'),
   childSpread: z.number().min(0).default(0.75).describe('child = normalize(parent + childSpread·u), u a random unit vector: cos(child, parent) = 1/sqrt(1 + spread²)'),
   docLen: z.number().int().min(0).default(0).describe('rows per document; 0 = independent rows'),
@@ -90,6 +91,7 @@ export class SyntheticSource implements ActivationSource {
   readonly description: string;
   readonly truth: GroundTruth;
   readonly options: SyntheticOptions;
+  readonly dOut?: number;
   /** P(feature i fires) before group co-firing, for analysis */
   readonly fireProb: Float64Array;
   #rng: Rng;
@@ -125,6 +127,13 @@ export class SyntheticSource implements ActivationSource {
     } else {
       this.truth = { features, m: o.features };
     }
+    if (o.targetD > 0) {
+      // drawn from their own generator, so the inputs are the same with or without targets
+      const targets = new Rng((o.seed * 31 + 17) >>> 0).normals(this.truth.m * o.targetD);
+      be.normalizeRows(targets, this.truth.m, o.targetD);
+      this.truth = { ...this.truth, targets };
+      this.dOut = o.targetD;
+    }
     const w = Float64Array.from({ length: o.features }, (_, i) => (i + 1) ** -o.alpha);
     const sum = w.reduce((a, b) => a + b, 0);
     this.#alias = new Alias(w.map((v) => v / sum));
@@ -143,7 +152,7 @@ export class SyntheticSource implements ActivationSource {
     return k;
   }
 
-  read(out: Float32Array, rows: number): number {
+  read(out: Float32Array, rows: number, targets?: Float32Array): number {
     const o = this.options, d = o.d, rng = this.#rng;
     const perRow: number[][] = [];
     let maxActive = 0;
@@ -180,7 +189,10 @@ export class SyntheticSource implements ActivationSource {
       vals[b * k + t] = o.minMag + (o.maxMag - o.minMag) * rng.uniform();
     }));
     const x = out.subarray(0, rows * d);
-    this.#be.sparseDecode(fixedK(vals, idx, rows, k), this.truth.features, d, null, x);
+    const codes = fixedK(vals, idx, rows, k);
+    this.#be.sparseDecode(codes, this.truth.features, d, null, x);
+    // targets: the same codes through the output directions (noise-free)
+    if (targets && this.truth.targets) this.#be.sparseDecode(codes, this.truth.targets, o.targetD, null, targets.subarray(0, rows * o.targetD));
     if (o.noise > 0) for (let e = 0; e < rows * d; e++) x[e]! += o.noise * rng.normal();
     return rows;
   }

@@ -45,6 +45,7 @@ export function downstreamEval(be: Backend, sae: Sae, lm: LmActivations, maxCont
   const count = Math.min(maxContexts, lm.contexts.count);
   if (count === 0) throw new Error('downstream evaluation: no contexts');
   const d = model.config.dim, V = model.config.vocabSize;
+  if (sae.cfg.dOut !== undefined) throw new Error('downstream evaluation splices an SAE at one site; splicing a transcoder (input site to target site) is not supported yet');
   if (sae.cfg.d !== d) throw new Error(`the SAE has d=${sae.cfg.d} but ${model.source} has d=${d} at ${site}`);
   const B = Math.max(1, Math.min(lm.batch, count));
   const acc = { clean: 0, spliced: 0, zero: 0, klS: 0, klZ: 0, n: 0, sse: 0, sumSq: 0, rows: 0 };

@@ -34,22 +34,29 @@ export function evaluateSae(be: Backend, sae: Sae, source: ActivationSource, tok
   const k = Math.min(kEval ?? Math.max(sae.cfg.k, 1), n);
   if (!Number.isInteger(k) || k < 1) throw new Error(`evaluation k must be a positive integer, got ${kEval}`);
   if (source.d !== d) throw new Error(`data ${source.description} has d=${source.d} but the SAE expects d=${d}`);
+  // a transcoder is scored on the data's targets
+  const dOut = sae.cfg.dOut, transcoder = dOut !== undefined, dY = dOut ?? d;
+  if (transcoder && source.dOut !== dOut) {
+    throw new Error(`the SAE is a transcoder to d_out=${dOut}, but data ${source.description} has ${source.dOut ? `targets of width ${source.dOut}` : 'no targets'}`);
+  }
   const B = Math.max(1, Math.min(batch, tokens));
   // one extra entry per row gives the (k+1)-th pre-activation
   const kTop = Math.min(k + 1, n);
-  const ws = new TopKWorkspace(sae.cfg.arch === 'topk' ? B : 0, n, d, { k, multiTopK: false, kAux: 0, auxAlpha: 0 });
+  const opts = { k, multiTopK: false, kAux: 0, auxAlpha: 0, transcoder };
+  const ws = new TopKWorkspace(sae.cfg.arch === 'topk' ? B : 0, n, d, opts, dY);
   const next: number[] = [];
   const x = new Float32Array(B * d);
-  const sumX = new Float64Array(d);
+  const y = transcoder ? new Float32Array(B * dY) : x;
+  const sumX = new Float64Array(dY);
   let sumSq = 0, sse = 0, nmse = 0, nnz = 0, seen = 0;
   const fires = new Float64Array(n);
   const topk = sae.cfg.arch === 'topk';
   while (seen < tokens) {
-    const rows = source.read(x, Math.min(B, tokens - seen));
+    const rows = source.read(x, Math.min(B, tokens - seen), transcoder ? y : undefined);
     if (rows === 0) break;
     let z: SparseRows, recon: Float32Array;
     if (topk) {
-      z = topkForwardBackward(be, sae.params, x, rows, { k, multiTopK: false, kAux: 0, auxAlpha: 0 }, ws, null, null).z;
+      z = topkForwardBackward(be, sae.params, x, rows, opts, ws, null, null, y).z;
       recon = ws.recon;
     } else {
       ({ z, recon } = encodeSae(be, sae, x, rows));
@@ -60,11 +67,11 @@ export function evaluateSae(be: Backend, sae: Sae, source: ActivationSource, tok
     }
     for (let b = 0; b < rows; b++) {
       let rowSq = 0, rowErr = 0;
-      for (let c = 0; c < d; c++) {
-        const v = x[b * d + c]!;
+      for (let c = 0; c < dY; c++) {
+        const v = y[b * dY + c]!;
         sumX[c]! += v;
         rowSq += v * v;
-        const e = v - recon[b * d + c]!;
+        const e = v - recon[b * dY + c]!;
         rowErr += e * e;
       }
       sumSq += rowSq;
@@ -81,7 +88,7 @@ export function evaluateSae(be: Backend, sae: Sae, source: ActivationSource, tok
   }
   if (seen === 0) throw new Error(`data ${source.description}: no rows to evaluate`);
   let meanSq = 0;
-  for (let c = 0; c < d; c++) meanSq += (sumX[c]! / seen) ** 2;
+  for (let c = 0; c < dY; c++) meanSq += (sumX[c]! / seen) ** 2;
   const totalVar = sumSq - seen * meanSq;
   const density = fires.map((f) => f / seen);
   const result: EvalResult = {
@@ -102,14 +109,17 @@ export function evaluateSae(be: Backend, sae: Sae, source: ActivationSource, tok
     };
   }
   if (source.truth) {
-    const { mmcs, recovered_09 } = groundTruthRecovery(be, source.truth, sae.params.W_dec, n, d);
+    const { mmcs, recovered_09 } = groundTruthRecovery(be, source.truth, sae.params.W_dec, n, dY, transcoder);
     Object.assign(result, { mmcs, recovered_09 });
   }
   return result;
 }
 
-/** For each true feature, the max cosine to any decoder row; MMCS is their mean. */
-export function groundTruthRecovery(be: Backend, truth: GroundTruth, W_dec: Float32Array, n: number, d: number): { mmcs: number; recovered_09: number; maxCos: Float32Array } {
+/** For each true feature, the max cosine to any decoder row; MMCS is their mean. A transcoder's
+ *  decoder is compared with the features' output directions. */
+export function groundTruthRecovery(be: Backend, truth: GroundTruth, W_dec: Float32Array, n: number, d: number, transcoder = false): { mmcs: number; recovered_09: number; maxCos: Float32Array } {
+  const features = transcoder ? truth.targets : truth.features;
+  if (!features) throw new Error('ground truth: the data has no output directions to compare a transcoder with');
   const dec = Float32Array.from(W_dec);
   be.normalizeRows(dec, n, d);
   const m = truth.m;
@@ -118,7 +128,7 @@ export function groundTruthRecovery(be: Backend, truth: GroundTruth, W_dec: Floa
   const c = new Float32Array(m * Math.min(block, n));
   for (let j0 = 0; j0 < n; j0 += block) {
     const bj = Math.min(block, n - j0);
-    be.gemm({ a: truth.features, b: dec.subarray(j0 * d, (j0 + bj) * d), c, m, n: bj, k: d, transB: true });
+    be.gemm({ a: features, b: dec.subarray(j0 * d, (j0 + bj) * d), c, m, n: bj, k: d, transB: true });
     for (let i = 0; i < m; i++) for (let j = 0; j < bj; j++) if (c[i * bj + j]! > maxCos[i]!) maxCos[i] = c[i * bj + j]!;
   }
   let s = 0, hit = 0;

@@ -18,6 +18,7 @@ export const SAELENS_WEIGHTS = 'sae_weights.safetensors';
 
 export function exportSaeLens(sae: Sae, dir: string, meta: { hookName?: string; modelName?: string } = {}): void {
   const { d, n, k, arch } = sae.cfg;
+  if (sae.cfg.dOut !== undefined) throw new Error('transcoders are not exported to SAELens by saekit (only SAEs whose input and output are the same space)');
   if (arch === 'vae') throw new Error('a VAE has no SAELens architecture to export to (export supports topk, batchtopk, matryoshka, jumprelu, relu)');
   const architecture = arch === 'topk' ? 'topk' : arch === 'relu' ? 'standard' : 'jumprelu';
   mkdirSync(dir, { recursive: true });

@@ -12,6 +12,7 @@ import type { Sae } from '../sae/common.js';
 
 export function exportSparsify(sae: Sae, dir: string): void {
   const { d, n, k, arch } = sae.cfg;
+  if (sae.cfg.dOut !== undefined) throw new Error('transcoders are not exported to sparsify by saekit yet');
   if (arch !== 'topk') throw new Error(`sparsify SAEs are TopK only; this SAE is ${arch} (export it to SAELens instead)`);
   mkdirSync(dir, { recursive: true });
   writeSafetensors(join(dir, 'sae.safetensors'), {

@@ -39,6 +39,7 @@ export const SaeConfig = z.object({
   n: z.number().int().positive().describe('number of latents'),
   k: z.number().int().min(0).describe('active latents per token (TopK; the mean for BatchTopK/Matryoshka; 0 where not fixed)'),
   prefixes: z.array(z.number().int().positive()).optional().describe('Matryoshka: nested dictionary sizes, the last = n'),
+  dOut: z.number().int().positive().optional().describe('transcoder: output width (W_dec [n, dOut], b_dec [dOut]); the input is not centred by b_dec'),
   multiTopK: z.boolean().default(false).describe('trained with the Multi-TopK loss L(k) + L(4k)/8'),
   data: z.string().default('').describe('where the training activations came from'),
 });
@@ -50,8 +51,9 @@ export interface Sae {
 }
 
 /** The tensors an SAE of this architecture has, with their shapes, in file order. */
-export function paramShapes(cfg: { d: number; n: number; arch?: Arch }): Partial<Record<ParamName, number[]>> {
-  const base = { W_enc: [cfg.n, cfg.d], b_enc: [cfg.n], W_dec: [cfg.n, cfg.d], b_dec: [cfg.d] };
+export function paramShapes(cfg: { d: number; n: number; arch?: Arch; dOut?: number }): Partial<Record<ParamName, number[]>> {
+  const dOut = cfg.dOut ?? cfg.d;
+  const base = { W_enc: [cfg.n, cfg.d], b_enc: [cfg.n], W_dec: [cfg.n, dOut], b_dec: [dOut] };
   switch (cfg.arch ?? 'topk') {
     case 'jumprelu': case 'batchtopk': case 'matryoshka': return { ...base, threshold: [cfg.n] };
     case 'vae': return { ...base, W_logvar: [cfg.n, cfg.d], b_logvar: [cfg.n] };
@@ -60,7 +62,7 @@ export function paramShapes(cfg: { d: number; n: number; arch?: Arch }): Partial
 }
 
 /** Names and shapes of paramShapes as entries, typed. */
-export function paramEntries(cfg: { d: number; n: number; arch?: Arch }): [ParamName, number[]][] {
+export function paramEntries(cfg: { d: number; n: number; arch?: Arch; dOut?: number }): [ParamName, number[]][] {
   return Object.entries(paramShapes(cfg)) as [ParamName, number[]][];
 }
 
@@ -94,21 +96,24 @@ export function geometricMedian(x: Float32Array, rows: number, d: number, iters 
 /**
  * Init of Gao et al.: decoder rows random unit vectors, encoder = decoder (transpose, in the
  * y = x·W_encᵀ convention), b_enc = 0, b_dec = geometric median of a data sample.
- * encoderInit 'random' draws the encoder independently instead (for the init ablation).
+ * encoderInit 'random' draws the encoder independently instead (for the init ablation). A
+ * transcoder (dOut given: input and output are different spaces) always draws its encoder,
+ * and its b_dec is the median of the target sample.
  */
-export function initParams(be: Backend, cfg: { d: number; n: number }, rng: Rng, sample: Float32Array, sampleRows: number,
+export function initParams(be: Backend, cfg: { d: number; n: number; dOut?: number }, rng: Rng, sample: Float32Array, sampleRows: number,
   encoderInit: 'transpose' | 'random' = 'transpose'): SaeParams {
   const { d, n } = cfg;
-  const W_dec = rng.normals(n * d);
-  be.normalizeRows(W_dec, n, d);
+  const dOut = cfg.dOut ?? d;
+  const W_dec = rng.normals(n * dOut);
+  be.normalizeRows(W_dec, n, dOut);
   let W_enc: Float32Array;
-  if (encoderInit === 'transpose') {
+  if (encoderInit === 'transpose' && cfg.dOut === undefined) {
     W_enc = Float32Array.from(W_dec);
   } else {
     W_enc = rng.normals(n * d);
     be.normalizeRows(W_enc, n, d);
   }
-  return { W_enc, b_enc: new Float32Array(n), W_dec, b_dec: geometricMedian(sample, sampleRows, d) };
+  return { W_enc, b_enc: new Float32Array(n), W_dec, b_dec: geometricMedian(sample, sampleRows, dOut) };
 }
 
 export function saveSae(dir: string, sae: Sae): void {
@@ -120,7 +125,7 @@ export function saveSae(dir: string, sae: Sae): void {
 }
 
 /** Reads params by name from an open file, checking each shape against the config. */
-export function readParams(file: SafetensorsFile, cfg: { d: number; n: number; arch?: Arch }): SaeParams {
+export function readParams(file: SafetensorsFile, cfg: { d: number; n: number; arch?: Arch; dOut?: number }): SaeParams {
   const out = {} as SaeParams;
   for (const [p, shape] of paramEntries(cfg)) {
     const got = file.info(p).shape;

@@ -11,10 +11,12 @@ import type { Backend, SparseRows } from '../compute/backend.js';
 import type { Sae, SaeParams } from './common.js';
 import { TopKWorkspace, topkForwardBackward, totalVariance } from './topk.js';
 
-/** xc = x − b_dec [B, d] and pre = xc·W_encᵀ + b_enc [B, n] (bias rows, then the GEMM adds on). */
-export function preActivations(be: Backend, p: SaeParams, x: Float32Array, B: number, d: number, n: number,
+/** xc = x − b_dec [B, d] (x itself for a transcoder) and pre = xc·W_encᵀ + b_enc [B, n] (bias
+ *  rows, then the GEMM adds on). */
+export function preActivations(be: Backend, p: SaeParams, x: Float32Array, B: number, d: number, n: number, transcoder = false,
   xc = new Float32Array(B * d), pre = new Float32Array(B * n), W = p.W_enc, bias = p.b_enc): { xc: Float32Array; pre: Float32Array } {
-  for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) xc[b * d + c] = x[b * d + c]! - p.b_dec[c]!;
+  if (transcoder) xc.set(x.subarray(0, B * d));
+  else for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) xc[b * d + c] = x[b * d + c]! - p.b_dec[c]!;
   for (let b = 0; b < B; b++) pre.set(bias, b * n);
   be.gemm({ a: xc.subarray(0, B * d), b: W, c: pre.subarray(0, B * n), m: B, n, k: d, transB: true, beta: 1 });
   return { xc, pre };
@@ -34,32 +36,35 @@ export interface Encoded {
 
 /** Encodes and decodes x [B, d]; `k` overrides a TopK SAE's k. */
 export function encodeSae(be: Backend, sae: Sae, x: Float32Array, B: number, k?: number): Encoded {
-  const { d, n, arch } = sae.cfg;
-  const p = sae.params;
+  const { d, n, arch, dOut = d } = sae.cfg;
+  const p = sae.params, transcoder = sae.cfg.dOut !== undefined;
   if (arch === 'topk') {
     const kk = Math.min(k ?? sae.cfg.k, n);
-    const ws = new TopKWorkspace(B, n, d, { k: kk, multiTopK: false, kAux: 0, auxAlpha: 0 });
-    const res = topkForwardBackward(be, p, x, B, { k: kk, multiTopK: false, kAux: 0, auxAlpha: 0 }, ws, null, null);
+    const o = { k: kk, multiTopK: false, kAux: 0, auxAlpha: 0, transcoder };
+    const ws = new TopKWorkspace(B, n, d, o, dOut);
+    // (the target only enters the loss, which is not used here)
+    const res = topkForwardBackward(be, p, x, B, o, ws, null, null, new Float32Array(B * dOut));
     return { z: res.z, recon: ws.recon };
   }
-  const { pre } = preActivations(be, p, x, B, d, n);
+  const { pre } = preActivations(be, p, x, B, d, n, transcoder);
   const z = arch === 'vae' ? denseRows(pre, B, n) : be.threshold(pre, B, n, arch === 'relu' ? new Float32Array(n) : p.threshold!);
-  return { z, recon: be.sparseDecode(z, p.W_dec, d, p.b_dec) };
+  return { z, recon: be.sparseDecode(z, p.W_dec, dOut, p.b_dec) };
 }
 
 /** The threshold-coded forward shared by JumpReLU and ReLU: z = pre·1[pre > θ] (CSR),
  *  x̂ = z·W_dec + b_dec, and dL/dx̂ = 2(x̂ − x)/Σ||x − x̄||² of the FVU loss. */
-export function thresholdForward(be: Backend, p: SaeParams, x: Float32Array, B: number, theta: Float32Array):
+export function thresholdForward(be: Backend, p: SaeParams, x: Float32Array, B: number, theta: Float32Array, target?: Float32Array):
   { xc: Float32Array; pre: Float32Array; z: SparseRows; grad: Float32Array; fvu: number } {
-  const d = p.b_dec.length, n = p.b_enc.length;
-  const { xc, pre } = preActivations(be, p, x, B, d, n);
+  const n = p.b_enc.length, d = p.W_enc.length / n, dOut = p.b_dec.length;
+  const { xc, pre } = preActivations(be, p, x, B, d, n, target !== undefined);
+  const y = target ?? x;
   const z = be.threshold(pre, B, n, theta);
-  const recon = be.sparseDecode(z, p.W_dec, d, p.b_dec);
-  const denom = Math.max(totalVariance(x, B, d), 1e-30);
-  const grad = new Float32Array(B * d);
+  const recon = be.sparseDecode(z, p.W_dec, dOut, p.b_dec);
+  const denom = Math.max(totalVariance(y, B, dOut), 1e-30);
+  const grad = new Float32Array(B * dOut);
   let sse = 0;
-  for (let e = 0; e < B * d; e++) {
-    const diff = recon[e]! - x[e]!;
+  for (let e = 0; e < B * dOut; e++) {
+    const diff = recon[e]! - y[e]!;
     sse += diff * diff;
     grad[e] = (2 / denom) * diff;
   }
@@ -68,12 +73,13 @@ export function thresholdForward(be: Backend, p: SaeParams, x: Float32Array, B: 
 
 /** Given dL/dpre at the code's entries (dPre, in z's layout), the encoder gradients and b_dec's
  *  (its reconstruction part Σ_b dL/dx̂_b, minus its part through the encoder input x − b_dec). */
-export function encoderBackward(be: Backend, p: SaeParams, z: SparseRows, dPre: Float32Array, xc: Float32Array, grad: Float32Array, grads: SaeParams): void {
-  const d = p.b_dec.length, n = p.b_enc.length, B = z.rows, nnz = z.rowPtr[B]!;
+export function encoderBackward(be: Backend, p: SaeParams, z: SparseRows, dPre: Float32Array, xc: Float32Array, grad: Float32Array, grads: SaeParams,
+  transcoder = false): void {
+  const n = p.b_enc.length, d = p.W_enc.length / n, dOut = p.b_dec.length, B = z.rows, nnz = z.rowPtr[B]!;
   be.sparseAccumulate({ ...z, vals: dPre }, xc, d, grads.W_enc, true);
   grads.b_enc.fill(0);
   for (let e = 0; e < nnz; e++) if (z.idx[e]! >= 0) grads.b_enc[z.idx[e]!]! += dPre[e]!;
   grads.b_dec.fill(0);
-  for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) grads.b_dec[c]! += grad[b * d + c]!;
-  be.gemm({ a: grads.b_enc, b: p.W_enc, c: grads.b_dec, m: 1, n: d, k: n, alpha: -1, beta: 1 });
+  for (let b = 0; b < B; b++) for (let c = 0; c < dOut; c++) grads.b_dec[c]! += grad[b * dOut + c]!;
+  if (!transcoder) be.gemm({ a: grads.b_enc, b: p.W_enc, c: grads.b_dec, m: 1, n: d, k: n, alpha: -1, beta: 1 });
 }

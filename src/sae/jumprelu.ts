@@ -51,9 +51,9 @@ export interface JumpReluResult {
 
 /** Forward, loss and (with grads) backward for x [B, d]; θ's gradient into grads.threshold. */
 export function jumpreluForwardBackward(be: Backend, p: SaeParams, x: Float32Array, B: number, o: JumpReluOptions,
-  grads: SaeParams | null, kde: KdeState | null = null): JumpReluResult {
-  const d = p.b_dec.length, n = p.b_enc.length, theta = p.threshold!;
-  const { xc, pre, z, grad, fvu } = thresholdForward(be, p, x, B, theta);
+  grads: SaeParams | null, kde: KdeState | null = null, target?: Float32Array): JumpReluResult {
+  const n = p.b_enc.length, dOut = p.b_dec.length, theta = p.threshold!;
+  const { xc, pre, z, grad, fvu } = thresholdForward(be, p, x, B, theta, target);
   const l0 = z.rowPtr[B]! / Math.max(B, 1);
   const result = { loss: fvu + o.lambda * l0, fvu, l0, z, windowEntries: 0 };
   if (!grads) return result;
@@ -73,11 +73,11 @@ export function jumpreluForwardBackward(be: Backend, p: SaeParams, x: Float32Arr
   result.windowEntries = wIdx.length;
 
   // decoder and the active latents (∂z/∂pre = 1 where active)
-  be.sparseAccumulate(z, grad, d, grads.W_dec, true);
-  encoderBackward(be, p, z, be.sparseDot(z, grad, p.W_dec, d), xc, grad, grads);
+  be.sparseAccumulate(z, grad, dOut, grads.W_dec, true);
+  encoderBackward(be, p, z, be.sparseDot(z, grad, p.W_dec, dOut), xc, grad, grads, target !== undefined);
 
   // θ: the window sums A_i = Σ ∂L/∂z_bi and C_i = #entries, per batch or persistent
-  const dzWin = be.sparseDot(window, grad, p.W_dec, d);
+  const dzWin = be.sparseDot(window, grad, p.W_dec, dOut);
   const A = new Float64Array(n), C = new Float64Array(n);
   for (let e = 0; e < wIdx.length; e++) { A[wIdx[e]!]! += dzWin[e]!; C[wIdx[e]!]!++; }
   let a: ArrayLike<number> = A, c: ArrayLike<number> = C;

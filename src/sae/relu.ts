@@ -17,9 +17,10 @@ export interface ReluResult {
   z: SparseRows;
 }
 
-export function reluForwardBackward(be: Backend, p: SaeParams, x: Float32Array, B: number, lambda: number, grads: SaeParams | null): ReluResult {
-  const d = p.b_dec.length, n = p.b_enc.length;
-  const { xc, z, grad, fvu } = thresholdForward(be, p, x, B, new Float32Array(n));
+export function reluForwardBackward(be: Backend, p: SaeParams, x: Float32Array, B: number, lambda: number, grads: SaeParams | null,
+  target?: Float32Array): ReluResult {
+  const n = p.b_enc.length, d = p.b_dec.length;
+  const { xc, z, grad, fvu } = thresholdForward(be, p, x, B, new Float32Array(n), target);
   const norms = be.rowNorms(p.W_dec, n, d);
   const nnz = z.rowPtr[B]!;
   const sumZ = new Float64Array(n);
@@ -39,6 +40,6 @@ export function reluForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
   // latents: ∂L/∂z_bi = dx̂_b·W_i + λ/B·||W_i|| where z > 0 (ReLU)
   const dPre = be.sparseDot(z, grad, p.W_dec, d);
   for (let e = 0; e < nnz; e++) dPre[e]! += (lambda / B) * norms[z.idx[e]!]!;
-  encoderBackward(be, p, z, dPre, xc, grad, grads);
+  encoderBackward(be, p, z, dPre, xc, grad, grads, target !== undefined);
   return result;
 }

@@ -33,6 +33,9 @@ export interface TopKLossOptions {
   selection?: 'row' | 'batch';
   /** Matryoshka: nested prefix sizes (ascending, the last = n), each reconstruction's FVU weighted 1/J */
   prefixes?: number[];
+  /** transcoder: the input is not centred by b_dec (it lives in another space) and the
+   *  reconstruction is compared with the target rows */
+  transcoder?: boolean;
 }
 
 /** Named results of one forward(+backward) pass. */
@@ -65,6 +68,8 @@ export class TopKWorkspace {
   readonly B: number;
   readonly n: number;
   readonly d: number;
+  /** output width (the target's, for a transcoder; else d) */
+  readonly dOut: number;
   readonly kTop: number;
   readonly kAux: number;
   pre: Float32Array;
@@ -80,17 +85,17 @@ export class TopKWorkspace {
   indices: Int32Array;
   auxVals: Float32Array;
   auxIdx: Int32Array;
-  constructor(B: number, n: number, d: number, o: TopKLossOptions) {
-    this.B = B; this.n = n; this.d = d;
+  constructor(B: number, n: number, d: number, o: TopKLossOptions, dOut = d) {
+    this.B = B; this.n = n; this.d = d; this.dOut = dOut;
     this.kTop = Math.min(n, o.multiTopK ? 4 * o.k : o.k);
     this.kAux = Math.min(n, o.kAux);
     this.pre = new Float32Array(B * n);
     this.xc = new Float32Array(B * d);
-    this.recon = new Float32Array(B * d);
-    this.grad = new Float32Array(B * d);
-    this.recon4 = o.multiTopK ? new Float32Array(B * d) : new Float32Array(0);
-    this.grad4 = o.multiTopK ? new Float32Array(B * d) : new Float32Array(0);
-    this.auxRecon = new Float32Array(this.kAux > 0 ? B * d : 0);
+    this.recon = new Float32Array(B * dOut);
+    this.grad = new Float32Array(B * dOut);
+    this.recon4 = o.multiTopK ? new Float32Array(B * dOut) : new Float32Array(0);
+    this.grad4 = o.multiTopK ? new Float32Array(B * dOut) : new Float32Array(0);
+    this.auxRecon = new Float32Array(this.kAux > 0 ? B * dOut : 0);
     this.topVals = new Float32Array(B * this.kTop);
     this.topIdx = new Int32Array(B * this.kTop);
     this.acts = new Float32Array(B * o.k);
@@ -116,10 +121,17 @@ export function totalVariance(x: Float32Array, B: number, d: number): number {
   return sq - meanSq / Math.max(B, 1);
 }
 
+/** xc = x − b_dec, or x itself for a transcoder (whose b_dec lives in the output space). */
+function centre(p: SaeParams, x: Float32Array, B: number, ws: TopKWorkspace, transcoder: boolean): void {
+  const d = ws.d;
+  if (transcoder) ws.xc.set(x.subarray(0, B * d));
+  else for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) ws.xc[b * d + c] = x[b * d + c]! - p.b_dec[c]!;
+}
+
 /** pre = (x − b_dec)·W_encᵀ (b_enc is added inside the top-k), and the kTop best per row. */
-export function encodeTopK(be: Backend, p: SaeParams, x: Float32Array, B: number, ws: TopKWorkspace, k: number): void {
+export function encodeTopK(be: Backend, p: SaeParams, x: Float32Array, B: number, ws: TopKWorkspace, k: number, transcoder = false): void {
   const { d, n } = ws;
-  for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) ws.xc[b * d + c] = x[b * d + c]! - p.b_dec[c]!;
+  centre(p, x, B, ws, transcoder);
   be.gemm({ a: ws.xc, b: p.W_enc, c: ws.pre, m: B, n, k: d, transB: true });
   be.topk(ws.pre, B, n, k, { bias: p.b_enc, vals: ws.topVals, idx: ws.topIdx });
 }
@@ -162,14 +174,15 @@ export interface TopKGrads extends SaeParams {}
  * (not accumulated) into grads.
  */
 export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, B: number, o: TopKLossOptions,
-  ws: TopKWorkspace, dead: Uint8Array | null, grads: TopKGrads | null): TopKStepResult {
-  const { d, n, kTop } = ws;
+  ws: TopKWorkspace, dead: Uint8Array | null, grads: TopKGrads | null, target: Float32Array = x): TopKStepResult {
+  const { d, n, kTop, dOut } = ws;
+  const tc = Boolean(o.transcoder);
   const k = Math.min(o.k, n);
   const batch = o.selection === 'batch';
   let z: SparseRows, nnz: number, minKept = Infinity;
   if (batch) {
     // pre with b_enc (rows filled with the bias, the GEMM adds onto them), top B·k of it all
-    for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) ws.xc[b * d + c] = x[b * d + c]! - p.b_dec[c]!;
+    centre(p, x, B, ws, tc);
     for (let b = 0; b < B; b++) ws.pre.set(p.b_enc, b * n);
     be.gemm({ a: ws.xc, b: p.W_enc, c: ws.pre.subarray(0, B * n), m: B, n, k: d, transB: true, beta: 1 });
     z = be.topkBatch(ws.pre, B, n, B * k);
@@ -178,20 +191,20 @@ export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
       if (z.vals[e]! > 0) { nnz++; minKept = Math.min(minKept, z.vals[e]!); } else { z.vals[e] = 0; z.idx[e] = -1; }
     }
   } else {
-    encodeTopK(be, p, x, B, ws, kTop);
+    encodeTopK(be, p, x, B, ws, kTop, tc);
     nnz = keepFirst(ws, B, k, ws.acts, ws.indices);
     z = fixedK(ws.acts, ws.indices, B, k);
   }
-  const denom = Math.max(totalVariance(x, B, d), 1e-30);
+  const denom = Math.max(totalVariance(target, B, dOut), 1e-30);
   // reconstruction terms: the code itself, or (Matryoshka) each nested prefix of it
   const terms: ReconTerm[] = o.prefixes
-    ? o.prefixes.map((m, j) => prefixTerm(z, m, j === o.prefixes!.length - 1 ? ws : null, B, d, 1 / o.prefixes!.length))
+    ? o.prefixes.map((m, j) => prefixTerm(z, m, j === o.prefixes!.length - 1 ? ws : null, B, dOut, 1 / o.prefixes!.length))
     : [{ z, recon: ws.recon, grad: ws.grad, weight: 1 }];
   let loss = 0, sse = 0;
   for (const t of terms) {
-    be.sparseDecode(t.z, p.W_dec, d, p.b_dec, t.recon);
+    be.sparseDecode(t.z, p.W_dec, dOut, p.b_dec, t.recon);
     // dL/dx̂ = 2·weight·(x̂ − x)/denom
-    const s = diffSq(t.recon, x, B * d, grads ? t.grad : null, (2 * t.weight) / denom);
+    const s = diffSq(t.recon, target, B * dOut, grads ? t.grad : null, (2 * t.weight) / denom);
     loss += (t.weight * s) / denom;
     sse = s; // the last term is the full code
   }
@@ -203,8 +216,8 @@ export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
     const v4 = new Float32Array(B * kTop);
     for (let e = 0; e < B * kTop; e++) v4[e] = ws.topVals[e]! > 0 ? ws.topVals[e]! : 0;
     z4 = fixedK(v4, ws.topIdx, B, kTop);
-    be.sparseDecode(z4, p.W_dec, d, p.b_dec, ws.recon4);
-    fvuMulti = diffSq(ws.recon4, x, B * d, grads ? ws.grad4 : null, 2 / (8 * denom)) / denom;
+    be.sparseDecode(z4, p.W_dec, dOut, p.b_dec, ws.recon4);
+    fvuMulti = diffSq(ws.recon4, target, B * dOut, grads ? ws.grad4 : null, 2 / (8 * denom)) / denom;
     loss += fvuMulti / 8;
   }
 
@@ -223,8 +236,8 @@ export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
     // target: the residual e = x − x̂ (x̂ detached); ê − e = auxRecon + recon − x
     const scale = Math.min(nDead / ws.kAux, 1);
     let s = 0;
-    for (let e = 0; e < B * d; e++) {
-      const diff = ws.auxRecon[e]! + ws.recon[e]! - x[e]!;
+    for (let e = 0; e < B * dOut; e++) {
+      const diff = ws.auxRecon[e]! + ws.recon[e]! - target[e]!;
       s += diff * diff;
       if (grads) ws.auxRecon[e] = (2 * scale * o.auxAlpha / denom) * diff; // reuse as dL/dê
     }
@@ -233,7 +246,7 @@ export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
   }
 
   if (grads) {
-    backward(be, p, B, ws, z, terms, z4, aux, grads);
+    backward(be, p, B, ws, z, terms, z4, aux, grads, tc);
   }
   return { loss, fvu, sse, totalVariance: denom, fvuMulti, auxLoss, l0: nnz / Math.max(B, 1), acts: z.vals, indices: z.idx, z, minKept };
 }
@@ -254,32 +267,32 @@ function prefixTerm(z: SparseRows, m: number, ws: TopKWorkspace | null, B: numbe
 }
 
 function backward(be: Backend, p: SaeParams, B: number, ws: TopKWorkspace, z: SparseRows, terms: ReconTerm[],
-  z4: SparseRows | null, aux: AuxCode | null, g: TopKGrads): void {
-  const { d, kTop } = ws;
+  z4: SparseRows | null, aux: AuxCode | null, g: TopKGrads, transcoder: boolean): void {
+  const { d, kTop, dOut } = ws;
   const k = z.idx.length / Math.max(B, 1);
   g.b_enc.fill(0);
   g.b_dec.fill(0);
   // decoder: dW_dec[i] = Σ_b z_bi·dx̂_b; db_dec = Σ_b dx̂_b (the AuxK decode has no bias)
   terms.forEach((t, j) => {
-    be.sparseAccumulate(t.z, t.grad, d, g.W_dec, j === 0);
-    for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) g.b_dec[c]! += t.grad[b * d + c]!;
+    be.sparseAccumulate(t.z, t.grad, dOut, g.W_dec, j === 0);
+    for (let b = 0; b < B; b++) for (let c = 0; c < dOut; c++) g.b_dec[c]! += t.grad[b * dOut + c]!;
   });
   if (z4) {
-    be.sparseAccumulate(z4, ws.grad4, d, g.W_dec);
-    for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) g.b_dec[c]! += ws.grad4[b * d + c]!;
+    be.sparseAccumulate(z4, ws.grad4, dOut, g.W_dec);
+    for (let b = 0; b < B; b++) for (let c = 0; c < dOut; c++) g.b_dec[c]! += ws.grad4[b * dOut + c]!;
   }
 
   // latents: dz = Σ_terms dx̂·W_dec[i] (entries share z's layout), through the ReLU; the
   // k-path and the 4k-path share entries
-  const dz = be.sparseDot(terms[0]!.z, terms[0]!.grad, p.W_dec, d);
+  const dz = be.sparseDot(terms[0]!.z, terms[0]!.grad, p.W_dec, dOut);
   for (const t of terms.slice(1)) {
-    const more = be.sparseDot(t.z, t.grad, p.W_dec, d);
+    const more = be.sparseDot(t.z, t.grad, p.W_dec, dOut);
     for (let e = 0; e < dz.length; e++) dz[e]! += more[e]!;
   }
   reluMask(z, dz);
   let dPre: SparseRows;
   if (z4) {
-    const dz4 = be.sparseDot(z4, ws.grad4, p.W_dec, d);
+    const dz4 = be.sparseDot(z4, ws.grad4, p.W_dec, dOut);
     reluMask(z4, dz4);
     for (let b = 0; b < B; b++) for (let t = 0; t < k; t++) dz4[b * kTop + t]! += dz[b * k + t]!;
     dPre = { ...z4, vals: dz4 };
@@ -291,8 +304,8 @@ function backward(be: Backend, p: SaeParams, B: number, ws: TopKWorkspace, z: Sp
   scatterAdd(dPre, g.b_enc);
   // AuxK (dL/dê is in ws.auxRecon): into W_dec, and through the dead pre-activations into W_enc, b_enc
   aux?.backward(ws.auxRecon, g);
-  // b_dec also enters the encoder input: db_dec −= Σ_i db_enc[i]·W_enc[i]
-  be.gemm({ a: g.b_enc, b: p.W_enc, c: g.b_dec, m: 1, n: d, k: ws.n, alpha: -1, beta: 1 });
+  // b_dec also enters the encoder input (not a transcoder's): db_dec −= Σ_i db_enc[i]·W_enc[i]
+  if (!transcoder) be.gemm({ a: g.b_enc, b: p.W_enc, c: g.b_dec, m: 1, n: d, k: ws.n, alpha: -1, beta: 1 });
 }
 
 function scatterAdd(z: SparseRows, out: Float32Array): void {
@@ -313,15 +326,15 @@ interface AuxCode {
 
 /** AuxK selection over the full pre-activation matrix, then the sparse kernels. */
 function sparseAux(be: Backend, p: SaeParams, ws: TopKWorkspace, dead: Uint8Array, B: number): AuxCode {
-  const { d, n } = ws;
+  const { d, n, dOut } = ws;
   be.topk(ws.pre, B, n, ws.kAux, { mask: dead, bias: p.b_enc, vals: ws.auxVals, idx: ws.auxIdx });
   for (let e = 0; e < ws.auxVals.length; e++) if (!(ws.auxVals[e]! > 0)) ws.auxVals[e] = 0;
   const zAux = fixedK(ws.auxVals, ws.auxIdx, B, ws.kAux);
   return {
-    decode: (out) => { be.sparseDecode(zAux, p.W_dec, d, null, out); },
+    decode: (out) => { be.sparseDecode(zAux, p.W_dec, dOut, null, out); },
     backward: (gAux, g) => {
-      be.sparseAccumulate(zAux, gAux, d, g.W_dec);
-      const dAux = be.sparseDot(zAux, gAux, p.W_dec, d);
+      be.sparseAccumulate(zAux, gAux, dOut, g.W_dec);
+      const dAux = be.sparseDot(zAux, gAux, p.W_dec, dOut);
       reluMask(zAux, dAux);
       const dAuxPre = { ...zAux, vals: dAux };
       be.sparseAccumulate(dAuxPre, ws.xc, d, g.W_enc);
@@ -336,7 +349,7 @@ function sparseAux(be: Backend, p: SaeParams, ws: TopKWorkspace, dead: Uint8Arra
  * scanned again), the top k_aux of each row, Z [B, #dead], and W_dec[dead] [#dead, d].
  */
 function denseAux(be: Backend, p: SaeParams, ws: TopKWorkspace, dead: Uint8Array, B: number): AuxCode {
-  const { d, n } = ws;
+  const { d, n, dOut } = ws;
   const cols: number[] = [];
   for (let i = 0; i < n; i++) if (dead[i]) cols.push(i);
   const nD = cols.length;
@@ -362,22 +375,23 @@ function denseAux(be: Backend, p: SaeParams, ws: TopKWorkspace, dead: Uint8Array
       }
     }
   }
-  const Wd = gather(p.W_dec, d);
-  const scatterRows = (src: Float32Array, into: Float32Array) => {
-    cols.forEach((i, c) => { for (let e = 0; e < d; e++) into[i * d + e]! += src[c * d + e]!; });
+  const Wd = gather(p.W_dec, dOut);
+  const scatterRows = (src: Float32Array, into: Float32Array, w: number) => {
+    cols.forEach((i, c) => { for (let e = 0; e < w; e++) into[i * w + e]! += src[c * w + e]!; });
   };
   return {
-    decode: (out) => be.gemm({ a: Z, b: Wd, c: out, m: B, n: d, k: nD }),
+    decode: (out) => be.gemm({ a: Z, b: Wd, c: out.subarray(0, B * dOut), m: B, n: dOut, k: nD }),
     backward: (gAux, g) => {
-      const G = new Float32Array(nD * d);
-      be.gemm({ a: Z, b: gAux, c: G, m: nD, n: d, k: B, transA: true });
-      scatterRows(G, g.W_dec);
+      const Gd = new Float32Array(nD * dOut);
+      be.gemm({ a: Z, b: gAux.subarray(0, B * dOut), c: Gd, m: nD, n: dOut, k: B, transA: true });
+      scatterRows(Gd, g.W_dec, dOut);
       // dZ = gAux·W_dec[dead]ᵀ, kept only at the selected positive entries (ReLU)
       const dZ = new Float32Array(B * nD);
-      be.gemm({ a: gAux, b: Wd, c: dZ, m: B, n: nD, k: d, transB: true });
+      be.gemm({ a: gAux.subarray(0, B * dOut), b: Wd, c: dZ, m: B, n: nD, k: dOut, transB: true });
       for (let e = 0; e < dZ.length; e++) if (!(Z[e]! > 0)) dZ[e] = 0;
-      be.gemm({ a: dZ, b: ws.xc, c: G, m: nD, n: d, k: B, transA: true });
-      scatterRows(G, g.W_enc);
+      const Ge = new Float32Array(nD * d);
+      be.gemm({ a: dZ, b: ws.xc.subarray(0, B * d), c: Ge, m: nD, n: d, k: B, transA: true });
+      scatterRows(Ge, g.W_enc, d);
       for (let b = 0; b < B; b++) for (let c = 0; c < nD; c++) g.b_enc[cols[c]!]! += dZ[b * nD + c]!;
     },
   };

@@ -32,23 +32,25 @@ export function gaussianKl(mu: ArrayLike<number>, logvar: ArrayLike<number>, sta
 }
 
 /** One stochastic −ELBO evaluation (and with grads its reparameterized gradient); eps [B, n]
- *  is drawn from rng unless given. */
+ *  is drawn from rng unless given; with a target [B, dOut] it is a transcoder (the input is
+ *  not centred by b_dec and the reconstruction is compared with the target). */
 export function vaeForwardBackward(be: Backend, p: SaeParams, x: Float32Array, B: number, noise: number, rng: Rng,
-  grads: SaeParams | null, eps: Float32Array = rng.normals(B * p.b_enc.length)): VaeResult {
-  const d = p.b_dec.length, n = p.b_enc.length;
-  const { xc, pre: mu } = preActivations(be, p, x, B, d, n);
-  const { pre: lv } = preActivations(be, p, x, B, d, n, new Float32Array(B * d), new Float32Array(B * n), p.W_logvar!, p.b_logvar!);
+  grads: SaeParams | null, eps: Float32Array = rng.normals(B * p.b_enc.length), target?: Float32Array): VaeResult {
+  const n = p.b_enc.length, d = p.W_enc.length / n, dOut = p.b_dec.length, tc = target !== undefined;
+  const y = target ?? x;
+  const { xc, pre: mu } = preActivations(be, p, x, B, d, n, tc);
+  const { pre: lv } = preActivations(be, p, x, B, d, n, tc, new Float32Array(B * d), new Float32Array(B * n), p.W_logvar!, p.b_logvar!);
   const sigma = lv.map((v) => Math.exp(v / 2));
   const z = mu.map((m, e) => m + sigma[e]! * eps[e]!);
-  const recon = new Float32Array(B * d);
-  for (let b = 0; b < B; b++) recon.set(p.b_dec, b * d);
-  be.gemm({ a: z, b: p.W_dec, c: recon, m: B, n: d, k: n, beta: 1 });
-  const denom = Math.max(totalVariance(x, B, d), 1e-30);
-  const sx2 = noise * denom / (B * d);
+  const recon = new Float32Array(B * dOut);
+  for (let b = 0; b < B; b++) recon.set(p.b_dec, b * dOut);
+  be.gemm({ a: z, b: p.W_dec, c: recon, m: B, n: dOut, k: n, beta: 1 });
+  const denom = Math.max(totalVariance(y, B, dOut), 1e-30);
+  const sx2 = noise * denom / (B * dOut);
   let sse = 0, kl = 0;
-  const dx = new Float32Array(B * d);
-  for (let e = 0; e < B * d; e++) {
-    const diff = recon[e]! - x[e]!;
+  const dx = new Float32Array(B * dOut);
+  for (let e = 0; e < B * dOut; e++) {
+    const diff = recon[e]! - y[e]!;
     sse += diff * diff;
     dx[e] = diff / (sx2 * B);
   }
@@ -57,20 +59,20 @@ export function vaeForwardBackward(be: Backend, p: SaeParams, x: Float32Array, B
   if (!grads) return result;
 
   // decoder
-  be.gemm({ a: z, b: dx, c: grads.W_dec, m: n, n: d, k: B, transA: true });
+  be.gemm({ a: z, b: dx, c: grads.W_dec, m: n, n: dOut, k: B, transA: true });
   grads.b_dec.fill(0);
-  for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) grads.b_dec[c]! += dx[b * d + c]!;
+  for (let b = 0; b < B; b++) for (let c = 0; c < dOut; c++) grads.b_dec[c]! += dx[b * dOut + c]!;
   // dz = dx̂·W_decᵀ; dμ = dz + μ/B; d log σ² = dz·ε·σ/2 + (σ² − 1)/(2B)
   const dz = new Float32Array(B * n);
-  be.gemm({ a: dx, b: p.W_dec, c: dz, m: B, n, k: d, transB: true });
+  be.gemm({ a: dx, b: p.W_dec, c: dz, m: B, n, k: dOut, transB: true });
   const dmu = dz.map((g, e) => g + mu[e]! / B);
   const dlv = dz.map((g, e) => (g * eps[e]! * sigma[e]!) / 2 + (sigma[e]! ** 2 - 1) / (2 * B));
   for (const [dh, W, gW, gb] of [[dmu, p.W_enc, grads.W_enc, grads.b_enc], [dlv, p.W_logvar!, grads.W_logvar!, grads.b_logvar!]] as const) {
     be.gemm({ a: dh, b: xc, c: gW, m: n, n: d, k: B, transA: true });
     gb.fill(0);
     for (let b = 0; b < B; b++) for (let i = 0; i < n; i++) gb[i]! += dh[b * n + i]!;
-    // the encoder input x − b_dec: db_dec −= Σ_i gb_i·W_i
-    be.gemm({ a: gb, b: W, c: grads.b_dec, m: 1, n: d, k: n, alpha: -1, beta: 1 });
+    // the encoder input x − b_dec (not a transcoder's): db_dec −= Σ_i gb_i·W_i
+    if (!tc) be.gemm({ a: gb, b: W, c: grads.b_dec, m: 1, n: d, k: n, alpha: -1, beta: 1 });
   }
   return result;
 }

@@ -17,6 +17,7 @@ export const TrainConfig = z.object({
   jumpEps: z.number().positive().default(0.05).describe('JumpReLU: bandwidth of the rectangle kernel of the threshold pseudo-derivative'),
   theta0: z.number().positive().default(0.01).describe('JumpReLU: initial threshold'),
   kdeDecay: z.number().min(0).max(0.9999).default(0).describe('JumpReLU: 0 = per-batch threshold gradient; in (0,1): persistent kernel sums with this decay'),
+  transcode: z.boolean().default(false).describe('train a transcoder: map the data\'s inputs to its targets (shards with targets from saekit extract --target-site, lm:...,targetSite=SITE, or synthetic:...,targetD=N)'),
   vaeNoise: z.number().positive().default(0.1).describe('VAE: observation noise variance as a fraction of the data variance per dimension'),
   kAux: z.number().int().min(0).optional().describe('AuxK latents per token (default d/2; 0 disables AuxK)'),
   auxAlpha: z.number().min(0).default(1 / 32).describe('weight of the AuxK loss'),

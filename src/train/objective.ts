@@ -30,8 +30,9 @@ export interface Objective {
   readonly grads: SaeParams;
   /** matrices kept at unit row norm: name → row width */
   readonly unitRows: Record<string, number>;
-  /** forward + backward on x [rows, d]; progress = fraction of the run done (for warm-ups) */
-  step(x: Float32Array, rows: number, dead: Uint8Array, progress: number): StepOutcome;
+  /** forward + backward on x [rows, d] (and a transcoder's targets [rows, dOut]); progress =
+   *  fraction of the run done (for warm-ups) */
+  step(x: Float32Array, rows: number, dead: Uint8Array, progress: number, target?: Float32Array): StepOutcome;
   /** after the optimizer step (clamps, running statistics) */
   afterStep(res: StepOutcome): void;
   /** non-Adam state for checkpoints */
@@ -51,9 +52,9 @@ function zerosLike(p: SaeParams): SaeParams {
 }
 
 /** The extra tensors an architecture needs on top of the common init. */
-export function initExtras(cfg: TrainConfig, base: SaeParams, d: number, n: number): SaeParams {
+export function initExtras(cfg: TrainConfig, base: SaeParams, d: number, n: number, dOut?: number): SaeParams {
   const out = { ...base };
-  for (const [name, shape] of paramEntries({ d, n, arch: cfg.arch })) {
+  for (const [name, shape] of paramEntries({ d, n, arch: cfg.arch, dOut })) {
     if (out[name]) continue;
     const size = shape.reduce((a, v) => a * v, 1);
     // θ₀ for JumpReLU; BatchTopK's θ starts at 0 and is a running statistic; the VAE starts with σ = e^-2
@@ -62,24 +63,26 @@ export function initExtras(cfg: TrainConfig, base: SaeParams, d: number, n: numb
   return out;
 }
 
-export function makeObjective(be: Backend, cfg: TrainConfig, d: number, n: number, kAux: number, B: number, all: SaeParams): Objective {
+/** dOut: a transcoder's output width (undefined for an SAE). */
+export function makeObjective(be: Backend, cfg: TrainConfig, d: number, n: number, kAux: number, B: number, all: SaeParams, dOut?: number): Objective {
   const arch = cfg.arch;
+  const transcoder = dOut !== undefined, out = dOut ?? d;
   const none = { json: {}, tensors: {} };
   switch (arch) {
     case 'topk': case 'batchtopk': case 'matryoshka': {
       const batch = arch !== 'topk';
       const prefixes = arch === 'matryoshka' ? [...(cfg.prefixes ?? defaultPrefixes(n))] : undefined;
       if (prefixes && prefixes[prefixes.length - 1] !== n) prefixes.push(n);
-      const opts: TopKLossOptions = { k: cfg.k, multiTopK: cfg.multiTopK && !batch, kAux, auxAlpha: cfg.auxAlpha, selection: batch ? 'batch' : 'row', prefixes };
-      const ws = new TopKWorkspace(B, n, d, opts);
+      const opts: TopKLossOptions = { k: cfg.k, multiTopK: cfg.multiTopK && !batch, kAux, auxAlpha: cfg.auxAlpha, selection: batch ? 'batch' : 'row', prefixes, transcoder };
+      const ws = new TopKWorkspace(B, n, d, opts, out);
       // BatchTopK's inference threshold is a running statistic, not an Adam parameter
       const { threshold, ...params } = all;
       const theta = { value: threshold?.[0] ?? 0, ema: 0, batches: 0 };
       const grads = zerosLike(params);
       return {
-        params, grads, unitRows: { W_dec: d },
-        step(x, rows, dead) {
-          const r = topkForwardBackward(be, params, x, rows, opts, ws, dead, grads);
+        params, grads, unitRows: { W_dec: out },
+        step(x, rows, dead, _progress, target) {
+          const r = topkForwardBackward(be, params, x, rows, opts, ws, dead, grads, target);
           const extra: Record<string, number> = {};
           if (opts.multiTopK) extra.fvu_4k = r.fvuMulti;
           if (batch) extra.min_kept = r.minKept;
@@ -110,9 +113,9 @@ export function makeObjective(be: Backend, cfg: TrainConfig, d: number, n: numbe
       const kde = new KdeState(n);
       const lambda = cfg.lambda ?? DEFAULT_LAMBDA.jumprelu;
       return {
-        params, grads, unitRows: { W_dec: d },
-        step(x, rows, _dead, progress) {
-          const r = jumpreluForwardBackward(be, params, x, rows, { lambda: lambda * warm(progress, cfg.lambdaWarmup), eps: cfg.jumpEps, kdeDecay: cfg.kdeDecay }, grads, kde);
+        params, grads, unitRows: { W_dec: out },
+        step(x, rows, _dead, progress, target) {
+          const r = jumpreluForwardBackward(be, params, x, rows, { lambda: lambda * warm(progress, cfg.lambdaWarmup), eps: cfg.jumpEps, kdeDecay: cfg.kdeDecay }, grads, kde, target);
           return { loss: r.loss, fvu: r.fvu, l0: r.l0, auxLoss: 0, acts: r.z.vals, indices: r.z.idx, extra: { window_entries: r.windowEntries } };
         },
         afterStep() {
@@ -134,8 +137,8 @@ export function makeObjective(be: Backend, cfg: TrainConfig, d: number, n: numbe
       const lambda = cfg.lambda ?? DEFAULT_LAMBDA.relu;
       return {
         params, grads, unitRows: {},
-        step(x, rows, _dead, progress) {
-          const r = reluForwardBackward(be, params, x, rows, lambda * warm(progress, cfg.lambdaWarmup), grads);
+        step(x, rows, _dead, progress, target) {
+          const r = reluForwardBackward(be, params, x, rows, lambda * warm(progress, cfg.lambdaWarmup), grads, target);
           return { loss: r.loss, fvu: r.fvu, l0: r.l0, auxLoss: 0, acts: r.z.vals, indices: r.z.idx, extra: { l1: r.l1 } };
         },
         afterStep() {},
@@ -149,8 +152,8 @@ export function makeObjective(be: Backend, cfg: TrainConfig, d: number, n: numbe
       let rng = new Rng(cfg.seed + 7919);
       return {
         params, grads, unitRows: {},
-        step(x, rows) {
-          const r = vaeForwardBackward(be, params, x, rows, cfg.vaeNoise, rng, grads);
+        step(x, rows, _dead, _progress, target) {
+          const r = vaeForwardBackward(be, params, x, rows, cfg.vaeNoise, rng, grads, undefined, target);
           // the code is dense: every latent "fires"
           const idx = Int32Array.from({ length: n }, (_, i) => i);
           return { loss: r.loss, fvu: r.fvu, l0: n, auxLoss: 0, acts: new Float32Array(n).fill(1), indices: idx, extra: { kl: r.kl, recon_term: r.recon } };

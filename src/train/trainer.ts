@@ -89,6 +89,12 @@ export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): 
   const source = await openSource(cfg.data, be, cfg.shuffle, cfg.seed);
   prepareRunDir(out, Boolean(o.resume));
   const d = source.d, n = cfg.latents, B = cfg.batch;
+  // a transcoder maps the data's inputs to its targets (another space, width dOut)
+  if (cfg.transcode && !source.dOut) {
+    throw new Error(`data ${cfg.data} has no targets to transcode to (use shards from saekit extract --target-site, lm:...,targetSite=SITE, or synthetic:...,targetD=N)`);
+  }
+  const dOut = cfg.transcode ? source.dOut : undefined;
+  const dY = dOut ?? d;
   const lr = cfg.lr ?? defaultLr(n);
   const kAux = Math.min(n, cfg.kAux ?? Math.floor(d / 2));
   const deadTokens = Math.max(B, Math.min(cfg.deadTokens, Math.floor(cfg.tokens / 4)));
@@ -99,7 +105,8 @@ export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): 
   const resumed = ckpts.length > 0 && savedScale !== null;
   const sampleRows = resumed ? 0 : Math.min(4096, Math.max(B, 256));
   const sample = new Float32Array(sampleRows * d);
-  const got = resumed ? 0 : (await openSource(cfg.data, be)).read(sample, sampleRows);
+  const sampleY = dOut ? new Float32Array(sampleRows * dOut) : sample;
+  const got = resumed ? 0 : (await openSource(cfg.data, be)).read(sample, sampleRows, dOut ? sampleY : undefined);
   if (!resumed && got === 0) throw new Error(`data ${cfg.data}: no rows`);
   let scale = 1;
   if (resumed) {
@@ -110,11 +117,14 @@ export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): 
     if (!(sq > 0)) throw new Error(`data ${cfg.data}: --normalize needs nonzero activations`);
     scale = Math.sqrt((d * got) / sq);
   }
+  // one constant for inputs and targets, so the saved transcoder folds it the same way
   for (let e = 0; e < got * d; e++) sample[e]! *= scale;
+  if (dOut) for (let e = 0; e < got * dOut; e++) sampleY[e]! *= scale;
   const runCfg: RunConfig = { ...cfg, d, data_description: source.description, resolved_lr: lr, resolved_k_aux: kAux, dead_tokens_effective: deadTokens, input_scale: scale };
   if (!ckpts.length) writeJsonAtomic(join(out, 'config.json'), runCfg);
 
   const x = new Float32Array(B * d);
+  const y = dOut ? new Float32Array(B * dOut) : undefined;
   let all: SaeParams;
   const tracker = new FiringTracker(n, deadTokens);
   let step = 0, tokens = 0;
@@ -129,8 +139,8 @@ export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): 
       if (!t || t.length !== len) throw new Error(`checkpoint ${ckDir}: tensor "${name}" missing or of the wrong size (expected ${len} values)`);
       return t;
     };
-    all = Object.fromEntries(paramEntries({ d, n, arch: cfg.arch }).map(([p, shape]) => [p, get(p, shape.reduce((a, v) => a * v, 1))])) as SaeParams;
-    objective = makeObjective(be, cfg, d, n, kAux, B, all);
+    all = Object.fromEntries(paramEntries({ d, n, arch: cfg.arch, dOut }).map(([p, shape]) => [p, get(p, shape.reduce((a, v) => a * v, 1))])) as SaeParams;
+    objective = makeObjective(be, cfg, d, n, kAux, B, all, dOut);
     adam = new Adam(objective.params);
     for (const [p, t] of Object.entries(objective.params)) {
       adam.m[p as keyof SaeParams]!.set(get(`adam.m.${p}`, t!.length));
@@ -146,8 +156,8 @@ export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): 
     tokens = ck.meta.tokens;
     truncateMetrics(join(out, 'metrics.jsonl'), step);
   } else {
-    all = initExtras(cfg, initParams(be, { d, n }, new Rng(cfg.seed), sample, got, cfg.encoderInit), d, n);
-    objective = makeObjective(be, cfg, d, n, kAux, B, all);
+    all = initExtras(cfg, initParams(be, { d, n, dOut }, new Rng(cfg.seed), sampleY, got, cfg.encoderInit), d, n, dOut);
+    objective = makeObjective(be, cfg, d, n, kAux, B, all, dOut);
     adam = new Adam(objective.params);
     writeFileAtomic(join(out, 'metrics.jsonl'), ['']);
   }
@@ -159,7 +169,7 @@ export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): 
     const { params, cfg: archCfg } = objective.saved();
     const fold = (t: Float32Array | undefined): Float32Array | undefined => t && t.map((v) => v / scale);
     return {
-      cfg: { format: 'saekit-sae', ...archCfg, d, n, multiTopK: cfg.multiTopK, data: cfg.data },
+      cfg: { format: 'saekit-sae', ...archCfg, d, n, ...(dOut ? { dOut } : {}), multiTopK: cfg.multiTopK, data: cfg.data },
       params: scale === 1 ? params : { ...params, b_enc: fold(params.b_enc)!, b_dec: fold(params.b_dec)!, ...(params.threshold ? { threshold: fold(params.threshold) } : {}) },
     };
   };
@@ -194,14 +204,15 @@ export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): 
   try {
     while (tokens < cfg.tokens) {
       const want = Math.min(B, cfg.tokens - tokens);
-      const rows = source.read(x, want);
+      const rows = source.read(x, want, y);
       if (scale !== 1) for (let e = 0; e < rows * d; e++) x[e]! *= scale;
+      if (y && scale !== 1) for (let e = 0; e < rows * dY; e++) y[e]! *= scale;
       if (rows === 0) {
         process.stderr.write(`saekit: data ${source.description} ended after ${tokens} tokens (budget ${cfg.tokens})\n`);
         break;
       }
       const dead = tracker.deadMask();
-      const res = objective.step(x, rows, dead, tokens / cfg.tokens);
+      const res = objective.step(x, rows, dead, tokens / cfg.tokens, y);
       if (!Number.isFinite(res.loss)) {
         throw new Error(`training diverged at step ${step}: loss is ${res.loss} (try a lower --lr; the data's scale may be far from 1)`);
       }

@@ -155,24 +155,28 @@ export async function indexRun(be: Backend, run: string, o: IndexOptions): Promi
   };
 
   say(`index: decoder neighbours and opposing partners of ${n} latents`);
+  // decoder rows live in the output space (a transcoder's target space)
+  const dOut = sae.cfg.dOut ?? d;
   const unit = Float32Array.from(sae.params.W_dec);
-  be.normalizeRows(unit, n, d);
+  be.normalizeRows(unit, n, dOut);
   const K = Math.min(o.neighbors, Math.max(n - 1, 1));
-  const nb = topMatches(be, unit, unit, n, n, d, K, true, o.progress ? new Progress('neighbours', n, 'latents') : null);
-  const opp = be.minCosine(unit, n, d);
+  const nb = topMatches(be, unit, unit, n, n, dOut, K, true, o.progress ? new Progress('neighbours', n, 'latents') : null);
+  const opp = be.minCosine(unit, n, dOut);
 
   let logits: { top: Int32Array; topV: Float32Array; bot: Int32Array; botV: Float32Array } | null = null;
-  if (lm && lm.model.config.dim === d && /^resid|attn_out|mlp_out/.test(lm.site)) {
+  const outSite = sae.cfg.dOut !== undefined && src instanceof LmActivations ? src.targetSite ?? '' : lm?.site ?? '';
+  if (lm && lm.model.config.dim === dOut && /^resid|attn_out|mlp_out/.test(outSite)) {
     say('index: logit effects (unembedding · decoder row)');
     const { weights, config } = lm.model;
-    const scaled = Float32Array.from(sae.params.W_dec, (v, e) => v * weights.normF[e % d]!);
-    const t = topMatches(be, scaled, weights.head, n, config.vocabSize, d, 5, false);
-    const b = topMatches(be, scaled, weights.head, n, config.vocabSize, d, 5, false, null, true);
+    const scaled = Float32Array.from(sae.params.W_dec, (v, e) => v * weights.normF[e % dOut]!);
+    const t = topMatches(be, scaled, weights.head, n, config.vocabSize, dOut, 5, false);
+    const b = topMatches(be, scaled, weights.head, n, config.vocabSize, dOut, 5, false, null, true);
     logits = { top: t.idx, topV: t.vals, bot: b.idx, botV: b.vals.map((v) => -v) };
   }
   let truth: { idx: Int32Array; cos: Float32Array } | null = null;
-  if (src.truth) {
-    const t = topMatches(be, unit, src.truth.features, n, src.truth.m, d, 1, false);
+  const truthDirs = sae.cfg.dOut !== undefined ? src.truth?.targets : src.truth?.features;
+  if (src.truth && truthDirs) {
+    const t = topMatches(be, unit, truthDirs, n, src.truth.m, dOut, 1, false);
     truth = { idx: t.idx, cos: t.vals };
   }
 
