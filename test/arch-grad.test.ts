@@ -17,28 +17,31 @@ function params(rng: Rng, extra: Partial<SaeParams> = {}): SaeParams {
 }
 
 /** float64 helpers shared by the losses below */
-function pre64(p: SaeParams, x: Float32Array, b: number, W = p.W_enc, bias = p.b_enc): number[] {
+/** pre-activations of row b; a transcoder (dIn given) does not centre its input by b_dec */
+function pre64(p: SaeParams, x: Float32Array, b: number, W = p.W_enc, bias = p.b_enc, dIn?: number): number[] {
+  const w = dIn ?? d;
   return Array.from({ length: n }, (_, i) => {
     let s = bias[i]!;
-    for (let c = 0; c < d; c++) s += (x[b * d + c]! - p.b_dec[c]!) * W[i * d + c]!;
+    for (let c = 0; c < w; c++) s += (x[b * w + c]! - (dIn ? 0 : p.b_dec[c]!)) * W[i * w + c]!;
     return s;
   });
 }
-function denom64(x: Float32Array): number {
+function denom64(x: Float32Array, w = d): number {
   let t = 0;
-  for (let c = 0; c < d; c++) {
+  for (let c = 0; c < w; c++) {
     let m = 0;
-    for (let b = 0; b < B; b++) m += x[b * d + c]! / B;
-    for (let b = 0; b < B; b++) t += (x[b * d + c]! - m) ** 2;
+    for (let b = 0; b < B; b++) m += x[b * w + c]! / B;
+    for (let b = 0; b < B; b++) t += (x[b * w + c]! - m) ** 2;
   }
   return t;
 }
-function sqErr(p: SaeParams, x: Float32Array, b: number, z: number[]): number {
+/** ||x̂_b − target_b||² with x̂ = z·W_dec + b_dec, W_dec [n, w] */
+function sqErr(p: SaeParams, x: Float32Array, b: number, z: number[], w = d): number {
   let s = 0;
-  for (let c = 0; c < d; c++) {
+  for (let c = 0; c < w; c++) {
     let r = p.b_dec[c]!;
-    for (let i = 0; i < n; i++) r += z[i]! * p.W_dec[i * d + c]!;
-    s += (r - x[b * d + c]!) ** 2;
+    for (let i = 0; i < n; i++) r += z[i]! * p.W_dec[i * w + c]!;
+    s += (r - x[b * w + c]!) ** 2;
   }
   return s;
 }
@@ -226,29 +229,9 @@ describe('transcoders (input 5 → output 3, no input centring)', () => {
     W_logvar: rng.normals(n * dIn, 0.3), b_logvar: rng.normals(n, 0.3),
   };
   const x = rng.normals(B * dIn), y = rng.normals(B * dOut);
-  const pre = (b: number, W: Float32Array, bias: Float32Array): number[] => Array.from({ length: n }, (_, i) => {
-    let s = bias[i]!;
-    for (let c = 0; c < dIn; c++) s += x[b * dIn + c]! * W[i * dIn + c]!;
-    return s;
-  });
-  const err = (b: number, z: number[]): number => {
-    let s = 0;
-    for (let c = 0; c < dOut; c++) {
-      let r = p.b_dec[c]!;
-      for (let i = 0; i < n; i++) r += z[i]! * p.W_dec[i * dOut + c]!;
-      s += (r - y[b * dOut + c]!) ** 2;
-    }
-    return s;
-  };
-  const denomY = (): number => {
-    let t = 0;
-    for (let c = 0; c < dOut; c++) {
-      let m = 0;
-      for (let b = 0; b < B; b++) m += y[b * dOut + c]! / B;
-      for (let b = 0; b < B; b++) t += (y[b * dOut + c]! - m) ** 2;
-    }
-    return t;
-  };
+  const pre = (b: number, W: Float32Array, bias: Float32Array): number[] => pre64(p, x, b, W, bias, dIn);
+  const err = (b: number, z: number[]): number => sqErr(p, y, b, z, dOut);
+  const denomY = (): number => denom64(y, dOut);
 
   it('ReLU + L1 transcoder: every gradient equals finite differences', () => {
     const lambda = 0.05;
