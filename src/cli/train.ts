@@ -1,9 +1,7 @@
 /** `saekit train`: train an SAE into a run folder (resumable), then evaluate and plot. */
 import { Command } from 'commander';
 import { getBackend } from '../compute/backend.js';
-import { heldOutLmSpec } from '../data/lm.js';
-import { openSource } from '../data/open.js';
-import { parseSyntheticSpec, SyntheticSource } from '../data/synthetic.js';
+import { openHeldOut, openSource } from '../data/open.js';
 import type { ActivationSource } from '../data/source.js';
 import { formatSummary, writeReport } from '../eval/report.js';
 import { parseTrainConfig, TrainConfig } from '../train/config.js';
@@ -11,13 +9,9 @@ import { train } from '../train/trainer.js';
 import { addSchemaOptions, parseNumber, pickSchemaOptions } from './flags.js';
 import type { Backend } from '../compute/backend.js';
 
-/** Held-out evaluation data: the given --eval-data; else synthetic stream 1 (same features), the
- *  corpus's last contexts for a live model, or the training data itself. */
+/** Held-out evaluation data: the given --eval-data, else held-out rows of the training data. */
 export async function heldOut(be: Backend, data: string, tokens: number, evalData?: string): Promise<ActivationSource> {
-  if (evalData) return openSource(evalData, be);
-  if (data === 'synthetic' || data.startsWith('synthetic:')) return new SyntheticSource({ ...parseSyntheticSpec(data), stream: 1 }, be);
-  if (data.startsWith('lm:')) return openSource(heldOutLmSpec(data, tokens), be);
-  return openSource(data, be);
+  return evalData ? openSource(evalData, be) : openHeldOut(data, be, tokens);
 }
 
 export async function runTraining(raw: Record<string, unknown>, out: string, resume: boolean, evalTokens: number, evalData?: string): Promise<void> {

@@ -1,7 +1,7 @@
 /** Opens an activation source from a --data spec: synthetic[:options], lm:options (a live
  *  model forward), a shard folder or a file. */
 import type { Backend } from '../compute/backend.js';
-import { openLmSource } from './lm.js';
+import { heldOutLmSpec, openLmSource } from './lm.js';
 import { JoinedTargets, SplitTargets } from './pairs.js';
 import { ShardSource } from './shards.js';
 import { ShuffleBuffer } from './shuffle.js';
@@ -15,4 +15,11 @@ export async function openSource(spec: string, be: Backend, shuffle: 'none' | nu
   if (shuffle === 'none') return base;
   // a transcoder's rows are shuffled together with their targets
   return base.dOut ? new SplitTargets(new ShuffleBuffer(new JoinedTargets(base), shuffle, seed), base.d, base.dOut) : new ShuffleBuffer(base, shuffle, seed);
+}
+
+/** Held-out rows of the same data: synthetic stream 1 (same features), the corpus's last
+ *  contexts holding `tokens` rows for a live model, or the data itself (shards). */
+export async function openHeldOut(spec: string, be: Backend, tokens: number): Promise<ActivationSource> {
+  if (spec === 'synthetic' || spec.startsWith('synthetic:')) return new SyntheticSource({ ...parseSyntheticSpec(spec), stream: 1 }, be);
+  return openSource(spec.startsWith('lm:') ? heldOutLmSpec(spec, tokens) : spec, be);
 }

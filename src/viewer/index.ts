@@ -10,11 +10,10 @@ import { existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Backend } from '../compute/backend.js';
-import { heldOutLmSpec, LmActivations, parseLmSpec } from '../data/lm.js';
-import { openSource } from '../data/open.js';
+import { LmActivations, parseLmSpec } from '../data/lm.js';
+import { openHeldOut } from '../data/open.js';
 import { ShardSource } from '../data/shards.js';
 import type { ActivationSource } from '../data/source.js';
-import { parseSyntheticSpec, SyntheticSource } from '../data/synthetic.js';
 import { tempPathFor } from '../io/atomic.js';
 import { loadLm } from '../lm/load.js';
 import type { Tokenizer } from '../lm/tokenizer.js';
@@ -45,11 +44,6 @@ interface Codes {
   vals: Float32Array;
   tok: Int32Array;
   pos: Int32Array;
-}
-
-function openData(spec: string, be: Backend): Promise<ActivationSource> | ActivationSource {
-  if (spec === 'synthetic' || spec.startsWith('synthetic:')) return new SyntheticSource({ ...parseSyntheticSpec(spec), stream: 1 }, be);
-  return openSource(spec, be);
 }
 
 /** The model and tokenizer behind the data, when the data says where it came from. */
@@ -128,7 +122,7 @@ export async function indexRun(be: Backend, run: string, o: IndexOptions): Promi
   const { n, d } = sae.cfg;
   const dataSpec = o.data ?? sae.cfg.data;
   if (!dataSpec) throw new Error(`${run}: the SAE does not say what data it was trained on; pass --data`);
-  const src = await openData(dataSpec.startsWith('lm:') ? heldOutLmSpec(dataSpec, o.tokens) : dataSpec, be);
+  const src = await openHeldOut(dataSpec, be, o.tokens);
   if (src.d !== d) throw new Error(`data ${src.description} has d=${src.d} but the SAE expects d=${d}`);
   const lm = await modelOf(src, be);
   const say = (s: string): void => { if (o.progress) process.stderr.write(s + '\n'); };
