@@ -9,6 +9,7 @@ import { jumpreluForwardBackward, KdeState } from '../src/sae/jumprelu.js';
 import { reluForwardBackward } from '../src/sae/relu.js';
 import { gaussianKl, vaeForwardBackward } from '../src/sae/vae.js';
 import { Rng } from '../src/util/rng.js';
+import { checkFd } from './helpers.js';
 
 const B = 6, d = 5, n = 9;
 
@@ -46,22 +47,6 @@ function sqErr(p: SaeParams, x: Float32Array, b: number, z: number[], w = d): nu
   return s;
 }
 
-/** Central differences of loss over every element of the named tensors, against grads. */
-function checkFd(p: SaeParams, grads: SaeParams, names: (keyof SaeParams)[], loss: () => number, tol = 2e-3): void {
-  for (const name of names) {
-    const t = p[name]!;
-    for (let e = 0; e < t.length; e++) {
-      const orig = t[e]!;
-      t[e] = Math.fround(orig + 1e-3);
-      const up = loss(), hUp = t[e]! - orig;
-      t[e] = Math.fround(orig - 1e-3);
-      const down = loss(), hDown = orig - t[e]!;
-      t[e] = orig;
-      const fd = (up - down) / (hUp + hDown), an = grads[name]![e]!;
-      if (Math.abs(fd - an) > tol * Math.max(1, Math.abs(fd))) throw new Error(`d loss / d ${name}[${e}]: backward ${an}, finite difference ${fd}`);
-    }
-  }
-}
 
 const zeros = (p: SaeParams): SaeParams => Object.fromEntries(Object.entries(p).map(([k, t]) => [k, new Float32Array(t!.length)])) as unknown as SaeParams;
 

@@ -2,6 +2,7 @@ import { expect } from 'vitest';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { nativeBackend, type Backend } from '../src/compute/backend.js';
+import type { SaeParams } from '../src/sae/common.js';
 
 /** Asserts |a - e| <= atol + rtol·|e| elementwise; on failure names the worst element. */
 export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>,
@@ -40,4 +41,21 @@ export function sharedPath(rel: string): string | null {
   if (existsSync(p)) return p;
   console.warn(`skipping tests that need ${p}: not found (these real files live beside the project in ../shared, never in it)`);
   return null;
+}
+
+/** Central differences of loss over every element of the named tensors, against grads. */
+export function checkFd(p: SaeParams, grads: SaeParams, names: readonly (keyof SaeParams)[], loss: () => number, tol = 2e-3): void {
+  for (const name of names) {
+    const t = p[name]!;
+    for (let e = 0; e < t.length; e++) {
+      const orig = t[e]!;
+      t[e] = Math.fround(orig + 1e-3);
+      const up = loss(), hUp = t[e]! - orig;
+      t[e] = Math.fround(orig - 1e-3);
+      const down = loss(), hDown = orig - t[e]!;
+      t[e] = orig;
+      const fd = (up - down) / (hUp + hDown), an = grads[name]![e]!;
+      if (Math.abs(fd - an) > tol * Math.max(1, Math.abs(fd))) throw new Error(`d loss / d ${name}[${e}]: backward ${an}, finite difference ${fd}`);
+    }
+  }
 }

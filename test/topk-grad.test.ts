@@ -6,7 +6,7 @@ import { referenceBackend, type Backend } from '../src/compute/backend.js';
 import { PARAM_NAMES, type SaeParams } from '../src/sae/common.js';
 import { topkForwardBackward, TopKWorkspace, type TopKLossOptions } from '../src/sae/topk.js';
 import { Rng } from '../src/util/rng.js';
-import { nativeOrSkip } from './helpers.js';
+import { checkFd, nativeOrSkip } from './helpers.js';
 
 /** Top-t indices of one row by value (ties: smaller index), restricted to allowed. */
 function topIdx(v: number[], t: number, allowed: (i: number) => boolean): number[] {
@@ -71,22 +71,7 @@ function checkGradients(be: Backend, o: TopKLossOptions): void {
   const frozen: number[][] = [];
   const lossAt = (): number => loss64(p, x, B, d, n, o, dead, frozen, y, dOut);
   expect(res.loss).toBeCloseTo(lossAt(), 5);
-  for (const name of PARAM_NAMES) {
-    const t = p[name];
-    for (let e = 0; e < t.length; e++) {
-      const orig = t[e]!;
-      t[e] = Math.fround(orig + 1e-3);
-      const up = lossAt(), hUp = t[e]! - orig;
-      t[e] = Math.fround(orig - 1e-3);
-      const down = lossAt(), hDown = orig - t[e]!;
-      t[e] = orig;
-      const fd = (up - down) / (hUp + hDown);
-      const an = grads[name][e]!;
-      if (Math.abs(fd - an) > 2e-3 * Math.max(1, Math.abs(fd))) {
-        throw new Error(`d loss / d ${name}[${e}]: backward ${an}, finite difference ${fd}`);
-      }
-    }
-  }
+  checkFd(p, grads, PARAM_NAMES, lossAt);
 }
 
 const cases: [string, TopKLossOptions][] = [

@@ -7,7 +7,6 @@
  */
 import type { Backend } from '../compute/backend.js';
 import type { LmActivations } from '../data/lm.js';
-import { KvCache } from '../lm/transformer.js';
 import type { Sae } from '../sae/common.js';
 import { encodeSae } from '../sae/encode.js';
 import { Progress } from '../util/progress.js';
@@ -59,7 +58,6 @@ export function downstreamEval(be: Backend, sae: Sae, lm: LmActivations, maxCont
     const toks = all.subarray(c0 * ctx, (c0 + nb) * ctx);
     const spliced = (r: number): boolean => !(excludeBos && toks[r] === tokenizer.bos);
     const run = (mode: 'clean' | 'spliced' | 'zero'): Float32Array => model.forward(toks, nb, {
-      cache: new KvCache(model.config, nb, ctx),
       hook: (l, s, x) => {
         if (l !== layer || s !== site || mode === 'clean') return;
         if (mode === 'zero') {

@@ -150,13 +150,13 @@ export function makeObjective(be: Backend, cfg: TrainConfig, d: number, n: numbe
     case 'vae': {
       const params = all, grads = zerosLike(params);
       let rng = new Rng(cfg.seed + 7919);
+      // the code is dense: every latent "fires" on every row
+      const allIdx = Int32Array.from({ length: n }, (_, i) => i), allOnes = new Float32Array(n).fill(1);
       return {
         params, grads, unitRows: {},
         step(x, rows, _dead, _progress, target) {
           const r = vaeForwardBackward(be, params, x, rows, cfg.vaeNoise, rng, grads, undefined, target);
-          // the code is dense: every latent "fires"
-          const idx = Int32Array.from({ length: n }, (_, i) => i);
-          return { loss: r.loss, fvu: r.fvu, l0: n, auxLoss: 0, acts: new Float32Array(n).fill(1), indices: idx, extra: { kl: r.kl, recon_term: r.recon } };
+          return { loss: r.loss, fvu: r.fvu, l0: n, auxLoss: 0, acts: allOnes, indices: allIdx, extra: { kl: r.kl, recon_term: r.recon } };
         },
         afterStep() {},
         state: () => ({ json: { rng: Array.from(rng.state) }, tensors: {} }),
