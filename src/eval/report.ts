@@ -35,7 +35,7 @@ export async function writeReport(be: Backend, runDir: string, sae: Sae, evalSou
   const rows = existsSync(metricsPath)
     ? readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as { tokens: number; fvu: number; dead_fraction: number })
     : [];
-  await writeSvg(join(runDir, 'loss.svg'), lossCurveSpec(rows, `TopK SAE n=${sae.cfg.n} k=${sae.cfg.k}: training`));
+  await writeSvg(join(runDir, 'loss.svg'), lossCurveSpec(rows, `${sae.cfg.arch} SAE n=${sae.cfg.n}${sae.cfg.k ? ` k=${sae.cfg.k}` : ''}${sae.cfg.dOut ? ` (transcoder to ${sae.cfg.dOut})` : ''}: training`));
   await writeSvg(join(runDir, 'density.svg'), densitySpec(res.density, 'latent firing density'));
   writeFileAtomic(join(runDir, 'report.md'), [
     `# ${sae.cfg.arch} SAE: d=${sae.cfg.d}, n=${sae.cfg.n}, k=${sae.cfg.k}\n\n`,
