@@ -4,7 +4,7 @@
  */
 import type { Backend } from '../src/compute/backend.js';
 import { initParams, type SaeParams } from '../src/sae/common.js';
-import { topkForwardBackward, TopKWorkspace } from '../src/sae/topk.js';
+import { topkForwardBackward, TopKWorkspace } from '../src/sae/ksparse.js';
 import { Adam } from '../src/train/adam.js';
 import { Rng } from '../src/util/rng.js';
 import { bestOf, fmt } from './timing.js';

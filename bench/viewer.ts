@@ -8,7 +8,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Backend } from '../src/compute/backend.js';
-import { saveSae } from '../src/sae/common.js';
+import { saveSae } from '../src/sae/folder.js';
 import { Rng } from '../src/util/rng.js';
 import { indexRun } from '../src/viewer/index.js';
 import { openSide, startServer } from '../src/viewer/server.js';

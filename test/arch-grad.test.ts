@@ -5,9 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { referenceBackend as be } from '../src/compute/backend.js';
 import type { SaeParams } from '../src/sae/common.js';
-import { jumpreluForwardBackward, KdeState } from '../src/sae/jumprelu.js';
-import { reluForwardBackward } from '../src/sae/relu.js';
-import { gaussianKl, vaeForwardBackward } from '../src/sae/vae.js';
+import { jumpreluForwardBackward, KdeState } from '../src/sae/arch/jumprelu.js';
+import { reluForwardBackward } from '../src/sae/arch/relu.js';
+import { gaussianKl, vaeForwardBackward } from '../src/sae/arch/vae.js';
 import { Rng } from '../src/util/rng.js';
 import { checkFd } from './helpers.js';
 

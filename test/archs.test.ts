@@ -9,18 +9,21 @@ import { getBackend } from '../src/compute/backend.js';
 import { SyntheticSource } from '../src/data/synthetic.js';
 import { evaluateSae } from '../src/eval/metrics.js';
 import { exportSaeLens, importSaeLens } from '../src/formats/saelens.js';
-import { loadSae } from '../src/sae/common.js';
-import { encodeSae } from '../src/sae/encode.js';
-import { openSource } from '../src/data/open.js';
+import { loadSae } from '../src/sae/folder.js';
+import { encode } from '../src/sae/encode.js';
+import { openData, parseDataSpec } from '../src/data/spec.js';
 import { ShardWriter } from '../src/data/shards.js';
 import { Rng } from '../src/util/rng.js';
+import { architecture } from '../src/sae/arch/registry.js';
 import { parseTrainConfig } from '../src/train/config.js';
 import { train } from '../src/train/trainer.js';
 
 const be = getBackend();
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'saekit-arch-'));
 const data = { d: 32, features: 128, active: 4, seed: 0 };
-const base = { data: 'synthetic:d=32,features=128,active=4,seed=0', latents: 256, k: 4, batch: 1024, tokens: 400_000 };
+const base = { data: 'synthetic:d=32,features=128,active=4,seed=0', latents: 256, batch: 1024, tokens: 400_000 };
+/** base settings for an architecture (k = 4 where it has a k) */
+const baseFor = (arch: string): Record<string, unknown> => ({ ...base, arch, ...('k' in architecture(arch).options.shape ? { k: 4 } : {}) });
 const heldOut = (): SyntheticSource => new SyntheticSource({ ...data, stream: 1 }, be);
 
 describe('architectures recover the synthetic ground truth', () => {
@@ -31,7 +34,7 @@ describe('architectures recover the synthetic ground truth', () => {
     ['jumprelu', { lambda: 0.01 }, 0.93, 30],
     ['relu', { lambda: 0.1 }, 0.93, 60],
   ] as const)('%s %j: MMCS >= %d, L0 <= %d', async (arch, extra, mmcs, maxL0) => {
-    const res = await train(be, parseTrainConfig({ ...base, arch, ...extra }), { out: tmp() });
+    const res = await train(be, parseTrainConfig({ ...baseFor(arch), ...extra }), { out: tmp() });
     const ev = evaluateSae(be, res.sae, heldOut(), 16384);
     expect(ev.mmcs!).toBeGreaterThanOrEqual(mmcs);
     expect(ev.l0).toBeLessThanOrEqual(maxL0);
@@ -45,7 +48,7 @@ describe('architectures recover the synthetic ground truth', () => {
   });
 
   it('the VAE reconstructs with its dense mean code (L0 = n) and says so', async () => {
-    const res = await train(be, parseTrainConfig({ ...base, arch: 'vae', tokens: 600_000 }), { out: tmp() });
+    const res = await train(be, parseTrainConfig({ ...baseFor('vae'), tokens: 600_000 }), { out: tmp() });
     const ev = evaluateSae(be, res.sae, heldOut(), 8192);
     expect(ev.l0).toBeGreaterThan(250);
     expect(ev.fvu).toBeLessThan(0.2);
@@ -55,7 +58,7 @@ describe('architectures recover the synthetic ground truth', () => {
   it('JumpReLU\'s L0 falls as λ rises', async () => {
     const l0s: number[] = [];
     for (const lambda of [0.001, 0.01, 0.1]) {
-      const res = await train(be, parseTrainConfig({ ...base, arch: 'jumprelu', lambda, tokens: 200_000 }), { out: tmp() });
+      const res = await train(be, parseTrainConfig({ ...baseFor('jumprelu'), lambda, tokens: 200_000 }), { out: tmp() });
       l0s.push(evaluateSae(be, res.sae, heldOut(), 8192).l0);
     }
     expect(l0s[1]!).toBeLessThan(l0s[0]!);
@@ -67,7 +70,7 @@ describe('architecture state survives a resume bit for bit', () => {
   it.each([
     ['batchtopk', {}], ['jumprelu', { kdeDecay: 0.9 }], ['vae', {}], ['matryoshka', {}], ['relu', {}],
   ] as const)('%s %j', async (arch, extra) => {
-    const cfg = parseTrainConfig({ ...base, arch, ...extra, tokens: 60 * 1024, checkpointEvery: 10 * 1024 });
+    const cfg = parseTrainConfig({ ...baseFor(arch), ...extra, tokens: 60 * 1024, checkpointEvery: 10 * 1024 });
     const whole = tmp(), parts = tmp();
     const ref = await train(be, cfg, { out: whole });
     expect((await train(be, cfg, { out: parts, stopAfterSteps: 23 })).finished).toBe(false);
@@ -82,7 +85,7 @@ describe('SAELens export of the threshold architectures', () => {
   it('JumpReLU and BatchTopK go out as SAELens "jumprelu" with their thresholds and come back encoding the same', async () => {
     for (const arch of ['jumprelu', 'batchtopk'] as const) {
       const run = tmp();
-      await train(be, parseTrainConfig({ ...base, arch, tokens: 50_000 }), { out: run });
+      await train(be, parseTrainConfig({ ...baseFor(arch), tokens: 50_000 }), { out: run });
       const sae = loadSae(run);
       const dir = tmp();
       exportSaeLens(sae, dir);
@@ -94,12 +97,12 @@ describe('SAELens export of the threshold architectures', () => {
       const x = heldOut();
       const rows = new Float32Array(64 * 32);
       x.read(rows, 64);
-      const a = encodeSae(be, sae, rows, 64), b = encodeSae(be, back, rows, 64);
+      const a = encode(be, sae, rows, 64), b = encode(be, back, rows, 64);
       expect(Array.from(b.z.idx)).toEqual(Array.from(a.z.idx));
     }
     const vaeRun = tmp();
-    await train(be, parseTrainConfig({ ...base, arch: 'vae', tokens: 20_000 }), { out: vaeRun });
-    expect(() => exportSaeLens(loadSae(vaeRun), tmp())).toThrow(/a VAE has no SAELens architecture/);
+    await train(be, parseTrainConfig({ ...baseFor('vae'), tokens: 20_000 }), { out: vaeRun });
+    expect(() => exportSaeLens(loadSae(vaeRun), tmp())).toThrow(/a vae SAE has no SAELens architecture to export to/);
   });
 });
 
@@ -107,7 +110,7 @@ describe('transcoders', () => {
   const tdata = 'synthetic:d=32,features=128,active=4,targetD=64';
 
   it('a TopK transcoder learns the synthetic sparse map: its decoder finds the output directions', async () => {
-    const res = await train(be, parseTrainConfig({ ...base, data: tdata, transcode: true, tokens: 1_000_000 }), { out: tmp() });
+    const res = await train(be, parseTrainConfig({ ...baseFor('topk'), data: tdata, transcode: true, tokens: 1_000_000 }), { out: tmp() });
     expect(res.sae.cfg.dOut).toBe(64);
     expect(res.sae.params.W_dec.length).toBe(256 * 64);
     expect(res.sae.params.W_enc.length).toBe(256 * 32);
@@ -118,7 +121,7 @@ describe('transcoders', () => {
   });
 
   it('shuffled inputs keep their own targets, and a resumed transcoder run ends with the same bits', async () => {
-    const cfg = parseTrainConfig({ ...base, arch: 'batchtopk', data: tdata, transcode: true, shuffle: 3000, tokens: 60 * 1024, checkpointEvery: 10 * 1024 });
+    const cfg = parseTrainConfig({ ...baseFor('batchtopk'), data: tdata, transcode: true, shuffle: 3000, tokens: 60 * 1024, checkpointEvery: 10 * 1024 });
     const whole = tmp(), parts = tmp();
     await train(be, cfg, { out: whole });
     expect((await train(be, cfg, { out: parts, stopAfterSteps: 23 })).finished).toBe(false);
@@ -131,7 +134,7 @@ describe('transcoders', () => {
     for (let r = 0; r < 600; r++) for (let c = 0; c < 4; c++) ys[r * 4 + c] = 2 * xs[r * 32 + c]!;
     w.write(xs, 600, undefined, undefined, ys);
     expect(w.close()).toMatchObject({ d: 32, d_out: 4, total_tokens: 600 });
-    const src = await openSource(dir, be, 200, 1);
+    const src = await openData(parseDataSpec(dir), be, { shuffle: 200, seed: 1 });
     expect(src.dOut).toBe(4);
     const x = new Float32Array(500 * 32), y = new Float32Array(500 * 4);
     expect(src.read(x, 500, y)).toBe(500);
@@ -144,6 +147,6 @@ describe('transcoders', () => {
   });
 
   it('--transcode without targets is a clear error', async () => {
-    await expect(train(be, parseTrainConfig({ ...base, transcode: true, tokens: 10_000 }), { out: tmp() })).rejects.toThrow(/has no targets to transcode to/);
+    await expect(train(be, parseTrainConfig({ ...baseFor('topk'), transcode: true, tokens: 10_000 }), { out: tmp() })).rejects.toThrow(/has no targets to transcode to/);
   });
 });

@@ -123,7 +123,7 @@ describe('saekit CLI', () => {
     [['train', '--out', 'x', '--bogus'], /unknown option '--bogus'/],
     [['train', '--out', 'x', '--data', 'synthetic:d=abc'], /"d=abc" is not key=number/],
     [['train', '--out', 'x', '--data', '/nonexistent/acts'], /\/nonexistent\/acts: no such file or folder/],
-    [['train', '--out', 'x', '--arch', 'gated'], /argument 'gated' is invalid. Allowed choices are topk/],
+    [['train', '--out', 'x', '--arch', 'gated'], /unknown architecture "gated" \(expected one of topk, batchtopk/],
   ])('bad input %j gets a clear error', (args, message) => {
     const cwd = tmp();
     const r = spawnSync(process.execPath, [...cli, ...args], { cwd, encoding: 'utf8' });

@@ -9,8 +9,9 @@ import { exportSaeLens, importSaeLens } from '../src/formats/saelens.js';
 import { writeJsonAtomic } from '../src/io/atomic.js';
 import { exportSparsify, importSparsify } from '../src/formats/sparsify.js';
 import { SafetensorsFile, writeSafetensors } from '../src/io/safetensors.js';
-import { loadSae, saveSae, type Sae } from '../src/sae/common.js';
-import { topkForwardBackward, TopKWorkspace } from '../src/sae/topk.js';
+import { type Sae } from '../src/sae/common.js';
+import { loadSae, saveSae } from '../src/sae/folder.js';
+import { topkForwardBackward, TopKWorkspace } from '../src/sae/ksparse.js';
 import { Rng } from '../src/util/rng.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'saekit-fmt-'));

@@ -67,7 +67,9 @@ describe('synthetic source', () => {
   });
 
   it('parses specs and names the bad option', () => {
-    expect(parseSyntheticSpec('synthetic:d=32,active=2,antipodal=3')).toMatchObject({ d: 32, active: 2, antipodal: 3, features: 2048 });
+    // the options the spec names (the defaults apply when the source is built)
+    expect(parseSyntheticSpec('synthetic:d=32,active=2,antipodal=3')).toEqual({ d: 32, active: 2, antipodal: 3 });
+    expect(new SyntheticSource(parseSyntheticSpec('synthetic:d=32,active=2,antipodal=3')).options.features).toBe(2048);
     expect(() => parseSyntheticSpec('synthetic:d=0')).toThrow(/--data synthetic:d=0: d: /);
     expect(() => parseSyntheticSpec('synthetic:dd=3')).toThrow(/Unrecognized key|dd/);
     expect(() => parseSyntheticSpec('synthetic:features=4,antipodal=3')).toThrow(/antipodal pairs need/);

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { referenceBackend, type Backend } from '../src/compute/backend.js';
 import { PARAM_NAMES, type SaeParams } from '../src/sae/common.js';
-import { topkForwardBackward, TopKWorkspace, type TopKLossOptions } from '../src/sae/topk.js';
+import { topkForwardBackward, TopKWorkspace, type TopKLossOptions } from '../src/sae/ksparse.js';
 import { Rng } from '../src/util/rng.js';
 import { checkFd, nativeOrSkip } from './helpers.js';
 

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { getBackend } from '../src/compute/backend.js';
 import { SyntheticSource } from '../src/data/synthetic.js';
 import { evaluateSae } from '../src/eval/metrics.js';
-import { loadSae } from '../src/sae/common.js';
+import { loadSae } from '../src/sae/folder.js';
 import { parseTrainConfig } from '../src/train/config.js';
 import { train } from '../src/train/trainer.js';
 
@@ -59,8 +59,8 @@ describe('training', () => {
     const res = await train(be, parseTrainConfig({ ...small, data: spec, tokens: 1_500_000, normalize: true }), { out });
     const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
     // E||x||² ≈ active · E[mag²] ≈ 4 · 10,833 → scale ≈ sqrt(32 / 43,333) ≈ 0.027
-    expect(cfg.input_scale).toBeGreaterThan(0.02);
-    expect(cfg.input_scale).toBeLessThan(0.035);
+    expect(cfg.resolved.input_scale).toBeGreaterThan(0.02);
+    expect(cfg.resolved.input_scale).toBeLessThan(0.035);
     const ev = evaluateSae(be, loadSae(out), new SyntheticSource({ ...raw, stream: 1 }, be), 32768);
     expect(ev.mmcs!).toBeGreaterThanOrEqual(0.95);
     expect(ev.fvu).toBeLessThan(0.3);

@@ -1,15 +1,16 @@
 /**
- * Feature splitting vs discovery across dictionary sizes (DESIGN 4.9; Leask, Bussmann et al.
+ * Feature splitting vs discovery across dictionary sizes (docs/design.md §4.9; Leask, Bussmann et al.
  * 2024). Each latent of the larger SAE is matched to the smaller SAE by decoder cosine (and,
  * given data, by activation correlation) and classified:
  *   discovered — its best decoder cosine to the smaller SAE is below `novel` (nothing matches);
  *   split      — its best match (the parent) has >= 2 larger-SAE latents matching it above `novel`;
  *   kept       — it matches a parent that has no other child.
  */
-import type { Backend } from '../compute/backend.js';
+import type { Backend, SparseRows } from '../compute/backend.js';
 import type { ActivationSource, GroundTruth } from '../data/source.js';
 import type { Sae } from '../sae/common.js';
-import { encodeTopK, TopKWorkspace } from '../sae/topk.js';
+import { encode } from '../sae/encode.js';
+import { decoderWidth, topCosine } from '../sae/geometry.js';
 
 export type LatentClass = 'split' | 'discovered' | 'kept';
 
@@ -24,31 +25,16 @@ export interface ScaleMatch {
   corr?: Float32Array;
 }
 
-/** For each row of a [na, d], the row of b [nb, d] with the largest cosine (blocked GEMM). */
-export function bestCosine(be: Backend, a: Float32Array, na: number, b: Float32Array, nb: number, d: number): { idx: Int32Array; cos: Float32Array } {
-  const an = Float32Array.from(a), bn = Float32Array.from(b);
-  be.normalizeRows(an, na, d);
-  be.normalizeRows(bn, nb, d);
-  const idx = new Int32Array(na).fill(-1), cos = new Float32Array(na).fill(-Infinity);
-  const block = 2048;
-  const c = new Float32Array(block * nb);
-  for (let i0 = 0; i0 < na; i0 += block) {
-    const bi = Math.min(block, na - i0);
-    be.gemm({ a: an.subarray(i0 * d, (i0 + bi) * d), b: bn, c, m: bi, n: nb, k: d, transB: true });
-    for (let i = 0; i < bi; i++) {
-      for (let j = 0; j < nb; j++) {
-        const v = c[i * nb + j]!;
-        if (v > cos[i0 + i]!) { cos[i0 + i] = v; idx[i0 + i] = j; }
-      }
-    }
-  }
-  return { idx, cos };
+/** For each row of a [na, w], the row of b [nb, w] with the largest cosine. */
+function bestCosine(be: Backend, a: Float32Array, na: number, b: Float32Array, nb: number, w: number): { idx: Int32Array; cos: Float32Array } {
+  const m = topCosine(be, a, na, b, nb, w, 1);
+  return { idx: m.idx, cos: m.vals };
 }
 
 export function matchScales(be: Backend, small: Sae, large: Sae, novel = 0.6): ScaleMatch {
-  const d = small.cfg.d;
-  if (large.cfg.d !== d) throw new Error(`the SAEs have different widths (d=${small.cfg.d} and d=${large.cfg.d})`);
-  const { idx: parent, cos } = bestCosine(be, large.params.W_dec, large.cfg.n, small.params.W_dec, small.cfg.n, d);
+  const w = decoderWidth(small);
+  if (large.cfg.d !== small.cfg.d || decoderWidth(large) !== w) throw new Error(`the SAEs have different widths (d=${small.cfg.d}→${w} and d=${large.cfg.d}→${decoderWidth(large)})`);
+  const { idx: parent, cos } = bestCosine(be, large.params.W_dec, large.cfg.n, small.params.W_dec, small.cfg.n, w);
   const children = new Int32Array(small.cfg.n);
   for (let j = 0; j < large.cfg.n; j++) if (cos[j]! >= novel) children[parent[j]!]!++;
   const cls: LatentClass[] = Array.from(parent, (p, j) => (cos[j]! < novel ? 'discovered' : children[p]! >= 2 ? 'split' : 'kept'));
@@ -60,39 +46,36 @@ export function matchScales(be: Backend, small: Sae, large: Sae, novel = 0.6): S
 /**
  * Pearson correlation of each larger-SAE latent's activation with every smaller-SAE latent's
  * over `tokens` rows; returns the best-correlated smaller latent. Only co-active pairs are
- * accumulated (activations are sparse), so the cost is tokens·k_small·k_large.
+ * accumulated (activations are sparse), so the cost is tokens·L0_small·L0_large; any
+ * architecture's codes serve (each SAE encodes with its own).
  */
 export function activationCorrelation(be: Backend, small: Sae, large: Sae, source: ActivationSource, tokens: number, batch = 2048): { idx: Int32Array; corr: Float32Array } {
   const d = small.cfg.d, ns = small.cfg.n, nl = large.cfg.n;
-  for (const s of [small, large]) if (s.cfg.arch !== 'topk') throw new Error(`activation correlation reads TopK codes; this SAE is ${s.cfg.arch}`);
   const B = Math.min(batch, tokens);
-  const wsS = new TopKWorkspace(B, ns, d, { k: small.cfg.k, multiTopK: false, kAux: 0, auxAlpha: 0 });
-  const wsL = new TopKWorkspace(B, nl, d, { k: large.cfg.k, multiTopK: false, kAux: 0, auxAlpha: 0 });
   const x = new Float32Array(B * d);
   const sS = new Float64Array(ns), qS = new Float64Array(ns), sL = new Float64Array(nl), qL = new Float64Array(nl);
   const cross = new Map<number, number>();
+  const moments = (z: SparseRows, b: number, s: Float64Array, q: Float64Array): void => {
+    for (let e = z.rowPtr[b]!; e < z.rowPtr[b + 1]!; e++) if (z.vals[e]! > 0 && z.idx[e]! >= 0) { s[z.idx[e]!]! += z.vals[e]!; q[z.idx[e]!]! += z.vals[e]! ** 2; }
+  };
   let seen = 0;
   while (seen < tokens) {
     const rows = source.read(x, Math.min(B, tokens - seen));
     if (rows === 0) break;
-    encodeTopK(be, small.params, x, rows, wsS, wsS.kTop);
-    encodeTopK(be, large.params, x, rows, wsL, wsL.kTop);
+    const zs = encode(be, small, x, rows).z, zl = encode(be, large, x, rows).z;
     for (let b = 0; b < rows; b++) {
-      for (let t = 0; t < wsS.kTop; t++) {
-        const v = Math.max(0, wsS.topVals[b * wsS.kTop + t]!), i = wsS.topIdx[b * wsS.kTop + t]!;
-        if (v <= 0) continue;
-        sS[i]! += v; qS[i]! += v * v;
-        for (let u = 0; u < wsL.kTop; u++) {
-          const w = Math.max(0, wsL.topVals[b * wsL.kTop + u]!);
-          if (w > 0) {
-            const key = i * nl + wsL.topIdx[b * wsL.kTop + u]!;
+      moments(zs, b, sS, qS);
+      moments(zl, b, sL, qL);
+      for (let e = zs.rowPtr[b]!; e < zs.rowPtr[b + 1]!; e++) {
+        const v = zs.vals[e]!, i = zs.idx[e]!;
+        if (!(v > 0) || i < 0) continue;
+        for (let u = zl.rowPtr[b]!; u < zl.rowPtr[b + 1]!; u++) {
+          const w = zl.vals[u]!;
+          if (w > 0 && zl.idx[u]! >= 0) {
+            const key = i * nl + zl.idx[u]!;
             cross.set(key, (cross.get(key) ?? 0) + v * w);
           }
         }
-      }
-      for (let u = 0; u < wsL.kTop; u++) {
-        const w = Math.max(0, wsL.topVals[b * wsL.kTop + u]!), j = wsL.topIdx[b * wsL.kTop + u]!;
-        if (w > 0) { sL[j]! += w; qL[j]! += w * w; }
       }
     }
     seen += rows;
@@ -125,7 +108,7 @@ export interface TruthScore {
  * parent → split; otherwise kept.
  */
 export function scoreAgainstTruth(be: Backend, small: Sae, large: Sae, truth: GroundTruth, cls: LatentClass[], match = 0.8): TruthScore {
-  const d = small.cfg.d;
+  const d = decoderWidth(small);
   if (!truth.parentOf || !truth.parents) throw new Error('scoring splits needs a hierarchical synthetic source (children > 1)');
   const parentOf = truth.parentOf;
   const nParents = truth.parents.length / d;

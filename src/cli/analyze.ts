@@ -4,12 +4,11 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { activationCorrelation, matchScales } from '../analysis/matching.js';
 import { opposingDirections } from '../analysis/opposing.js';
-import { MemorySource } from '../data/memory.js';
-import { openSource } from '../data/open.js';
+import { heldRows } from '../app/evaluate.js';
 import { getBackend } from '../compute/backend.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
 import { writeSvg } from '../eval/plots.js';
-import { loadSae } from '../sae/common.js';
+import { loadSae } from '../sae/folder.js';
 import { parseNumber } from './flags.js';
 
 function opposingCommand(): Command {
@@ -50,11 +49,6 @@ function opposingCommand(): Command {
     });
 }
 
-/** Held-out rows for comparing SAEs on exactly the same tokens. */
-export async function heldRows(data: string, tokens: number): Promise<MemorySource> {
-  return MemorySource.take(await openSource(data, getBackend()), tokens);
-}
-
 function scalesCommand(): Command {
   return new Command('scales')
     .description('classify each latent of a larger SAE as split, discovered or kept relative to the next smaller SAE')
@@ -67,7 +61,7 @@ function scalesCommand(): Command {
       if (paths.length < 2) throw new Error('analyze scales: give at least two SAE folders, smallest first');
       const be = getBackend();
       const saes = paths.map((p) => loadSae(p));
-      const held = await heldRows(o.data, o.tokens);
+      const held = await heldRows(be, o.data, o.tokens);
       const steps = [];
       console.log('| step | split | discovered | kept | activation correlation agrees |\n|---|---|---|---|---|');
       for (let i = 0; i + 1 < saes.length; i++) {

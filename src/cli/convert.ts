@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { exportSaeLens, importSaeLens, isSaeLensFolder } from '../formats/saelens.js';
 import { exportSparsify, importSparsify, isSparsifyFolder } from '../formats/sparsify.js';
-import { loadSae, saveSae } from '../sae/common.js';
+import { loadSae, saveSae } from '../sae/folder.js';
 
 export function exportCommand(): Command {
   return new Command('export')

@@ -5,6 +5,7 @@
  */
 import { Command, Option } from 'commander';
 import type { z } from 'zod';
+import { architectureFields, SharedTrainConfig, trainFieldNames } from '../train/config.js';
 
 type Def = { type: string; innerType?: ZodAny; entries?: Record<string, string>; options?: ZodAny[]; values?: unknown[] };
 type ZodAny = { _zod: { def: Def }; description?: string };
@@ -37,13 +38,32 @@ function parserFor(flag: string, t: ZodAny): (v: string) => unknown {
 /** Adds one option per schema field to cmd (skipping `omit`). */
 export function addSchemaOptions(cmd: Command, schema: z.ZodObject, omit: string[] = []): Command {
   for (const [key, field] of Object.entries(schema.shape as Record<string, ZodAny>)) {
-    if (omit.includes(key)) continue;
+    if (!omit.includes(key)) addFieldOption(cmd, key, field);
+  }
+  return cmd;
+}
+
+/** Every training flag: the shared fields, then each architecture's own (its help names the
+ *  architectures it applies to; giving it to another architecture is refused by the schema). */
+export function addTrainOptions(cmd: Command): Command {
+  addSchemaOptions(cmd, SharedTrainConfig);
+  for (const [key, { schema, archs }] of architectureFields()) addFieldOption(cmd, key, schema as unknown as ZodAny, `[${archs.join(', ')}] `);
+  return cmd;
+}
+
+/** The training settings commander parsed (unset ones left out, so defaults apply). */
+export function pickTrainOptions(opts: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(trainFieldNames().filter((k) => opts[k] !== undefined).map((k) => [k, opts[k]]));
+}
+
+function addFieldOption(cmd: Command, key: string, field: ZodAny, prefix = ''): void {
+  {
     const t = base(field);
     const flag = `--${kebab(key)}`;
-    const desc = field.description ?? '';
+    const desc = prefix + (field.description ?? '');
     if (t._zod.def.type === 'boolean') {
       cmd.addOption(new Option(flag, desc));
-      continue;
+      return;
     }
     const choices = t._zod.def.type === 'enum' ? Object.values(t._zod.def.entries ?? {}) : null;
     const opt = new Option(`${flag} <value>`, desc);
@@ -51,7 +71,6 @@ export function addSchemaOptions(cmd: Command, schema: z.ZodObject, omit: string
     else opt.argParser(parserFor(flag, t));
     cmd.addOption(opt);
   }
-  return cmd;
 }
 
 /** The options commander parsed, keyed by schema field (unset ones left out, so defaults apply). */

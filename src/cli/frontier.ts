@@ -6,6 +6,9 @@ import { compareAtMatchedL0, frontiersByGroup, type FrontierPoint } from '../eva
 import { writeSvg } from '../eval/plots.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
 import { readJsonObject } from '../io/json.js';
+import { camel, snake } from '../io/naming.js';
+import { readSaeConfig } from '../sae/folder.js';
+import { readRunConfig, runConfigPath } from '../train/run-config.js';
 
 /** A run's (L0, FVU) from its eval.json, grouped by a config.json field. */
 export function runPoint(run: string, groupBy: string): FrontierPoint {
@@ -14,10 +17,11 @@ export function runPoint(run: string, groupBy: string): FrontierPoint {
   const ev = readJsonObject(evalPath);
   if (typeof ev.l0 !== 'number' || typeof ev.fvu !== 'number') throw new Error(`${evalPath}: fields "l0" and "fvu" must be numbers`);
   // a training run has config.json; any other SAE folder (imported, stitched) has cfg.json
-  const cfgPath = existsSync(join(run, 'config.json')) ? join(run, 'config.json') : join(run, 'cfg.json');
-  const cfg = existsSync(cfgPath) ? readJsonObject(cfgPath) : {};
-  if (groupBy !== 'none' && !(groupBy in cfg)) throw new Error(`${cfgPath}: no field "${groupBy}" to group by (has: ${Object.keys(cfg).join(', ')})`);
-  return { label: run, group: groupBy === 'none' ? 'all' : `${groupBy}=${String(cfg[groupBy])}`, l0: ev.l0, fvu: ev.fvu };
+  const cfgPath = existsSync(runConfigPath(run)) ? runConfigPath(run) : join(run, 'cfg.json');
+  const cfg: Record<string, unknown> = existsSync(runConfigPath(run)) ? readRunConfig(run)!.cfg : existsSync(cfgPath) ? { ...readSaeConfig(run) } : {};
+  const key = camel(groupBy);
+  if (groupBy !== 'none' && !(key in cfg)) throw new Error(`${cfgPath}: no field "${groupBy}" to group by (has: ${Object.keys(cfg).map(snake).join(', ')})`);
+  return { label: run, group: groupBy === 'none' ? 'all' : `${groupBy}=${String(cfg[key])}`, l0: ev.l0, fvu: ev.fvu };
 }
 
 export function frontierCommand(): Command {

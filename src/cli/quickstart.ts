@@ -6,7 +6,7 @@
  * 16 active per row on average; 4096 latents, k=16.
  */
 import { Command } from 'commander';
-import { runTraining } from './train.js';
+import { runTrainJob } from './train.js';
 
 export const QUICKSTART = {
   data: 'synthetic:d=128,features=2048,active=16',
@@ -22,6 +22,6 @@ export function quickstartCommand(): Command {
     .option('--out <dir>', 'run folder', 'runs/quickstart')
     .option('--resume', 'continue an interrupted quickstart')
     .action(async (opts: { out: string; resume?: boolean }) => {
-      await runTraining({ ...QUICKSTART }, opts.out, Boolean(opts.resume), 65536);
+      await runTrainJob({ settings: { ...QUICKSTART }, out: opts.out, resume: Boolean(opts.resume), evalTokens: 65536 });
     });
 }

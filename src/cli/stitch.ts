@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { evaluateSae } from '../eval/metrics.js';
 import { summary } from '../eval/report.js';
 import { writeJsonAtomic } from '../io/atomic.js';
-import { loadSae, saveSae } from '../sae/common.js';
-import { heldRows } from './analyze.js';
+import { loadSae, saveSae } from '../sae/folder.js';
+import { heldRows } from '../app/evaluate.js';
 import { parseNumber } from './flags.js';
 
 export function stitchCommand(): Command {
@@ -26,7 +26,7 @@ export function stitchCommand(): Command {
       const small = loadSae(smallPath), large = loadSae(largePath);
       const st = stitch(small, large, matchScales(be, small, large, o.novel), o.mode);
       saveSae(o.out, st);
-      const held = await heldRows(o.data, o.tokens);
+      const held = await heldRows(be, o.data, o.tokens);
       console.log('| SAE | latents | L0 | FVU |\n|---|---|---|---|');
       for (const [name, sae] of [[smallPath, small], [o.out, st], [largePath, large]] as const) {
         const ev = evaluateSae(be, sae, held.rewind(), held.length);

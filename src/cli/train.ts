@@ -1,43 +1,33 @@
 /** `saekit train`: train an SAE into a run folder (resumable), then evaluate and plot. */
 import { Command } from 'commander';
+import { trainAndReport, type TrainJob } from '../app/train.js';
 import { getBackend } from '../compute/backend.js';
-import { openHeldOut, openSource } from '../data/open.js';
-import type { ActivationSource } from '../data/source.js';
-import { formatSummary, writeReport } from '../eval/report.js';
-import { parseTrainConfig, TrainConfig } from '../train/config.js';
-import { train } from '../train/trainer.js';
-import { addSchemaOptions, parseNumber, pickSchemaOptions } from './flags.js';
-import type { Backend } from '../compute/backend.js';
+import { formatSummary } from '../eval/report.js';
+import { addTrainOptions, parseNumber, pickTrainOptions } from './flags.js';
+import { withStopSignal } from './signals.js';
 
-/** Held-out evaluation data: the given --eval-data, else held-out rows of the training data. */
-export async function heldOut(be: Backend, data: string, tokens: number, evalData?: string): Promise<ActivationSource> {
-  return evalData ? openSource(evalData, be) : openHeldOut(data, be, tokens);
-}
-
-export async function runTraining(raw: Record<string, unknown>, out: string, resume: boolean, evalTokens: number, evalData?: string): Promise<void> {
-  const be = getBackend();
-  const cfg = parseTrainConfig(raw, 'train');
-  console.log(`saekit: training ${cfg.arch} SAE on ${cfg.data}: ${cfg.latents} latents, k=${cfg.k}, ${cfg.tokens} tokens in batches of ${cfg.batch} (backend ${be.name})`);
-  const res = await train(be, cfg, { out, resume, progress: true });
-  if (!res.finished) {
+/** Runs a train job with Ctrl-C / SIGTERM writing a checkpoint (exit code 130). */
+export async function runTrainJob(job: Omit<TrainJob, 'signal' | 'log' | 'progress'>): Promise<void> {
+  const res = await withStopSignal((signal) => trainAndReport(getBackend(), { ...job, progress: true, signal, log: (l) => console.log(l) }));
+  if (!res.summary) {
+    process.stderr.write(`saekit: ${res.train.stoppedBy}: checkpoint written at step ${res.train.steps}; continue with --resume\n`);
     process.exitCode = 130;
     return;
   }
-  const s = await writeReport(be, out, res.sae, await heldOut(be, cfg.data, evalTokens, evalData), evalTokens);
-  console.log(`saekit: done: ${res.steps} steps, ${res.tokens} tokens. Held-out evaluation:`);
-  console.log(formatSummary(s));
-  console.log(`saekit: wrote ${out}/{sae.safetensors,cfg.json,metrics.jsonl,eval.json,loss.svg,density.svg,report.md}`);
+  console.log(`saekit: done: ${res.train.steps} steps, ${res.train.tokens} tokens. Held-out evaluation:`);
+  console.log(formatSummary(res.summary));
+  console.log(`saekit: wrote ${job.out}/{sae.safetensors,cfg.json,metrics.jsonl,eval.json,loss.svg,density.svg,report.md}`);
 }
 
 export function trainCommand(): Command {
   const cmd = new Command('train')
-    .description('train a sparse autoencoder (resumable with --resume)')
+    .description('train a sparse autoencoder (resumable with --resume: the run keeps its saved configuration)')
     .requiredOption('--out <dir>', 'run folder to write')
-    .option('--resume', 'continue the run in --out from its last checkpoint')
+    .option('--resume', 'continue the run in --out from its last checkpoint, with its saved configuration')
     .option('--eval-tokens <n>', 'held-out tokens for the final evaluation', (v) => parseNumber('--eval-tokens', v), 65536)
-    .option('--eval-data <path>', 'held-out data for the final evaluation (default: synthetic stream 1, or the training data)');
-  addSchemaOptions(cmd, TrainConfig);
+    .option('--eval-data <path>', 'held-out data for the final evaluation (default: the held-out part of the training data)');
+  addTrainOptions(cmd);
   return cmd.action(async (opts: Record<string, unknown>) => {
-    await runTraining(pickSchemaOptions(opts, TrainConfig), opts.out as string, Boolean(opts.resume), opts.evalTokens as number, opts.evalData as string | undefined);
+    await runTrainJob({ settings: pickTrainOptions(opts), out: opts.out as string, resume: Boolean(opts.resume), evalTokens: opts.evalTokens as number, evalData: opts.evalData as string | undefined });
   });
 }

@@ -9,7 +9,7 @@ import { writeJsonAtomic } from '../io/atomic.js';
 import { readJsonObject } from '../io/json.js';
 import { Progress } from '../util/progress.js';
 import type { LmActivations } from './lm.js';
-import { ShardWriter, type Manifest } from './shards.js';
+import { ShardWriter, type Manifest, type ShardOrigin } from './shards.js';
 import type { SourceState } from './source.js';
 
 const STATE = 'extract-state.json';
@@ -17,7 +17,7 @@ const STATE = 'extract-state.json';
 export interface ExtractOptions {
   out: string;
   /** what the manifest records as the activations' origin; a resume must match it */
-  origin: Record<string, unknown>;
+  origin: ShardOrigin;
   dtype?: 'F32' | 'BF16';
   shardTokens?: number;
   resume?: boolean;

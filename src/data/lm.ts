@@ -25,36 +25,31 @@ export const LmSpec = z.object({
   excludeBos: z.coerce.number().int().min(0).max(1).default(1).describe('1: no rows for BOS tokens (attention sinks with outsized norms)'),
   textField: z.string().default('text').describe('jsonl field / parquet column with the text'),
   sep: z.string().optional().describe('plain-text document separator (default a blank line)'),
-  from: z.enum(['start', 'end']).default('start').describe('end: the corpus\'s last contexts (held-out data)'),
+  from: z.enum(['start', 'end']).optional().describe('start (default): the corpus\'s first contexts; end: its last ones (held-out data)'),
   tokenizer: z.string().optional().describe('tokenizer path when not beside the model'),
 });
 export type LmSpec = z.infer<typeof LmSpec>;
 
-export function parseLmSpec(spec: string): LmSpec {
+export function parseLmSpec(spec: string, flag = '--data'): LmSpec {
   const raw: Record<string, string> = {};
   for (const part of spec.replace(/^lm:/, '').split(',').filter(Boolean)) {
     const eq = part.indexOf('=');
-    if (eq <= 0) throw new Error(`--data ${spec}: "${part}" is not key=value (e.g. lm:model=m.bin,corpus=c.txt,layer=2,site=resid_post)`);
+    if (eq <= 0) throw new Error(`${flag} ${spec}: "${part}" is not key=value (e.g. lm:model=m.bin,corpus=c.txt,layer=2,site=resid_post)`);
     raw[part.slice(0, eq)] = part.slice(eq + 1).replace(/\\n/g, '\n').replace(/\\t/g, '\t');
   }
   const got = LmSpec.strict().safeParse(raw);
   if (!got.success) {
     const issue = got.error.issues[0]!;
-    throw new Error(`--data ${spec}: ${issue.path.join('.') || 'options'}: ${issue.message}`);
+    throw new Error(`${flag} ${spec}: ${issue.path.join('.') || 'options'}: ${issue.message}`);
   }
   return got.data;
 }
 
 /** The spec as one canonical lm:... string (what cfg.json records and parseLmSpec reads back). */
 export function formatLmSpec(s: LmSpec): string {
-  const parts = Object.entries(s).filter(([, v]) => v !== undefined)
+  const parts = Object.keys(LmSpec.shape).map((k) => [k, s[k as keyof LmSpec]] as const).filter(([, v]) => v !== undefined)
     .map(([k, v]) => `${k}=${String(v).replace(/\n/g, '\\n').replace(/\t/g, '\\t')}`);
   return `lm:${parts.join(',')}`;
-}
-
-/** The same live source on held-out text: the corpus's last contexts holding `tokens` rows. */
-export function heldOutLmSpec(spec: string, tokens: number): string {
-  return formatLmSpec({ ...parseLmSpec(spec), from: 'end', tokens });
 }
 
 /** Rows of one site, with each row's token id and position, in corpus order. */

@@ -11,7 +11,26 @@ import { z } from 'zod';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { readJsonFile } from '../io/json.js';
 import { SafetensorsFile, writeSafetensors, type DType } from '../io/safetensors.js';
+import { SITES } from '../lm/transformer.js';
 import type { ActivationSource, SourceState } from './source.js';
+
+/** A manifest's `source`: where the rows came from (written by extract, read by eval --model,
+ *  index and info). Unknown keys are kept. */
+export const ShardOrigin = z.object({
+  model: z.string().optional(),
+  corpus: z.string().optional(),
+  layer: z.number().int().min(0).optional(),
+  site: z.enum(SITES).optional(),
+  target_site: z.enum(SITES).optional(),
+  ctx: z.number().int().optional(),
+  exclude_bos: z.boolean().optional(),
+  text_field: z.string().optional(),
+  sep: z.string().optional(),
+  tokens: z.number().int().optional(),
+  /** the canonical lm: spec the rows were read with */
+  lm_spec: z.string().optional(),
+}).passthrough();
+export type ShardOrigin = z.infer<typeof ShardOrigin>;
 
 export const Manifest = z.object({
   format: z.literal('saekit-shards').default('saekit-shards'),
@@ -21,7 +40,7 @@ export const Manifest = z.object({
   dtype: z.enum(['F32', 'BF16']),
   total_tokens: z.number().int().min(0),
   shards: z.array(z.object({ file: z.string(), tokens: z.number().int().min(0) })),
-  source: z.record(z.string(), z.unknown()).default({}),
+  source: ShardOrigin.default({}),
 });
 export type Manifest = z.infer<typeof Manifest>;
 
@@ -148,7 +167,7 @@ export class ShardWriter {
   readonly d: number;
   readonly dtype: 'F32' | 'BF16';
   readonly shardTokens: number;
-  readonly source: Record<string, unknown>;
+  readonly source: ShardOrigin;
   #rows: Float32Array;
   #tokens: Int32Array | null;
   #positions: Int32Array | null;
@@ -158,7 +177,7 @@ export class ShardWriter {
   #shards: { file: string; tokens: number }[];
 
   /** `shards`: the shards already written by an interrupted writer, to continue after them. */
-  constructor(dir: string, o: { d: number; dOut?: number; dtype?: 'F32' | 'BF16'; shardTokens?: number; withTokens?: boolean; source?: Record<string, unknown>; shards?: { file: string; tokens: number }[] }) {
+  constructor(dir: string, o: { d: number; dOut?: number; dtype?: 'F32' | 'BF16'; shardTokens?: number; withTokens?: boolean; source?: ShardOrigin; shards?: { file: string; tokens: number }[] }) {
     this.#shards = [...(o.shards ?? [])];
     this.dir = dir;
     this.d = o.d;

@@ -39,24 +39,25 @@ export const SyntheticOptions = z.object({
   .refine((o) => o.active <= o.features, { message: 'active must be <= features' });
 export type SyntheticOptions = z.infer<typeof SyntheticOptions>;
 
-/** Parses "synthetic" or "synthetic:d=64,features=512,seed=3" into options. */
-export function parseSyntheticSpec(spec: string): SyntheticOptions {
+/** Parses "synthetic" or "synthetic:d=64,features=512,seed=3" into the options it names
+ *  (validated with the defaults applied; the defaults are not returned). */
+export function parseSyntheticSpec(spec: string, flag = '--data'): Partial<SyntheticOptions> {
   const body = spec.replace(/^synthetic:?/, '');
   const raw: Record<string, number> = {};
   for (const part of body.split(',').filter(Boolean)) {
     const [key, value] = part.split('=');
     const num = Number(value);
     if (!key || value === undefined || !Number.isFinite(num)) {
-      throw new Error(`--data ${spec}: "${part}" is not key=number (e.g. synthetic:d=128,features=2048,active=16)`);
+      throw new Error(`${flag} ${spec}: "${part}" is not key=number (e.g. synthetic:d=128,features=2048,active=16)`);
     }
     raw[key] = num;
   }
   const got = SyntheticOptions.safeParse(raw);
   if (!got.success) {
     const issue = got.error.issues[0]!;
-    throw new Error(`--data ${spec}: ${issue.path.join('.') || 'options'}: ${issue.message}`);
+    throw new Error(`${flag} ${spec}: ${issue.path.join('.') || 'options'}: ${issue.message}`);
   }
-  return got.data;
+  return raw as Partial<SyntheticOptions>;
 }
 
 /** Walker's alias table for O(1) draws from a discrete distribution. */

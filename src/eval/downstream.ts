@@ -8,7 +8,7 @@
 import type { Backend } from '../compute/backend.js';
 import type { LmActivations } from '../data/lm.js';
 import type { Sae } from '../sae/common.js';
-import { encodeSae } from '../sae/encode.js';
+import { encode } from '../sae/encode.js';
 import { Progress } from '../util/progress.js';
 
 export interface DownstreamResult {
@@ -64,7 +64,7 @@ export function downstreamEval(be: Backend, sae: Sae, lm: LmActivations, maxCont
           for (let r = 0; r < R; r++) if (spliced(r)) x.fill(0, r * d, (r + 1) * d);
           return;
         }
-        const { recon } = encodeSae(be, sae, x, R);
+        const { recon } = encode(be, sae, x, R);
         for (let r = 0; r < R; r++) {
           if (!spliced(r)) continue;
           for (let j = 0; j < d; j++) {

@@ -1,5 +1,5 @@
 /**
- * Evaluation of a trained SAE on a stream of activations (DESIGN 4.8):
+ * Evaluation of a trained SAE on a stream of activations (docs/design.md §4.8):
  *   FVU = Σ||x − x̂||² / Σ||x − x̄||² (x̄ over the whole evaluation set),
  *   OpenAI normalized MSE = mean_b ||x_b − x̂_b||² / ||x_b||²,
  *   L0 = mean nonzero latents per token, dead fraction = latents that never fired,
@@ -8,9 +8,8 @@
 import type { Backend } from '../compute/backend.js';
 import type { ActivationSource, GroundTruth } from '../data/source.js';
 import type { Sae } from '../sae/common.js';
-import type { SparseRows } from '../compute/backend.js';
-import { encodeSae } from '../sae/encode.js';
-import { topkForwardBackward, TopKWorkspace } from '../sae/topk.js';
+import { encode } from '../sae/encode.js';
+import { decoderWidth, topCosine } from '../sae/geometry.js';
 
 export interface EvalResult {
   tokens: number;
@@ -31,40 +30,26 @@ export interface EvalResult {
 /** Evaluates with the SAE's own k, or at another k (progressive codes: a Multi-TopK SAE at k'). */
 export function evaluateSae(be: Backend, sae: Sae, source: ActivationSource, tokens: number, batch = 4096, kEval?: number): EvalResult {
   const { d, n } = sae.cfg;
-  const k = Math.min(kEval ?? Math.max(sae.cfg.k, 1), n);
-  if (!Number.isInteger(k) || k < 1) throw new Error(`evaluation k must be a positive integer, got ${kEval}`);
+  if (kEval !== undefined && (!Number.isInteger(kEval) || kEval < 1)) throw new Error(`evaluation k must be a positive integer, got ${kEval}`);
   if (source.d !== d) throw new Error(`data ${source.description} has d=${source.d} but the SAE expects d=${d}`);
   // a transcoder is scored on the data's targets
-  const dOut = sae.cfg.dOut, transcoder = dOut !== undefined, dY = dOut ?? d;
+  const dOut = sae.cfg.dOut, transcoder = dOut !== undefined, dY = decoderWidth(sae);
   if (transcoder && source.dOut !== dOut) {
     throw new Error(`the SAE is a transcoder to d_out=${dOut}, but data ${source.description} has ${source.dOut ? `targets of width ${source.dOut}` : 'no targets'}`);
   }
   const B = Math.max(1, Math.min(batch, tokens));
-  // one extra entry per row gives the (k+1)-th pre-activation
-  const kTop = Math.min(k + 1, n);
-  const opts = { k, multiTopK: false, kAux: 0, auxAlpha: 0, transcoder };
-  const ws = new TopKWorkspace(sae.cfg.arch === 'topk' ? B : 0, n, d, opts, dY);
   const next: number[] = [];
   const x = new Float32Array(B * d);
   const y = transcoder ? new Float32Array(B * dY) : x;
   const sumX = new Float64Array(dY);
   let sumSq = 0, sse = 0, nmse = 0, nnz = 0, seen = 0;
   const fires = new Float64Array(n);
-  const topk = sae.cfg.arch === 'topk';
   while (seen < tokens) {
     const rows = source.read(x, Math.min(B, tokens - seen), transcoder ? y : undefined);
     if (rows === 0) break;
-    let z: SparseRows, recon: Float32Array;
-    if (topk) {
-      z = topkForwardBackward(be, sae.params, x, rows, opts, ws, null, null, y).z;
-      recon = ws.recon;
-    } else {
-      ({ z, recon } = encodeSae(be, sae, x, rows));
-    }
-    if (topk && kTop > k) {
-      const nextVals = be.topk(ws.pre, rows, n, kTop, { bias: sae.params.b_enc }).vals;
-      for (let b = 0; b < rows; b++) next.push(nextVals[b * kTop + k]!);
-    }
+    // one pass gives the code, the reconstruction and (k-sparse codes) the (k+1)-th pre-activation
+    const { z, recon, next: nextVals } = encode(be, sae, x, rows, { k: kEval, next: true });
+    if (nextVals) for (let b = 0; b < rows; b++) next.push(nextVals[b]!);
     for (let b = 0; b < rows; b++) {
       let rowSq = 0, rowErr = 0;
       for (let c = 0; c < dY; c++) {
@@ -109,7 +94,7 @@ export function evaluateSae(be: Backend, sae: Sae, source: ActivationSource, tok
     };
   }
   if (source.truth) {
-    const { mmcs, recovered_09 } = groundTruthRecovery(be, source.truth, sae.params.W_dec, n, dY, transcoder);
+    const { mmcs, recovered_09 } = groundTruthRecovery(be, source.truth, sae);
     Object.assign(result, { mmcs, recovered_09 });
   }
   return result;
@@ -117,26 +102,17 @@ export function evaluateSae(be: Backend, sae: Sae, source: ActivationSource, tok
 
 /** For each true feature, the max cosine to any decoder row; MMCS is their mean. A transcoder's
  *  decoder is compared with the features' output directions. */
-export function groundTruthRecovery(be: Backend, truth: GroundTruth, W_dec: Float32Array, n: number, d: number, transcoder = false): { mmcs: number; recovered_09: number; maxCos: Float32Array } {
+export function groundTruthRecovery(be: Backend, truth: GroundTruth, sae: Sae): { mmcs: number; recovered_09: number; maxCos: Float32Array } {
+  const transcoder = sae.cfg.dOut !== undefined;
   const features = transcoder ? truth.targets : truth.features;
   if (!features) throw new Error('ground truth: the data has no output directions to compare a transcoder with');
-  const dec = Float32Array.from(W_dec);
-  be.normalizeRows(dec, n, d);
-  const m = truth.m;
-  const maxCos = new Float32Array(m).fill(-Infinity);
-  const block = 4096;
-  const c = new Float32Array(m * Math.min(block, n));
-  for (let j0 = 0; j0 < n; j0 += block) {
-    const bj = Math.min(block, n - j0);
-    be.gemm({ a: features, b: dec.subarray(j0 * d, (j0 + bj) * d), c, m, n: bj, k: d, transB: true });
-    for (let i = 0; i < m; i++) for (let j = 0; j < bj; j++) if (c[i * bj + j]! > maxCos[i]!) maxCos[i] = c[i * bj + j]!;
-  }
+  const maxCos = topCosine(be, features, truth.m, sae.params.W_dec, sae.cfg.n, decoderWidth(sae), 1).vals;
   let s = 0, hit = 0;
-  for (let i = 0; i < m; i++) {
+  for (let i = 0; i < truth.m; i++) {
     s += maxCos[i]!;
     if (maxCos[i]! > 0.9) hit++;
   }
-  return { mmcs: s / m, recovered_09: hit / m, maxCos };
+  return { mmcs: s / truth.m, recovered_09: hit / truth.m, maxCos };
 }
 
 /** Histogram of log10 firing densities (dead latents counted apart). */

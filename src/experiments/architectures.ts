@@ -13,9 +13,9 @@ import { SyntheticSource } from '../data/synthetic.js';
 import { fvuAt, paretoFrontier, type FrontierPoint } from '../eval/frontier.js';
 import { lineSpec, writeSvg } from '../eval/plots.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { jumpreluForwardBackward, KdeState } from '../sae/jumprelu.js';
+import { jumpreluForwardBackward, KdeState } from '../sae/arch/jumprelu.js';
 import type { Sae, SaeParams } from '../sae/common.js';
-import { evalAt, runDir, SCALES, synthSpec, trainRun, type Scale } from './common.js';
+import { evalAt, runDir, SCALES, synthSpec, heldOutSynthetic, trainRun, type Scale } from './common.js';
 
 const KDE_DECAY = 0.95;
 const PROBE_LAMBDA = 0.03;
@@ -80,7 +80,7 @@ function thresholdGradientVariance(be: Backend, sae: Sae, source: SyntheticSourc
 export async function architecturesExperiment(be: Backend, scale: Scale, out: string): Promise<string> {
   const s = SCALES[scale];
   const base = { data: synthSpec(s.data), latents: s.latents, tokens: s.tokens, batch: s.batch };
-  const heldOut = (): SyntheticSource => new SyntheticSource({ ...s.data, stream: 1 }, be);
+  const heldOut = (): SyntheticSource => heldOutSynthetic(be, s.data);
   const runsTable = ['| architecture | setting | L0 | FVU | dead (never fired) | MMCS |', '|---|---|---|---|---|---|'];
   const points: FrontierPoint[] = [];
   const rows: { v: string; l0: number; fvu: number; dead: number; mmcs: number }[] = [];

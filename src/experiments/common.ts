@@ -2,6 +2,8 @@
 import { join } from 'node:path';
 import type { Backend } from '../compute/backend.js';
 import type { ActivationSource } from '../data/source.js';
+import { heldOut, parseDataSpec } from '../data/spec.js';
+import { SyntheticSource } from '../data/synthetic.js';
 import { evaluateSae, type EvalResult } from '../eval/metrics.js';
 import { parseTrainConfig } from '../train/config.js';
 import { train, type TrainResult } from '../train/trainer.js';
@@ -29,6 +31,13 @@ export async function trainRun(be: Backend, dir: string, settings: Record<string
 
 export function evalAt(be: Backend, res: TrainResult, source: ActivationSource, tokens: number, k?: number): EvalResult {
   return evaluateSae(be, res.sae, source, tokens, 4096, k);
+}
+
+/** A fresh reader of the held-out part of synthetic data (the one held-out rule: stream 1). */
+export function heldOutSynthetic(be: Backend, data: Record<string, number>): SyntheticSource {
+  const { spec } = heldOut(parseDataSpec(synthSpec(data)), Infinity, { force: true });
+  if (spec.kind !== 'synthetic') throw new Error('experiments run on synthetic data');
+  return new SyntheticSource(spec.given, be);
 }
 
 export const runDir = (out: string, name: string): string => join(out, 'runs', name);

@@ -6,11 +6,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend } from '../compute/backend.js';
-import { SyntheticSource } from '../data/synthetic.js';
 import { compareAtMatchedL0, paretoFrontier, type FrontierPoint } from '../eval/frontier.js';
 import { lineSpec, writeSvg } from '../eval/plots.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { evalAt, runDir, SCALES, synthSpec, trainRun, type Scale } from './common.js';
+import { evalAt, runDir, SCALES, synthSpec, heldOutSynthetic, trainRun, type Scale } from './common.js';
 
 export async function initExperiment(be: Backend, scale: Scale, out: string): Promise<string> {
   const s = SCALES[scale];
@@ -23,7 +22,7 @@ export async function initExperiment(be: Backend, scale: Scale, out: string): Pr
     for (const k of ks) {
       const dir = runDir(out, `${init}-k${k}`);
       const res = await trainRun(be, dir, { ...base, k, encoderInit: init });
-      const ev = evalAt(be, res, new SyntheticSource({ ...s.data, stream: 1 }, be), s.evalTokens);
+      const ev = evalAt(be, res, heldOutSynthetic(be, s.data), s.evalTokens);
       const metrics = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { tokens: number; dead_fraction: number });
       for (const m of metrics) curves.push({ run: `${init}, k=${k}`, tokens: m.tokens, dead: m.dead_fraction });
       points.push({ label: dir, group: init, l0: ev.l0, fvu: ev.fvu });

@@ -6,16 +6,15 @@
  */
 import { join } from 'node:path';
 import type { Backend } from '../compute/backend.js';
-import { SyntheticSource } from '../data/synthetic.js';
 import { lineSpec, writeSvg } from '../eval/plots.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { evalAt, runDir, SCALES, synthSpec, trainRun, type Scale } from './common.js';
+import { evalAt, runDir, SCALES, synthSpec, heldOutSynthetic, trainRun, type Scale } from './common.js';
 
 export async function progressiveExperiment(be: Backend, scale: Scale, out: string): Promise<string> {
   const s = SCALES[scale];
   const base = { data: synthSpec(s.data), latents: s.latents, tokens: s.tokens, batch: s.batch };
   const ks = [s.k / 4, s.k / 2, s.k, 2 * s.k, 4 * s.k].map((v) => Math.max(1, Math.round(v)));
-  const heldOut = () => new SyntheticSource({ ...s.data, stream: 1 }, be);
+  const heldOut = () => heldOutSynthetic(be, s.data);
   const rows: { series: string; k: number; l0: number; fvu: number; next?: string }[] = [];
   const multi = await trainRun(be, runDir(out, `multitopk-k${s.k}`), { ...base, k: s.k, multiTopK: true });
   const topkAtK = await trainRun(be, runDir(out, `topk-k${s.k}`), { ...base, k: s.k });

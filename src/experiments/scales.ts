@@ -10,11 +10,10 @@ import type { Backend } from '../compute/backend.js';
 import { activationCorrelation, matchScales, scoreAgainstTruth } from '../analysis/matching.js';
 import { insertionTest, stitch } from '../analysis/stitch.js';
 import { MemorySource } from '../data/memory.js';
-import { SyntheticSource } from '../data/synthetic.js';
 import { evaluateSae } from '../eval/metrics.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { saveSae } from '../sae/common.js';
-import { runDir, SCALES, synthSpec, trainRun, type Scale } from './common.js';
+import { saveSae } from '../sae/folder.js';
+import { heldOutSynthetic, runDir, SCALES, synthSpec, trainRun, type Scale } from './common.js';
 
 export async function scalesExperiment(be: Backend, scale: Scale, out: string): Promise<string> {
   const s = SCALES[scale];
@@ -25,7 +24,7 @@ export async function scalesExperiment(be: Backend, scale: Scale, out: string): 
   const saes = [];
   for (const n of sizes) saes.push((await trainRun(be, runDir(out, `n${n}`), { ...base, latents: n })).sae);
   const [sm, lg] = [saes[0]!, saes[1]!];
-  const source = new SyntheticSource({ ...data, stream: 1 }, be);
+  const source = heldOutSynthetic(be, data);
   const held = MemorySource.take(source, s.evalTokens);
   const m = matchScales(be, sm, lg);
   const corr = activationCorrelation(be, sm, lg, held.rewind(), held.length);

@@ -9,14 +9,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend } from '../compute/backend.js';
 import { ShuffleBuffer } from '../data/shuffle.js';
-import { SyntheticSource } from '../data/synthetic.js';
 import { evaluateSae } from '../eval/metrics.js';
 import { lineSpec, writeSvg } from '../eval/plots.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
 import { readJsonFile } from '../io/json.js';
 import { parseTrainConfig } from '../train/config.js';
 import { train } from '../train/trainer.js';
-import { runDir, SCALES, synthSpec, type Scale } from './common.js';
+import { heldOutSynthetic, runDir, SCALES, synthSpec, type Scale } from './common.js';
 
 export async function shuffleExperiment(be: Backend, scale: Scale, out: string): Promise<string> {
   const s = SCALES[scale];
@@ -35,7 +34,7 @@ export async function shuffleExperiment(be: Backend, scale: Scale, out: string):
       for (;;) {
         const res = await train(be, cfg, { out: dir, resume: true, stopAfterSteps: segment });
         // held-out rows of other documents, mixed across documents by a large buffer
-        const heldOut = new ShuffleBuffer(new SyntheticSource({ ...docs, stream: 1 }, be), 32 * s.batch, 7);
+        const heldOut = new ShuffleBuffer(heldOutSynthetic(be, docs), 32 * s.batch, 7);
         curve.push({ tokens: res.tokens, fvu: evaluateSae(be, res.sae, heldOut, s.evalTokens).fvu });
         if (res.finished) break;
       }

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { readJsonObject } from '../io/json.js';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.js';
+import { architecture as architectureOf, ARCH_NAMES, ARCHITECTURES } from '../sae/arch/registry.js';
 import type { Sae } from '../sae/common.js';
 import { transpose } from './layout.js';
 
@@ -19,8 +20,8 @@ export const SAELENS_WEIGHTS = 'sae_weights.safetensors';
 export function exportSaeLens(sae: Sae, dir: string, meta: { hookName?: string; modelName?: string } = {}): void {
   const { d, n, k, arch } = sae.cfg;
   if (sae.cfg.dOut !== undefined) throw new Error('transcoders are not exported to SAELens by saekit (only SAEs whose input and output are the same space)');
-  if (arch === 'vae') throw new Error('a VAE has no SAELens architecture to export to (export supports topk, batchtopk, matryoshka, jumprelu, relu)');
-  const architecture = arch === 'topk' ? 'topk' : arch === 'relu' ? 'standard' : 'jumprelu';
+  const architecture = architectureOf(arch).saelens?.architecture;
+  if (!architecture) throw new Error(`a ${arch} SAE has no SAELens architecture to export to (export supports ${ARCH_NAMES.filter((a) => architectureOf(a).saelens).join(', ')})`);
   mkdirSync(dir, { recursive: true });
   writeSafetensors(join(dir, SAELENS_WEIGHTS), {
     W_enc: { dtype: 'F32', shape: [d, n], data: transpose(sae.params.W_enc, n, d) },
@@ -44,16 +45,17 @@ export function isSaeLensFolder(dir: string): boolean {
 export function importSaeLens(dir: string): Sae {
   const cfgPath = join(dir, 'cfg.json');
   const cfg = readJsonObject(cfgPath);
-  const arch = ({ topk: 'topk', jumprelu: 'jumprelu', standard: 'relu' } as const)[String(cfg.architecture) as 'topk' | 'jumprelu' | 'standard'];
-  if (!arch) throw new Error(`${cfgPath}: architecture is ${JSON.stringify(cfg.architecture)}; saekit imports SAELens "topk", "jumprelu" and "standard" SAEs`);
-  for (const key of arch === 'topk' ? ['d_in', 'd_sae', 'k'] as const : ['d_in', 'd_sae'] as const) {
+  const importable = [...ARCHITECTURES.values()].filter((a) => a.saelens?.imports);
+  const arch = importable.find((a) => a.saelens!.architecture === cfg.architecture)?.name;
+  if (!arch) throw new Error(`${cfgPath}: architecture is ${JSON.stringify(cfg.architecture)}; saekit imports SAELens ${importable.map((a) => `"${a.saelens!.architecture}"`).join(', ')} SAEs`);
+  for (const key of cfg.architecture === 'topk' ? ['d_in', 'd_sae', 'k'] as const : ['d_in', 'd_sae'] as const) {
     if (!Number.isInteger(cfg[key]) || (cfg[key] as number) <= 0) throw new Error(`${cfgPath}: field "${key}" must be a positive integer, got ${JSON.stringify(cfg[key])}`);
   }
   if (cfg.normalize_activations && cfg.normalize_activations !== 'none') {
     throw new Error(`${cfgPath}: normalize_activations is ${JSON.stringify(cfg.normalize_activations)}; only "none" is supported`);
   }
   if (cfg.rescale_acts_by_decoder_norm) throw new Error(`${cfgPath}: rescale_acts_by_decoder_norm=true is not supported`);
-  const d = cfg.d_in as number, n = cfg.d_sae as number, k = arch === 'topk' ? cfg.k as number : 0;
+  const d = cfg.d_in as number, n = cfg.d_sae as number, k = cfg.architecture === 'topk' ? cfg.k as number : 0;
   const f = SafetensorsFile.open(join(dir, SAELENS_WEIGHTS));
   try {
     const expect = (name: string, shape: number[]): Float32Array => {
@@ -65,7 +67,7 @@ export function importSaeLens(dir: string): Sae {
     const b_enc = expect('b_enc', [n]);
     const W_dec = expect('W_dec', [n, d]);
     const b_dec = expect('b_dec', [d]);
-    const threshold = arch === 'jumprelu' ? expect('threshold', [n]) : undefined;
+    const threshold = cfg.architecture === 'jumprelu' ? expect('threshold', [n]) : undefined;
     if (cfg.apply_b_dec_to_input === false) {
       // pre = x·W_enc + b_enc  ==  (x − b_dec)·W_enc + (b_enc + b_dec·W_enc)
       for (let i = 0; i < n; i++) {

@@ -8,12 +8,13 @@ import { join } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { readJsonObject } from '../io/json.js';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.js';
+import { architecture } from '../sae/arch/registry.js';
 import type { Sae } from '../sae/common.js';
 
 export function exportSparsify(sae: Sae, dir: string): void {
   const { d, n, k, arch } = sae.cfg;
   if (sae.cfg.dOut !== undefined) throw new Error('transcoders are not exported to sparsify by saekit yet');
-  if (arch !== 'topk') throw new Error(`sparsify SAEs are TopK only; this SAE is ${arch} (export it to SAELens instead)`);
+  if (!architecture(arch).sparsify) throw new Error(`sparsify SAEs are TopK only; this SAE is ${arch} (export it to SAELens instead)`);
   mkdirSync(dir, { recursive: true });
   writeSafetensors(join(dir, 'sae.safetensors'), {
     'encoder.weight': { dtype: 'F32', shape: [n, d], data: sae.params.W_enc },

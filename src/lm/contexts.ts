@@ -24,10 +24,53 @@ export interface ContextOptions extends CorpusOptions {
   fromEnd?: boolean;
 }
 
+/** Packed contexts of a whole corpus, per tokenizer and packing settings: one process
+ *  tokenizes a corpus once however many readers (training stream, init sample, held-out
+ *  contexts) open it. */
+const packed = new WeakMap<Tokenizer, Map<string, Promise<Contexts>>>();
+
 export async function buildContexts(corpus: string, tok: Tokenizer, o: ContextOptions): Promise<Contexts> {
   const { ctx } = o;
   if (!Number.isInteger(ctx) || ctx < 2) throw new Error(`--ctx must be an integer >= 2, got ${ctx}`);
   const want = o.rows ?? Infinity;
+  const key = JSON.stringify([corpus, ctx, Boolean(o.excludeBos), o.field ?? null, o.separator ?? null]);
+  if (!packed.has(tok)) packed.set(tok, new Map());
+  const cache = packed.get(tok)!;
+  let all = cache.get(key);
+  // a bounded read from the start stops early unless the whole corpus is packed already
+  if (!all && !o.fromEnd && Number.isFinite(want)) return pack(corpus, tok, o, want);
+  if (!all) {
+    all = pack(corpus, tok, o, Infinity);
+    cache.set(key, all);
+    all.catch(() => cache.delete(key));
+  }
+  const full = await all;
+  if (!Number.isFinite(want)) return full;
+  return o.fromEnd ? lastContexts(full, tok, o, want) : firstContexts(full, tok, o, want);
+}
+
+/** Rows of context i (BOS rows not counted when excludeBos). */
+function rowsOf(c: Contexts, tok: Tokenizer, o: ContextOptions, i: number): number {
+  return o.excludeBos ? c.tokens.subarray(i * c.ctx, (i + 1) * c.ctx).filter((t) => t !== tok.bos).length : c.ctx;
+}
+
+/** The first contexts that together hold at least `want` rows. */
+function firstContexts(c: Contexts, tok: Tokenizer, o: ContextOptions, want: number): Contexts {
+  let keep = 0, got = 0;
+  while (keep < c.count && got < want) got += rowsOf(c, tok, o, keep++);
+  return { ...c, tokens: c.tokens.slice(0, keep * c.ctx), count: keep };
+}
+
+/** The last contexts that together hold at least `want` rows. */
+function lastContexts(c: Contexts, tok: Tokenizer, o: ContextOptions, want: number): Contexts {
+  let keep = 0, got = 0;
+  while (keep < c.count && got < want) got += rowsOf(c, tok, o, c.count - 1 - keep++);
+  return { ...c, tokens: c.tokens.slice((c.count - keep) * c.ctx), count: keep };
+}
+
+/** Tokenizes documents in order and packs them, stopping once `want` rows are packed. */
+async function pack(corpus: string, tok: Tokenizer, o: ContextOptions, want: number): Promise<Contexts> {
+  const { ctx } = o;
   const out: number[] = [];
   let cur: number[] = [tok.bos];
   let rows = 0, documents = 0;
@@ -45,19 +88,10 @@ export async function buildContexts(corpus: string, tok: Tokenizer, o: ContextOp
     documents++;
     if (documents > 1) push(tok.bos);
     for (const t of tok.encode(doc)) push(t);
-    if (!o.fromEnd && rows >= want) break;
+    if (rows >= want) break;
   }
   if (documents === 0) throw new Error(`corpus ${corpus}: no text (every document is empty)`);
-  let count = out.length / ctx;
+  const count = out.length / ctx;
   if (count === 0) throw new Error(`corpus ${corpus}: ${cur.length} tokens, fewer than one context of --ctx ${ctx}`);
-  let tokens = Int32Array.from(out);
-  if (o.fromEnd && Number.isFinite(want)) {
-    // the last contexts that together hold at least `want` rows
-    const per = o.excludeBos ? (i: number) => tokens.subarray(i * ctx, (i + 1) * ctx).filter((t) => t !== tok.bos).length : () => ctx;
-    let keep = 0, got = 0;
-    while (keep < count && got < want) got += per(count - 1 - keep++);
-    tokens = tokens.slice((count - keep) * ctx);
-    count = keep;
-  }
-  return { tokens, count, ctx, documents };
+  return { tokens: Int32Array.from(out), count, ctx, documents };
 }

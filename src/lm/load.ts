@@ -26,19 +26,40 @@ function llama2cTokenizerPath(modelPath: string): string {
   throw new Error(`${modelPath}: cannot tell which tokenizer belongs to it (${toks.length === 0 ? 'no tokenizer.bin or tok*.bin beside it' : `several: ${toks.join(', ')}`}); pass --tokenizer`);
 }
 
-export async function loadLm(spec: string, be: Backend, tokenizerPath?: string): Promise<LoadedLm> {
+/** Models already opened by this process, by spec, tokenizer and backend: one process loads a
+ *  model once however many readers open it. */
+const opened = new Map<string, Promise<LoadedLm>>();
+let loads = 0;
+
+/** How many times this process has read a model from disk (for tests of the cache). */
+export const modelLoads = (): number => loads;
+
+export function loadLm(spec: string, be: Backend, tokenizerPath?: string): Promise<LoadedLm> {
+  const key = JSON.stringify([spec, tokenizerPath ?? null, be.name]);
+  let got = opened.get(key);
+  if (!got) {
+    got = readLm(spec, be, tokenizerPath);
+    opened.set(key, got);
+    got.catch(() => opened.delete(key));
+  }
+  return got;
+}
+
+async function readLm(spec: string, be: Backend, tokenizerPath?: string): Promise<LoadedLm> {
   const path = spec.startsWith('hf:') ? await downloadHfModel(spec.slice(3)) : spec;
   if (!existsSync(path)) throw new Error(`--model ${spec}: no such file or folder`);
   if (statSync(path).isFile()) {
+    loads++;
     const { config, weights } = readLlama2c(path);
     const tokenizer = new Llama2cTokenizer(tokenizerPath ?? llama2cTokenizerPath(path), config.vocabSize);
     return { model: new Transformer(config, weights, be, path), tokenizer };
   }
   if (!existsSync(join(path, 'config.json'))) {
     const bins = readdirSync(path).filter((f) => f.endsWith('.bin') && !/^tok/.test(f) && f !== 'tokenizer.bin');
-    if (bins.length === 1) return loadLm(join(path, bins[0]!), be, tokenizerPath);
+    if (bins.length === 1) return readLm(join(path, bins[0]!), be, tokenizerPath);
     throw new Error(`--model ${spec}: a folder without config.json (Hugging Face) or a single llama2.c .bin checkpoint`);
   }
+  loads++;
   const { config, weights } = readHfModel(path);
   const tokenizer = new HfTokenizer(tokenizerPath ?? path);
   if (tokenizer.vocabSize > config.vocabSize) {

@@ -1,26 +1,16 @@
 /**
- * The training configuration, declared once: the CLI flags, config.json and the validation
- * errors all come from this schema.
+ * The training configuration, declared once: the shared fields here, each architecture's own
+ * fields in its file under src/sae/arch/. The CLI flags, config.json and the validation errors
+ * all come from these schemas. A run records only its architecture's fields.
  */
 import { z } from 'zod';
-import { ARCHS } from '../sae/common.js';
+import { architecture, ARCH_NAMES, ARCHITECTURES } from '../sae/arch/registry.js';
 
-export const TrainConfig = z.object({
-  arch: z.enum(ARCHS).default('topk').describe('SAE architecture: topk, batchtopk, matryoshka, jumprelu, relu or vae'),
-  data: z.string().default('synthetic').describe('activations: synthetic[:key=value,...], a shard folder, or one .safetensors file'),
+export const SharedTrainConfig = z.object({
+  arch: z.string().default('topk').describe(`SAE architecture: ${ARCH_NAMES.join(', ')}`),
+  data: z.string().default('synthetic').describe('activations: synthetic[:key=value,...], lm:..., a shard folder, or one .safetensors file'),
   latents: z.number().int().positive().default(4096).describe('number of latents n'),
-  k: z.number().int().positive().default(32).describe('active latents per token (TopK), mean per token (BatchTopK, Matryoshka)'),
-  multiTopK: z.boolean().default(false).describe('Multi-TopK loss L(k) + L(4k)/8'),
-  prefixes: z.array(z.number().int().positive()).optional().describe('Matryoshka: nested dictionary sizes, comma-separated (default n/16, n/4, n)'),
-  lambda: z.number().min(0).optional().describe('sparsity coefficient: the L0 penalty (jumprelu, default 0.003) or the decoder-norm-weighted L1 (relu, default 0.01)'),
-  lambdaWarmup: z.number().min(0).max(1).default(0.05).describe('fraction of the run over which lambda rises linearly from 0'),
-  jumpEps: z.number().positive().default(0.05).describe('JumpReLU: bandwidth of the rectangle kernel of the threshold pseudo-derivative'),
-  theta0: z.number().positive().default(0.01).describe('JumpReLU: initial threshold'),
-  kdeDecay: z.number().min(0).max(0.9999).default(0).describe('JumpReLU: 0 = per-batch threshold gradient; in (0,1): persistent kernel sums with this decay'),
   transcode: z.boolean().default(false).describe('train a transcoder: map the data\'s inputs to its targets (shards with targets from saekit extract --target-site, lm:...,targetSite=SITE, or synthetic:...,targetD=N)'),
-  vaeNoise: z.number().positive().default(0.1).describe('VAE: observation noise variance as a fraction of the data variance per dimension'),
-  kAux: z.number().int().min(0).optional().describe('AuxK latents per token (default d/2; 0 disables AuxK)'),
-  auxAlpha: z.number().min(0).default(1 / 32).describe('weight of the AuxK loss'),
   deadTokens: z.number().int().positive().default(10_000_000).describe('a latent is dead after this many tokens without firing (capped at tokens/4)'),
   tokens: z.number().int().positive().default(20_000_000).describe('training token budget'),
   batch: z.number().int().positive().default(4096).describe('rows per step'),
@@ -34,22 +24,65 @@ export const TrainConfig = z.object({
   seed: z.number().int().default(0).describe('seed of init and shuffling'),
   logEvery: z.number().int().positive().default(10).describe('steps between metrics.jsonl lines'),
   checkpointEvery: z.number().int().min(0).default(0).describe('tokens between checkpoints (0 = every 10% of the run)'),
-}).strict()
-  .refine((c) => c.k <= c.latents, { message: 'k must be <= latents', path: ['k'] })
-  .refine((c) => !c.multiTopK || c.arch === 'topk', { message: 'Multi-TopK applies to arch topk only', path: ['multiTopK'] })
-  .refine((c) => !c.prefixes || (c.arch === 'matryoshka' && c.prefixes.every((m, i) => m <= c.latents && (i === 0 || m > c.prefixes![i - 1]!))),
-    { message: 'prefixes are for arch matryoshka: ascending sizes, each <= latents', path: ['prefixes'] })
-  .refine((c) => c.batch <= c.tokens, { message: 'batch must be <= tokens', path: ['batch'] });
-export type TrainConfig = z.infer<typeof TrainConfig>;
+});
+export type SharedTrainConfig = z.infer<typeof SharedTrainConfig>;
 
-/** Parses and validates; errors name the field and what was expected. */
+/** A parsed configuration: the shared fields plus the architecture's own (by name). */
+export type TrainConfig = SharedTrainConfig & Record<string, unknown>;
+
+/** Fields a resumed run may change: the budget can be extended, logging and checkpoint spacing
+ *  changed; everything else is the run's identity. */
+export const CHANGEABLE_ON_RESUME = ['tokens', 'logEvery', 'checkpointEvery'] as const;
+
+/** Every architecture field by name, with the architectures that have it (for the CLI flags
+ *  and for naming the owner of a misplaced field). */
+export function architectureFields(): Map<string, { schema: z.ZodType; archs: string[] }> {
+  const out = new Map<string, { schema: z.ZodType; archs: string[] }>();
+  for (const a of ARCHITECTURES.values()) {
+    for (const [key, schema] of Object.entries(a.options.shape as Record<string, z.ZodType>)) {
+      const got = out.get(key);
+      if (got) got.archs.push(a.name);
+      else out.set(key, { schema, archs: [a.name] });
+    }
+  }
+  return out;
+}
+
+/** All field names a training setting may have (shared + any architecture's). */
+export function trainFieldNames(): string[] {
+  return [...Object.keys(SharedTrainConfig.shape), ...architectureFields().keys()];
+}
+
+/** Parses and validates; errors name the field and what was expected. A field that belongs to
+ *  another architecture is refused, naming the architectures that have it. */
 export function parseTrainConfig(raw: unknown, where = 'config'): TrainConfig {
-  const got = TrainConfig.safeParse(raw);
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${where}: expected an object of training settings`);
+  const rec = raw as Record<string, unknown>;
+  const archName = rec.arch === undefined ? 'topk' : String(rec.arch);
+  const arch = architecture(archName, `${where}: "arch"`);
+  const schema = SharedTrainConfig.extend(arch.options.shape).strict();
+  const owners = architectureFields();
+  for (const key of Object.keys(rec)) {
+    if (key in schema.shape) continue;
+    const owner = owners.get(key);
+    if (owner) throw new Error(`${where}: "${key}" applies to arch ${owner.archs.join(', ')}, not ${archName}`);
+  }
+  const got = schema.safeParse(rec);
   if (!got.success) {
     const issue = got.error.issues[0]!;
     throw new Error(`${where}: ${issue.path.length ? `"${issue.path.join('.')}"` : 'value'}: ${issue.message}`);
   }
-  return got.data;
+  const cfg = got.data as TrainConfig;
+  if (cfg.batch > cfg.tokens) throw new Error(`${where}: "batch": batch must be <= tokens (${cfg.tokens}), got ${cfg.batch}`);
+  const bad = arch.check?.(archOptions(cfg), { latents: cfg.latents });
+  if (bad) throw new Error(`${where}: "${bad.field}": ${bad.message}`);
+  return cfg;
+}
+
+/** The architecture's own fields of a parsed configuration. */
+export function archOptions(cfg: TrainConfig): Record<string, unknown> {
+  const shape = architecture(cfg.arch).options.shape as Record<string, unknown>;
+  return Object.fromEntries(Object.keys(shape).filter((k) => cfg[k] !== undefined).map((k) => [k, cfg[k]]));
 }
 
 export function defaultLr(latents: number): number {

@@ -1,26 +1,30 @@
 /**
- * The SAE trainer: a token budget of batches through forward/backward, the decoder-norm
- * constraint, Adam, firing statistics, metrics.jsonl, atomic checkpoints (every N tokens
- * and on SIGINT/SIGTERM) and an exact resume: the checkpoint holds every piece of trainer
- * state, so a resumed run ends with the same bits as an uninterrupted one.
+ * The SAE trainer: a token budget of batches through the architecture's objective, the
+ * decoder-norm constraint, Adam, firing statistics, metrics.jsonl, atomic checkpoints (every N
+ * tokens, and when its AbortSignal fires) and an exact resume: the checkpoint holds every
+ * piece of trainer state, so a resumed run ends with the same bits as an uninterrupted one.
+ * The stages: prepare (data, run folder, config.json), initialize or restore, the step loop
+ * with checkpoints, finish (the saved SAE). docs/design.md §3.
  *
  * Step arithmetic: steps = ceil(tokens / batch); tokens seen = Σ rows of each batch.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend } from '../compute/backend.js';
-import { openSource } from '../data/open.js';
+import { formatDataSpec, openData, parseDataSpec } from '../data/spec.js';
 import type { ActivationSource } from '../data/source.js';
-import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
-import { readJsonObject } from '../io/json.js';
-import { initParams, paramEntries, saveSae, type Sae, type SaeParams } from '../sae/common.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { architecture } from '../sae/arch/registry.js';
+import type { Objective } from '../sae/arch/types.js';
+import { initParams, type ParamName, type Sae, type SaeParams } from '../sae/common.js';
+import { paramEntries, saveSae } from '../sae/folder.js';
 import { Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { Adam, clipGradNorm } from './adam.js';
 import { checkpointDirs, readCheckpoint, sourceStateOf, writeCheckpoint } from './checkpoint.js';
-import { defaultLr, parseTrainConfig, type TrainConfig } from './config.js';
+import { archOptions, defaultLr, parseTrainConfig, type TrainConfig } from './config.js';
 import { FiringTracker } from './dead.js';
-import { initExtras, makeObjective, type Objective } from './objective.js';
+import { readRunConfig, refuseConflicts, writeRunConfig, type Resolved } from './run-config.js';
 import { lrAt } from './schedule.js';
 
 export interface MetricsLine {
@@ -39,11 +43,17 @@ export interface MetricsLine {
 
 export interface TrainOptions {
   out: string;
+  /** continue from the run folder's last checkpoint (its config.json must match cfg) */
   resume?: boolean;
   /** print a progress bar / lines to stderr */
   progress?: boolean;
   /** stop (as if interrupted, with a checkpoint) after this many steps in this process; for tests */
   stopAfterSteps?: number;
+  /** when aborted, stop at the next step with a checkpoint (the CLI aborts on SIGINT/SIGTERM) */
+  signal?: AbortSignal;
+  /** the training rows instead of cfg.data (cfg.data then only describes them): called once
+   *  for the training stream and, on a fresh start, once more for the init sample */
+  source?: () => ActivationSource | Promise<ActivationSource>;
 }
 
 export interface TrainResult {
@@ -51,212 +61,265 @@ export interface TrainResult {
   source: ActivationSource;
   steps: number;
   tokens: number;
-  /** false when stopped early by a signal or stopAfterSteps (a checkpoint was written) */
+  /** false when stopped early by the signal or stopAfterSteps (a checkpoint was written) */
   finished: boolean;
   last: MetricsLine | null;
+  /** how it stopped early: the abort reason, or 'stopAfterSteps' */
+  stoppedBy?: string;
 }
 
-/** The run's resolved settings as written to config.json. */
-interface RunConfig extends TrainConfig {
+/** A prepared run: its data, sizes and derived values. */
+interface Run {
+  be: Backend;
+  cfg: TrainConfig;
+  out: string;
+  /** the data's canonical spec (or cfg.data as given, with a source from the caller) */
+  data: string;
+  source: ActivationSource;
   d: number;
-  data_description: string;
-  resolved_lr: number;
-  resolved_k_aux: number;
-  /** the constant inputs are multiplied by during training (1 unless normalize) */
-  input_scale: number;
-  dead_tokens_effective: number;
+  n: number;
+  B: number;
+  dOut?: number;
+  resolved: Resolved;
+  totalSteps: number;
+  ckptEvery: number;
+  /** the checkpoint to continue from */
+  from: string | null;
+  /** a data sample for the init (fresh starts only), already scaled */
+  sample: { x: Float32Array; y: Float32Array; rows: number } | null;
 }
 
-function prepareRunDir(out: string, resume: boolean): void {
-  if (existsSync(out) && readdirSync(out).length > 0 && !resume) {
-    throw new Error(`--out ${out} already exists and is not empty: pass --resume to continue it, or choose a new folder`);
-  }
-  mkdirSync(out, { recursive: true });
+/** The trainer's mutable state. */
+interface State {
+  objective: Objective;
+  adam: Adam<SaeParams>;
+  tracker: FiringTracker;
+  step: number;
+  tokens: number;
 }
 
 export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): Promise<TrainResult> {
-  let cfg = parseTrainConfig(rawCfg);
-  const { out } = o;
-  const ckpts = o.resume ? checkpointDirs(out) : [];
-  let savedScale: number | null = null;
-  if (o.resume && existsSync(join(out, 'config.json'))) {
-    // a resumed run continues with the configuration it started with
-    const saved = readJsonObject(join(out, 'config.json')) as unknown as RunConfig;
-    const { d: _d, data_description: _dd, resolved_lr: _lr, resolved_k_aux: _ka, dead_tokens_effective: _dt, input_scale, ...rest } = saved;
-    cfg = parseTrainConfig(rest, join(out, 'config.json'));
-    savedScale = typeof input_scale === 'number' && input_scale > 0 ? input_scale : 1;
+  const cfg = parseTrainConfig(rawCfg);
+  const created = !existsSync(o.out) || readdirSync(o.out).length === 0;
+  const run = await prepare(be, cfg, o);
+  let state: State | null = null;
+  try {
+    state = run.from ? restore(run, run.from) : initialize(run);
+    return await loop(run, state, o);
+  } catch (err) {
+    // a start that fails before its first checkpoint leaves nothing --resume would reuse
+    if (!run.from && checkpointDirs(o.out).length === 0) discardRun(o.out, created);
+    throw err;
   }
-  const source = await openSource(cfg.data, be, cfg.shuffle, cfg.seed);
-  prepareRunDir(out, Boolean(o.resume));
+}
+
+/** Opens the data, checks the run folder against cfg, derives sizes, writes config.json. */
+async function prepare(be: Backend, given: TrainConfig, o: TrainOptions): Promise<Run> {
+  const { out } = o;
+  const cfg = o.source ? given : { ...given, data: formatDataSpec(parseDataSpec(given.data)) };
+  const saved = o.resume ? readRunConfig(out) : null;
+  if (saved) refuseConflicts(out, saved.cfg, cfg);
+  const ckpts = o.resume ? checkpointDirs(out) : [];
+  if (!o.resume && existsSync(out) && readdirSync(out).length > 0) {
+    throw new Error(`--out ${out} already exists and is not empty: ${checkpointDirs(out).length ? 'pass --resume to continue it, or ' : ''}choose a new folder`);
+  }
+  const open = o.source ?? (() => openData(parseDataSpec(cfg.data), be, { shuffle: cfg.shuffle, seed: cfg.seed }));
+  const source = await open();
   const d = source.d, n = cfg.latents, B = cfg.batch;
   // a transcoder maps the data's inputs to its targets (another space, width dOut)
   if (cfg.transcode && !source.dOut) {
     throw new Error(`data ${cfg.data} has no targets to transcode to (use shards from saekit extract --target-site, lm:...,targetSite=SITE, or synthetic:...,targetD=N)`);
   }
   const dOut = cfg.transcode ? source.dOut : undefined;
-  const dY = dOut ?? d;
-  const lr = cfg.lr ?? defaultLr(n);
-  const kAux = Math.min(n, cfg.kAux ?? Math.floor(d / 2));
-  const deadTokens = Math.max(B, Math.min(cfg.deadTokens, Math.floor(cfg.tokens / 4)));
-  const totalSteps = Math.ceil(cfg.tokens / B);
-  const ckptEvery = cfg.checkpointEvery > 0 ? cfg.checkpointEvery : Math.max(B, Math.ceil(cfg.tokens / 10));
-  // a sample from a separate reader (the training stream is untouched) for the input scale
-  // (DESIGN 4.0: one constant so that E||x||² = d) and the b_dec init; a resumed run has both
-  const resumed = ckpts.length > 0 && savedScale !== null;
-  const sampleRows = resumed ? 0 : Math.min(4096, Math.max(B, 256));
-  const sample = new Float32Array(sampleRows * d);
-  const sampleY = dOut ? new Float32Array(sampleRows * dOut) : sample;
-  const got = resumed ? 0 : (await openSource(cfg.data, be)).read(sample, sampleRows, dOut ? sampleY : undefined);
-  if (!resumed && got === 0) throw new Error(`data ${cfg.data}: no rows`);
+  const from = ckpts.length && saved ? ckpts[ckpts.length - 1]!.dir : null;
+  if (from && saved && saved.resolved.d !== d) throw new Error(`data ${cfg.data} has d=${d}, but the run in ${out} was trained on d=${saved.resolved.d}`);
+  const arch = architecture(cfg.arch);
+  let sample: Run['sample'] = null;
   let scale = 1;
-  if (resumed) {
-    scale = savedScale!;
-  } else if (cfg.normalize) {
-    let sq = 0;
-    for (let e = 0; e < got * d; e++) sq += sample[e]! * sample[e]!;
-    if (!(sq > 0)) throw new Error(`data ${cfg.data}: --normalize needs nonzero activations`);
-    scale = Math.sqrt((d * got) / sq);
-  }
-  // one constant for inputs and targets, so the saved transcoder folds it the same way
-  for (let e = 0; e < got * d; e++) sample[e]! *= scale;
-  if (dOut) for (let e = 0; e < got * dOut; e++) sampleY[e]! *= scale;
-  const runCfg: RunConfig = { ...cfg, d, data_description: source.description, resolved_lr: lr, resolved_k_aux: kAux, dead_tokens_effective: deadTokens, input_scale: scale };
-  if (!ckpts.length) writeJsonAtomic(join(out, 'config.json'), runCfg);
-
-  const x = new Float32Array(B * d);
-  const y = dOut ? new Float32Array(B * dOut) : undefined;
-  let all: SaeParams;
-  const tracker = new FiringTracker(n, deadTokens);
-  let step = 0, tokens = 0;
-  let objective: Objective;
-  let adam: Adam<SaeParams>;
-
-  if (ckpts.length) {
-    const ckDir = ckpts[ckpts.length - 1]!.dir;
-    const ck = readCheckpoint(ckDir);
-    const get = (name: string, len: number): Float32Array => {
-      const t = ck.f32[name];
-      if (!t || t.length !== len) throw new Error(`checkpoint ${ckDir}: tensor "${name}" missing or of the wrong size (expected ${len} values)`);
-      return t;
-    };
-    all = Object.fromEntries(paramEntries({ d, n, arch: cfg.arch, dOut }).map(([p, shape]) => [p, get(p, shape.reduce((a, v) => a * v, 1))])) as SaeParams;
-    objective = makeObjective(be, cfg, d, n, kAux, B, all, dOut);
-    adam = new Adam(objective.params);
-    for (const [p, t] of Object.entries(objective.params)) {
-      adam.m[p as keyof SaeParams]!.set(get(`adam.m.${p}`, t!.length));
-      adam.v[p as keyof SaeParams]!.set(get(`adam.v.${p}`, t!.length));
-    }
-    adam.step = ck.meta.adamStep;
-    const objTensors = Object.fromEntries(Object.entries(ck.f32).filter(([k]) => k.startsWith('objective.')).map(([k, t]) => [k.slice(10), t]));
-    objective.restore(ck.meta.objective ?? {}, objTensors);
-    if (ck.sinceFired.length !== n) throw new Error(`checkpoint: firing counters cover ${ck.sinceFired.length} latents, expected ${n}`);
-    tracker.sinceFired.set(ck.sinceFired);
-    source.restore(sourceStateOf(ck));
-    step = ck.meta.step;
-    tokens = ck.meta.tokens;
-    truncateMetrics(join(out, 'metrics.jsonl'), step);
+  if (from) {
+    scale = Number(saved!.resolved.input_scale) > 0 ? Number(saved!.resolved.input_scale) : 1;
   } else {
-    all = initExtras(cfg, initParams(be, { d, n, dOut }, new Rng(cfg.seed), sampleY, got, cfg.encoderInit), d, n, dOut);
-    objective = makeObjective(be, cfg, d, n, kAux, B, all, dOut);
-    adam = new Adam(objective.params);
-    writeFileAtomic(join(out, 'metrics.jsonl'), ['']);
+    // a sample from a separate reader (the training stream is untouched) for the input scale
+    // (one constant so that E||x||² = d, docs/design.md §4.0) and the b_dec init
+    sample = await readSample(o.source ? await o.source() : await openData(parseDataSpec(cfg.data), be), cfg, d, dOut);
+    scale = cfg.normalize ? normalizingScale(sample.x, sample.rows, d, cfg.data) : 1;
+    for (let e = 0; e < sample.rows * d; e++) sample.x[e]! *= scale;
+    if (dOut) for (let e = 0; e < sample.rows * dOut; e++) sample.y[e]! *= scale;
   }
-
-  // the saved SAE acts on raw activations: with inputs scaled by s during training, dividing
-  // b_enc, b_dec (and thresholds) by s gives the same latents divided by s and the
-  // reconstruction of x itself (the VAE's log-variance head is left as trained)
-  const sae = (): Sae => {
-    const { params, cfg: archCfg } = objective.saved();
-    const fold = (t: Float32Array | undefined): Float32Array | undefined => t && t.map((v) => v / scale);
-    return {
-      cfg: { format: 'saekit-sae', ...archCfg, d, n, ...(dOut ? { dOut } : {}), multiTopK: cfg.multiTopK, data: cfg.data },
-      params: scale === 1 ? params : { ...params, b_enc: fold(params.b_enc)!, b_dec: fold(params.b_dec)!, ...(params.threshold ? { threshold: fold(params.threshold) } : {}) },
-    };
+  const resolved: Resolved = {
+    d, ...(dOut ? { d_out: dOut } : {}), data_description: source.description, lr: cfg.lr ?? defaultLr(n), input_scale: scale,
+    dead_tokens: Math.max(B, Math.min(cfg.deadTokens, Math.floor(cfg.tokens / 4))), ...arch.resolve?.(archOptions(cfg), { d, n }),
   };
-  const checkpoint = (): string => {
-    const sourceState = source.state();
-    const objState = objective.state();
-    const f32: Record<string, Float32Array> = { ...objective.saved().params as Record<string, Float32Array> };
-    for (const p of Object.keys(objective.params) as (keyof SaeParams)[]) {
-      f32[`adam.m.${p}`] = adam.m[p]!;
-      f32[`adam.v.${p}`] = adam.v[p]!;
-    }
-    for (const [k, t] of Object.entries(objState.tensors)) f32[`objective.${k}`] = t;
-    return writeCheckpoint(out, {
-      meta: { step, tokens, adamStep: adam.step, source: sourceState.json, objective: objState.json },
-      f32,
-      sinceFired: tracker.sinceFired,
-      sourceTensors: sourceState.tensors ?? {},
-    });
+  mkdirSync(out, { recursive: true });
+  writeRunConfig(out, { cfg, resolved });
+  return {
+    be, cfg, out, data: cfg.data, source, d, n, B, dOut, resolved, from, sample,
+    totalSteps: Math.ceil(cfg.tokens / B),
+    ckptEvery: cfg.checkpointEvery > 0 ? cfg.checkpointEvery : Math.max(B, Math.ceil(cfg.tokens / 10)),
   };
+}
 
-  let stopSignal: string | null = null;
-  const onSignal = (sig: string) => () => { stopSignal = sig; };
-  const sigint = onSignal('SIGINT'), sigterm = onSignal('SIGTERM');
-  process.on('SIGINT', sigint);
-  process.on('SIGTERM', sigterm);
-  const progress = o.progress ? new Progress('train', cfg.tokens, 'tokens', tokens) : null;
-  let last: MetricsLine | null = null;
-  let nextCkpt = (Math.floor(tokens / ckptEvery) + 1) * ckptEvery;
-  let stepsHere = 0;
+async function readSample(src: ActivationSource, cfg: TrainConfig, d: number, dOut?: number): Promise<{ x: Float32Array; y: Float32Array; rows: number }> {
+  const rows = Math.min(4096, Math.max(cfg.batch, 256));
+  const x = new Float32Array(rows * d);
+  const y = dOut ? new Float32Array(rows * dOut) : x;
+  const got = src.read(x, rows, dOut ? y : undefined);
+  if (got === 0) throw new Error(`data ${cfg.data}: no rows`);
+  return { x, y, rows: got };
+}
+
+function normalizingScale(x: Float32Array, rows: number, d: number, data: string): number {
+  let sq = 0;
+  for (let e = 0; e < rows * d; e++) sq += x[e]! * x[e]!;
+  if (!(sq > 0)) throw new Error(`data ${data}: --normalize needs nonzero activations`);
+  return Math.sqrt((d * rows) / sq);
+}
+
+function initialize(run: Run): State {
+  const { be, cfg, d, n, dOut } = run;
+  const arch = architecture(cfg.arch), opts = archOptions(cfg);
+  const s = run.sample!;
+  const params: SaeParams = initParams(be, { d, n, dOut }, new Rng(cfg.seed), s.y, s.rows, cfg.encoderInit);
+  for (const [name, shape] of paramEntries({ d, n, arch: cfg.arch, dOut })) {
+    if (!params[name]) params[name] = new Float32Array(shape.reduce((a, v) => a * v, 1)).fill(arch.extraInit(name, opts));
+  }
+  const objective = arch.objective({ be, d, n, dOut, batch: run.B, seed: cfg.seed, options: opts, params });
+  writeFileAtomic(join(run.out, 'metrics.jsonl'), ['']);
+  return { objective, adam: new Adam(objective.params), tracker: new FiringTracker(n, run.resolved.dead_tokens), step: 0, tokens: 0 };
+}
+
+function restore(run: Run, dir: string): State {
+  const { be, cfg, d, n, dOut } = run;
+  const ck = readCheckpoint(dir);
+  const get = (name: string, len: number): Float32Array => {
+    const t = ck.f32[name];
+    if (!t || t.length !== len) throw new Error(`checkpoint ${dir}: tensor "${name}" missing or of the wrong size (expected ${len} values)`);
+    return t;
+  };
+  const params = Object.fromEntries(paramEntries({ d, n, arch: cfg.arch, dOut }).map(([p, shape]) => [p, get(p, shape.reduce((a, v) => a * v, 1))])) as SaeParams;
+  const objective = architecture(cfg.arch).objective({ be, d, n, dOut, batch: run.B, seed: cfg.seed, options: archOptions(cfg), params });
+  const adam = new Adam(objective.params);
+  for (const [p, t] of Object.entries(objective.params) as [ParamName, Float32Array][]) {
+    adam.m[p]!.set(get(`adam.m.${p}`, t.length));
+    adam.v[p]!.set(get(`adam.v.${p}`, t.length));
+  }
+  adam.step = ck.meta.adamStep;
+  const objTensors = Object.fromEntries(Object.entries(ck.f32).filter(([k]) => k.startsWith('objective.')).map(([k, t]) => [k.slice(10), t]));
+  objective.restore(ck.meta.objective ?? {}, objTensors);
+  if (ck.sinceFired.length !== n) throw new Error(`checkpoint ${dir}: firing counters cover ${ck.sinceFired.length} latents, expected ${n}`);
+  const tracker = new FiringTracker(n, run.resolved.dead_tokens);
+  tracker.sinceFired.set(ck.sinceFired);
+  run.source.restore(sourceStateOf(ck));
+  if (ck.meta.tokens > cfg.tokens) throw new Error(`--tokens ${cfg.tokens}: the run in ${run.out} has already trained on ${ck.meta.tokens} tokens`);
+  truncateMetrics(join(run.out, 'metrics.jsonl'), ck.meta.step);
+  return { objective, adam, tracker, step: ck.meta.step, tokens: ck.meta.tokens };
+}
+
+/** The saved SAE. It acts on raw activations: with inputs scaled by s during training,
+ *  dividing b_enc, b_dec (and thresholds) by s gives the same latents divided by s and the
+ *  reconstruction of x itself (the VAE's log-variance head is left as trained). */
+function saeOf(run: Run, st: State): Sae {
+  const { cfg, d, n, dOut } = run, scale = run.resolved.input_scale;
+  const params = st.objective.saved();
+  const fields = architecture(cfg.arch).saeFields(archOptions(cfg), n);
+  const fold = (t: Float32Array): Float32Array => t.map((v) => v / scale);
+  return {
+    cfg: { format: 'saekit-sae', arch: cfg.arch, d, n, ...(dOut ? { dOut } : {}), multiTopK: false, ...fields, data: run.data },
+    params: scale === 1 ? params : { ...params, b_enc: fold(params.b_enc), b_dec: fold(params.b_dec), ...(params.threshold ? { threshold: fold(params.threshold) } : {}) },
+  };
+}
+
+function checkpoint(run: Run, st: State): void {
+  const sourceState = run.source.state();
+  const objState = st.objective.state();
+  const f32: Record<string, Float32Array> = { ...st.objective.saved() as Record<string, Float32Array> };
+  for (const p of Object.keys(st.objective.params) as ParamName[]) {
+    f32[`adam.m.${p}`] = st.adam.m[p]!;
+    f32[`adam.v.${p}`] = st.adam.v[p]!;
+  }
+  for (const [k, t] of Object.entries(objState.tensors)) f32[`objective.${k}`] = t;
+  writeCheckpoint(run.out, {
+    meta: { step: st.step, tokens: st.tokens, adamStep: st.adam.step, source: sourceState.json, objective: objState.json },
+    f32, sinceFired: st.tracker.sinceFired, sourceTensors: sourceState.tensors ?? {},
+  });
+}
+
+/** One batch: forward/backward, the optimizer and the firing statistics. Returns the metrics
+ *  line, or null at the end of the data. */
+function step(run: Run, st: State, x: Float32Array, y: Float32Array | undefined): { res: ReturnType<Objective['step']>; rows: number; lr: number } | null {
+  const { cfg, d, B } = run, scale = run.resolved.input_scale;
+  const rows = run.source.read(x, Math.min(B, cfg.tokens - st.tokens), y);
+  if (rows === 0) return null;
+  if (scale !== 1) {
+    for (let e = 0; e < rows * d; e++) x[e]! *= scale;
+    if (y) for (let e = 0; e < rows * (run.dOut ?? d); e++) y[e]! *= scale;
+  }
+  const res = st.objective.step(x, rows, st.tracker.deadMask(), st.tokens / cfg.tokens, y);
+  if (!Number.isFinite(res.loss)) {
+    throw new Error(`training diverged at step ${st.step}: loss is ${res.loss} (try a lower --lr; the data's scale may be far from 1)`);
+  }
+  st.tracker.record(rows, res.acts, res.indices);
+  if (cfg.clipGrad > 0) clipGradNorm(st.objective.grads, cfg.clipGrad);
+  const lr = lrAt(st.step, run.totalSteps, run.resolved.lr, cfg.warmup, cfg.decay);
+  // unit-norm decoder rows (all but ReLU and VAE): gradient projected off each row, renormalized after
+  st.adam.update(run.be, st.objective.params, st.objective.grads, lr, st.objective.unitRows);
+  st.objective.afterStep(res);
+  st.step++;
+  st.tokens += rows;
+  return { res, rows, lr };
+}
+
+async function loop(run: Run, st: State, o: TrainOptions): Promise<TrainResult> {
+  const { cfg, out, B, d } = run;
+  const x = new Float32Array(B * d);
+  const y = run.dOut ? new Float32Array(B * run.dOut) : undefined;
+  const progress = o.progress ? new Progress('train', cfg.tokens, 'tokens', st.tokens) : null;
   const metricsPath = join(out, 'metrics.jsonl');
   const pending: string[] = [];
-  try {
-    while (tokens < cfg.tokens) {
-      const want = Math.min(B, cfg.tokens - tokens);
-      const rows = source.read(x, want, y);
-      if (scale !== 1) for (let e = 0; e < rows * d; e++) x[e]! *= scale;
-      if (y && scale !== 1) for (let e = 0; e < rows * dY; e++) y[e]! *= scale;
-      if (rows === 0) {
-        process.stderr.write(`saekit: data ${source.description} ended after ${tokens} tokens (budget ${cfg.tokens})\n`);
-        break;
-      }
-      const dead = tracker.deadMask();
-      const res = objective.step(x, rows, dead, tokens / cfg.tokens, y);
-      if (!Number.isFinite(res.loss)) {
-        throw new Error(`training diverged at step ${step}: loss is ${res.loss} (try a lower --lr; the data's scale may be far from 1)`);
-      }
-      tracker.record(rows, res.acts, res.indices);
-      if (cfg.clipGrad > 0) clipGradNorm(objective.grads, cfg.clipGrad);
-      const lrNow = lrAt(step, totalSteps, lr, cfg.warmup, cfg.decay);
-      // unit-norm decoder rows (all but ReLU and VAE): gradient projected off each row, renormalized after
-      adam.update(be, objective.params, objective.grads, lrNow, objective.unitRows);
-      objective.afterStep(res);
-      step++;
-      stepsHere++;
-      tokens += rows;
-      if (step % cfg.logEvery === 0 || tokens >= cfg.tokens) {
-        last = {
-          step, tokens, loss: res.loss, fvu: res.fvu, l0: res.l0, dead_fraction: tracker.deadFraction(), aux_loss: res.auxLoss,
-          ...res.extra, lr: lrNow, tokens_per_s: progress?.rate(tokens) ?? 0,
-        };
-        pending.push(JSON.stringify(last));
-        progress?.update(tokens, `fvu ${res.fvu.toFixed(4)} L0 ${res.l0.toFixed(1)} dead ${(100 * last.dead_fraction).toFixed(1)}%`);
-      }
-      const stopNow = stopSignal !== null || (o.stopAfterSteps !== undefined && stepsHere >= o.stopAfterSteps);
-      if (tokens >= nextCkpt || stopNow) {
-        flushMetrics(metricsPath, pending);
-        checkpoint();
-        nextCkpt = (Math.floor(tokens / ckptEvery) + 1) * ckptEvery;
-      }
-      if (stopNow && tokens < cfg.tokens) {
-        flushMetrics(metricsPath, pending);
-        progress?.done();
-        if (stopSignal) process.stderr.write(`saekit: ${stopSignal}: checkpoint written at step ${step}; continue with --resume\n`);
-        return { sae: sae(), source, steps: step, tokens, finished: false, last };
-      }
-      // let signal handlers run between steps
-      if (step % 4 === 0) await new Promise((r) => setImmediate(r));
+  let last: MetricsLine | null = null;
+  let nextCkpt = (Math.floor(st.tokens / run.ckptEvery) + 1) * run.ckptEvery;
+  let stepsHere = 0;
+  const done = (finished: boolean, stoppedBy?: string): TrainResult => {
+    flushMetrics(metricsPath, pending);
+    progress?.done();
+    return { sae: saeOf(run, st), source: run.source, steps: st.step, tokens: st.tokens, finished, last, ...(stoppedBy ? { stoppedBy } : {}) };
+  };
+  while (st.tokens < cfg.tokens) {
+    const got = step(run, st, x, y);
+    if (!got) {
+      process.stderr.write(`saekit: data ${run.source.description} ended after ${st.tokens} tokens (budget ${cfg.tokens})\n`);
+      break;
     }
-  } finally {
-    process.off('SIGINT', sigint);
-    process.off('SIGTERM', sigterm);
+    stepsHere++;
+    const { res, lr } = got;
+    if (st.step % cfg.logEvery === 0 || st.tokens >= cfg.tokens) {
+      last = {
+        step: st.step, tokens: st.tokens, loss: res.loss, fvu: res.fvu, l0: res.l0, dead_fraction: st.tracker.deadFraction(), aux_loss: res.auxLoss,
+        ...res.extra, lr, tokens_per_s: progress?.rate(st.tokens) ?? 0,
+      };
+      pending.push(JSON.stringify(last));
+      progress?.update(st.tokens, `fvu ${res.fvu.toFixed(4)} L0 ${res.l0.toFixed(1)} dead ${(100 * last.dead_fraction).toFixed(1)}%`);
+    }
+    const stoppedBy = o.signal?.aborted ? String(o.signal.reason ?? 'abort') : o.stopAfterSteps !== undefined && stepsHere >= o.stopAfterSteps ? 'stopAfterSteps' : null;
+    if (st.tokens >= nextCkpt || stoppedBy) {
+      flushMetrics(metricsPath, pending);
+      checkpoint(run, st);
+      nextCkpt = (Math.floor(st.tokens / run.ckptEvery) + 1) * run.ckptEvery;
+    }
+    if (stoppedBy && st.tokens < cfg.tokens) return done(false, stoppedBy);
+    // let signal handlers run between steps
+    if (st.step % 4 === 0) await new Promise((r) => setImmediate(r));
   }
-  flushMetrics(metricsPath, pending);
-  progress?.done();
-  checkpoint();
-  saveSae(out, sae());
-  return { sae: sae(), source, steps: step, tokens, finished: true, last };
+  const res = done(true);
+  checkpoint(run, st);
+  saveSae(out, res.sae);
+  return res;
+}
+
+/** Removes what a failed fresh start wrote (and the folder, when this call created it). */
+function discardRun(out: string, created: boolean): void {
+  for (const name of ['config.json', 'metrics.jsonl', 'checkpoints']) rmSync(join(out, name), { recursive: true, force: true });
+  if (created && existsSync(out) && readdirSync(out).length === 0) rmdirSync(out);
 }
 
 function flushMetrics(path: string, pending: string[]): void {
@@ -272,3 +335,4 @@ function truncateMetrics(path: string, step: number): void {
   const keep = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() && (JSON.parse(l) as MetricsLine).step <= step);
   writeFileAtomic(path, [keep.length ? keep.join('\n') + '\n' : '']);
 }
+

@@ -10,16 +10,17 @@ import { existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Backend } from '../compute/backend.js';
-import { LmActivations, parseLmSpec } from '../data/lm.js';
-import { openHeldOut } from '../data/open.js';
-import { ShardSource } from '../data/shards.js';
+import { parseLmSpec } from '../data/lm.js';
 import type { ActivationSource } from '../data/source.js';
+import { dataOrigin, evaluationData, openData, type DataSpec } from '../data/spec.js';
 import { tempPathFor } from '../io/atomic.js';
 import { loadLm } from '../lm/load.js';
 import type { Tokenizer } from '../lm/tokenizer.js';
 import type { Transformer } from '../lm/transformer.js';
-import { loadSae, type Sae } from '../sae/common.js';
-import { encodeSae } from '../sae/encode.js';
+import type { Sae } from '../sae/common.js';
+import { loadSae } from '../sae/folder.js';
+import { encode } from '../sae/encode.js';
+import { decoderWidth, topDot, unitDecoder } from '../sae/geometry.js';
 import { Progress } from '../util/progress.js';
 import { SCHEMA } from './schema.js';
 
@@ -46,15 +47,14 @@ interface Codes {
   pos: Int32Array;
 }
 
-/** The model and tokenizer behind the data, when the data says where it came from. */
-async function modelOf(src: ActivationSource, be: Backend): Promise<{ model: Transformer; tokenizer: Tokenizer; site: string } | null> {
-  if (src instanceof LmActivations) return { model: src.model, tokenizer: src.tokenizer, site: src.site };
-  if (src instanceof ShardSource) {
-    const origin = src.manifest.source as { model?: string; site?: string; lm_spec?: string };
-    const model = origin.model ?? (origin.lm_spec ? parseLmSpec(origin.lm_spec).model : undefined);
-    if (model && existsSync(model)) return { ...(await loadLm(model, be)), site: origin.site ?? '' };
-  }
-  return null;
+/** The model and tokenizer behind the data, when the data says where it came from (loaded
+ *  once per process: a live source and this share the model). */
+async function modelOf(spec: DataSpec, be: Backend): Promise<{ model: Transformer; tokenizer: Tokenizer; site: string; targetSite?: string } | null> {
+  const origin = dataOrigin(spec);
+  const model = origin?.model ?? (origin?.lm_spec ? parseLmSpec(origin.lm_spec).model : undefined);
+  if (!model || !(model.startsWith('hf:') || existsSync(model))) return null;
+  const tokenizer = spec.kind === 'lm' ? spec.lm.tokenizer : undefined;
+  return { ...(await loadLm(model, be, tokenizer)), site: origin?.site ?? '', ...(origin?.target_site ? { targetSite: origin.target_site } : {}) };
 }
 
 function encodeAll(be: Backend, sae: Sae, src: ActivationSource, tokens: number, bar: Progress | null): Codes {
@@ -69,7 +69,7 @@ function encodeAll(be: Backend, sae: Sae, src: ActivationSource, tokens: number,
     tb.fill(-1); pb.fill(-1);
     const rows = withTokens.readWithTokens ? withTokens.readWithTokens(x, want, tb, pb) : src.read(x, want);
     if (rows === 0) break;
-    const { z } = encodeSae(be, sae, x, rows);
+    const { z } = encode(be, sae, x, rows);
     for (let r = 0; r < rows; r++) {
       for (let e = z.rowPtr[r]!; e < z.rowPtr[r + 1]!; e++) {
         if (z.idx[e]! < 0 || z.vals[e] === 0) continue;
@@ -87,44 +87,14 @@ function encodeAll(be: Backend, sae: Sae, src: ActivationSource, tokens: number,
   return { rows: seen, rowPtr: Int32Array.from(rowPtr), idx: Int32Array.from(idx), vals: Float32Array.from(vals), tok: Int32Array.from(tok), pos: Int32Array.from(pos) };
 }
 
-/** For each row of a [n, d] the best `k` others by dot product with rows of b (excluding
- *  i == j when same), in blocks through the GEMM. */
-export function topMatches(be: Backend, a: Float32Array, b: Float32Array, n: number, m: number, d: number, k: number, same: boolean,
-  bar: Progress | null = null, negate = false): { vals: Float32Array; idx: Int32Array } {
-  const vals = new Float32Array(n * k).fill(-Infinity), idx = new Int32Array(n * k).fill(-1);
-  const block = 2048;
-  const g = new Float32Array(block * block);
-  for (let i0 = 0; i0 < n; i0 += block) {
-    const bi = Math.min(block, n - i0);
-    for (let j0 = 0; j0 < m; j0 += block) {
-      const bj = Math.min(block, m - j0);
-      be.gemm({ a: a.subarray(i0 * d, (i0 + bi) * d), b: b.subarray(j0 * d, (j0 + bj) * d), c: g.subarray(0, bi * bj), m: bi, n: bj, k: d, transB: true, alpha: negate ? -1 : 1 });
-      if (same) for (let i = Math.max(i0, j0); i < Math.min(i0 + bi, j0 + bj); i++) g[(i - i0) * bj + (i - j0)] = -Infinity;
-      const top = be.topk(g.subarray(0, bi * bj), bi, bj, Math.min(k, bj));
-      const kk = Math.min(k, bj);
-      for (let r = 0; r < bi; r++) {
-        // merge this block's best into the row's running best (most blocks cannot improve it)
-        if (!(top.vals[r * kk]! > vals[(i0 + r) * k + k - 1]!)) continue;
-        const cand: [number, number][] = [];
-        for (let t = 0; t < k; t++) cand.push([vals[(i0 + r) * k + t]!, idx[(i0 + r) * k + t]!]);
-        for (let t = 0; t < kk; t++) cand.push([top.vals[r * kk + t]!, top.idx[r * kk + t]! + j0]);
-        cand.sort((u, w) => w[0] - u[0] || u[1] - w[1]);
-        for (let t = 0; t < k; t++) { vals[(i0 + r) * k + t] = cand[t]![0]; idx[(i0 + r) * k + t] = cand[t]![1]; }
-      }
-    }
-    bar?.update(i0 + bi);
-  }
-  return { vals, idx };
-}
-
 export async function indexRun(be: Backend, run: string, o: IndexOptions): Promise<{ path: string; rows: number; latents: number }> {
   const sae = loadSae(run);
   const { n, d } = sae.cfg;
-  const dataSpec = o.data ?? sae.cfg.data;
-  if (!dataSpec) throw new Error(`${run}: the SAE does not say what data it was trained on; pass --data`);
-  const src = await openHeldOut(dataSpec, be, o.tokens);
+  if (!o.data && !sae.cfg.data) throw new Error(`${run}: the SAE does not say what data it was trained on; pass --data`);
+  const { spec } = evaluationData(o.data ?? sae.cfg.data, o.tokens, o.data === undefined, o.data ? '--data' : `${run}/cfg.json data`);
+  const src = await openData(spec, be);
   if (src.d !== d) throw new Error(`data ${src.description} has d=${src.d} but the SAE expects d=${d}`);
-  const lm = await modelOf(src, be);
+  const lm = await modelOf(spec, be);
   const say = (s: string): void => { if (o.progress) process.stderr.write(s + '\n'); };
 
   say(`index: encoding ${o.tokens} rows of ${src.description}`);
@@ -150,27 +120,27 @@ export async function indexRun(be: Backend, run: string, o: IndexOptions): Promi
 
   say(`index: decoder neighbours and opposing partners of ${n} latents`);
   // decoder rows live in the output space (a transcoder's target space)
-  const dOut = sae.cfg.dOut ?? d;
-  const unit = Float32Array.from(sae.params.W_dec);
-  be.normalizeRows(unit, n, dOut);
+  const dOut = decoderWidth(sae);
+  const unit = unitDecoder(be, sae);
   const K = Math.min(o.neighbors, Math.max(n - 1, 1));
-  const nb = topMatches(be, unit, unit, n, n, dOut, K, true, o.progress ? new Progress('neighbours', n, 'latents') : null);
+  const nbBar = o.progress ? new Progress('neighbours', n, 'latents') : null;
+  const nb = topDot(be, unit, n, unit, n, dOut, K, { same: true, onProgress: (i) => nbBar?.update(i) });
   const opp = be.minCosine(unit, n, dOut);
 
   let logits: { top: Int32Array; topV: Float32Array; bot: Int32Array; botV: Float32Array } | null = null;
-  const outSite = sae.cfg.dOut !== undefined && src instanceof LmActivations ? src.targetSite ?? '' : lm?.site ?? '';
+  const outSite = (sae.cfg.dOut !== undefined ? lm?.targetSite : lm?.site) ?? '';
   if (lm && lm.model.config.dim === dOut && /^resid|attn_out|mlp_out/.test(outSite)) {
     say('index: logit effects (unembedding · decoder row)');
     const { weights, config } = lm.model;
     const scaled = Float32Array.from(sae.params.W_dec, (v, e) => v * weights.normF[e % dOut]!);
-    const t = topMatches(be, scaled, weights.head, n, config.vocabSize, dOut, 5, false);
-    const b = topMatches(be, scaled, weights.head, n, config.vocabSize, dOut, 5, false, null, true);
+    const t = topDot(be, scaled, n, weights.head, config.vocabSize, dOut, 5);
+    const b = topDot(be, scaled, n, weights.head, config.vocabSize, dOut, 5, { negate: true });
     logits = { top: t.idx, topV: t.vals, bot: b.idx, botV: b.vals.map((v) => -v) };
   }
   let truth: { idx: Int32Array; cos: Float32Array } | null = null;
   const truthDirs = sae.cfg.dOut !== undefined ? src.truth?.targets : src.truth?.features;
   if (src.truth && truthDirs) {
-    const t = topMatches(be, unit, truthDirs, n, src.truth.m, dOut, 1, false);
+    const t = topDot(be, unit, n, truthDirs, src.truth.m, dOut, 1);
     truth = { idx: t.idx, cos: t.vals };
   }
 

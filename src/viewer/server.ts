@@ -8,7 +8,9 @@ import { createServer, type Server } from 'node:http';
 import { basename, dirname, join } from 'node:path';
 import type { Backend } from '../compute/backend.js';
 import { densitySpec, lineSpec, lossCurveSpec, renderSvg } from '../eval/plots.js';
-import { loadSae, type Sae } from '../sae/common.js';
+import { type Sae } from '../sae/common.js';
+import { loadSae } from '../sae/folder.js';
+import { decoderMatches } from '../sae/geometry.js';
 import { PAGE } from './page.js';
 import { SORTS, type Sort, type ViewerStore } from './store.js';
 
@@ -51,18 +53,6 @@ function siblings(run: string): { run: string; l0: number; fvu: number }[] {
     if (ev && typeof ev.l0 === 'number' && typeof ev.fvu === 'number') out.push({ run: name, l0: ev.l0, fvu: ev.fvu });
   }
   return out.sort((a, b) => a.l0 - b.l0);
-}
-
-/** Best decoder-cosine matches of one latent among another SAE's latents. */
-function matchesOf(be: Backend, a: Sae, id: number, b: Sae, k = 3): { id: number; cos: number }[] {
-  const d = a.cfg.d, row = a.params.W_dec.slice(id * d, (id + 1) * d);
-  const norm = Math.hypot(...row) || 1;
-  const cos = new Float32Array(b.cfg.n);
-  be.gemm({ a: row, b: b.params.W_dec, c: cos, m: 1, n: b.cfg.n, k: d, transB: true, alpha: 1 / norm });
-  const norms = be.rowNorms(b.params.W_dec, b.cfg.n, d);
-  for (let j = 0; j < b.cfg.n; j++) cos[j]! /= norms[j]! || 1;
-  const top = be.topk(cos, 1, b.cfg.n, Math.min(k, b.cfg.n));
-  return Array.from(top.idx, (j, t) => ({ id: j, cos: top.vals[t]! }));
 }
 
 export function startServer(be: Backend, main: ViewerSide, other: ViewerSide | null, port: number, host = '127.0.0.1'): Promise<Server> {
@@ -122,7 +112,7 @@ export function startServer(be: Backend, main: ViewerSide, other: ViewerSide | n
         const id = Number(m[1]);
         const row = main.store.latent(id);
         if (!row) return fail(404, `no latent ${id}`);
-        const matches = matchesOf(be, main.sae, id, other.sae).map((x) => ({ ...x, latent: other.store.latent(x.id) }));
+        const matches = decoderMatches(be, main.sae, id, other.sae).map((x) => ({ ...x, latent: other.store.latent(x.id) }));
         return send(200, { run: main.run, other: other.run, latent: row, matches });
       }
       m = /^\/plot\/([a-z]+\.svg)$/.exec(path);

@@ -13,11 +13,13 @@
  *
  * Persistent KDE (kdeDecay > 0): the two per-latent window sums, A_i = Σ ∂L/∂z_bi and the
  * count C_i, are kept as exponential moving averages across steps (bias-corrected as Adam's
- * moments) and the θ-gradient uses them: −(θ_i·Ā_i + λ·C̄_i/B)/ε.
+ * moments) and the θ-gradient uses them: −(θ_i·Ā_i + λ·C̄_i/B)/ε. docs/design.md §4.2.
  */
-import type { Backend, SparseRows } from '../compute/backend.js';
-import type { SaeParams } from './common.js';
-import { encoderBackward, thresholdForward } from './encode.js';
+import { z } from 'zod';
+import type { Backend, SparseRows } from '../../compute/backend.js';
+import type { SaeParams } from '../common.js';
+import { encodeThreshold, encoderBackward, thresholdForward, widths, zerosLike } from '../primitives.js';
+import type { Architecture } from './types.js';
 
 export interface JumpReluOptions {
   /** sparsity coefficient λ (already warmed up by the caller) */
@@ -52,7 +54,7 @@ export interface JumpReluResult {
 /** Forward, loss and (with grads) backward for x [B, d]; θ's gradient into grads.threshold. */
 export function jumpreluForwardBackward(be: Backend, p: SaeParams, x: Float32Array, B: number, o: JumpReluOptions,
   grads: SaeParams | null, kde: KdeState | null = null, target?: Float32Array): JumpReluResult {
-  const n = p.b_enc.length, dOut = p.b_dec.length, theta = p.threshold!;
+  const { n, dOut } = widths(p), theta = p.threshold!;
   const { xc, pre, z, grad, fvu } = thresholdForward(be, p, x, B, theta, target);
   const l0 = z.rowPtr[B]! / Math.max(B, 1);
   const result = { loss: fvu + o.lambda * l0, fvu, l0, z, windowEntries: 0 };
@@ -95,3 +97,50 @@ export function jumpreluForwardBackward(be: Backend, p: SaeParams, x: Float32Arr
   for (let i = 0; i < n; i++) grads.threshold![i] = -(theta[i]! * a[i]! + (o.lambda * c[i]!) / B) / o.eps;
   return result;
 }
+
+const Options = z.object({
+  lambda: z.number().min(0).default(0.003).describe('sparsity coefficient: the L0 penalty (jumprelu, default 0.003) or the decoder-norm-weighted L1 (relu, default 0.01)'),
+  lambdaWarmup: z.number().min(0).max(1).default(0.05).describe('fraction of the run over which lambda rises linearly from 0 (jumprelu, relu)'),
+  jumpEps: z.number().positive().default(0.05).describe('JumpReLU: bandwidth of the rectangle kernel of the threshold pseudo-derivative'),
+  theta0: z.number().positive().default(0.01).describe('JumpReLU: initial threshold'),
+  kdeDecay: z.number().min(0).max(0.9999).default(0).describe('JumpReLU: 0 = per-batch threshold gradient; in (0,1): persistent kernel sums with this decay'),
+});
+type Options = z.infer<typeof Options>;
+
+/** λ rises linearly from 0 over the first `frac` of the run. */
+export const warmedUp = (progress: number, frac: number): number => (frac > 0 ? Math.min(1, progress / frac) : 1);
+
+export const jumprelu: Architecture<Options> = {
+  name: 'jumprelu',
+  summary: 'pre·H(pre − θ), θ trained directly; knob --lambda (L0 penalty); --jump-eps, --theta0, --lambda-warmup, --kde-decay (persistent KDE)',
+  options: Options,
+  extraShapes: (_d, n) => ({ threshold: [n] }),
+  extraInit: (_name, o) => o.theta0,
+  unitNormDecoder: true,
+  objective({ be, n, options: o, params }) {
+    const grads = zerosLike(params);
+    const kde = new KdeState(n);
+    return {
+      params, grads, unitRows: { W_dec: params.b_dec.length },
+      step(x, rows, _dead, progress, target) {
+        const r = jumpreluForwardBackward(be, params, x, rows, { lambda: o.lambda * warmedUp(progress, o.lambdaWarmup), eps: o.jumpEps, kdeDecay: o.kdeDecay }, grads, kde, target);
+        return { loss: r.loss, fvu: r.fvu, l0: r.l0, auxLoss: 0, acts: r.z.vals, indices: r.z.idx, extra: { window_entries: r.windowEntries } };
+      },
+      afterStep() {
+        // θ is parameterized directly and kept positive
+        const t = params.threshold!;
+        for (let i = 0; i < n; i++) if (!(t[i]! > 1e-6)) t[i] = 1e-6;
+      },
+      state: () => ({ json: { kde_steps: kde.steps }, tensors: { 'kde.a': kde.a, 'kde.c': kde.c } }),
+      restore(json, tensors) {
+        kde.steps = Number(json.kde_steps ?? 0);
+        if (tensors['kde.a']) kde.a.set(tensors['kde.a']);
+        if (tensors['kde.c']) kde.c.set(tensors['kde.c']);
+      },
+      saved: () => params,
+    };
+  },
+  encode: (be, sae, x, B) => encodeThreshold(be, sae.params, x, B, sae.params.threshold!, sae.cfg.dOut !== undefined),
+  saeFields: () => ({ k: 0 }),
+  saelens: { architecture: 'jumprelu', imports: true },
+};

@@ -15,8 +15,10 @@
  * The backward is written by hand and sparse: only the dense encoder GEMM touches all n
  * latents; every gradient of W_enc, b_enc, W_dec flows through the B·k kept entries.
  */
+import { z } from 'zod';
 import { fixedK, type Backend, type SparseRows } from '../compute/backend.js';
 import type { SaeParams } from './common.js';
+import { centre, diffSq, preActivations, scatterAdd, sumRows, totalVariance } from './primitives.js';
 
 export interface TopKLossOptions {
   k: number;
@@ -105,33 +107,10 @@ export class TopKWorkspace {
   }
 }
 
-/** Σ_b ||x_b − mean(x)||², in float64, in one pass (Σ||x||² − B·||mean||²). */
-export function totalVariance(x: Float32Array, B: number, d: number): number {
-  const sum = new Float64Array(d);
-  let sq = 0;
-  for (let b = 0; b < B; b++) {
-    for (let c = 0; c < d; c++) {
-      const v = x[b * d + c]!;
-      sum[c]! += v;
-      sq += v * v;
-    }
-  }
-  let meanSq = 0;
-  for (let c = 0; c < d; c++) meanSq += sum[c]! * sum[c]!;
-  return sq - meanSq / Math.max(B, 1);
-}
-
-/** xc = x − b_dec, or x itself for a transcoder (whose b_dec lives in the output space). */
-function centre(p: SaeParams, x: Float32Array, B: number, ws: TopKWorkspace, transcoder: boolean): void {
-  const d = ws.d;
-  if (transcoder) ws.xc.set(x.subarray(0, B * d));
-  else for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) ws.xc[b * d + c] = x[b * d + c]! - p.b_dec[c]!;
-}
-
 /** pre = (x − b_dec)·W_encᵀ (b_enc is added inside the top-k), and the kTop best per row. */
 export function encodeTopK(be: Backend, p: SaeParams, x: Float32Array, B: number, ws: TopKWorkspace, k: number, transcoder = false): void {
   const { d, n } = ws;
-  centre(p, x, B, ws, transcoder);
+  centre(p, x, B, d, transcoder, ws.xc);
   be.gemm({ a: ws.xc, b: p.W_enc, c: ws.pre, m: B, n, k: d, transB: true });
   be.topk(ws.pre, B, n, k, { bias: p.b_enc, vals: ws.topVals, idx: ws.topIdx });
 }
@@ -150,17 +129,6 @@ function keepFirst(ws: TopKWorkspace, B: number, k: number, vals: Float32Array, 
   return nnz;
 }
 
-/** Σ (a − b)² and, when grad is given, grad = scale·(a − b), over [len]. */
-function diffSq(a: Float32Array, b: Float32Array, len: number, grad: Float32Array | null, scale: number): number {
-  let s = 0;
-  for (let e = 0; e < len; e++) {
-    const diff = a[e]! - b[e]!;
-    s += diff * diff;
-    if (grad) grad[e] = scale * diff;
-  }
-  return s;
-}
-
 /** Sets dz[p] to 0 where the kept activation is 0 (ReLU's gradient). */
 function reluMask(z: SparseRows, dz: Float32Array): void {
   for (let p = 0; p < dz.length; p++) if (!(z.vals[p]! > 0)) dz[p] = 0;
@@ -175,16 +143,14 @@ export interface TopKGrads extends SaeParams {}
  */
 export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, B: number, o: TopKLossOptions,
   ws: TopKWorkspace, dead: Uint8Array | null, grads: TopKGrads | null, target: Float32Array = x): TopKStepResult {
-  const { d, n, kTop, dOut } = ws;
+  const { n, kTop, dOut } = ws;
   const tc = Boolean(o.transcoder);
   const k = Math.min(o.k, n);
   const batch = o.selection === 'batch';
   let z: SparseRows, nnz: number, minKept = Infinity;
   if (batch) {
-    // pre with b_enc (rows filled with the bias, the GEMM adds onto them), top B·k of it all
-    centre(p, x, B, ws, tc);
-    for (let b = 0; b < B; b++) ws.pre.set(p.b_enc, b * n);
-    be.gemm({ a: ws.xc, b: p.W_enc, c: ws.pre.subarray(0, B * n), m: B, n, k: d, transB: true, beta: 1 });
+    // pre with b_enc, then the top B·k of it all
+    preActivations(be, p, x, B, tc, { xc: ws.xc, pre: ws.pre });
     z = be.topkBatch(ws.pre, B, n, B * k);
     nnz = 0;
     for (let e = 0; e < z.vals.length; e++) {
@@ -275,11 +241,11 @@ function backward(be: Backend, p: SaeParams, B: number, ws: TopKWorkspace, z: Sp
   // decoder: dW_dec[i] = Σ_b z_bi·dx̂_b; db_dec = Σ_b dx̂_b (the AuxK decode has no bias)
   terms.forEach((t, j) => {
     be.sparseAccumulate(t.z, t.grad, dOut, g.W_dec, j === 0);
-    for (let b = 0; b < B; b++) for (let c = 0; c < dOut; c++) g.b_dec[c]! += t.grad[b * dOut + c]!;
+    sumRows(t.grad, B, dOut, g.b_dec, true);
   });
   if (z4) {
     be.sparseAccumulate(z4, ws.grad4, dOut, g.W_dec);
-    for (let b = 0; b < B; b++) for (let c = 0; c < dOut; c++) g.b_dec[c]! += ws.grad4[b * dOut + c]!;
+    sumRows(ws.grad4, B, dOut, g.b_dec, true);
   }
 
   // latents: dz = Σ_terms dx̂·W_dec[i] (entries share z's layout), through the ReLU; the
@@ -306,14 +272,6 @@ function backward(be: Backend, p: SaeParams, B: number, ws: TopKWorkspace, z: Sp
   aux?.backward(ws.auxRecon, g);
   // b_dec also enters the encoder input (not a transcoder's): db_dec −= Σ_i db_enc[i]·W_enc[i]
   if (!transcoder) be.gemm({ a: g.b_enc, b: p.W_enc, c: g.b_dec, m: 1, n: d, k: ws.n, alpha: -1, beta: 1 });
-}
-
-function scatterAdd(z: SparseRows, out: Float32Array): void {
-  const nnz = z.rowPtr[z.rows]!;
-  for (let e = 0; e < nnz; e++) {
-    const i = z.idx[e]!;
-    if (i >= 0) out[i]! += z.vals[e]!;
-  }
 }
 
 /** The AuxK code z_aux [B, k_aux] (dead latents only): its decode and its backward. */

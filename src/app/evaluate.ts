@@ -1,0 +1,65 @@
+/**
+ * Evaluating a trained SAE (`saekit eval`): on given data by the held-out rule, or with a
+ * model, on the model's held-out contexts plus the downstream CE/KL with the SAE spliced in.
+ * The model's origin (corpus, layer, site, packing) comes from the SAE's training data unless
+ * flags say otherwise. One process loads the model and packs the corpus once.
+ */
+import type { Backend } from '../compute/backend.js';
+import { MemorySource } from '../data/memory.js';
+import { openLmSource, type LmSpec } from '../data/lm.js';
+import type { ActivationSource } from '../data/source.js';
+import { dataOrigin, evaluationData, lmSpecFromOrigin, openData, parseDataSpec } from '../data/spec.js';
+import { downstreamEval, type DownstreamResult } from '../eval/downstream.js';
+import { evaluateSae, type EvalResult } from '../eval/metrics.js';
+import type { Sae } from '../sae/common.js';
+
+export interface EvalJob {
+  /** activations (by the held-out rule); required unless model is given */
+  data?: string;
+  /** a language model: evaluate on its activations and splice the SAE in */
+  model?: Partial<LmSpec> & { model: string };
+  /** contexts for the downstream CE evaluation */
+  contexts: number;
+  tokens: number;
+  batch: number;
+  /** print progress of the downstream pass */
+  progress?: boolean;
+}
+
+export interface EvalJobResult {
+  source: ActivationSource;
+  result: EvalResult;
+  downstream?: DownstreamResult;
+}
+
+/** Where an SAE's training data came from, as much as it says (null for synthetic data,
+ *  imported SAEs and shard folders no longer on disk). */
+function originOf(sae: Sae) {
+  try {
+    return sae.cfg.data ? dataOrigin(parseDataSpec(sae.cfg.data)) : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function evaluateJob(be: Backend, sae: Sae, job: EvalJob): Promise<EvalJobResult> {
+  let source: ActivationSource;
+  let downstream: DownstreamResult | undefined;
+  if (job.model) {
+    const spec = lmSpecFromOrigin(originOf(sae), { ...job.model, from: 'end' }, sae.cfg.data);
+    const lm = await openLmSource({ ...spec, tokens: Math.max(job.tokens, job.contexts * spec.ctx) }, be);
+    downstream = downstreamEval(be, sae, lm, job.contexts, Boolean(job.progress));
+    source = await openLmSource({ ...spec, tokens: job.tokens }, be);
+  } else {
+    if (!job.data) throw new Error('--data is required unless --model is given');
+    source = await openData(evaluationData(job.data, job.tokens, false).spec, be);
+  }
+  const result = evaluateSae(be, sae, source, job.tokens, job.batch);
+  return { source, result, ...(downstream ? { downstream } : {}) };
+}
+
+/** Held-out rows in memory, for comparing several SAEs on exactly the same tokens (analyze
+ *  scales, stitch); `data` by the held-out rule. */
+export async function heldRows(be: Backend, data: string, tokens: number): Promise<MemorySource> {
+  return MemorySource.take(await openData(evaluationData(data, tokens, false).spec, be), tokens);
+}

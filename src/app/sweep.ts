@@ -1,0 +1,93 @@
+/**
+ * Sweeps: a grid over training-config fields (architecture, k, latents, lr, seed, …), run one
+ * after another into <out>/<name>. Resumable: finished runs (with eval.json) are skipped and
+ * an interrupted run continues from its checkpoint.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { Backend } from '../compute/backend.js';
+import { formatSummary, type EvalSummary } from '../eval/report.js';
+import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
+import { readJsonFile, readJsonObject } from '../io/json.js';
+import { parseTrainConfig, trainFieldNames } from '../train/config.js';
+import { trainAndReport } from './train.js';
+
+export const SweepConfig = z.object({
+  out: z.string().min(1).describe('folder of the sweep; each run goes to <out>/<name>'),
+  base: z.record(z.string(), z.unknown()).default({}).describe('training settings shared by every run'),
+  grid: z.record(z.string(), z.array(z.unknown()).min(1)).describe('field → list of values; the runs are the cartesian product'),
+  evalTokens: z.number().int().positive().default(65536).describe('held-out tokens for each run\'s evaluation'),
+  evalData: z.string().optional().describe('held-out data (default: synthetic stream 1, or the training data)'),
+}).strict();
+export type SweepConfig = z.infer<typeof SweepConfig>;
+
+export interface SweepRun {
+  name: string;
+  settings: Record<string, unknown>;
+}
+
+/** The cartesian product of the grid over base, each named by its grid values (k=8,seed=0). */
+export function expandGrid(cfg: SweepConfig, where = 'sweep config'): SweepRun[] {
+  const fields = trainFieldNames();
+  for (const key of [...Object.keys(cfg.grid), ...Object.keys(cfg.base)]) {
+    if (!fields.includes(key)) throw new Error(`${where}: "${key}" is not a training setting (expected one of ${fields.join(', ')})`);
+  }
+  let runs: SweepRun[] = [{ name: '', settings: { ...cfg.base } }];
+  for (const [key, values] of Object.entries(cfg.grid)) {
+    runs = runs.flatMap((r) => values.map((v) => ({
+      name: r.name ? `${r.name},${key}=${String(v)}` : `${key}=${String(v)}`,
+      settings: { ...r.settings, [key]: v },
+    })));
+  }
+  return runs.map((r) => ({ ...r, name: r.name.replace(/[^A-Za-z0-9=,._-]/g, '_') || 'run' }));
+}
+
+export interface SweepRow {
+  name: string;
+  summary: EvalSummary;
+}
+
+/** Reads and validates a sweep config file; errors name the file and field. */
+export function readSweepConfig(path: string): SweepConfig {
+  const parsed = SweepConfig.safeParse(readJsonFile(path));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new Error(`${path}: ${issue.path.length ? `field "${issue.path.join('.')}"` : 'config'}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+/**
+ * Runs every grid point one after another into <out>/<name> (each a train-then-report job);
+ * finished runs (with eval.json) are not redone, interrupted ones resume. Every run's settings
+ * are validated before the first one starts. Returns the rows, or null when stopped early.
+ */
+export async function runSweep(be: Backend, path: string, o: { signal?: AbortSignal; log?: (line: string) => void } = {}): Promise<SweepRow[] | null> {
+  const cfg = readSweepConfig(path);
+  const runs = expandGrid(cfg, path);
+  for (const r of runs) parseTrainConfig(r.settings, `${path} (run ${r.name})`);
+  mkdirSync(cfg.out, { recursive: true });
+  writeJsonAtomic(join(cfg.out, 'sweep.json'), cfg);
+  const rows: SweepRow[] = [];
+  for (const [i, run] of runs.entries()) {
+    const dir = join(cfg.out, run.name);
+    if (existsSync(join(dir, 'eval.json'))) {
+      o.log?.(`[${i + 1}/${runs.length}] ${run.name}: done already`);
+      rows.push({ name: run.name, summary: readJsonObject(join(dir, 'eval.json')) as unknown as EvalSummary });
+      continue;
+    }
+    o.log?.(`[${i + 1}/${runs.length}] ${run.name}`);
+    const res = await trainAndReport(be, { settings: run.settings, out: dir, resume: true, evalTokens: cfg.evalTokens, evalData: cfg.evalData, progress: true, signal: o.signal, where: `${path} (run ${run.name})` });
+    if (!res.summary) return null;
+    o.log?.(formatSummary(res.summary));
+    rows.push({ name: run.name, summary: res.summary });
+  }
+  writeFileAtomic(join(cfg.out, 'summary.md'), [sweepTable(rows) + '\n']);
+  return rows;
+}
+
+export function sweepTable(rows: SweepRow[]): string {
+  return ['| run | L0 | FVU | normalized MSE | dead | MMCS |', '|---|---|---|---|---|---|',
+    ...rows.map(({ name, summary: s }) => `| ${name} | ${s.l0.toFixed(2)} | ${s.fvu.toFixed(5)} | ${s.normalized_mse.toFixed(5)} | ${(100 * s.dead_fraction).toFixed(2)}% | ${s.mmcs?.toFixed(4) ?? '–'} |`)].join('\n');
+}

@@ -1,0 +1,124 @@
+/**
+ * The data spec (docs/design.md §5.1), parsed once at the boundary into a tagged union:
+ *   synthetic[:key=number,...]     the built-in source with known truth
+ *   lm:key=value,...               a live model forward over a corpus
+ *   PATH.safetensors               one file with an `activations` tensor
+ *   PATH                           a shard folder (manifest.json + shard-NNNNN.safetensors)
+ * with one canonical string form (formatDataSpec), the one held-out rule (heldOut) and the one
+ * way to open a source (openData).
+ */
+import type { Backend } from '../compute/backend.js';
+import { formatLmSpec, LmSpec, openLmSource, parseLmSpec } from './lm.js';
+import { JoinedTargets, SplitTargets } from './pairs.js';
+import { readManifest, ShardOrigin, ShardSource } from './shards.js';
+import { ShuffleBuffer } from './shuffle.js';
+import type { ActivationSource } from './source.js';
+import { parseSyntheticSpec, SyntheticOptions, SyntheticSource } from './synthetic.js';
+
+export type DataSpec =
+  /** `given`: the options the spec names (defaults apply to the rest) */
+  | { kind: 'synthetic'; given: Partial<SyntheticOptions> }
+  | { kind: 'lm'; lm: LmSpec }
+  | { kind: 'file'; path: string }
+  | { kind: 'shards'; path: string };
+
+const isSynthetic = (s: string): boolean => s === 'synthetic' || s.startsWith('synthetic:');
+
+/** Parses a --data string; `flag` names where it came from in errors. */
+export function parseDataSpec(s: string, flag = '--data'): DataSpec {
+  if (typeof s !== 'string' || s.trim() === '') throw new Error(`${flag}: empty data spec (expected synthetic[:key=value,...], lm:..., a shard folder or a .safetensors file)`);
+  if (isSynthetic(s)) return { kind: 'synthetic', given: parseSyntheticSpec(s, flag) };
+  if (s.startsWith('lm:')) return { kind: 'lm', lm: parseLmSpec(s, flag) };
+  return s.endsWith('.safetensors') ? { kind: 'file', path: s } : { kind: 'shards', path: s };
+}
+
+/** The one canonical string of a spec (what cfg.json records; parseDataSpec reads it back). */
+export function formatDataSpec(spec: DataSpec): string {
+  switch (spec.kind) {
+    case 'synthetic': {
+      const keys = Object.keys(SyntheticOptions.def.shape ?? {}) as (keyof SyntheticOptions)[];
+      const parts = keys.filter((k) => spec.given[k] !== undefined).map((k) => `${k}=${spec.given[k]}`);
+      return parts.length ? `synthetic:${parts.join(',')}` : 'synthetic';
+    }
+    case 'lm': return formatLmSpec(spec.lm);
+    case 'file': case 'shards': return spec.path;
+    default: throw new Error(`unknown data spec ${String(spec satisfies never)}`);
+  }
+}
+
+/** A data string in canonical form (errors name `flag`). */
+export const canonicalData = (s: string, flag = '--data'): string => formatDataSpec(parseDataSpec(s, flag));
+
+/**
+ * The one held-out rule. The held-out part of data is synthetic stream 1 (same features, other
+ * rows) and, for a live model, the corpus's last contexts holding `tokens` rows. A spec that
+ * names its part (stream=, from=) keeps it, unless `force` (the SAE's own training data, which
+ * is the training part by definition). Shards and files have no held-out part: they are
+ * returned as they are, and `heldOutPart` says so.
+ */
+export function heldOut(spec: DataSpec, tokens: number, o: { force?: boolean } = {}): { spec: DataSpec; heldOutPart: boolean } {
+  switch (spec.kind) {
+    case 'synthetic':
+      if (spec.given.stream !== undefined && !o.force) return { spec, heldOutPart: spec.given.stream !== 0 };
+      return { spec: { kind: 'synthetic', given: { ...spec.given, stream: 1 } }, heldOutPart: true };
+    case 'lm':
+      if (spec.lm.from !== undefined && !o.force) return { spec, heldOutPart: spec.lm.from === 'end' };
+      return { spec: { kind: 'lm', lm: { ...spec.lm, from: 'end', tokens } }, heldOutPart: true };
+    default:
+      return { spec, heldOutPart: false };
+  }
+}
+
+/** The data to evaluate an SAE on, by the held-out rule: `own` data (the SAE's recorded
+ *  training data) always gives its held-out part; data the user names keeps a part it names. */
+export function evaluationData(data: string, tokens: number, own: boolean, flag = '--data'): { spec: DataSpec; heldOutPart: boolean } {
+  return heldOut(parseDataSpec(data, flag), tokens, { force: own });
+}
+
+/** Opens a source; `shuffle` rows (a transcoder's with their targets) through a buffer. */
+export async function openData(spec: DataSpec, be: Backend, o: { shuffle?: 'none' | number; seed?: number } = {}): Promise<ActivationSource> {
+  let base: ActivationSource;
+  switch (spec.kind) {
+    case 'synthetic': base = new SyntheticSource(spec.given, be); break;
+    case 'lm': base = await openLmSource(spec.lm, be); break;
+    case 'file': case 'shards': base = new ShardSource(spec.path); break;
+    default: throw new Error(`unknown data spec ${String(spec satisfies never)}`);
+  }
+  const shuffle = o.shuffle ?? 'none';
+  if (shuffle === 'none') return base;
+  const seed = o.seed ?? 0;
+  return base.dOut ? new SplitTargets(new ShuffleBuffer(new JoinedTargets(base), shuffle, seed), base.d, base.dOut) : new ShuffleBuffer(base, shuffle, seed);
+}
+
+/** Where the rows of a spec came from when a model made them: the live spec itself, or a
+ *  shard manifest's `source` (null for synthetic data, missing paths and bare files). */
+export function dataOrigin(spec: DataSpec): ShardOrigin | null {
+  if (spec.kind === 'lm') {
+    const s = spec.lm;
+    return { model: s.model, corpus: s.corpus, layer: s.layer, site: s.site, target_site: s.targetSite, ctx: s.ctx, exclude_bos: s.excludeBos === 1, text_field: s.textField, sep: s.sep };
+  }
+  if (spec.kind === 'shards' || spec.kind === 'file') {
+    try {
+      return readManifest(spec.path).manifest.source;
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
+/** The model behind data, as an lm spec, with overrides (eval --model, index): the origin's
+ *  corpus, layer, site and packing unless given. A missing field is named as its flag. */
+export function lmSpecFromOrigin(origin: ShardOrigin | null, given: Partial<LmSpec>, dataName: string): LmSpec {
+  const o = origin ?? {};
+  const got = LmSpec.safeParse({
+    model: given.model ?? o.model, corpus: given.corpus ?? o.corpus, layer: given.layer ?? o.layer, site: given.site ?? o.site,
+    ctx: given.ctx ?? o.ctx, excludeBos: o.exclude_bos === false ? 0 : 1, textField: o.text_field, sep: o.sep, from: given.from, tokens: given.tokens,
+  });
+  if (!got.success) {
+    const issue = got.error.issues[0]!;
+    const flag = String(issue.path[0] ?? '').replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+    throw new Error(`--${flag}: ${issue.message} (the data "${dataName}" does not say it; pass the flag)`);
+  }
+  return got.data;
+}

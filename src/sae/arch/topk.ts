@@ -1,0 +1,31 @@
+/**
+ * TopK (Gao et al. 2024, "Scaling and evaluating sparse autoencoders"):
+ *   pre = (x − b_dec)·W_encᵀ + b_enc     z = ReLU(TopK_k(pre))     x̂ = z·W_dec + b_dec
+ *   L = FVU (+ L(4k)/8 with Multi-TopK) + α·L_aux (AuxK over dead latents).
+ * The maths is in ../ksparse.ts; docs/design.md §4.1.
+ */
+import { z } from 'zod';
+import { checkK, encodeRowTopK, K_SPARSE_OPTIONS, kSparseObjective, resolveKAux, type KSparseOptions } from './kfamily.js';
+import type { Architecture } from './types.js';
+
+const Options = z.object({
+  ...K_SPARSE_OPTIONS,
+  multiTopK: z.boolean().default(false).describe('TopK: Multi-TopK loss L(k) + L(4k)/8'),
+});
+type Options = KSparseOptions & { multiTopK: boolean };
+
+export const topk: Architecture<Options> = {
+  name: 'topk',
+  summary: 'ReLU of each row\'s top k; knob --k; AuxK (--k-aux, --aux-alpha), --multi-top-k',
+  options: Options,
+  check: checkK,
+  resolve: (o, dims) => ({ k_aux: resolveKAux(o, dims) }),
+  extraShapes: () => ({}),
+  extraInit: () => 0,
+  unitNormDecoder: true,
+  objective: (ctx) => kSparseObjective(ctx, { batch: false, multiTopK: ctx.options.multiTopK }),
+  encode: (be, sae, x, B, o = {}) => encodeRowTopK(be, sae, x, B, o.k ?? sae.cfg.k, Boolean(o.next)),
+  saeFields: (o) => ({ k: o.k, multiTopK: o.multiTopK }),
+  saelens: { architecture: 'topk', imports: true },
+  sparsify: true,
+};

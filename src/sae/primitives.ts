@@ -1,0 +1,128 @@
+/**
+ * The maths every architecture shares (docs/design.md §4): centring, pre-activations, the
+ * total variance that normalizes every reconstruction loss, the threshold-coded forward and
+ * the encoder backward. Each architecture file composes these; none re-implements them.
+ *
+ *   xc  = x − b_dec   (x itself for a transcoder, whose b_dec lives in the output space)
+ *   pre = xc·W_encᵀ + b_enc
+ */
+import type { Backend, SparseRows } from '../compute/backend.js';
+import type { SaeParams } from './common.js';
+
+/** Widths of a parameter set: d (input), n (latents), dOut (decoder rows; d for an SAE). */
+export function widths(p: SaeParams): { d: number; n: number; dOut: number } {
+  const n = p.b_enc.length;
+  return { n, d: p.W_enc.length / n, dOut: p.b_dec.length };
+}
+
+/** xc [B, d] = x − b_dec, or a copy of x for a transcoder. */
+export function centre(p: SaeParams, x: Float32Array, B: number, d: number, transcoder: boolean, xc: Float32Array = new Float32Array(B * d)): Float32Array {
+  if (transcoder) xc.set(x.subarray(0, B * d));
+  else for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) xc[b * d + c] = x[b * d + c]! - p.b_dec[c]!;
+  return xc;
+}
+
+/** xc = centre(x) [B, d] and pre = xc·Wᵀ + bias [B, n] (bias rows first, the GEMM adds on);
+ *  W/bias default to the encoder (the VAE passes its log-variance head). */
+export function preActivations(be: Backend, p: SaeParams, x: Float32Array, B: number, transcoder: boolean,
+  o: { xc?: Float32Array; pre?: Float32Array; W?: Float32Array; bias?: Float32Array } = {}): { xc: Float32Array; pre: Float32Array } {
+  const { d, n } = widths(p);
+  const W = o.W ?? p.W_enc, bias = o.bias ?? p.b_enc;
+  const xc = centre(p, x, B, d, transcoder, o.xc);
+  const pre = o.pre ?? new Float32Array(B * n);
+  for (let b = 0; b < B; b++) pre.set(bias, b * n);
+  be.gemm({ a: xc.subarray(0, B * d), b: W, c: pre.subarray(0, B * n), m: B, n, k: d, transB: true, beta: 1 });
+  return { xc, pre };
+}
+
+/** Σ_b ||x_b − mean(x)||² over rows x [B, d], in float64, in one pass (Σ||x||² − B·||mean||²). */
+export function totalVariance(x: Float32Array, B: number, d: number): number {
+  const sum = new Float64Array(d);
+  let sq = 0;
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < d; c++) {
+      const v = x[b * d + c]!;
+      sum[c]! += v;
+      sq += v * v;
+    }
+  }
+  let meanSq = 0;
+  for (let c = 0; c < d; c++) meanSq += sum[c]! * sum[c]!;
+  return sq - meanSq / Math.max(B, 1);
+}
+
+/** Σ (a − b)² over [len] and, when grad is given, grad = scale·(a − b). */
+export function diffSq(a: Float32Array, b: Float32Array, len: number, grad: Float32Array | null, scale: number): number {
+  let s = 0;
+  for (let e = 0; e < len; e++) {
+    const diff = a[e]! - b[e]!;
+    s += diff * diff;
+    if (grad) grad[e] = scale * diff;
+  }
+  return s;
+}
+
+/** out[i] += z's value at every entry of latent i (entries with index −1 are empty). */
+export function scatterAdd(z: SparseRows, out: Float32Array): void {
+  const nnz = z.rowPtr[z.rows]!;
+  for (let e = 0; e < nnz; e++) {
+    const i = z.idx[e]!;
+    if (i >= 0) out[i]! += z.vals[e]!;
+  }
+}
+
+/** Σ_b g_b over rows g [B, w], written into out [w]. */
+export function sumRows(g: Float32Array, B: number, w: number, out: Float32Array, accumulate = false): void {
+  if (!accumulate) out.fill(0);
+  for (let b = 0; b < B; b++) for (let c = 0; c < w; c++) out[c]! += g[b * w + c]!;
+}
+
+/** All entries of dense rows [B, n] as CSR (the VAE's code). */
+export function denseRows(vals: Float32Array, B: number, n: number): SparseRows {
+  const rowPtr = Int32Array.from({ length: B + 1 }, (_, b) => b * n);
+  const idx = Int32Array.from({ length: B * n }, (_, e) => e % n);
+  return { rows: B, rowPtr, idx, vals: vals.subarray(0, B * n) };
+}
+
+/** Zero tensors with the same names and sizes. */
+export function zerosLike(p: SaeParams): SaeParams {
+  return Object.fromEntries(Object.entries(p).map(([k, t]) => [k, new Float32Array((t as Float32Array).length)])) as unknown as SaeParams;
+}
+
+/** The threshold-coded forward of JumpReLU and ReLU: z = pre·1[pre > θ] (CSR),
+ *  ŷ = z·W_dec + b_dec, and dL/dŷ = 2(ŷ − y)/Σ||y − ȳ||² of the FVU loss (y = target ?? x). */
+export function thresholdForward(be: Backend, p: SaeParams, x: Float32Array, B: number, theta: Float32Array, target?: Float32Array):
+  { xc: Float32Array; pre: Float32Array; z: SparseRows; grad: Float32Array; fvu: number } {
+  const { n, dOut } = widths(p);
+  const { xc, pre } = preActivations(be, p, x, B, target !== undefined);
+  const y = target ?? x;
+  const z = be.threshold(pre, B, n, theta);
+  const recon = be.sparseDecode(z, p.W_dec, dOut, p.b_dec);
+  const denom = Math.max(totalVariance(y, B, dOut), 1e-30);
+  const grad = new Float32Array(B * dOut);
+  const sse = diffSq(recon, y, B * dOut, grad, 2 / denom);
+  return { xc, pre, z, grad, fvu: sse / denom };
+}
+
+/** Given dL/dpre at the code's entries (dPre, in z's layout) and dL/dŷ (grad [B, dOut]): the
+ *  encoder gradients, and b_dec's (its reconstruction part Σ_b dL/dŷ_b, minus its part through
+ *  the encoder input x − b_dec, which a transcoder does not have). */
+export function encoderBackward(be: Backend, p: SaeParams, z: SparseRows, dPre: Float32Array, xc: Float32Array, grad: Float32Array, grads: SaeParams,
+  transcoder: boolean): void {
+  const { d, n, dOut } = widths(p);
+  const dz = { ...z, vals: dPre };
+  be.sparseAccumulate(dz, xc, d, grads.W_enc, true);
+  grads.b_enc.fill(0);
+  scatterAdd(dz, grads.b_enc);
+  sumRows(grad, z.rows, dOut, grads.b_dec);
+  if (!transcoder) be.gemm({ a: grads.b_enc, b: p.W_enc, c: grads.b_dec, m: 1, n: d, k: n, alpha: -1, beta: 1 });
+}
+
+/** Inference of a threshold code: z = pre·1[pre > θ] with the stored θ (BatchTopK, Matryoshka,
+ *  JumpReLU) or θ = 0 (ReLU). */
+export function encodeThreshold(be: Backend, p: SaeParams, x: Float32Array, B: number, theta: Float32Array, transcoder: boolean): { z: SparseRows; recon: Float32Array } {
+  const { n, dOut } = widths(p);
+  const { pre } = preActivations(be, p, x, B, transcoder);
+  const z = be.threshold(pre, B, n, theta);
+  return { z, recon: be.sparseDecode(z, p.W_dec, dOut, p.b_dec) };
+}
