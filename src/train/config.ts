@@ -57,7 +57,7 @@ export function trainFieldNames(): string[] {
  *  another architecture is refused, naming the architectures that have it. */
 export function parseTrainConfig(raw: unknown, where = 'config'): TrainConfig {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${where}: expected an object of training settings`);
-  const rec = raw as Record<string, unknown>;
+  const rec = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));
   const archName = rec.arch === undefined ? 'topk' : String(rec.arch);
   const arch = architecture(archName, `${where}: "arch"`);
   const schema = SharedTrainConfig.extend(arch.options.shape).strict();

@@ -22,7 +22,7 @@ export interface Resolved {
   lr: number;
   /** the constant inputs are multiplied by during training (1 unless normalize) */
   input_scale: number;
-  dead_tokens: number;
+  dead_tokens_effective: number;
   /** the architecture's derived values (e.g. k_aux) */
   [arch: string]: number | string | undefined;
 }
@@ -36,7 +36,7 @@ export const runConfigPath = (out: string): string => join(out, 'config.json');
 
 /** Keys 0.1 wrote at the top level of config.json for derived values. */
 const LEGACY_DERIVED: Record<string, keyof Resolved> = {
-  d: 'd', dataDescription: 'data_description', resolvedLr: 'lr', resolvedKAux: 'k_aux', inputScale: 'input_scale', deadTokensEffective: 'dead_tokens',
+  d: 'd', dataDescription: 'data_description', resolvedLr: 'lr', resolvedKAux: 'k_aux', inputScale: 'input_scale', deadTokensEffective: 'dead_tokens_effective',
 };
 
 /** Reads RUN/config.json (this version's or 0.1's layout), or null when there is none. */

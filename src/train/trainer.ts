@@ -148,7 +148,7 @@ async function prepare(be: Backend, given: TrainConfig, o: TrainOptions): Promis
   }
   const resolved: Resolved = {
     d, ...(dOut ? { d_out: dOut } : {}), data_description: source.description, lr: cfg.lr ?? defaultLr(n), input_scale: scale,
-    dead_tokens: Math.max(B, Math.min(cfg.deadTokens, Math.floor(cfg.tokens / 4))), ...arch.resolve?.(archOptions(cfg), { d, n }),
+    dead_tokens_effective: Math.max(B, Math.min(cfg.deadTokens, Math.floor(cfg.tokens / 4))), ...arch.resolve?.(archOptions(cfg), { d, n }),
   };
   mkdirSync(out, { recursive: true });
   writeRunConfig(out, { cfg, resolved });
@@ -185,7 +185,7 @@ function initialize(run: Run): State {
   }
   const objective = arch.objective({ be, d, n, dOut, batch: run.B, seed: cfg.seed, options: opts, params });
   writeFileAtomic(join(run.out, 'metrics.jsonl'), ['']);
-  return { objective, adam: new Adam(objective.params), tracker: new FiringTracker(n, run.resolved.dead_tokens), step: 0, tokens: 0 };
+  return { objective, adam: new Adam(objective.params), tracker: new FiringTracker(n, run.resolved.dead_tokens_effective), step: 0, tokens: 0 };
 }
 
 function restore(run: Run, dir: string): State {
@@ -207,7 +207,7 @@ function restore(run: Run, dir: string): State {
   const objTensors = Object.fromEntries(Object.entries(ck.f32).filter(([k]) => k.startsWith('objective.')).map(([k, t]) => [k.slice(10), t]));
   objective.restore(ck.meta.objective ?? {}, objTensors);
   if (ck.sinceFired.length !== n) throw new Error(`checkpoint ${dir}: firing counters cover ${ck.sinceFired.length} latents, expected ${n}`);
-  const tracker = new FiringTracker(n, run.resolved.dead_tokens);
+  const tracker = new FiringTracker(n, run.resolved.dead_tokens_effective);
   tracker.sinceFired.set(ck.sinceFired);
   run.source.restore(sourceStateOf(ck));
   if (ck.meta.tokens > cfg.tokens) throw new Error(`--tokens ${cfg.tokens}: the run in ${run.out} has already trained on ${ck.meta.tokens} tokens`);

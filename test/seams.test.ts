@@ -1,0 +1,214 @@
+// The seams between saekit's parts, where 0.1 decided one concept in several places: resume
+// and the run config, the data spec and its held-out rule, the decoder geometry of
+// transcoders, and the per-process model cache.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { trainAndReport } from '../src/app/train.js';
+import { getBackend } from '../src/compute/backend.js';
+import { ShardWriter } from '../src/data/shards.js';
+import { canonicalData, evaluationData, formatDataSpec, parseDataSpec } from '../src/data/spec.js';
+import { SyntheticSource } from '../src/data/synthetic.js';
+import { modelLoads } from '../src/lm/load.js';
+import type { Sae } from '../src/sae/common.js';
+import { loadSae } from '../src/sae/folder.js';
+import { parseTrainConfig } from '../src/train/config.js';
+import { readRunConfig } from '../src/train/run-config.js';
+import { train } from '../src/train/trainer.js';
+import { indexRun } from '../src/viewer/index.js';
+import { openSide, startServer } from '../src/viewer/server.js';
+import { ViewerStore } from '../src/viewer/store.js';
+import { sharedPath } from './helpers.js';
+
+const be = getBackend();
+const root = join(import.meta.dirname, '..');
+const cli = ['--import', import.meta.resolve('tsx'), join(root, 'src/cli/main.ts')];
+const run = (args: string[], cwd = root) => spawnSync(process.execPath, [...cli, ...args], { cwd, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+const tmp = (): string => mkdtempSync(join(tmpdir(), 'saekit-seam-'));
+const data = 'synthetic:d=16,features=32,active=3';
+const small = { data, latents: 64, k: 4, tokens: 40_960, batch: 1024, checkpointEvery: 8192 };
+
+describe('resume: the saved configuration is the truth', () => {
+  it('--resume without the original flags finishes with the run\'s own settings, eval.json and plots; --tokens may extend it', async () => {
+    const out = join(tmp(), 'run');
+    const first = await train(be, parseTrainConfig(small), { out, stopAfterSteps: 12 });
+    expect(first.finished).toBe(false);
+    const r = run(['train', '--out', out, '--resume', '--tokens', '61440', '--eval-tokens', '4096']);
+    expect(r.status, r.stderr).toBe(0);
+    // the banner prints the run's configuration, not the CLI defaults
+    expect(r.stdout).toMatch(/training topk SAE on synthetic:d=16,features=32,active=3: 64 latents \(k=4,/);
+    for (const f of ['eval.json', 'loss.svg', 'density.svg', 'report.md', 'sae.safetensors']) expect(existsSync(join(out, f)), f).toBe(true);
+    const ev = JSON.parse(readFileSync(join(out, 'eval.json'), 'utf8'));
+    // evaluated on the held-out stream of the run's own data (d=16), not the default synthetic data
+    expect(ev.data).toMatch(/^synthetic:d=16,features=32,active=3,.*stream=1$/);
+    expect(readRunConfig(out)!.cfg.tokens).toBe(61440);
+    const metrics = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(metrics.at(-1).tokens).toBe(61440);
+  });
+
+  it('--resume with a flag that differs from the run is refused, naming the field and both values', async () => {
+    const out = join(tmp(), 'run');
+    await train(be, parseTrainConfig(small), { out, stopAfterSteps: 3 });
+    const r = run(['train', '--out', out, '--resume', '--k', '2', '--lr', '0.001']);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/--k 2 \(the run has 4\)/);
+    expect(r.stderr).toMatch(/--lr 0\.001 \(the run has it unset\)/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    // the library refuses it the same way
+    await expect(train(be, parseTrainConfig({ ...small, latents: 128 }), { out, resume: true })).rejects.toThrow(/--latents 128 \(the run has 64\)/);
+    // a field of another architecture is refused too
+    expect(() => parseTrainConfig({ ...small, theta0: 0.1 })).toThrow(/"theta0" applies to arch jumprelu, not topk/);
+  });
+
+  it('a start that fails before its first checkpoint leaves nothing --resume would reuse', () => {
+    const dir = tmp();
+    const r = run(['train', '--out', 'bad', '--data', data, '--latents', '64', '--k', '4', '--tokens', '40k', '--batch', '1024', '--lr', '1e20'], dir);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/training diverged/);
+    expect(existsSync(join(dir, 'bad'))).toBe(false);
+    // a folder that existed (empty) stays, but holds no config.json
+    mkdirSync(join(dir, 'kept'));
+    run(['train', '--out', 'kept', '--data', data, '--latents', '64', '--k', '4', '--tokens', '40k', '--batch', '1024', '--lr', '1e20'], dir);
+    expect(existsSync(join(dir, 'kept', 'config.json'))).toBe(false);
+  });
+
+  it('config.json and cfg.json are snake_case with the derived values apart, and 0.1\'s camelCase files still load and resume', async () => {
+    const out = join(tmp(), 'run');
+    const cfg = parseTrainConfig({ ...small, k: undefined, arch: 'jumprelu', lambda: 0.01 });
+    await train(be, cfg, { out });
+    const raw = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    expect(raw).toMatchObject({ arch: 'jumprelu', lambda: 0.01, lambda_warmup: 0.05, jump_eps: 0.05, resolved: { d: 16, input_scale: 1 } });
+    // only the architecture's own fields
+    expect(raw).not.toHaveProperty('k');
+    expect(raw).not.toHaveProperty('vae_noise');
+    expect(JSON.parse(readFileSync(join(out, 'cfg.json'), 'utf8'))).toMatchObject({ arch: 'jumprelu', multi_top_k: false });
+
+    // the same run as 0.1 wrote it: camelCase, derived values at the top level, every architecture's fields
+    const old = join(tmp(), 'old');
+    const stopped = await train(be, parseTrainConfig(small), { out: old, stopAfterSteps: 5 });
+    expect(stopped.finished).toBe(false);
+    const now = JSON.parse(readFileSync(join(old, 'config.json'), 'utf8'));
+    const legacy = {
+      arch: 'topk', data, latents: 64, k: 4, multiTopK: false, lambdaWarmup: 0.05, jumpEps: 0.05, theta0: 0.01, kdeDecay: 0, transcode: false, vaeNoise: 0.1,
+      auxAlpha: 1 / 32, deadTokens: 10_000_000, tokens: small.tokens, batch: 1024, warmup: 0.01, decay: 0.2, clipGrad: 0, normalize: false,
+      encoderInit: 'transpose', shuffle: 'none', seed: 0, logEvery: 10, checkpointEvery: 8192,
+      d: 16, data_description: now.resolved.data_description, resolved_lr: now.resolved.lr, resolved_k_aux: now.resolved.k_aux, input_scale: 1,
+      dead_tokens_effective: now.resolved.dead_tokens_effective,
+    };
+    writeFileSync(join(old, 'config.json'), JSON.stringify(legacy));
+    expect(readRunConfig(old)!.cfg).toMatchObject({ arch: 'topk', k: 4, tokens: small.tokens });
+    const r = run(['train', '--out', old, '--resume', '--eval-tokens', '2048']);
+    expect(r.status, r.stderr).toBe(0);
+    // the resumed run ends with the bits of an uninterrupted one
+    const whole = join(tmp(), 'whole');
+    await train(be, parseTrainConfig(small), { out: whole });
+    expect(readFileSync(join(old, 'sae.safetensors')).equals(readFileSync(join(whole, 'sae.safetensors')))).toBe(true);
+    // a 0.1 cfg.json (camelCase) loads
+    const cfgOld = JSON.parse(readFileSync(join(whole, 'cfg.json'), 'utf8'));
+    writeFileSync(join(whole, 'cfg.json'), JSON.stringify({ ...cfgOld, multi_top_k: undefined, multiTopK: false }));
+    expect(loadSae(whole).cfg).toMatchObject({ arch: 'topk', k: 4, multiTopK: false });
+  });
+});
+
+describe('the data spec: parsed once, one canonical form, one held-out rule', () => {
+  it('tells synthetic specs from paths that merely start with "synthetic", and round-trips', () => {
+    expect(parseDataSpec('synthetic-acts')).toEqual({ kind: 'shards', path: 'synthetic-acts' });
+    expect(parseDataSpec('synthetic.safetensors')).toEqual({ kind: 'file', path: 'synthetic.safetensors' });
+    expect(parseDataSpec('synthetic')).toEqual({ kind: 'synthetic', given: {} });
+    for (const s of ['synthetic', 'synthetic:d=16,features=32,stream=0', 'runs/acts', 'lm:model=m.bin,corpus=c.txt,layer=1,site=mlp_out,ctx=64']) {
+      expect(canonicalData(canonicalData(s))).toBe(canonicalData(s));
+    }
+    // canonical: schema order, whatever order the user wrote
+    expect(canonicalData('synthetic:stream=1,d=16')).toBe('synthetic:d=16,stream=1');
+    expect(() => parseDataSpec('synthetic:d=abc')).toThrow(/--data synthetic:d=abc: "d=abc" is not key=number/);
+  });
+
+  it('held out: the SAE\'s own data always gives its held-out part; data the user names keeps the part it names', () => {
+    const own = evaluationData('synthetic:d=16,stream=0', 100, true).spec;
+    expect(formatDataSpec(own)).toBe('synthetic:d=16,stream=1');
+    expect(formatDataSpec(evaluationData('synthetic:d=16,stream=0', 100, false).spec)).toBe('synthetic:d=16,stream=0');
+    expect(formatDataSpec(evaluationData('synthetic:d=16', 100, false).spec)).toBe('synthetic:d=16,stream=1');
+    const lm = evaluationData('lm:model=m.bin,corpus=c.txt,layer=1,site=resid_post', 4096, true);
+    expect(formatDataSpec(lm.spec)).toMatch(/tokens=4096,.*from=end/);
+    expect(evaluationData('acts', 10, true)).toEqual({ spec: { kind: 'shards', path: 'acts' }, heldOutPart: false });
+  });
+
+  it('eval and index read a shard folder named synthetic-*, and index honours stream=', async () => {
+    const dir = tmp();
+    const out = join(dir, 'run');
+    await train(be, parseTrainConfig(small), { out });
+    // shards of the same synthetic data, in a folder whose name starts with "synthetic"
+    const src = new SyntheticSource({ d: 16, features: 32, active: 3, stream: 1 });
+    const rows = new Float32Array(4096 * 16);
+    src.read(rows, 4096);
+    const w = new ShardWriter(join(dir, 'synthetic-acts'), { d: 16, shardTokens: 2048 });
+    w.write(rows, 4096);
+    w.close();
+    const ev = run(['eval', 'run', '--data', 'synthetic-acts', '--tokens', '4096', '--json'], dir);
+    expect(ev.status, ev.stderr).toBe(0);
+    expect(JSON.parse(ev.stdout)).toMatchObject({ data: expect.stringMatching(/synthetic-acts/), tokens: 4096 });
+    const ix = run(['index', 'run', '--data', 'synthetic-acts', '--tokens', '4096'], dir);
+    expect(ix.status, ix.stderr).toBe(0);
+    await indexRun(be, out, { data: `${data},stream=0`, tokens: 2048, top: 3, window: 2, neighbors: 2 });
+    expect(String(new ViewerStore(join(out, 'viewer.sqlite')).meta().data)).toMatch(/stream=0$/);
+    await indexRun(be, out, { tokens: 2048, top: 3, window: 2, neighbors: 2 });
+    expect(String(new ViewerStore(join(out, 'viewer.sqlite')).meta().data)).toMatch(/stream=1$/);
+  });
+});
+
+/** Float64 brute force: for row i of a [na, w], the other rows of b [nb, w] by cosine, best first. */
+function bruteCosine(a: Float32Array, i: number, b: Float32Array, nb: number, w: number, skipSelf: boolean): number[] {
+  const norm = (m: Float32Array, r: number) => Math.sqrt(Array.from({ length: w }, (_, c) => m[r * w + c]! ** 2).reduce((s, v) => s + v, 0));
+  const cos = Array.from({ length: nb }, (_, j) => {
+    let dot = 0;
+    for (let c = 0; c < w; c++) dot += a[i * w + c]! * b[j * w + c]!;
+    return { j, c: dot / (norm(a, i) * norm(b, j)) };
+  }).filter((x) => !(skipSelf && x.j === i));
+  return cos.sort((u, v) => v.c - u.c).map((x) => x.j);
+}
+
+describe('decoder geometry of a transcoder (rows of width d_out)', () => {
+  it('viewer neighbours and compare matches equal a float64 brute force', async () => {
+    const dir = tmp();
+    const tdata = 'synthetic:d=32,features=48,active=3,targetD=12';
+    const runs: Sae[] = [];
+    for (const seed of [0, 1]) {
+      const out = join(dir, `tc${seed}`);
+      await train(be, parseTrainConfig({ data: tdata, transcode: true, latents: 64, k: 3, tokens: 20_480, batch: 1024, seed }), { out });
+      await indexRun(be, out, { tokens: 2048, top: 2, window: 2, neighbors: 3 });
+      runs.push(loadSae(out));
+    }
+    const [a, b] = runs as [Sae, Sae];
+    expect(a.cfg.dOut).toBe(12);
+    const storeA = new ViewerStore(join(dir, 'tc0', 'viewer.sqlite'));
+    const server = await startServer(be, openSide(storeA), openSide(new ViewerStore(join(dir, 'tc1', 'viewer.sqlite'))), 0);
+    try {
+      const port = (server.address() as { port: number }).port;
+      for (const id of [0, 7, 33, 63]) {
+        const nbs = (storeA.latent(id) as { neighbors: { id: number }[] }).neighbors.map((x) => x.id);
+        expect(nbs).toEqual(bruteCosine(a.params.W_dec, id, a.params.W_dec, 64, 12, true).slice(0, 3));
+        const res = await fetch(`http://127.0.0.1:${port}/api/compare/${id}`);
+        const body = await res.json() as { matches: { id: number }[] };
+        expect(body.matches.map((m) => m.id)).toEqual(bruteCosine(a.params.W_dec, id, b.params.W_dec, 64, 12, false).slice(0, 3));
+      }
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('one process loads a model and packs a corpus once', () => {
+  const stories = sharedPath('models/stories260K/stories260K.bin');
+  const shakespeare = sharedPath('corpus/tinyshakespeare.txt');
+  it.skipIf(!stories || !shakespeare)('train --data lm:... then its held-out evaluation: one model load', async () => {
+    const before = modelLoads();
+    const res = await trainAndReport(be, {
+      settings: { data: `lm:model=${stories},corpus=${shakespeare},layer=2,site=resid_post,ctx=64`, latents: 128, k: 8, tokens: 4096, batch: 1024 },
+      out: join(tmp(), 'run'), resume: false, evalTokens: 2048,
+    });
+    expect(res.summary!.tokens).toBe(2048);
+    expect(modelLoads() - before).toBe(1);
+  });
+});
