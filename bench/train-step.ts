@@ -1,5 +1,5 @@
 /**
- * The TopK training step at d=768, n=32768, k=32, B=8192 (DESIGN 7): the share of the step
+ * The TopK training step at d=768, n=32768, k=32, B=8192 (docs/design.md §7): the share of the step
  * spent in its dense encoder GEMM, measured in the same run, with and without AuxK.
  */
 import type { Backend } from '../src/compute/backend.js';

@@ -1,5 +1,5 @@
 /**
- * Encoder-init ablation (Gao et al. §2.4 / DESIGN 4.1): encoder = decoder transpose vs an
+ * Encoder-init ablation (Gao et al. §2.4 / docs/design.md §4.1): encoder = decoder transpose vs an
  * independent random encoder, on synthetic data with known features. Same data, seed and
  * tokens, with and without AuxK; reports dead latents over training, final FVU, L0, dead
  * fraction and MMCS. (A latent counts as dead after 500k tokens without firing.)

@@ -1,6 +1,6 @@
 // Backwards of JumpReLU, ReLU+L1 and the VAE: finite differences of independent float64 losses
 // where the loss is smooth; JumpReLU's threshold pseudo-derivative against its formula
-// (DESIGN 4.2), the persistent-KDE sums against their definition; the VAE's analytic KL against
+// (docs/design.md §4.2), the persistent-KDE sums against their definition; the VAE's analytic KL against
 // Monte Carlo and its reparameterized reconstruction term against the closed-form expectation.
 import { describe, expect, it } from 'vitest';
 import { referenceBackend as be } from '../src/compute/backend.js';

@@ -1,6 +1,6 @@
 // The hand-written sparse backward of the k-sparse family (TopK, Multi-TopK, BatchTopK,
 // Matryoshka, each with AuxK) against central finite differences of an independent float64
-// implementation of the same loss (DESIGN 4.1, 4.3, 4.4).
+// implementation of the same loss (docs/design.md §4.1, 4.3, 4.4).
 import { describe, expect, it } from 'vitest';
 import { referenceBackend, type Backend } from '../src/compute/backend.js';
 import { PARAM_NAMES, type SaeParams } from '../src/sae/common.js';
@@ -13,7 +13,7 @@ function topIdx(v: number[], t: number, allowed: (i: number) => boolean): number
   return v.map((_, i) => i).filter(allowed).sort((a, b) => v[b]! - v[a]! || a - b).slice(0, t);
 }
 
-/** The TopK loss of DESIGN 4.1, written plainly in float64. AuxK's target x − x̂ is detached,
+/** The TopK loss of docs/design.md §4.1, written plainly in float64. AuxK's target x − x̂ is detached,
  *  so finite differences must hold it fixed: pass the reconstructions of the unperturbed
  *  parameters as frozenRecon (they are recorded into it when it is empty). */
 function loss64(p: SaeParams, x: Float32Array, B: number, d: number, n: number, o: TopKLossOptions, dead: Uint8Array,

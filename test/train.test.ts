@@ -22,7 +22,8 @@ describe('training', () => {
     const heldOut = new SyntheticSource({ d: 32, features: 128, active: 4, seed: 1, stream: 1 }, be);
     const ev = evaluateSae(be, res.sae, heldOut, 32768);
     expect(ev.mmcs!).toBeGreaterThanOrEqual(0.95);
-    expect(ev.l0).toBeLessThanOrEqual(4);
+    // (L0 <= k holds by construction; that the k kept entries are mostly positive does not)
+    expect(ev.l0).toBeGreaterThan(3);
     expect(ev.fvu).toBeLessThan(0.3);
     // the saved SAE is the trained one, with unit decoder rows
     const saved = loadSae(out);

@@ -1,5 +1,5 @@
 /**
- * Opposing directions (DESIGN 4.9): for each latent, the most negative cosine between its
+ * Opposing directions (docs/design.md §4.9): for each latent, the most negative cosine between its
  * unit decoder row and any other row, by the blocked kernel (symmetric half, never the n×n
  * matrix). Counts below thresholds (seed anchor: 256k latents, k=256 on GPT-4 gave 286 below
  * −0.9 and 1314 below −0.7), each latent's partner, and the unique pairs.

@@ -1,5 +1,5 @@
 /**
- * Stitching dictionaries of several sizes (DESIGN 4.9): insert the larger SAE's discovered
+ * Stitching dictionaries of several sizes (docs/design.md §4.9): insert the larger SAE's discovered
  * latents into the smaller one, and/or swap each split parent for its children, giving one
  * ordinary SAE (same k, b_dec of the smaller SAE). The insertion test checks the cheap
  * decoder-cosine proxy: adding a novel latent to the smaller SAE should lower its FVU, adding

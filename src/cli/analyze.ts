@@ -7,8 +7,9 @@ import { opposingDirections } from '../analysis/opposing.js';
 import { heldRows } from '../app/evaluate.js';
 import { getBackend } from '../compute/backend.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
-import { writeSvg } from '../eval/plots.js';
+import { opposingSpec, scalesSpec, writeSvg } from '../eval/plots.js';
 import { loadSae } from '../sae/folder.js';
+import { decoderWidth } from '../sae/geometry.js';
 import { parseNumber } from './flags.js';
 
 function opposingCommand(): Command {
@@ -23,8 +24,9 @@ function opposingCommand(): Command {
       const thresholds = o.threshold.map((t) => parseNumber('--threshold', t));
       for (const t of thresholds) if (t < -1 || t > 1) throw new Error(`--threshold ${t}: a cosine threshold must be in [-1, 1]`);
       const sae = loadSae(path);
-      const { n, d } = sae.cfg;
-      const rows = o.encoder ? sae.params.W_enc : sae.params.W_dec;
+      // encoder rows have width d; decoder rows the output width (d_out for a transcoder)
+      const n = sae.cfg.n, d = o.encoder ? sae.cfg.d : decoderWidth(sae);
+      const rows = Float32Array.from(o.encoder ? sae.params.W_enc : sae.params.W_dec);
       const t0 = performance.now();
       const res = opposingDirections(getBackend(), rows, n, d, thresholds, o.block);
       const sec = (performance.now() - t0) / 1000;
@@ -36,15 +38,7 @@ function opposingCommand(): Command {
       mkdirSync(o.out, { recursive: true });
       writeJsonAtomic(join(o.out, 'opposing.json'), { sae: path, rows: o.encoder ? 'encoder' : 'decoder', n, d, counts: res.counts, pairs: res.pairs.length });
       writeFileAtomic(join(o.out, 'pairs.csv'), ['i,j,cos\n', ...res.pairs.map((p) => `${p.i},${p.j},${p.cos}\n`)]);
-      await writeSvg(join(o.out, 'opposing.svg'), {
-        $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-        title: `most negative cosine to another latent (n=${n})`, width: 480, height: 260, background: 'white',
-        data: { values: Array.from(res.minCos, (v) => ({ cos: v })) },
-        layer: [
-          { mark: 'bar', encoding: { x: { field: 'cos', type: 'quantitative', bin: { maxbins: 50 }, title: 'min cosine' }, y: { aggregate: 'count', type: 'quantitative', scale: { type: 'symlog' }, title: 'latents (symlog)' } } },
-          { data: { values: thresholds.map((t) => ({ t })) }, mark: { type: 'rule', color: '#d62728', strokeDash: [4, 3] }, encoding: { x: { field: 't', type: 'quantitative' } } },
-        ],
-      });
+      await writeSvg(join(o.out, 'opposing.svg'), opposingSpec(res.minCos, thresholds, n));
       console.log(`saekit: wrote ${o.out}/{opposing.json,pairs.csv,opposing.svg}`);
     });
 }
@@ -76,17 +70,7 @@ function scalesCommand(): Command {
       if (o.out) {
         mkdirSync(o.out, { recursive: true });
         writeJsonAtomic(join(o.out, 'scales.json'), { novel: o.novel, steps });
-        await writeSvg(join(o.out, 'scales.svg'), {
-          $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-          title: 'larger-SAE latents by class, per size step', width: 360, height: 240, background: 'white',
-          data: { values: steps.flatMap((st, i) => Object.entries(st.fractions).map(([cls, f]) => ({ step: `${saes[i]!.cfg.n} → ${saes[i + 1]!.cfg.n}`, cls, f }))) },
-          mark: 'bar',
-          encoding: {
-            x: { field: 'step', type: 'nominal', title: 'size step', sort: null },
-            y: { field: 'f', type: 'quantitative', stack: 'normalize', title: 'fraction of latents', axis: { format: '%' } },
-            color: { field: 'cls', type: 'nominal', title: 'class' },
-          },
-        });
+        await writeSvg(join(o.out, 'scales.svg'), scalesSpec(steps.flatMap((st, i) => Object.entries(st.fractions).map(([cls, f]) => ({ step: `${saes[i]!.cfg.n} → ${saes[i + 1]!.cfg.n}`, cls, f })))));
         console.log(`saekit: wrote ${o.out}/{scales.json,scales.svg}`);
       }
     });

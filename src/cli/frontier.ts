@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { compareAtMatchedL0, frontiersByGroup, type FrontierPoint } from '../eval/frontier.js';
-import { writeSvg } from '../eval/plots.js';
+import { frontierSpec, writeSvg } from '../eval/plots.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
 import { readJsonObject } from '../io/json.js';
 import { camel, snake } from '../io/naming.js';
@@ -55,20 +55,7 @@ export function frontierCommand(): Command {
       writeFileAtomic(join(o.out, 'frontier.md'), [lines.join('\n') + '\n']);
       writeJsonAtomic(join(o.out, 'frontier.json'), { points, frontiers: Object.fromEntries(groups), comparisons });
       const values = points.map((p) => ({ ...p, onFrontier: groups.get(p.group)!.includes(p) }));
-      await writeSvg(join(o.out, 'frontier.svg'), {
-        $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-        title: 'MSE–L0 frontier', width: 480, height: 300, background: 'white',
-        data: { values },
-        encoding: {
-          x: { field: 'l0', type: 'quantitative', scale: { type: 'log' }, title: 'L0 (log)' },
-          y: { field: 'fvu', type: 'quantitative', scale: { type: 'log' }, title: 'FVU (log)' },
-          color: { field: 'group', type: 'nominal' },
-        },
-        layer: [
-          { mark: { type: 'line' }, transform: [{ filter: 'datum.onFrontier' }] },
-          { mark: { type: 'point', filled: true, size: 50 }, encoding: { opacity: { condition: { test: 'datum.onFrontier', value: 1 }, value: 0.35 } } },
-        ],
-      });
+      await writeSvg(join(o.out, 'frontier.svg'), frontierSpec(values));
       console.log(`saekit: wrote ${o.out}/{frontier.md,frontier.json,frontier.svg}`);
     });
 }

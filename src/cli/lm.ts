@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { getBackend } from '../compute/backend.js';
 import { extractActivations } from '../data/extract.js';
 import { LmSpec, openLmSource } from '../data/lm.js';
+import { lmOrigin } from '../data/spec.js';
 import { generate } from '../lm/generate.js';
 import { loadLm } from '../lm/load.js';
 import { addSchemaOptions, parseNumber, pickSchemaOptions } from './flags.js';
@@ -33,7 +34,7 @@ export function extractCommand(): Command {
     const src = await openLmSource({ ...spec, from: 'start' }, getBackend());
     const c = src.model.config;
     console.log(`saekit: extracting ${spec.site} of layer ${spec.layer} from ${spec.model} (${c.family}, d=${c.dim}, ${c.nLayers} layers) over ${src.contexts.count} contexts of ${spec.ctx} tokens from ${spec.corpus}: ${src.length} rows`);
-    const origin = { model: spec.model, corpus: spec.corpus, layer: spec.layer, site: spec.site, ...(spec.targetSite ? { target_site: spec.targetSite } : {}), ctx: spec.ctx, exclude_bos: spec.excludeBos === 1, text_field: spec.textField, sep: spec.sep ?? '\n\n', tokens: src.length, lm_spec: src.description };
+    const origin = { ...lmOrigin(spec), tokens: src.length, lm_spec: src.description };
     const t0 = performance.now();
     const m = extractActivations(src, { out: opts.out as string, origin, dtype: opts.dtype, shardTokens: opts.shardTokens as number | undefined, resume: Boolean(opts.resume), progress: true });
     const sec = (performance.now() - t0) / 1000;

@@ -1,5 +1,5 @@
 /**
- * Caching a language model's activations as shards (DESIGN 5), resumable: after every shard
+ * Caching a language model's activations as shards (docs/design.md §5), resumable: after every shard
  * the position in the corpus is saved beside the shards, so a killed extraction continues
  * where its last complete shard ended, and the manifest is written last.
  */

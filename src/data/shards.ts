@@ -1,5 +1,5 @@
 /**
- * Activation shards, the on-disk contract (DESIGN 5): a folder with manifest.json and
+ * Activation shards, the on-disk contract (docs/design.md §5): a folder with manifest.json and
  * shard-00000.safetensors, … each holding `activations` [tokens, d] (F32 or BF16) and, from
  * an LM, `tokens` / `positions` [tokens] (I32), and for transcoders `targets` [tokens, d_out].
  * A single .safetensors file with an `activations` tensor is accepted too. Rows stream shard by

@@ -90,13 +90,18 @@ export async function openData(spec: DataSpec, be: Backend, o: { shuffle?: 'none
   return base.dOut ? new SplitTargets(new ShuffleBuffer(new JoinedTargets(base), shuffle, seed), base.d, base.dOut) : new ShuffleBuffer(base, shuffle, seed);
 }
 
+/** The origin a live model's rows record (extract writes it into the manifest). */
+export function lmOrigin(s: LmSpec): ShardOrigin {
+  return {
+    model: s.model, corpus: s.corpus, layer: s.layer, site: s.site, ...(s.targetSite ? { target_site: s.targetSite } : {}), ctx: s.ctx,
+    exclude_bos: s.excludeBos === 1, text_field: s.textField, sep: s.sep ?? '\n\n',
+  };
+}
+
 /** Where the rows of a spec came from when a model made them: the live spec itself, or a
  *  shard manifest's `source` (null for synthetic data, missing paths and bare files). */
 export function dataOrigin(spec: DataSpec): ShardOrigin | null {
-  if (spec.kind === 'lm') {
-    const s = spec.lm;
-    return { model: s.model, corpus: s.corpus, layer: s.layer, site: s.site, target_site: s.targetSite, ctx: s.ctx, exclude_bos: s.excludeBos === 1, text_field: s.textField, sep: s.sep };
-  }
+  if (spec.kind === 'lm') return lmOrigin(spec.lm);
   if (spec.kind === 'shards' || spec.kind === 'file') {
     try {
       return readManifest(spec.path).manifest.source;

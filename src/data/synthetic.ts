@@ -1,5 +1,5 @@
 /**
- * The built-in synthetic source with known ground truth (DESIGN 5):
+ * The built-in synthetic source with known ground truth (docs/design.md §5):
  *   x = Σ_{i active} a_i · f_i + ε,   f_i unit directions in R^d,  ε ~ N(0, noise² I)
  * Feature i fires with probability ∝ (i+1)^(-alpha) (power law), about `active` features per
  * row (Poisson count, drawn without replacement), magnitudes a_i ~ U[minMag, maxMag].

@@ -1,5 +1,5 @@
 /**
- * Downstream evaluation (DESIGN 4.8): next-token cross-entropy of the model clean, with the
+ * Downstream evaluation (docs/design.md §4.8): next-token cross-entropy of the model clean, with the
  * SAE's reconstruction spliced in at its site, and with the site zero-ablated;
  * fraction of CE recovered = (CE_zero − CE_splice) / (CE_zero − CE_clean); and the KL divergence
  * of each next-token distribution from the clean one. Splices act on every row the SAE was

@@ -1,5 +1,5 @@
 /**
- * The MSE–L0 frontier (DESIGN 4.8): the Pareto set of (L0, FVU) points, and comparisons of
+ * The MSE–L0 frontier (docs/design.md §4.8): the Pareto set of (L0, FVU) points, and comparisons of
  * groups by "FVU at matched L0" — log–log interpolation along each group's frontier, only
  * inside the L0 range both frontiers cover. Never compare runs by MSE or L0 alone.
  */

@@ -59,3 +59,49 @@ export function lineSpec(values: Record<string, unknown>[], o: { x: string; y: s
     },
   };
 }
+
+/** The MSE–L0 plane: every point (faded when off its group's frontier), each group's frontier as a line. */
+export function frontierSpec(values: { group: string; l0: number; fvu: number; onFrontier: boolean }[]): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: 'MSE–L0 frontier', width: 480, height: 300, background: 'white',
+    data: { values },
+    encoding: {
+      x: { field: 'l0', type: 'quantitative', scale: { type: 'log' }, title: 'L0 (log)' },
+      y: { field: 'fvu', type: 'quantitative', scale: { type: 'log' }, title: 'FVU (log)' },
+      color: { field: 'group', type: 'nominal' },
+    },
+    layer: [
+      { mark: { type: 'line' }, transform: [{ filter: 'datum.onFrontier' }] },
+      { mark: { type: 'point', filled: true, size: 50 }, encoding: { opacity: { condition: { test: 'datum.onFrontier', value: 1 }, value: 0.35 } } },
+    ],
+  };
+}
+
+/** Histogram of each latent's most negative cosine to another latent, the thresholds as rules. */
+export function opposingSpec(minCos: Float32Array, thresholds: number[], n: number): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: `most negative cosine to another latent (n=${n})`, width: 480, height: 260, background: 'white',
+    data: { values: Array.from(minCos, (v) => ({ cos: v })) },
+    layer: [
+      { mark: 'bar', encoding: { x: { field: 'cos', type: 'quantitative', bin: { maxbins: 50 }, title: 'min cosine' }, y: { aggregate: 'count', type: 'quantitative', scale: { type: 'symlog' }, title: 'latents (symlog)' } } },
+      { data: { values: thresholds.map((t) => ({ t })) }, mark: { type: 'rule', color: '#d62728', strokeDash: [4, 3] }, encoding: { x: { field: 't', type: 'quantitative' } } },
+    ],
+  };
+}
+
+/** Stacked fractions of the larger SAE's latents by class (split / discovered / kept), per size step. */
+export function scalesSpec(values: { step: string; cls: string; f: number }[]): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: 'larger-SAE latents by class, per size step', width: 360, height: 240, background: 'white',
+    data: { values },
+    mark: 'bar',
+    encoding: {
+      x: { field: 'step', type: 'nominal', title: 'size step', sort: null },
+      y: { field: 'f', type: 'quantitative', stack: 'normalize', title: 'fraction of latents', axis: { format: '%' } },
+      color: { field: 'cls', type: 'nominal', title: 'class' },
+    },
+  };
+}

@@ -1,5 +1,5 @@
 /**
- * Encoder init (DESIGN 4.1): encoder = decoder transpose vs an independent random encoder.
+ * Encoder init (docs/design.md §4.1): encoder = decoder transpose vs an independent random encoder.
  * AuxK off, so dead latents are left as the init makes them; a latent is dead after
  * tokens/20 without firing. Dead fraction over training and each init's MSE–L0 frontier.
  */

@@ -1,6 +1,6 @@
 /**
  * Splitting vs discovery across dictionary sizes, scored against a hierarchical synthetic
- * source (parents that emit one of their children), then stitching (DESIGN 4.9). Two SAEs of
+ * source (parents that emit one of their children), then stitching (docs/design.md §4.9). Two SAEs of
  * different sizes on the same data; the larger one's latents are classified by decoder
  * cosine (proxy) and by activation correlation, the proxy is scored against truth and checked
  * by the insertion test, and stitched dictionaries are compared with their inputs.

@@ -1,5 +1,5 @@
 /**
- * Shuffling (DESIGN 5): synthetic documents whose active features drift slowly (each stays
+ * Shuffling (docs/design.md §5): synthetic documents whose active features drift slowly (each stays
  * active into the next row with probability `persist`), so consecutive rows are correlated
  * as in an unshuffled LM stream. Training without shuffling vs shuffle buffers of several
  * sizes; held-out FVU (on document-mixed data) every 10% of training; tokens needed to reach

@@ -20,7 +20,7 @@ import type { Transformer } from '../lm/transformer.js';
 import type { Sae } from '../sae/common.js';
 import { loadSae } from '../sae/folder.js';
 import { encode } from '../sae/encode.js';
-import { decoderWidth, topDot, unitDecoder } from '../sae/geometry.js';
+import { decoderWidth, topDot, unitDecoder, type TopMatches } from '../sae/geometry.js';
 import { Progress } from '../util/progress.js';
 import { SCHEMA } from './schema.js';
 
@@ -87,64 +87,85 @@ function encodeAll(be: Backend, sae: Sae, src: ActivationSource, tokens: number,
   return { rows: seen, rowPtr: Int32Array.from(rowPtr), idx: Int32Array.from(idx), vals: Float32Array.from(vals), tok: Int32Array.from(tok), pos: Int32Array.from(pos) };
 }
 
-export async function indexRun(be: Backend, run: string, o: IndexOptions): Promise<{ path: string; rows: number; latents: number }> {
-  const sae = loadSae(run);
-  const { n, d } = sae.cfg;
-  if (!o.data && !sae.cfg.data) throw new Error(`${run}: the SAE does not say what data it was trained on; pass --data`);
-  const { spec } = evaluationData(o.data ?? sae.cfg.data, o.tokens, o.data === undefined, o.data ? '--data' : `${run}/cfg.json data`);
-  const src = await openData(spec, be);
-  if (src.d !== d) throw new Error(`data ${src.description} has d=${src.d} but the SAE expects d=${d}`);
-  const lm = await modelOf(spec, be);
-  const say = (s: string): void => { if (o.progress) process.stderr.write(s + '\n'); };
-
-  say(`index: encoding ${o.tokens} rows of ${src.description}`);
-  const codes = encodeAll(be, sae, src, o.tokens, o.progress ? new Progress('encode', o.tokens, 'tokens') : null);
-  // entries grouped by latent (counting sort), for densities, quantiles and top examples
+/** Entries grouped by latent (a counting sort): latent i's entries are [start[i], start[i+1])
+ *  of row/val, in row order. */
+function groupByLatent(codes: Codes, n: number): { start: Int32Array; row: Int32Array; val: Float32Array } {
   const count = new Int32Array(n);
   for (const i of codes.idx) count[i]!++;
   const start = new Int32Array(n + 1);
   for (let i = 0; i < n; i++) start[i + 1] = start[i]! + count[i]!;
-  const byLatentRow = new Int32Array(codes.idx.length), byLatentVal = new Float32Array(codes.idx.length);
+  const row = new Int32Array(codes.idx.length), val = new Float32Array(codes.idx.length);
   const fill = start.slice(0, n);
   for (let r = 0; r < codes.rows; r++) {
     for (let e = codes.rowPtr[r]!; e < codes.rowPtr[r + 1]!; e++) {
       const i = codes.idx[e]!, at = fill[i]!++;
-      byLatentRow[at] = r;
-      byLatentVal[at] = codes.vals[e]!;
+      row[at] = r;
+      val[at] = codes.vals[e]!;
     }
   }
-  const actAt = (row: number, latent: number): number => {
-    for (let e = codes.rowPtr[row]!; e < codes.rowPtr[row + 1]!; e++) if (codes.idx[e] === latent) return codes.vals[e]!;
-    return 0;
-  };
+  return { start, row, val };
+}
 
-  say(`index: decoder neighbours and opposing partners of ${n} latents`);
-  // decoder rows live in the output space (a transcoder's target space)
-  const dOut = decoderWidth(sae);
+type Lm = NonNullable<Awaited<ReturnType<typeof modelOf>>>;
+
+/** What the decoder's geometry says per latent: nearest neighbours, the most opposing partner,
+ *  logit effects (when a model whose residual stream the decoder writes to is known) and the
+ *  best ground-truth match (synthetic data). Decoder rows live in the output space. */
+interface Geometry {
+  K: number;
+  nb: TopMatches;
+  opp: { vals: Float32Array; idx: Int32Array };
+  logits: { top: Int32Array; topV: Float32Array; bot: Int32Array; botV: Float32Array } | null;
+  truth: { idx: Int32Array; cos: Float32Array } | null;
+}
+
+function latentGeometry(be: Backend, sae: Sae, src: ActivationSource, lm: Lm | null, neighbors: number, progress: boolean): Geometry {
+  const n = sae.cfg.n, dOut = decoderWidth(sae);
   const unit = unitDecoder(be, sae);
-  const K = Math.min(o.neighbors, Math.max(n - 1, 1));
-  const nbBar = o.progress ? new Progress('neighbours', n, 'latents') : null;
-  const nb = topDot(be, unit, n, unit, n, dOut, K, { same: true, onProgress: (i) => nbBar?.update(i) });
+  const K = Math.min(neighbors, Math.max(n - 1, 1));
+  const bar = progress ? new Progress('neighbours', n, 'latents') : null;
+  const nb = topDot(be, unit, n, unit, n, dOut, K, { same: true, onProgress: (i) => bar?.update(i) });
   const opp = be.minCosine(unit, n, dOut);
-
-  let logits: { top: Int32Array; topV: Float32Array; bot: Int32Array; botV: Float32Array } | null = null;
+  let logits: Geometry['logits'] = null;
   const outSite = (sae.cfg.dOut !== undefined ? lm?.targetSite : lm?.site) ?? '';
   if (lm && lm.model.config.dim === dOut && /^resid|attn_out|mlp_out/.test(outSite)) {
-    say('index: logit effects (unembedding · decoder row)');
+    // logit effects: the unembedding times the final-norm-scaled decoder row
     const { weights, config } = lm.model;
     const scaled = Float32Array.from(sae.params.W_dec, (v, e) => v * weights.normF[e % dOut]!);
     const t = topDot(be, scaled, n, weights.head, config.vocabSize, dOut, 5);
     const b = topDot(be, scaled, n, weights.head, config.vocabSize, dOut, 5, { negate: true });
     logits = { top: t.idx, topV: t.vals, bot: b.idx, botV: b.vals.map((v) => -v) };
   }
-  let truth: { idx: Int32Array; cos: Float32Array } | null = null;
+  let truth: Geometry['truth'] = null;
   const truthDirs = sae.cfg.dOut !== undefined ? src.truth?.targets : src.truth?.features;
   if (src.truth && truthDirs) {
     const t = topDot(be, unit, n, truthDirs, src.truth.m, dOut, 1);
     truth = { idx: t.idx, cos: t.vals };
   }
+  return { K, nb, opp, logits, truth };
+}
 
+export async function indexRun(be: Backend, run: string, o: IndexOptions): Promise<{ path: string; rows: number; latents: number }> {
+  const sae = loadSae(run);
+  if (!o.data && !sae.cfg.data) throw new Error(`${run}: the SAE does not say what data it was trained on; pass --data`);
+  const { spec } = evaluationData(o.data ?? sae.cfg.data, o.tokens, o.data === undefined, o.data ? '--data' : `${run}/cfg.json data`);
+  const src = await openData(spec, be);
+  if (src.d !== sae.cfg.d) throw new Error(`data ${src.description} has d=${src.d} but the SAE expects d=${sae.cfg.d}`);
+  const lm = await modelOf(spec, be);
+  const say = (s: string): void => { if (o.progress) process.stderr.write(s + '\n'); };
+  say(`index: encoding ${o.tokens} rows of ${src.description}`);
+  const codes = encodeAll(be, sae, src, o.tokens, o.progress ? new Progress('encode', o.tokens, 'tokens') : null);
+  say(`index: decoder neighbours, opposing partners${lm ? ', logit effects' : ''} of ${sae.cfg.n} latents`);
+  const geo = latentGeometry(be, sae, src, lm, o.neighbors, Boolean(o.progress));
   const path = o.out ?? join(run, 'viewer.sqlite');
+  writeIndex(path, { run, sae, src, lm, codes, geo, o });
+  return { path, rows: codes.rows, latents: sae.cfg.n };
+}
+
+/** Writes the database under a temp name and renames it into place. */
+function writeIndex(path: string, c: { run: string; sae: Sae; src: ActivationSource; lm: Lm | null; codes: Codes; geo: Geometry; o: IndexOptions }): void {
+  const { sae, codes, lm, geo, o } = c;
+  const { n, d } = sae.cfg;
   const tmp = tempPathFor(path);
   const db = new Database(tmp);
   try {
@@ -161,20 +182,21 @@ export async function indexRun(be: Backend, run: string, o: IndexOptions): Promi
       const prev = r > 0 && codes.pos[r - 1] === codes.pos[r]! - 1 ? codes.tok[r - 1] : undefined;
       return lm.tokenizer.piece(codes.tok[r]!, prev);
     };
+    const actAt = (row: number, latent: number): number => {
+      for (let e = codes.rowPtr[row]!; e < codes.rowPtr[row + 1]!; e++) if (codes.idx[e] === latent) return codes.vals[e]!;
+      return 0;
+    };
+    const groups = groupByLatent(codes, n);
     const bar = o.progress ? new Progress('write', n, 'latents') : null;
     db.transaction(() => {
       for (const [k, v] of Object.entries({
-        run, data: src.description, rows: codes.rows, n, d, arch: sae.cfg.arch, k: sae.cfg.k, has_text: Boolean(lm && codes.tok[0]! >= 0),
-        model: lm?.model.source ?? null, site: lm?.site ?? null, truth: Boolean(truth), created: new Date().toISOString(),
+        run: c.run, data: c.src.description, rows: codes.rows, n, d, arch: sae.cfg.arch, k: sae.cfg.k, has_text: Boolean(lm && codes.tok[0]! >= 0),
+        model: lm?.model.source ?? null, site: lm?.site ?? null, truth: Boolean(geo.truth), created: new Date().toISOString(),
       })) meta.run(k, JSON.stringify(v));
       for (let i = 0; i < n; i++) {
-        const a = byLatentVal.subarray(start[i]!, start[i + 1]!), rowsOf = byLatentRow.subarray(start[i]!, start[i + 1]!);
+        const a = groups.val.subarray(groups.start[i]!, groups.start[i + 1]!), rowsOf = groups.row.subarray(groups.start[i]!, groups.start[i + 1]!);
         const order = Array.from(a.keys()).sort((u, w) => a[w]! - a[u]! || rowsOf[u]! - rowsOf[w]!);
         const sorted = order.map((j) => a[j]!);
-        const q = (f: number): number | null => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((1 - f) * sorted.length))]! : null);
-        const max = sorted[0] ?? 0;
-        const hist = new Array(20).fill(0);
-        for (const v of sorted) hist[Math.min(19, Math.floor((20 * v) / (max || 1)))]++;
         let topToken = '';
         order.slice(0, o.top).forEach((j, rank) => {
           const r = rowsOf[j]!;
@@ -188,17 +210,7 @@ export async function indexRun(be: Backend, run: string, o: IndexOptions): Promi
           if (lm) insToken.run(piece(r).trim().toLowerCase(), i);
           insExample.run(i, rank, a[j]!, r, JSON.stringify(toks), JSON.stringify(acts), r - lo);
         });
-        const nbs = Array.from({ length: K }, (_, t) => ({ id: nb.idx[i * K + t], cos: nb.vals[i * K + t] })).filter((x) => x.id! >= 0);
-        const logitList = (ids: Int32Array, vs: Float32Array): string => JSON.stringify(Array.from({ length: 5 }, (_, t) => ({
-          token: lm!.tokenizer.piece(ids[i * 5 + t]!), value: vs[i * 5 + t] })));
-        insLatent.run({
-          id: i, density: a.length / codes.rows, count: a.length, mean_act: a.length ? sorted.reduce((s, v) => s + v, 0) / a.length : 0, max_act: max,
-          q50: q(0.5), q90: q(0.9), q99: q(0.99), hist: JSON.stringify(hist), neighbors: JSON.stringify(nbs),
-          opposing_id: opp.idx[i]! >= 0 ? opp.idx[i] : null, opposing_cos: opp.idx[i]! >= 0 ? opp.vals[i] : null,
-          truth_id: truth ? truth.idx[i] : null, truth_cos: truth ? truth.cos[i] : null,
-          logits_top: logits ? logitList(logits.top, logits.topV) : null, logits_bottom: logits ? logitList(logits.bot, logits.botV) : null,
-          top_token: topToken,
-        });
+        insLatent.run({ id: i, ...activationStats(sorted, codes.rows), ...geometryRow(geo, i, lm), top_token: topToken });
         if (i % 1024 === 0) bar?.update(i);
       }
     })();
@@ -210,5 +222,30 @@ export async function indexRun(be: Backend, run: string, o: IndexOptions): Promi
     rmSync(tmp, { force: true });
     throw err;
   }
-  return { path, rows: codes.rows, latents: n };
+}
+
+/** Density, mean, max, quantiles and a 20-bin histogram of one latent's activations (sorted descending). */
+function activationStats(sorted: number[], rows: number) {
+  const q = (f: number): number | null => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((1 - f) * sorted.length))]! : null);
+  const max = sorted[0] ?? 0;
+  const hist = new Array(20).fill(0);
+  for (const v of sorted) hist[Math.min(19, Math.floor((20 * v) / (max || 1)))]++;
+  return {
+    density: sorted.length / rows, count: sorted.length, mean_act: sorted.length ? sorted.reduce((s, v) => s + v, 0) / sorted.length : 0, max_act: max,
+    q50: q(0.5), q90: q(0.9), q99: q(0.99), hist: JSON.stringify(hist),
+  };
+}
+
+/** Latent i's columns from the decoder geometry. */
+function geometryRow(geo: Geometry, i: number, lm: Lm | null) {
+  const { K, nb, opp, logits, truth } = geo;
+  const nbs = Array.from({ length: K }, (_, t) => ({ id: nb.idx[i * K + t], cos: nb.vals[i * K + t] })).filter((x) => x.id! >= 0);
+  const logitList = (ids: Int32Array, vs: Float32Array): string => JSON.stringify(Array.from({ length: 5 }, (_, t) => ({
+    token: lm!.tokenizer.piece(ids[i * 5 + t]!), value: vs[i * 5 + t] })));
+  return {
+    neighbors: JSON.stringify(nbs),
+    opposing_id: opp.idx[i]! >= 0 ? opp.idx[i] : null, opposing_cos: opp.idx[i]! >= 0 ? opp.vals[i] : null,
+    truth_id: truth ? truth.idx[i] : null, truth_cos: truth ? truth.cos[i] : null,
+    logits_top: logits ? logitList(logits.top, logits.topV) : null, logits_bottom: logits ? logitList(logits.bot, logits.botV) : null,
+  };
 }
