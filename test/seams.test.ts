@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { trainAndReport } from '../src/app/train.js';
 import { getBackend } from '../src/compute/backend.js';
+import { MemorySource } from '../src/data/memory.js';
 import { ShardWriter } from '../src/data/shards.js';
 import { canonicalData, evaluationData, formatDataSpec, parseDataSpec } from '../src/data/spec.js';
 import { SyntheticSource } from '../src/data/synthetic.js';
@@ -109,6 +110,22 @@ describe('resume: the saved configuration is the truth', () => {
     const cfgOld = JSON.parse(readFileSync(join(whole, 'cfg.json'), 'utf8'));
     writeFileSync(join(whole, 'cfg.json'), JSON.stringify({ ...cfgOld, multi_top_k: undefined, multiTopK: false }));
     expect(loadSae(whole).cfg).toMatchObject({ arch: 'topk', k: 4, multiTopK: false });
+  });
+});
+
+describe('the library trains from a source it is given', () => {
+  it('train() with a source factory over rows in memory ends with the bits of training on the same rows by spec', async () => {
+    const rows = new Float32Array(small.tokens * 16);
+    const syn = new SyntheticSource({ d: 16, features: 32, active: 3 });
+    // (read in the trainer's batch size: the synthetic stream's rows depend on how it is read)
+    for (let r = 0; r < small.tokens; r += small.batch) syn.read(rows.subarray(r * 16), small.batch);
+    const mem = new MemorySource(rows, 16, 'rows in memory', syn.truth);
+    const a = join(tmp(), 'mem'), b = join(tmp(), 'spec');
+    const res = await train(be, parseTrainConfig({ ...small, data: 'rows in memory' }), { out: a, source: () => mem.rewind() });
+    expect(res).toMatchObject({ finished: true, tokens: small.tokens });
+    expect(loadSae(a).cfg.data).toBe('rows in memory');
+    await train(be, parseTrainConfig(small), { out: b });
+    expect(readFileSync(join(a, 'sae.safetensors')).equals(readFileSync(join(b, 'sae.safetensors')))).toBe(true);
   });
 });
 
