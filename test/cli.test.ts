@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadSae } from '../src/sae/folder.js';
 import { sharedPath } from './helpers.js';
 
 const root = join(import.meta.dirname, '..');
@@ -84,6 +85,31 @@ describe('saekit CLI', () => {
     expect(existsSync(join(dir, 'fr', 'frontier.svg'))).toBe(true);
     writeFileSync(cfgPath, JSON.stringify({ out: join(dir, 'bad'), grid: { kk: [1] } }));
     expect(run(['sweep', cfgPath]).stderr).toMatch(/"kk" is not a training setting/);
+  });
+
+  it('analyze scales and stitch on two dictionary sizes, evaluated on held-out rows', () => {
+    const dir = tmp(), data = 'synthetic:d=16,features=48,active=3';
+    for (const n of [32, 96]) {
+      const r = run(['train', '--data', data, '--latents', String(n), '--k', '3', '--tokens', '30k', '--batch', '1024', '--eval-tokens', '2048', '--out', join(dir, `n${n}`)]);
+      expect(r.status, r.stderr).toBe(0);
+    }
+    const sc = run(['analyze', 'scales', join(dir, 'n32'), join(dir, 'n96'), '--data', data, '--tokens', '4096', '--out', join(dir, 'scales')]);
+    expect(sc.status, sc.stderr).toBe(0);
+    expect(sc.stdout).toMatch(/\| 32 → 96 \| [\d.]+% \| [\d.]+% \| [\d.]+% \| [\d.]+% \|/);
+    const sj = JSON.parse(readFileSync(join(dir, 'scales', 'scales.json'), 'utf8'));
+    expect(sj.steps[0].classes).toHaveLength(96);
+    const f = sj.steps[0].fractions;
+    expect(f.split + f.discovered + f.kept).toBeCloseTo(1, 6);
+    const st = run(['stitch', join(dir, 'n32'), join(dir, 'n96'), '--data', data, '--tokens', '4096', '--out', join(dir, 'stitched')]);
+    expect(st.status, st.stderr).toBe(0);
+    // the stitched SAE is evaluated on the same held-out rows (stream 1 of the named data) as both inputs
+    expect(JSON.parse(readFileSync(join(dir, 'stitched', 'eval.json'), 'utf8')).data).toMatch(/4096 rows of synthetic:d=16,.*stream=1/);
+    const rows = [...st.stdout.matchAll(/\| (\d+) \| [\d.]+ \| ([\d.]+) \|/g)].map((m) => ({ n: Number(m[1]), fvu: Number(m[2]) }));
+    expect(rows).toHaveLength(3);
+    // the stitched dictionary sits between the two sizes
+    expect(rows[1]!.n).toBeGreaterThan(32);
+    expect(rows[1]!.n).toBeLessThanOrEqual(32 + 96);
+    expect(loadSae(join(dir, 'stitched')).cfg.n).toBe(rows[1]!.n);
   });
 
   it.skipIf(!stories || !shakespeare)('extract, generate, train on lm: data, and eval --model end to end on stories260K', () => {

@@ -2,12 +2,11 @@
 import { Command } from 'commander';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { activationCorrelation, matchScales } from '../analysis/matching.js';
 import { opposingDirections } from '../analysis/opposing.js';
-import { heldRows } from '../app/evaluate.js';
+import { scaleSteps } from '../app/analyze.js';
 import { getBackend } from '../compute/backend.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
-import { opposingSpec, scalesSpec, writeSvg } from '../eval/plots.js';
+import { opposingSpec, writeSvg } from '../eval/plots.js';
 import { loadSae } from '../sae/folder.js';
 import { decoderWidth } from '../sae/geometry.js';
 import { parseNumber } from './flags.js';
@@ -52,27 +51,11 @@ function scalesCommand(): Command {
     .option('--novel <cos>', 'below this best decoder cosine a latent counts as discovered', (v) => parseNumber('--novel', v), 0.6)
     .option('--out <dir>', 'write scales.json here')
     .action(async (paths: string[], o: { data: string; tokens: number; novel: number; out?: string }) => {
-      if (paths.length < 2) throw new Error('analyze scales: give at least two SAE folders, smallest first');
-      const be = getBackend();
-      const saes = paths.map((p) => loadSae(p));
-      const held = await heldRows(be, o.data, o.tokens);
-      const steps = [];
+      const steps = await scaleSteps(getBackend(), paths, o);
       console.log('| step | split | discovered | kept | activation correlation agrees |\n|---|---|---|---|---|');
-      for (let i = 0; i + 1 < saes.length; i++) {
-        const m = matchScales(be, saes[i]!, saes[i + 1]!, o.novel);
-        const corr = activationCorrelation(be, saes[i]!, saes[i + 1]!, held.rewind(), held.length);
-        const matched = m.cls.flatMap((c, j) => (c === 'discovered' ? [] : [j]));
-        const agree = matched.filter((j) => corr.idx[j] === m.parent[j]).length / Math.max(1, matched.length);
-        const f = m.fractions;
-        console.log(`| ${saes[i]!.cfg.n} → ${saes[i + 1]!.cfg.n} | ${(100 * f.split).toFixed(1)}% | ${(100 * f.discovered).toFixed(1)}% | ${(100 * f.kept).toFixed(1)}% | ${(100 * agree).toFixed(1)}% |`);
-        steps.push({ small: paths[i], large: paths[i + 1], fractions: f, correlation_agreement: agree, classes: m.cls, parent: Array.from(m.parent), cos: Array.from(m.cos) });
-      }
-      if (o.out) {
-        mkdirSync(o.out, { recursive: true });
-        writeJsonAtomic(join(o.out, 'scales.json'), { novel: o.novel, steps });
-        await writeSvg(join(o.out, 'scales.svg'), scalesSpec(steps.flatMap((st, i) => Object.entries(st.fractions).map(([cls, f]) => ({ step: `${saes[i]!.cfg.n} → ${saes[i + 1]!.cfg.n}`, cls, f })))));
-        console.log(`saekit: wrote ${o.out}/{scales.json,scales.svg}`);
-      }
+      const pct = (v: number): string => `${(100 * v).toFixed(1)}%`;
+      for (const st of steps) console.log(`| ${st.label} | ${pct(st.fractions.split)} | ${pct(st.fractions.discovered)} | ${pct(st.fractions.kept)} | ${pct(st.correlation_agreement)} |`);
+      if (o.out) console.log(`saekit: wrote ${o.out}/{scales.json,scales.svg}`);
     });
 }
 

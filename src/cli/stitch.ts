@@ -1,14 +1,8 @@
 /** `saekit stitch SMALL LARGE`: one SAE assembled from dictionaries of two sizes. */
 import { Command, Option } from 'commander';
-import { matchScales } from '../analysis/matching.js';
-import { stitch, type StitchMode } from '../analysis/stitch.js';
+import type { StitchMode } from '../analysis/stitch.js';
+import { stitchJob } from '../app/analyze.js';
 import { getBackend } from '../compute/backend.js';
-import { join } from 'node:path';
-import { evaluateSae } from '../eval/metrics.js';
-import { summary } from '../eval/report.js';
-import { writeJsonAtomic } from '../io/atomic.js';
-import { loadSae, saveSae } from '../sae/folder.js';
-import { heldRows } from '../app/evaluate.js';
 import { parseNumber } from './flags.js';
 
 export function stitchCommand(): Command {
@@ -22,17 +16,8 @@ export function stitchCommand(): Command {
     .option('--novel <cos>', 'discovered below this best decoder cosine', (v) => parseNumber('--novel', v), 0.6)
     .option('--tokens <n>', 'held-out tokens', (v) => parseNumber('--tokens', v), 32768)
     .action(async (smallPath: string, largePath: string, o: { data: string; out: string; mode: StitchMode; novel: number; tokens: number }) => {
-      const be = getBackend();
-      const small = loadSae(smallPath), large = loadSae(largePath);
-      const st = stitch(small, large, matchScales(be, small, large, o.novel), o.mode);
-      saveSae(o.out, st);
-      const held = await heldRows(be, o.data, o.tokens);
+      const rows = await stitchJob(getBackend(), smallPath, largePath, o);
       console.log('| SAE | latents | L0 | FVU |\n|---|---|---|---|');
-      for (const [name, sae] of [[smallPath, small], [o.out, st], [largePath, large]] as const) {
-        const ev = evaluateSae(be, sae, held.rewind(), held.length);
-        // the stitched SAE gets its eval.json, so that saekit frontier takes it like any run
-        if (sae === st) writeJsonAtomic(join(o.out, 'eval.json'), { data: held.description, ...summary(ev) });
-        console.log(`| ${name} | ${sae.cfg.n} | ${ev.l0.toFixed(2)} | ${ev.fvu.toFixed(5)} |`);
-      }
+      for (const r of rows) console.log(`| ${r.name} | ${r.n} | ${r.l0.toFixed(2)} | ${r.fvu.toFixed(5)} |`);
     });
 }

@@ -1,13 +1,14 @@
 /**
  * Trainer checkpoints: checkpoints/step-N/ holding state.safetensors (parameters, Adam
- * moments, firing counters, data-source tensors) and trainer.json (step, tokens, Adam step,
- * data-source position). A checkpoint folder appears whole or not at all: it is written
+ * moments, firing counters, data-source tensors) and trainer.json (step, tokens, adam_step,
+ * the data source's position, the architecture's state). A checkpoint folder appears whole or not at all: it is written
  * under a temp name and renamed.
  */
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempPathFor, writeJsonAtomic } from '../io/atomic.js';
 import { readJsonObject } from '../io/json.js';
+import { fromDiskKeys, snake, toDiskKeys } from '../io/naming.js';
 import { SafetensorsFile, writeSafetensors, type TensorOut } from '../io/safetensors.js';
 import type { SourceState } from '../data/source.js';
 
@@ -50,7 +51,7 @@ export function writeCheckpoint(runDir: string, data: CheckpointData, keep = 2):
   for (const [name, t] of Object.entries(data.sourceTensors)) tensors[`source.${name}`] = { dtype: 'F32', shape: [t.length], data: t };
   tensors.sinceFired = { dtype: 'F64', shape: [data.sinceFired.length], data: data.sinceFired };
   writeSafetensors(join(tmp, 'state.safetensors'), tensors);
-  writeJsonAtomic(join(tmp, 'trainer.json'), data.meta);
+  writeJsonAtomic(join(tmp, 'trainer.json'), toDiskKeys({ ...data.meta }));
   rmSync(final, { recursive: true, force: true });
   renameSync(tmp, final);
   for (const old of checkpointDirs(runDir).slice(0, -keep)) rmSync(old.dir, { recursive: true, force: true });
@@ -59,9 +60,9 @@ export function writeCheckpoint(runDir: string, data: CheckpointData, keep = 2):
 
 export function readCheckpoint(dir: string): CheckpointData {
   const metaPath = join(dir, 'trainer.json');
-  const meta = readJsonObject(metaPath) as unknown as TrainerMeta;
+  const meta = fromDiskKeys(readJsonObject(metaPath)) as unknown as TrainerMeta;
   for (const key of ['step', 'tokens', 'adamStep'] as const) {
-    if (!Number.isInteger(meta[key]) || meta[key] < 0) throw new Error(`${metaPath}: field "${key}" must be a non-negative integer, got ${JSON.stringify(meta[key])}`);
+    if (!Number.isInteger(meta[key]) || meta[key] < 0) throw new Error(`${metaPath}: field "${snake(key)}" must be a non-negative integer, got ${JSON.stringify(meta[key])}`);
   }
   const file = SafetensorsFile.open(join(dir, 'state.safetensors'));
   try {
