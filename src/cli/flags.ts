@@ -56,21 +56,21 @@ export function pickTrainOptions(opts: Record<string, unknown>): Record<string, 
   return Object.fromEntries(trainFieldNames().filter((k) => opts[k] !== undefined).map((k) => [k, opts[k]]));
 }
 
+/** One `--kebab-name` option for a schema field: a switch for booleans, choices for enums,
+ *  else a value parsed by the field's type. */
 function addFieldOption(cmd: Command, key: string, field: ZodAny, prefix = ''): void {
-  {
-    const t = base(field);
-    const flag = `--${kebab(key)}`;
-    const desc = prefix + (field.description ?? '');
-    if (t._zod.def.type === 'boolean') {
-      cmd.addOption(new Option(flag, desc));
-      return;
-    }
-    const choices = t._zod.def.type === 'enum' ? Object.values(t._zod.def.entries ?? {}) : null;
-    const opt = new Option(`${flag} <value>`, desc);
-    if (choices) opt.choices(choices);
-    else opt.argParser(parserFor(flag, t));
-    cmd.addOption(opt);
+  const t = base(field);
+  const flag = `--${kebab(key)}`;
+  const desc = prefix + (field.description ?? '');
+  if (t._zod.def.type === 'boolean') {
+    cmd.addOption(new Option(flag, desc));
+    return;
   }
+  const choices = t._zod.def.type === 'enum' ? Object.values(t._zod.def.entries ?? {}) : null;
+  const opt = new Option(`${flag} <value>`, desc);
+  if (choices) opt.choices(choices);
+  else opt.argParser(parserFor(flag, t));
+  cmd.addOption(opt);
 }
 
 /** The options commander parsed, keyed by schema field (unset ones left out, so defaults apply). */
