@@ -3,7 +3,8 @@
  * spent in its dense encoder GEMM, measured in the same run, with and without AuxK.
  */
 import type { Backend } from '../src/compute/backend.js';
-import { initParams, type SaeParams } from '../src/sae/common.js';
+import type { SaeParams } from '../src/sae/common.js';
+import { initParams } from '../src/sae/init.js';
 import { topkForwardBackward, TopKWorkspace } from '../src/sae/ksparse.js';
 import { Adam } from '../src/train/adam.js';
 import { Rng } from '../src/util/rng.js';

@@ -36,5 +36,5 @@ for (const [encoderInit, kAux] of [['transpose', 64], ['random', 64], ['transpos
   const ev = evaluateSae(be, res.sae, new SyntheticSource({ ...data, stream: 1 }, be), 65536);
   const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { dead_fraction: number });
   const maxDead = Math.max(...lines.map((l) => l.dead_fraction));
-  console.log(`| ${encoderInit} | ${kAux ? `k_aux=${kAux}` : 'off'} | ${ev.fvu.toFixed(4)} | ${ev.l0.toFixed(1)} | ${(100 * ev.dead_fraction).toFixed(2)}% | ${(100 * maxDead).toFixed(2)}% | ${ev.mmcs!.toFixed(4)} |`);
+  console.log(`| ${encoderInit} | ${kAux ? `k_aux=${kAux}` : 'off'} | ${ev.fvu.toFixed(4)} | ${ev.l0.toFixed(1)} | ${(100 * ev.never_fired_fraction).toFixed(2)}% | ${(100 * maxDead).toFixed(2)}% | ${ev.mmcs!.toFixed(4)} |`);
 }

@@ -5,6 +5,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { getBackend } from '../src/compute/backend.js';
+import { ShardSource } from '../src/data/shards.js';
+import { buildContexts } from '../src/lm/contexts.js';
+import { loadLm } from '../src/lm/load.js';
 import { loadSae } from '../src/sae/folder.js';
 import { sharedPath } from './helpers.js';
 
@@ -42,7 +46,7 @@ describe('saekit CLI', () => {
     const ev = run(['eval', runDir, '--data', 'synthetic:d=16,features=32,active=3', '--tokens', '4096', '--json']);
     expect(ev.status, ev.stderr).toBe(0);
     const j = JSON.parse(ev.stdout);
-    for (const key of ['fvu', 'l0', 'dead_fraction', 'normalized_mse', 'mmcs']) expect(typeof j[key]).toBe('number');
+    for (const key of ['fvu', 'l0', 'never_fired_fraction', 'normalized_mse', 'mmcs']) expect(typeof j[key]).toBe('number');
     // the held-out stream of that data, with the code mostly positive (L0 <= k holds by construction)
     expect(j).toMatchObject({ tokens: 4096, data: expect.stringMatching(/^synthetic:d=16,.*stream=1$/) });
     expect(j.l0).toBeGreaterThan(2);
@@ -110,6 +114,29 @@ describe('saekit CLI', () => {
     expect(rows[1]!.n).toBeGreaterThan(32);
     expect(rows[1]!.n).toBeLessThanOrEqual(32 + 96);
     expect(loadSae(join(dir, 'stitched')).cfg.n).toBe(rows[1]!.n);
+  });
+
+  it.skipIf(!stories || !shakespeare)('extract --from end takes the corpus\'s last contexts: held-out rows disjoint from a --from start extraction', async () => {
+    const dir = tmp();
+    const args = ['extract', '--model', stories!, '--corpus', shakespeare!, '--layer', '1', '--site', 'resid_post', '--ctx', '64', '--tokens', '3000'];
+    for (const from of ['start', 'end']) expect(run([...args, '--from', from, '--out', join(dir, from)]).status).toBe(0);
+    const tokensOf = (p: string): Int32Array => {
+      const src = new ShardSource(p), x = new Float32Array(src.length * src.d), tok = new Int32Array(src.length);
+      src.readWithTokens(x, src.length, tok);
+      return tok;
+    };
+    const start = tokensOf(join(dir, 'start')), end = tokensOf(join(dir, 'end'));
+    expect(start.length).toBeGreaterThanOrEqual(3000);
+    // the last contexts of the packed corpus, as the live held-out source reads them
+    const { tokenizer } = await loadLm(stories!, getBackend());
+    const rowsOf = async (fromEnd: boolean) => (await buildContexts(shakespeare!, tokenizer, { ctx: 64, excludeBos: true, rows: 3000, fromEnd })).tokens.filter((t) => t !== tokenizer.bos);
+    const tail = await rowsOf(true), head = await rowsOf(false);
+    expect(Array.from(end)).toEqual(Array.from(tail.subarray(0, end.length)));
+    expect(Array.from(start)).toEqual(Array.from(head.subarray(0, start.length)));
+    // and the two come from disjoint contexts: the corpus has far more than 2 × 3000 rows
+    const all = await buildContexts(shakespeare!, tokenizer, { ctx: 64, excludeBos: true });
+    expect(all.count * 63).toBeGreaterThan(10 * 3000);
+    expect(Array.from(end.subarray(0, 200))).not.toEqual(Array.from(start.subarray(0, 200)));
   });
 
   it.skipIf(!stories || !shakespeare)('extract, generate, train on lm: data, and eval --model end to end on stories260K', () => {

@@ -12,6 +12,7 @@ import { MemorySource } from '../src/data/memory.js';
 import { ShardWriter } from '../src/data/shards.js';
 import { canonicalData, evaluationData, formatDataSpec, parseDataSpec } from '../src/data/spec.js';
 import { SyntheticSource } from '../src/data/synthetic.js';
+import { evalWarnings, readEvalSummary } from '../src/eval/report.js';
 import { modelLoads } from '../src/lm/load.js';
 import type { Sae } from '../src/sae/common.js';
 import { loadSae } from '../src/sae/folder.js';
@@ -227,5 +228,29 @@ describe('one process loads a model and packs a corpus once', () => {
     });
     expect(res.summary!.tokens).toBe(2048);
     expect(modelLoads() - before).toBe(1);
+  });
+});
+
+describe('reports say what their numbers mean', () => {
+  it('eval.json keeps the trainer\'s "dead" apart from "never fired in the evaluated tokens", and warns when the data ran out', async () => {
+    const dir = tmp();
+    const src = new SyntheticSource({ d: 16, features: 32, active: 3 });
+    const rows = new Float32Array(3000 * 16);
+    src.read(rows, 3000);
+    const w = new ShardWriter(join(dir, 'acts'), { d: 16, shardTokens: 1000 });
+    w.write(rows, 3000);
+    w.close();
+    const out = join(dir, 'run');
+    const res = await trainAndReport(be, { settings: { data: join(dir, 'acts'), latents: 64, k: 4, tokens: 8192, batch: 1024 }, out, resume: false, evalTokens: 2048 });
+    expect(res.train.tokens).toBe(3000);
+    const ev = JSON.parse(readFileSync(join(out, 'eval.json'), 'utf8'));
+    expect(ev).toMatchObject({ never_fired_fraction: expect.any(Number), dead_fraction: expect.any(Number), dead_window: 2048 });
+    expect(ev.warnings.join(' ')).toMatch(/the data ended after 3000 of the 8192 tokens asked for/);
+    expect(readFileSync(join(out, 'report.md'), 'utf8')).toMatch(/warning: the data ended after 3000/);
+    // 0.1's eval.json called the never-fired fraction "dead_fraction"
+    writeFileSync(join(dir, 'old.json'), JSON.stringify({ fvu: 0.2, l0: 4, dead_fraction: 0.25, normalized_mse: 0.2, tokens: 10 }));
+    expect(readEvalSummary(join(dir, 'old.json'))).toMatchObject({ never_fired_fraction: 0.25 });
+    expect(evalWarnings({ ...ev, fvu: 1.4 }).join(' ')).toMatch(/FVU 1\.400 > 1: the reconstruction is worse than predicting the mean/);
+    expect(evalWarnings(ev, { downstream: { ce_recovered: 1.05 } }).join(' ')).toMatch(/CE recovered 105\.0% > 100%/);
   });
 });

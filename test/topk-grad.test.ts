@@ -13,7 +13,8 @@ function topIdx(v: number[], t: number, allowed: (i: number) => boolean): number
   return v.map((_, i) => i).filter(allowed).sort((a, b) => v[b]! - v[a]! || a - b).slice(0, t);
 }
 
-/** The TopK loss of docs/design.md §4.1, written plainly in float64. AuxK's target x − x̂ is detached,
+/** The TopK loss of docs/design.md §4.1, written plainly in float64, AuxK as OpenAI's reference
+ *  code computes it. AuxK's target x − x̂ is detached,
  *  so finite differences must hold it fixed: pass the reconstructions of the unperturbed
  *  parameters as frozenRecon (they are recorded into it when it is empty). */
 function loss64(p: SaeParams, x: Float32Array, B: number, d: number, n: number, o: TopKLossOptions, dead: Uint8Array,
@@ -43,13 +44,21 @@ function loss64(p: SaeParams, x: Float32Array, B: number, d: number, n: number, 
     if (o.prefixes) for (const m of o.prefixes) total += sq(decode(kept.filter((i) => i < m), true), xr) / denom / o.prefixes.length;
     else total += sq(recon, xr) / denom;
     if (frozenRecon.length < B) frozenRecon.push(recon);
-    const frozen = frozenRecon[b]!;
     if (o.multiTopK) total += sq(decode(topIdx(pre, 4 * o.k, () => true), true), xr) / denom / 8;
-    if (nDead > 0 && o.kAux > 0) {
-      const scale = Math.min(nDead / o.kAux, 1);
-      const aux = decode(topIdx(pre, o.kAux, (i) => dead[i] === 1), false);
-      total += o.auxAlpha * scale * sq(aux, (c) => xr(c) - frozen[c]!) / denom;
+  }
+  if (nDead > 0 && o.kAux > 0) {
+    // OpenAI's train.py: auxk_coef · normalized_mse(decode(aux) + pre_bias, x − recons.detach() + pre_bias),
+    // normalized_mse(out, t) = mse(out, t) / mse(mean over the batch of t, t): the bias cancels
+    const e = Array.from({ length: B }, (_, b) => Array.from({ length: dOut }, (_, c) => y[b * dOut + c]! - frozenRecon[b]![c]!));
+    const eMean = Array.from({ length: dOut }, (_, c) => e.reduce((s, row) => s + row[c]!, 0) / B);
+    const eVar = e.reduce((s, row) => s + row.reduce((t, v, c) => t + (v - eMean[c]!) ** 2, 0), 0);
+    let num = 0;
+    for (let b = 0; b < B; b++) {
+      const pre = preAll[b]!;
+      const ids = topIdx(pre, o.kAux, (i) => dead[i] === 1);
+      for (let c = 0; c < dOut; c++) num += (ids.reduce((s, i) => s + Math.max(pre[i]!, 0) * p.W_dec[i * dOut + c]!, 0) - e[b]![c]!) ** 2;
     }
+    total += o.auxAlpha * num / eVar;
   }
   return total;
 }

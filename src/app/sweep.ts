@@ -7,9 +7,9 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Backend } from '../compute/backend.js';
-import { formatSummary, type EvalSummary } from '../eval/report.js';
+import { formatSummary, readEvalSummary, type EvalSummary } from '../eval/report.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
-import { readJsonFile, readJsonObject } from '../io/json.js';
+import { readJsonFile } from '../io/json.js';
 import { parseTrainConfig, trainFieldNames } from '../train/config.js';
 import { trainAndReport } from './train.js';
 
@@ -74,7 +74,7 @@ export async function runSweep(be: Backend, path: string, o: { signal?: AbortSig
     const dir = join(cfg.out, run.name);
     if (existsSync(join(dir, 'eval.json'))) {
       o.log?.(`[${i + 1}/${runs.length}] ${run.name}: done already`);
-      rows.push({ name: run.name, summary: readJsonObject(join(dir, 'eval.json')) as unknown as EvalSummary });
+      rows.push({ name: run.name, summary: readEvalSummary(join(dir, 'eval.json')) });
       continue;
     }
     o.log?.(`[${i + 1}/${runs.length}] ${run.name}`);
@@ -88,6 +88,6 @@ export async function runSweep(be: Backend, path: string, o: { signal?: AbortSig
 }
 
 export function sweepTable(rows: SweepRow[]): string {
-  return ['| run | L0 | FVU | normalized MSE | dead | MMCS |', '|---|---|---|---|---|---|',
-    ...rows.map(({ name, summary: s }) => `| ${name} | ${s.l0.toFixed(2)} | ${s.fvu.toFixed(5)} | ${s.normalized_mse.toFixed(5)} | ${(100 * s.dead_fraction).toFixed(2)}% | ${s.mmcs?.toFixed(4) ?? '–'} |`)].join('\n');
+  return ['| run | L0 | FVU | normalized MSE | never fired (held-out) | MMCS |', '|---|---|---|---|---|---|',
+    ...rows.map(({ name, summary: s }) => `| ${name} | ${s.l0.toFixed(2)} | ${s.fvu.toFixed(5)} | ${s.normalized_mse.toFixed(5)} | ${(100 * s.never_fired_fraction).toFixed(2)}% | ${s.mmcs?.toFixed(4) ?? '–'} |`)].join('\n');
 }

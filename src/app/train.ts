@@ -9,7 +9,7 @@ import { evaluationData, openData } from '../data/spec.js';
 import type { ActivationSource } from '../data/source.js';
 import { writeReport, type EvalSummary } from '../eval/report.js';
 import { archOptions, type TrainConfig } from '../train/config.js';
-import { resolveRunConfig } from '../train/run-config.js';
+import { readRunConfig, resolveRunConfig } from '../train/run-config.js';
 import { train, type TrainResult } from '../train/trainer.js';
 
 export interface TrainJob {
@@ -55,6 +55,8 @@ export async function trainAndReport(be: Backend, job: TrainJob): Promise<TrainJ
   const res = await train(be, cfg, { out: job.out, resume: job.resume, progress: job.progress, signal: job.signal });
   if (!res.finished) return { cfg, train: res };
   const held = await heldOutSource(be, res.sae.cfg.data, job.evalTokens, job.evalData);
-  const summary = await writeReport(be, job.out, res.sae, held, job.evalTokens);
+  const resolved = readRunConfig(job.out)?.resolved;
+  const training = { dead_fraction: res.last?.dead_fraction ?? 0, dead_window: Number(resolved?.dead_tokens_effective ?? 0), tokens: res.tokens, budget: cfg.tokens };
+  const summary = await writeReport(be, job.out, res.sae, held, job.evalTokens, training);
   return { cfg, train: res, summary };
 }

@@ -5,7 +5,7 @@ import { evaluateJob } from '../app/evaluate.js';
 import { getBackend } from '../compute/backend.js';
 import type { DownstreamResult } from '../eval/downstream.js';
 import { densityHistogram } from '../eval/metrics.js';
-import { formatSummary, summary } from '../eval/report.js';
+import { evalWarnings, formatSummary, summary } from '../eval/report.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { SITES, type Site } from '../lm/transformer.js';
 import { loadSae } from '../sae/folder.js';
@@ -32,14 +32,15 @@ export function evalCommand(): Command {
       const model = o.model ? { model: o.model, corpus: o.corpus, layer: o.layer, site: o.site, ctx: o.ctx } : undefined;
       const { source, result: res, downstream } = await evaluateJob(getBackend(), sae, { data: o.data, model, contexts: o.contexts, tokens: o.tokens, batch: o.batch, progress: !o.json });
       const hist = densityHistogram(res.density);
-      const result = { data: source.description, ...summary(res), ...(downstream ? { downstream } : {}) };
+      const warnings = evalWarnings(summary(res), { downstream });
+      const result = { data: source.description, ...summary(res), ...(downstream ? { downstream } : {}), ...(warnings.length ? { warnings } : {}) };
       if (o.save) writeJsonAtomic(join(run, 'eval.json'), result);
       if (o.json) {
         console.log(JSON.stringify({ run, ...result, density_histogram: hist }));
         return;
       }
       console.log(`SAE ${run}: ${sae.cfg.arch}, d=${sae.cfg.d}, n=${sae.cfg.n}, k=${sae.cfg.k}; data ${source.description}`);
-      console.log(formatSummary(summary(res)));
+      console.log(formatSummary({ ...summary(res), warnings }));
       if (downstream) console.log(formatDownstream(downstream));
       const max = Math.max(...hist.counts, 1);
       console.log('  firing density (log10 frequency: latents)');

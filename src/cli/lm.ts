@@ -31,7 +31,7 @@ export function extractCommand(): Command {
   return cmd.action(async (opts: Record<string, unknown>) => {
     const spec = lmSpecFromFlags(opts);
     if (opts.dtype !== 'F32' && opts.dtype !== 'BF16') throw new Error(`--dtype: expected F32 or BF16, got ${String(opts.dtype)}`);
-    const src = await openLmSource({ ...spec, from: 'start' }, getBackend());
+    const src = await openLmSource({ ...spec, from: spec.from ?? 'start' }, getBackend());
     const c = src.model.config;
     console.log(`saekit: extracting ${spec.site} of layer ${spec.layer} from ${spec.model} (${c.family}, d=${c.dim}, ${c.nLayers} layers) over ${src.contexts.count} contexts of ${spec.ctx} tokens from ${spec.corpus}: ${src.length} rows`);
     const origin = { ...lmOrigin(spec), tokens: src.length, lm_spec: src.description };

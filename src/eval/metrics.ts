@@ -2,7 +2,7 @@
  * Evaluation of a trained SAE on a stream of activations (docs/design.md §4.8):
  *   FVU = Σ||x − x̂||² / Σ||x − x̄||² (x̄ over the whole evaluation set),
  *   OpenAI normalized MSE = mean_b ||x_b − x̂_b||² / ||x_b||²,
- *   L0 = mean nonzero latents per token, dead fraction = latents that never fired,
+ *   L0 = mean nonzero latents per token, the fraction of latents that never fired in the evaluated tokens,
  *   firing density per latent, and MMCS against ground truth when the source knows it.
  */
 import type { Backend } from '../compute/backend.js';
@@ -16,7 +16,8 @@ export interface EvalResult {
   fvu: number;
   normalized_mse: number;
   l0: number;
-  dead_fraction: number;
+  /** latents that never fired in the evaluated tokens (not the trainer's "dead": see docs/design.md §4.8) */
+  never_fired_fraction: number;
   /** firing frequency of each latent over the evaluated tokens */
   density: Float64Array;
   /** mean over true features of the max cosine to any decoder row (synthetic data only) */
@@ -81,7 +82,7 @@ export function evaluateSae(be: Backend, sae: Sae, source: ActivationSource, tok
     fvu: sse / totalVar,
     normalized_mse: nmse / seen,
     l0: nnz / seen,
-    dead_fraction: density.reduce((a, f) => a + (f === 0 ? 1 : 0), 0) / n,
+    never_fired_fraction: density.reduce((a, f) => a + (f === 0 ? 1 : 0), 0) / n,
     density,
   };
   if (next.length) {

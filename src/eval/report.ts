@@ -4,11 +4,28 @@ import { join } from 'node:path';
 import type { Backend } from '../compute/backend.js';
 import type { ActivationSource } from '../data/source.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
+import { readJsonObject } from '../io/json.js';
 import type { Sae } from '../sae/common.js';
 import { evaluateSae, type EvalResult } from './metrics.js';
 import { densitySpec, lossCurveSpec, writeSvg } from './plots.js';
 
-export type EvalSummary = Omit<EvalResult, 'density'>;
+export type EvalSummary = Omit<EvalResult, 'density'> & {
+  /** the trainer's dead fraction at the end of training: no firing in its last `dead_window` tokens */
+  dead_fraction?: number;
+  dead_window?: number;
+  /** see evalWarnings */
+  warnings?: string[];
+};
+
+/** eval.json, as this version or 0.1 wrote it (0.1 called the never-fired fraction "dead_fraction"). */
+export function readEvalSummary(path: string): EvalSummary {
+  const raw = readJsonObject(path) as Record<string, unknown>;
+  if (raw.never_fired_fraction === undefined && typeof raw.dead_fraction === 'number' && raw.dead_window === undefined) {
+    const { dead_fraction, ...rest } = raw;
+    return { ...rest, never_fired_fraction: dead_fraction } as unknown as EvalSummary;
+  }
+  return raw as unknown as EvalSummary;
+}
 
 export function summary(r: EvalResult): EvalSummary {
   const { density: _density, ...rest } = r;
@@ -20,16 +37,40 @@ export function formatSummary(r: EvalSummary): string {
     `  FVU                 ${r.fvu.toFixed(5)}`,
     `  normalized MSE      ${r.normalized_mse.toFixed(5)}  (OpenAI: mean ||x − x̂||² / ||x||²)`,
     `  L0                  ${r.l0.toFixed(2)}`,
-    `  dead fraction       ${(100 * r.dead_fraction).toFixed(2)}%  (never fired in ${r.tokens} tokens)`,
+    `  never fired         ${(100 * r.never_fired_fraction).toFixed(2)}%  of latents, in the ${r.tokens} evaluated tokens`,
   ];
+  if (r.dead_fraction !== undefined) lines.push(`  dead (training)     ${(100 * r.dead_fraction).toFixed(2)}%  of latents, no firing in the last ${r.dead_window} training tokens`);
   if (r.next_preact) lines.push(`  (k+1)-th pre-act    mean ${r.next_preact.mean.toFixed(4)}, positive in ${(100 * r.next_preact.positive_fraction).toFixed(1)}% of tokens`);
   if (r.mmcs !== undefined) lines.push(`  MMCS (ground truth) ${r.mmcs.toFixed(4)}  (${(100 * (r.recovered_09 ?? 0)).toFixed(1)}% of true features with cosine > 0.9)`);
+  for (const w of r.warnings ?? []) lines.push(`  warning: ${w}`);
   return lines.join('\n');
 }
 
-export async function writeReport(be: Backend, runDir: string, sae: Sae, evalSource: ActivationSource, evalTokens: number): Promise<EvalSummary> {
+/** How a training run ended, for the report. */
+export interface TrainingEnd {
+  /** the trainer's dead fraction and its window (tokens) */
+  dead_fraction: number;
+  dead_window: number;
+  tokens: number;
+  budget: number;
+}
+
+/** What a researcher must not miss about these numbers. */
+export function evalWarnings(s: EvalSummary, o: { training?: TrainingEnd; downstream?: { ce_recovered: number } } = {}): string[] {
+  const w: string[] = [];
+  if (s.fvu > 1) w.push(`FVU ${s.fvu.toFixed(3)} > 1: the reconstruction is worse than predicting the mean`);
+  const t = o.training;
+  if (t && t.tokens < t.budget) w.push(`the data ended after ${t.tokens} of the ${t.budget} tokens asked for: the learning-rate schedule was cut short (its decay never ran)`);
+  if (o.downstream && o.downstream.ce_recovered > 1) w.push(`CE recovered ${(100 * o.downstream.ce_recovered).toFixed(1)}% > 100%: the spliced model beats the clean one on this text; read the KL instead`);
+  return w;
+}
+
+export async function writeReport(be: Backend, runDir: string, sae: Sae, evalSource: ActivationSource, evalTokens: number, training?: TrainingEnd): Promise<EvalSummary> {
   const res = evaluateSae(be, sae, evalSource, evalTokens);
-  const s = summary(res);
+  const base = summary(res);
+  const s: EvalSummary = training ? { ...base, dead_fraction: training.dead_fraction, dead_window: training.dead_window } : base;
+  const warnings = evalWarnings(s, { training });
+  if (warnings.length) s.warnings = warnings;
   writeJsonAtomic(join(runDir, 'eval.json'), { data: evalSource.description, ...s });
   const metricsPath = join(runDir, 'metrics.jsonl');
   const rows = existsSync(metricsPath)

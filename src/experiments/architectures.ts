@@ -89,8 +89,8 @@ export async function architecturesExperiment(be: Backend, scale: Scale, out: st
     for (const [label, settings] of v.settings) {
       const res = await trainRun(be, runDir(out, `${v.name}-${label.replace(/[^\w.=-]/g, '')}`), { ...base, ...settings });
       const ev = evalAt(be, res, heldOut(), s.evalTokens);
-      runsTable.push(`| ${v.name} | ${label} | ${ev.l0.toFixed(2)} | ${ev.fvu.toFixed(4)} | ${(100 * ev.dead_fraction).toFixed(2)}% | ${ev.mmcs!.toFixed(4)} |`);
-      rows.push({ v: v.name, l0: ev.l0, fvu: ev.fvu, dead: ev.dead_fraction, mmcs: ev.mmcs! });
+      runsTable.push(`| ${v.name} | ${label} | ${ev.l0.toFixed(2)} | ${ev.fvu.toFixed(4)} | ${(100 * ev.never_fired_fraction).toFixed(2)}% | ${ev.mmcs!.toFixed(4)} |`);
+      rows.push({ v: v.name, l0: ev.l0, fvu: ev.fvu, dead: ev.never_fired_fraction, mmcs: ev.mmcs! });
       if (v.name !== 'vae') points.push({ label: `${v.name} ${label}`, group: v.name, l0: ev.l0, fvu: ev.fvu });
       if (v.name === 'jumprelu' && settings.lambda === PROBE_LAMBDA) kdeProbe = res.sae;
     }

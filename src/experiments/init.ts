@@ -27,7 +27,7 @@ export async function initExperiment(be: Backend, scale: Scale, out: string): Pr
       for (const m of metrics) curves.push({ run: `${init}, k=${k}`, tokens: m.tokens, dead: m.dead_fraction });
       points.push({ label: dir, group: init, l0: ev.l0, fvu: ev.fvu });
       const maxDead = Math.max(...metrics.map((m) => m.dead_fraction));
-      table.push(`| ${init} | ${k} | ${ev.l0.toFixed(2)} | ${ev.fvu.toFixed(4)} | ${(100 * metrics.at(-1)!.dead_fraction).toFixed(2)}% | ${(100 * maxDead).toFixed(2)}% | ${(100 * ev.dead_fraction).toFixed(2)}% | ${ev.mmcs!.toFixed(4)} |`);
+      table.push(`| ${init} | ${k} | ${ev.l0.toFixed(2)} | ${ev.fvu.toFixed(4)} | ${(100 * metrics.at(-1)!.dead_fraction).toFixed(2)}% | ${(100 * maxDead).toFixed(2)}% | ${(100 * ev.never_fired_fraction).toFixed(2)}% | ${ev.mmcs!.toFixed(4)} |`);
     }
   }
   const ft = paretoFrontier(points.filter((p) => p.group === 'transpose')), fr = paretoFrontier(points.filter((p) => p.group === 'random'));

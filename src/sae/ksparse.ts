@@ -8,7 +8,7 @@
  *   BatchTopK: the top B·k entries of the whole batch's pre (per-row L0 varies).
  *   Matryoshka: BatchTopK, and L = mean over prefixes m_j of the FVU of z[:m_j]·W_dec[:m_j] + b_dec.
  *   AuxK: among dead latents take the top k_aux pre-activations, ê = z_aux·W_dec (no bias),
- *         L_aux = min(#dead/k_aux, 1) · ||(x − x̂) − ê||² / Σ_b ||x_b − x̄||²   (x̂ detached)
+ *         with e = x − x̂ (x̂ detached):  L_aux = ||e − ê||² / Σ_b ||e_b − ē||²   (OpenAI's normalization)
  *   Multi-TopK: L(k) + L(4k)/8 on the same pre-activations.
  *   total = L (+ L(4k)/8) + α·L_aux
  *
@@ -18,7 +18,7 @@
 import { z } from 'zod';
 import { fixedK, type Backend, type SparseRows } from '../compute/backend.js';
 import type { SaeParams } from './common.js';
-import { centre, diffSq, preActivations, scatterAdd, sumRows, totalVariance } from './primitives.js';
+import { centre, diffSq, preActivations, residualVariance, scatterAdd, sumRows, totalVariance } from './primitives.js';
 
 export interface TopKLossOptions {
   k: number;
@@ -199,15 +199,18 @@ export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
     const dense = batch || path === 'dense' || (path === 'auto' && nDead <= 16 * ws.kAux);
     aux = dense ? denseAux(be, p, ws, dead!, B) : sparseAux(be, p, ws, dead!, B);
     aux.decode(ws.auxRecon);
-    // target: the residual e = x − x̂ (x̂ detached); ê − e = auxRecon + recon − x
-    const scale = Math.min(nDead / ws.kAux, 1);
+    // target: the residual e = x − x̂ (x̂ detached); ê − e = auxRecon + recon − x. As OpenAI's
+    // reference code, the loss is the normalized MSE of ê against e: divided by the residual's
+    // own variance Σ_b ||e_b − ē||² (0 when the residual has none, as their nan_to_num(0))
+    const eVar = residualVariance(target, ws.recon, B, dOut);
+    const norm = eVar > 1e-30 ? 1 / eVar : 0;
     let s = 0;
     for (let e = 0; e < B * dOut; e++) {
       const diff = ws.auxRecon[e]! + ws.recon[e]! - target[e]!;
       s += diff * diff;
-      if (grads) ws.auxRecon[e] = (2 * scale * o.auxAlpha / denom) * diff; // reuse as dL/dê
+      if (grads) ws.auxRecon[e] = 2 * o.auxAlpha * norm * diff; // reuse as dL/dê
     }
-    auxLoss = (scale * s) / denom;
+    auxLoss = s * norm;
     loss += o.auxAlpha * auxLoss;
   }
 

@@ -51,6 +51,22 @@ export function totalVariance(x: Float32Array, B: number, d: number): number {
   return sq - meanSq / Math.max(B, 1);
 }
 
+/** Σ_b ||e_b − ē||² of the residual e = y − ŷ over rows [B, d], in float64. */
+export function residualVariance(y: Float32Array, yHat: Float32Array, B: number, d: number): number {
+  const sum = new Float64Array(d);
+  let sq = 0;
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < d; c++) {
+      const r = y[b * d + c]! - yHat[b * d + c]!;
+      sum[c]! += r;
+      sq += r * r;
+    }
+  }
+  let meanSq = 0;
+  for (let c = 0; c < d; c++) meanSq += sum[c]! * sum[c]!;
+  return sq - meanSq / Math.max(B, 1);
+}
+
 /** Σ (a − b)² over [len] and, when grad is given, grad = scale·(a − b). */
 export function diffSq(a: Float32Array, b: Float32Array, len: number, grad: Float32Array | null, scale: number): number {
   let s = 0;

@@ -16,7 +16,8 @@ import type { ActivationSource } from '../data/source.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { architecture } from '../sae/arch/registry.js';
 import type { Objective } from '../sae/arch/types.js';
-import { initParams, type ParamName, type Sae, type SaeParams } from '../sae/common.js';
+import type { ParamName, Sae, SaeParams } from '../sae/common.js';
+import { initExtras, initParams, matchReconstructionScale } from '../sae/init.js';
 import { paramEntries, saveSae } from '../sae/folder.js';
 import { Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
@@ -179,9 +180,12 @@ function initialize(run: Run): State {
   const { be, cfg, d, n, dOut } = run;
   const arch = architecture(cfg.arch), opts = archOptions(cfg);
   const s = run.sample!;
-  const params: SaeParams = initParams(be, { d, n, dOut }, new Rng(cfg.seed), s.y, s.rows, cfg.encoderInit);
-  for (const [name, shape] of paramEntries({ d, n, arch: cfg.arch, dOut })) {
-    if (!params[name]) params[name] = new Float32Array(shape.reduce((a, v) => a * v, 1)).fill(arch.extraInit(name, opts));
+  const params = initExtras(initParams(be, { d, n, dOut }, new Rng(cfg.seed), s.y, s.rows, cfg.encoderInit), { arch: cfg.arch, d, n, dOut }, opts);
+  if (arch.initScale === 'reconstruction') {
+    const sae: Sae = { cfg: { format: 'saekit-sae', arch: cfg.arch, d, n, k: 0, multiTopK: false, data: run.data, ...(dOut ? { dOut } : {}) }, params };
+    // recorded: how far from the data's scale the unscaled init reconstructed
+    run.resolved.init_recon_ratio = matchReconstructionScale(be, sae, s.x, s.y, s.rows);
+    writeRunConfig(run.out, { cfg, resolved: run.resolved });
   }
   const objective = arch.objective({ be, d, n, dOut, batch: run.B, seed: cfg.seed, options: opts, params });
   writeFileAtomic(join(run.out, 'metrics.jsonl'), ['']);

@@ -17,6 +17,7 @@ export const batchtopk: Architecture<KSparseOptions> = {
   extraShapes: (_d, n) => ({ threshold: [n] }),
   extraInit: () => 0,
   unitNormDecoder: true,
+  initScale: 'linear',
   objective: (ctx) => kSparseObjective(ctx, { batch: true }),
   encode: (be, sae, x, B) => encodeThreshold(be, sae.params, x, B, sae.params.threshold!, sae.cfg.dOut !== undefined),
   saeFields: (o) => ({ k: o.k }),

@@ -117,6 +117,7 @@ export const jumprelu: Architecture<Options> = {
   extraShapes: (_d, n) => ({ threshold: [n] }),
   extraInit: (_name, o) => o.theta0,
   unitNormDecoder: true,
+  initScale: 'reconstruction',
   objective({ be, n, options: o, params }) {
     const grads = zerosLike(params);
     const kde = new KdeState(n);

@@ -36,6 +36,7 @@ export const matryoshka: Architecture<Options> = {
   extraShapes: (_d, n) => ({ threshold: [n] }),
   extraInit: () => 0,
   unitNormDecoder: true,
+  initScale: 'linear',
   objective: (ctx) => kSparseObjective(ctx, { batch: true, prefixes: prefixesFor(ctx.options, ctx.n) }),
   encode: (be, sae, x, B) => encodeThreshold(be, sae.params, x, B, sae.params.threshold!, sae.cfg.dOut !== undefined),
   saeFields: (o, n) => ({ k: o.k, prefixes: prefixesFor(o, n) }),

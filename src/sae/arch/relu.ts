@@ -61,6 +61,7 @@ export const relu: Architecture<Options> = {
   extraShapes: () => ({}),
   extraInit: () => 0,
   unitNormDecoder: false,
+  initScale: 'reconstruction',
   objective({ be, options: o, params }) {
     const grads = zerosLike(params);
     return {

@@ -23,6 +23,7 @@ export const topk: Architecture<Options> = {
   extraShapes: () => ({}),
   extraInit: () => 0,
   unitNormDecoder: true,
+  initScale: 'linear',
   objective: (ctx) => kSparseObjective(ctx, { batch: false, multiTopK: ctx.options.multiTopK }),
   encode: (be, sae, x, B, o = {}) => encodeRowTopK(be, sae, x, B, o.k ?? sae.cfg.k, Boolean(o.next)),
   saeFields: (o) => ({ k: o.k, multiTopK: o.multiTopK }),

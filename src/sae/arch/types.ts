@@ -95,6 +95,11 @@ export interface Architecture<O extends object = any> {
   extraInit(name: ParamName, o: O): number;
   /** decoder rows kept at unit norm during training */
   readonly unitNormDecoder: boolean;
+  /** the encoder's scale at init: 'linear', rows of a linear layer's default norm 1/√3 (k-sparse
+   *  codes, whose L0 does not depend on it); 'reconstruction', scaled so the first reconstruction
+   *  of the data sample has the data's scale (threshold and dense codes, which would otherwise
+   *  fire on everything and reconstruct many times the input) */
+  readonly initScale: 'linear' | 'reconstruction';
   objective(ctx: ObjectiveContext<O>): Objective;
   encode(be: Backend, sae: Sae, x: Float32Array, B: number, o?: EncodeOptions): Encoded;
   /** the saved SAE's architecture fields */

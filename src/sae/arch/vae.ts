@@ -89,6 +89,7 @@ export const vae: Architecture<Options> = {
   // σ starts at e^-2
   extraInit: (name) => (name === 'b_logvar' ? -4 : 0),
   unitNormDecoder: false,
+  initScale: 'reconstruction',
   objective({ be, n, seed, options: o, params }) {
     const grads = zerosLike(params);
     let rng = new Rng(seed + 7919);
