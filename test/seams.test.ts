@@ -9,8 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { trainAndReport } from '../src/app/train.js';
 import { getBackend } from '../src/compute/backend.js';
 import { MemorySource } from '../src/data/memory.js';
-import { ShardWriter } from '../src/data/shards.js';
-import { canonicalData, evaluationData, formatDataSpec, parseDataSpec } from '../src/data/spec.js';
+import { ShardSource, ShardWriter } from '../src/data/shards.js';
+import { canonicalData, evaluationData, formatDataSpec, openData, parseDataSpec } from '../src/data/spec.js';
 import { SyntheticSource } from '../src/data/synthetic.js';
 import { evalWarnings, readEvalSummary } from '../src/eval/report.js';
 import { modelLoads } from '../src/lm/load.js';
@@ -246,6 +246,8 @@ describe('reports say what their numbers mean', () => {
     const ev = JSON.parse(readFileSync(join(out, 'eval.json'), 'utf8'));
     expect(ev).toMatchObject({ never_fired_fraction: expect.any(Number), dead_fraction: expect.any(Number), dead_window: 2048 });
     expect(ev.warnings.join(' ')).toMatch(/the data ended after 3000 of the 8192 tokens asked for/);
+    // 3000 rows cannot spare 2048 for held-out evaluation: it says that it read training rows
+    expect(ev.warnings.join(' ')).toMatch(/evaluated on rows the run may have trained on/);
     expect(readFileSync(join(out, 'report.md'), 'utf8')).toMatch(/warning: the data ended after 3000/);
     // 0.1's eval.json called the never-fired fraction "dead_fraction"
     writeFileSync(join(dir, 'old.json'), JSON.stringify({ fvu: 0.2, l0: 4, dead_fraction: 0.25, normalized_mse: 0.2, tokens: 10 }));
@@ -254,3 +256,29 @@ describe('reports say what their numbers mean', () => {
     expect(evalWarnings(ev, { downstream: { ce_recovered: 1.05 } }).join(' ')).toMatch(/CE recovered 105\.0% > 100%/);
   });
 });
+
+describe('shard data: the final evaluation never reads rows the run trained on', () => {
+  it('train reserves the last evalTokens rows of a shard folder, trains on the rest, and evaluates on exactly those', async () => {
+    const dir = tmp();
+    const rows = new Float32Array(20_000 * 16);
+    new SyntheticSource({ d: 16, features: 32, active: 3 }).read(rows, 20_000);
+    const w = new ShardWriter(join(dir, 'acts'), { d: 16, shardTokens: 6000 });
+    w.write(rows, 20_000);
+    w.close();
+    const out = join(dir, 'run');
+    const res = await trainAndReport(be, { settings: { data: join(dir, 'acts'), latents: 64, k: 4, tokens: 40_000, batch: 1024 }, out, resume: false, evalTokens: 2048 });
+    // trained on rows 0:17952 only (the data "ends" there), evaluated on 17952:20000
+    expect(res.train.tokens).toBe(17_952);
+    expect(res.cfg.data).toBe(`${join(dir, 'acts')}#0:17952`);
+    const ev = JSON.parse(readFileSync(join(out, 'eval.json'), 'utf8'));
+    expect(ev).toMatchObject({ data: `${join(dir, 'acts')}#17952:20000`, tokens: 2048 });
+    expect(ev.warnings.join(' ')).not.toMatch(/trained on/);
+    // the ranged source reads exactly those rows, across shard boundaries, and resumes exactly
+    const src = await openData(parseDataSpec(`${join(dir, 'acts')}#5990:6010`), be);
+    const got = new Float32Array(20 * 16);
+    expect(src.read(got, 100)).toBe(20);
+    expect(Array.from(got)).toEqual(Array.from(rows.subarray(5990 * 16, 6010 * 16)));
+    expect(() => new ShardSource(join(dir, 'acts'), { start: 30_000 })).toThrow(/rows 30000: are not a non-empty range of its 20000 rows/);
+  });
+});
+

@@ -5,7 +5,8 @@
  * eval.json, the plots and report.md.
  */
 import type { Backend } from '../compute/backend.js';
-import { evaluationData, openData } from '../data/spec.js';
+import { readManifest } from '../data/shards.js';
+import { evaluationData, formatDataSpec, openData, parseDataSpec } from '../data/spec.js';
 import type { ActivationSource } from '../data/source.js';
 import { writeReport, type EvalSummary } from '../eval/report.js';
 import { archOptions, type TrainConfig } from '../train/config.js';
@@ -43,20 +44,41 @@ export function banner(cfg: TrainConfig, backend: string): string {
     `${cfg.tokens} tokens in batches of ${cfg.batch} (backend ${backend})`;
 }
 
-/** The held-out rows a run is evaluated on: evalData as given, else the held-out part of its data. */
-export async function heldOutSource(be: Backend, data: string, tokens: number, evalData?: string): Promise<ActivationSource> {
-  const { spec } = evalData ? evaluationData(evalData, tokens, false, '--eval-data') : evaluationData(data, tokens, true);
-  return openData(spec, be);
+/** The held-out rows a run is evaluated on: evalData as given, else the held-out part of its
+ *  data; heldOut is false when they may be rows the run trained on. */
+export async function heldOutSource(be: Backend, data: string, tokens: number, evalData?: string): Promise<{ source: ActivationSource; heldOut: boolean }> {
+  const { spec, heldOutPart } = evalData ? evaluationData(evalData, tokens, false, '--eval-data') : evaluationData(data, tokens, true);
+  return { source: await openData(spec, be), heldOut: Boolean(evalData) || heldOutPart };
+}
+
+/**
+ * Shards or a file named without a row range: the run trains on all but the last `evalTokens`
+ * rows and its final evaluation reads those (the held-out rule, docs/design.md §5.1). Data
+ * too small to spare them (fewer than 4× the evaluation's rows) is trained on whole, and the
+ * report warns that its evaluation reads training rows.
+ */
+export function reserveHeldOutTail(settings: Record<string, unknown>, evalTokens: number, evalData?: string): { settings: Record<string, unknown>; note?: string } {
+  if (evalData || typeof settings.data !== 'string') return { settings };
+  const spec = parseDataSpec(settings.data);
+  if ((spec.kind !== 'shards' && spec.kind !== 'file') || spec.rows) return { settings };
+  const total = readManifest(spec.path).manifest.total_tokens;
+  if (total < 4 * evalTokens) return { settings, note: `${spec.path} has ${total} rows, too few to hold out ${evalTokens}: training on all of them` };
+  const data = formatDataSpec({ ...spec, rows: { start: 0, end: total - evalTokens } });
+  return { settings: { ...settings, data }, note: `held out: rows ${total - evalTokens}:${total} of ${spec.path} (never trained on) for the final evaluation` };
 }
 
 export async function trainAndReport(be: Backend, job: TrainJob): Promise<TrainJobResult> {
-  const { cfg, resuming } = resolveRunConfig(job.settings, job.out, job.resume, job.where);
+  const reserved = reserveHeldOutTail(job.settings, job.evalTokens, job.evalData);
+  const { cfg, resuming } = resolveRunConfig(reserved.settings, job.out, job.resume, job.where);
   job.log?.(banner(cfg, be.name) + (resuming ? ` — resuming ${job.out}` : ''));
+  if (reserved.note) job.log?.(`saekit: ${reserved.note}`);
   const res = await train(be, cfg, { out: job.out, resume: job.resume, progress: job.progress, signal: job.signal });
   if (!res.finished) return { cfg, train: res };
   const held = await heldOutSource(be, res.sae.cfg.data, job.evalTokens, job.evalData);
   const resolved = readRunConfig(job.out)?.resolved;
-  const training = { dead_fraction: res.last?.dead_fraction ?? 0, dead_window: Number(resolved?.dead_tokens_effective ?? 0), tokens: res.tokens, budget: cfg.tokens };
-  const summary = await writeReport(be, job.out, res.sae, held, job.evalTokens, training);
+  const training = {
+    dead_fraction: res.last?.dead_fraction ?? 0, dead_window: Number(resolved?.dead_tokens_effective ?? 0), tokens: res.tokens, budget: cfg.tokens, held_out: held.heldOut,
+  };
+  const summary = await writeReport(be, job.out, res.sae, held.source, job.evalTokens, training);
   return { cfg, train: res, summary };
 }

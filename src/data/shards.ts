@@ -79,18 +79,42 @@ export class ShardSource implements ActivationSource {
   readonly manifest: Manifest;
   readonly dir: string;
   readonly dOut?: number;
+  /** the rows [start, end) of the whole set this source reads */
+  readonly start: number;
+  readonly end: number;
   #shard = 0;
   #row = 0;
+  /** rows of the whole set before the current position */
+  #pos = 0;
   #file: SafetensorsFile | null = null;
 
-  constructor(path: string) {
+  /** rows: a range of the set's rows (default all); the description names it exactly. */
+  constructor(path: string, rows: { start?: number; end?: number } = {}) {
     const { dir, manifest } = readManifest(path);
     this.dir = dir;
     this.manifest = manifest;
     this.d = manifest.d;
     if (manifest.d_out) this.dOut = manifest.d_out;
-    this.length = manifest.total_tokens;
-    this.description = path;
+    const total = manifest.total_tokens;
+    this.start = rows.start ?? 0;
+    this.end = rows.end ?? total;
+    if (!Number.isInteger(this.start) || !Number.isInteger(this.end) || this.start < 0 || this.end > total || this.start >= this.end) {
+      throw new Error(`${path}: rows ${rows.start ?? ''}:${rows.end ?? ''} are not a non-empty range of its ${total} rows`);
+    }
+    this.length = this.end - this.start;
+    this.description = rows.start === undefined && rows.end === undefined ? path : `${path}#${this.start}:${this.end}`;
+    this.#seek(this.start);
+  }
+
+  /** Positions the reader at row `at` of the whole set. */
+  #seek(at: number): void {
+    this.#file?.close();
+    this.#file = null;
+    let before = 0, s = 0;
+    while (s < this.manifest.shards.length && before + this.manifest.shards[s]!.tokens <= at) before += this.manifest.shards[s++]!.tokens;
+    this.#shard = s;
+    this.#row = at - before;
+    this.#pos = at;
   }
 
   #open(): SafetensorsFile {
@@ -115,6 +139,7 @@ export class ShardSource implements ActivationSource {
    *  (−1 where they do not). */
   readWithTokens(out: Float32Array, rows: number, outTok?: Int32Array, outPos?: Int32Array, targets?: Float32Array): number {
     let filled = 0;
+    rows = Math.max(0, Math.min(rows, this.end - this.#pos));
     while (filled < rows && this.#shard < this.manifest.shards.length) {
       const entry = this.manifest.shards[this.#shard]!;
       const take = Math.min(rows - filled, entry.tokens - this.#row);
@@ -136,6 +161,7 @@ export class ShardSource implements ActivationSource {
         }
         filled += take;
         this.#row += take;
+        this.#pos += take;
       }
       if (this.#row >= entry.tokens) {
         this.#file?.close();
@@ -158,6 +184,7 @@ export class ShardSource implements ActivationSource {
     this.#file = null;
     this.#shard = shard;
     this.#row = row;
+    this.#pos = this.manifest.shards.slice(0, shard).reduce((a, e) => a + e.tokens, 0) + row;
   }
 }
 

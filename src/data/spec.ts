@@ -19,8 +19,14 @@ export type DataSpec =
   /** `given`: the options the spec names (defaults apply to the rest) */
   | { kind: 'synthetic'; given: Partial<SyntheticOptions> }
   | { kind: 'lm'; lm: LmSpec }
-  | { kind: 'file'; path: string }
-  | { kind: 'shards'; path: string };
+  /** rows: a range of the set's rows, `PATH#start:end` (either end may be left out) */
+  | { kind: 'file'; path: string; rows?: RowRange }
+  | { kind: 'shards'; path: string; rows?: RowRange };
+
+export interface RowRange {
+  start?: number;
+  end?: number;
+}
 
 const isSynthetic = (s: string): boolean => s === 'synthetic' || s.startsWith('synthetic:');
 
@@ -29,7 +35,11 @@ export function parseDataSpec(s: string, flag = '--data'): DataSpec {
   if (typeof s !== 'string' || s.trim() === '') throw new Error(`${flag}: empty data spec (expected synthetic[:key=value,...], lm:..., a shard folder or a .safetensors file)`);
   if (isSynthetic(s)) return { kind: 'synthetic', given: parseSyntheticSpec(s, flag) };
   if (s.startsWith('lm:')) return { kind: 'lm', lm: parseLmSpec(s, flag) };
-  return s.endsWith('.safetensors') ? { kind: 'file', path: s } : { kind: 'shards', path: s };
+  const m = /^(.*)#(\d*):(\d*)$/.exec(s);
+  const path = m ? m[1]! : s;
+  const rows: RowRange | undefined = m ? { ...(m[2] ? { start: Number(m[2]) } : {}), ...(m[3] ? { end: Number(m[3]) } : {}) } : undefined;
+  const kind = path.endsWith('.safetensors') ? 'file' as const : 'shards' as const;
+  return rows ? { kind, path, rows } : { kind, path };
 }
 
 /** The one canonical string of a spec (what cfg.json records; parseDataSpec reads it back). */
@@ -41,7 +51,7 @@ export function formatDataSpec(spec: DataSpec): string {
       return parts.length ? `synthetic:${parts.join(',')}` : 'synthetic';
     }
     case 'lm': return formatLmSpec(spec.lm);
-    case 'file': case 'shards': return spec.path;
+    case 'file': case 'shards': return spec.rows ? `${spec.path}#${spec.rows.start ?? ''}:${spec.rows.end ?? ''}` : spec.path;
     default: throw new Error(`unknown data spec ${String(spec satisfies never)}`);
   }
 }
@@ -53,8 +63,9 @@ export const canonicalData = (s: string, flag = '--data'): string => formatDataS
  * The one held-out rule. The held-out part of data is synthetic stream 1 (same features, other
  * rows) and, for a live model, the corpus's last contexts holding `tokens` rows. A spec that
  * names its part (stream=, from=) keeps it, unless `force` (the SAE's own training data, which
- * is the training part by definition). Shards and files have no held-out part: they are
- * returned as they are, and `heldOutPart` says so.
+ * is the training part by definition). A run trained on rows [start, end) of shards or a file
+ * holds out the rows after `end` (train reserves such a tail, app/train.ts); otherwise shards
+ * and files have no held-out part: they are returned as they are, and `heldOutPart` says so.
  */
 export function heldOut(spec: DataSpec, tokens: number, o: { force?: boolean } = {}): { spec: DataSpec; heldOutPart: boolean } {
   switch (spec.kind) {
@@ -65,6 +76,8 @@ export function heldOut(spec: DataSpec, tokens: number, o: { force?: boolean } =
       if (spec.lm.from !== undefined && !o.force) return { spec, heldOutPart: spec.lm.from === 'end' };
       return { spec: { kind: 'lm', lm: { ...spec.lm, from: 'end', tokens } }, heldOutPart: true };
     default:
+      // a run trained on rows [start, end) of a set holds out the rows after them
+      if (o.force && spec.rows?.end !== undefined) return { spec: { kind: spec.kind, path: spec.path, rows: { start: spec.rows.end } }, heldOutPart: true };
       return { spec, heldOutPart: false };
   }
 }
@@ -81,7 +94,7 @@ export async function openData(spec: DataSpec, be: Backend, o: { shuffle?: 'none
   switch (spec.kind) {
     case 'synthetic': base = new SyntheticSource(spec.given, be); break;
     case 'lm': base = await openLmSource(spec.lm, be); break;
-    case 'file': case 'shards': base = new ShardSource(spec.path); break;
+    case 'file': case 'shards': base = new ShardSource(spec.path, spec.rows); break;
     default: throw new Error(`unknown data spec ${String(spec satisfies never)}`);
   }
   const shuffle = o.shuffle ?? 'none';

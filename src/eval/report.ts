@@ -53,6 +53,8 @@ export interface TrainingEnd {
   dead_window: number;
   tokens: number;
   budget: number;
+  /** false when the evaluation may read rows the run trained on */
+  held_out: boolean;
 }
 
 /** What a researcher must not miss about these numbers. */
@@ -60,6 +62,7 @@ export function evalWarnings(s: EvalSummary, o: { training?: TrainingEnd; downst
   const w: string[] = [];
   if (s.fvu > 1) w.push(`FVU ${s.fvu.toFixed(3)} > 1: the reconstruction is worse than predicting the mean`);
   const t = o.training;
+  if (t && !t.held_out) w.push('evaluated on rows the run may have trained on (the data has no held-out part: pass --eval-data)');
   if (t && t.tokens < t.budget) w.push(`the data ended after ${t.tokens} of the ${t.budget} tokens asked for: the learning-rate schedule was cut short (its decay never ran)`);
   if (o.downstream && o.downstream.ce_recovered > 1) w.push(`CE recovered ${(100 * o.downstream.ce_recovered).toFixed(1)}% > 100%: the spliced model beats the clean one on this text; read the KL instead`);
   return w;
