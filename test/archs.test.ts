@@ -64,11 +64,20 @@ describe('architectures recover the synthetic ground truth', () => {
     expect(l0s[1]!).toBeLessThan(l0s[0]!);
     expect(l0s[2]!).toBeLessThan(l0s[1]!);
   });
+
+  it.each(['jumprelu', 'relu'])('%s with --target-l0 8 settles at held-out L0 within a quarter of 8, from a λ that alone lands far away', async (arch) => {
+    const res = await train(be, parseTrainConfig({ ...baseFor(arch), targetL0: 8 }), { out: tmp() });
+    const l0 = evaluateSae(be, res.sae, heldOut(), 8192).l0;
+    expect(Math.abs(l0 - 8) / 8).toBeLessThan(0.25);
+    // the default λ alone gives another L0 (so the controller did the work)
+    const plain = await train(be, parseTrainConfig({ ...baseFor(arch), tokens: 100_000 }), { out: tmp() });
+    expect(Math.abs(evaluateSae(be, plain.sae, heldOut(), 8192).l0 - 8)).toBeGreaterThan(4);
+  });
 });
 
 describe('architecture state survives a resume bit for bit', () => {
   it.each([
-    ['batchtopk', {}], ['jumprelu', { kdeDecay: 0.9 }], ['vae', {}], ['matryoshka', {}], ['relu', {}],
+    ['batchtopk', {}], ['jumprelu', { kdeDecay: 0.9 }], ['vae', {}], ['matryoshka', {}], ['relu', {}], ['relu', { targetL0: 6 }],
   ] as const)('%s %j', async (arch, extra) => {
     const cfg = parseTrainConfig({ ...baseFor(arch), ...extra, tokens: 60 * 1024, checkpointEvery: 10 * 1024 });
     const whole = tmp(), parts = tmp();

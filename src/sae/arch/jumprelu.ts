@@ -19,6 +19,7 @@ import { z } from 'zod';
 import type { Backend, SparseRows } from '../../compute/backend.js';
 import type { SaeParams } from '../common.js';
 import { encodeThreshold, encoderBackward, thresholdForward, widths, zerosLike } from '../primitives.js';
+import { LambdaSchedule, penaltyOptions } from './penalty.js';
 import type { Architecture } from './types.js';
 
 export interface JumpReluOptions {
@@ -99,20 +100,16 @@ export function jumpreluForwardBackward(be: Backend, p: SaeParams, x: Float32Arr
 }
 
 const Options = z.object({
-  lambda: z.number().min(0).default(0.003).describe('sparsity coefficient: the L0 penalty (jumprelu, default 0.003) or the decoder-norm-weighted L1 (relu, default 0.01)'),
-  lambdaWarmup: z.number().min(0).max(1).default(0.05).describe('fraction of the run over which lambda rises linearly from 0 (jumprelu, relu)'),
+  ...penaltyOptions(0.003, 'L0 penalty'),
   jumpEps: z.number().positive().default(0.05).describe('JumpReLU: bandwidth of the rectangle kernel of the threshold pseudo-derivative'),
   theta0: z.number().positive().default(0.01).describe('JumpReLU: initial threshold'),
   kdeDecay: z.number().min(0).max(0.9999).default(0).describe('JumpReLU: 0 = per-batch threshold gradient; in (0,1): persistent kernel sums with this decay'),
 });
 type Options = z.infer<typeof Options>;
 
-/** λ rises linearly from 0 over the first `frac` of the run. */
-export const warmedUp = (progress: number, frac: number): number => (frac > 0 ? Math.min(1, progress / frac) : 1);
-
 export const jumprelu: Architecture<Options> = {
   name: 'jumprelu',
-  summary: 'pre·H(pre − θ), θ trained directly; knob --lambda (L0 penalty); --jump-eps, --theta0, --lambda-warmup, --kde-decay (persistent KDE)',
+  summary: 'pre·H(pre − θ), θ trained directly; knob --lambda (L0 penalty) or --target-l0; --jump-eps, --theta0, --lambda-warmup, --kde-decay (persistent KDE)',
   options: Options,
   extraShapes: (_d, n) => ({ threshold: [n] }),
   extraInit: (_name, o) => o.theta0,
@@ -121,19 +118,25 @@ export const jumprelu: Architecture<Options> = {
   objective({ be, n, options: o, params }) {
     const grads = zerosLike(params);
     const kde = new KdeState(n);
+    const lambda = new LambdaSchedule(o, 0.005);
+    let progressNow = 0;
     return {
       params, grads, unitRows: { W_dec: params.b_dec.length },
       step(x, rows, _dead, progress, target) {
-        const r = jumpreluForwardBackward(be, params, x, rows, { lambda: o.lambda * warmedUp(progress, o.lambdaWarmup), eps: o.jumpEps, kdeDecay: o.kdeDecay }, grads, kde, target);
-        return { loss: r.loss, fvu: r.fvu, l0: r.l0, auxLoss: 0, acts: r.z.vals, indices: r.z.idx, extra: { window_entries: r.windowEntries } };
+        progressNow = progress;
+        const lam = lambda.at(progress);
+        const r = jumpreluForwardBackward(be, params, x, rows, { lambda: lam, eps: o.jumpEps, kdeDecay: o.kdeDecay }, grads, kde, target);
+        return { loss: r.loss, fvu: r.fvu, l0: r.l0, auxLoss: 0, acts: r.z.vals, indices: r.z.idx, extra: { window_entries: r.windowEntries, lambda: lam } };
       },
-      afterStep() {
+      afterStep(res) {
+        lambda.observe(res.l0, progressNow);
         // θ is parameterized directly and kept positive
         const t = params.threshold!;
         for (let i = 0; i < n; i++) if (!(t[i]! > 1e-6)) t[i] = 1e-6;
       },
-      state: () => ({ json: { kde_steps: kde.steps }, tensors: { 'kde.a': kde.a, 'kde.c': kde.c } }),
+      state: () => ({ json: { kde_steps: kde.steps, ...lambda.state() }, tensors: { 'kde.a': kde.a, 'kde.c': kde.c } }),
       restore(json, tensors) {
+        lambda.restore(json);
         kde.steps = Number(json.kde_steps ?? 0);
         if (tensors['kde.a']) kde.a.set(tensors['kde.a']);
         if (tensors['kde.c']) kde.c.set(tensors['kde.c']);

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import type { Backend, SparseRows } from '../../compute/backend.js';
 import type { SaeParams } from '../common.js';
 import { encodeThreshold, encoderBackward, thresholdForward, widths, zerosLike } from '../primitives.js';
-import { warmedUp } from './jumprelu.js';
+import { LambdaSchedule, penaltyOptions } from './penalty.js';
 import type { Architecture } from './types.js';
 
 export interface ReluResult {
@@ -48,15 +48,12 @@ export function reluForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
   return result;
 }
 
-const Options = z.object({
-  lambda: z.number().min(0).default(0.01).describe('sparsity coefficient: the L0 penalty (jumprelu, default 0.003) or the decoder-norm-weighted L1 (relu, default 0.01)'),
-  lambdaWarmup: z.number().min(0).max(1).default(0.05).describe('fraction of the run over which lambda rises linearly from 0 (jumprelu, relu)'),
-});
+const Options = z.object(penaltyOptions(0.01, 'L1 coefficient'));
 type Options = z.infer<typeof Options>;
 
 export const relu: Architecture<Options> = {
   name: 'relu',
-  summary: 'ReLU, L1 weighted by decoder norms; knob --lambda; no unit-norm decoder constraint',
+  summary: 'ReLU, L1 weighted by decoder norms; knob --lambda or --target-l0; no unit-norm decoder constraint',
   options: Options,
   extraShapes: () => ({}),
   extraInit: () => 0,
@@ -64,15 +61,23 @@ export const relu: Architecture<Options> = {
   initScale: 'reconstruction',
   objective({ be, options: o, params }) {
     const grads = zerosLike(params);
+    const lambda = new LambdaSchedule(o);
+    let progressNow = 0;
     return {
       params, grads, unitRows: {},
       step(x, rows, _dead, progress, target) {
-        const r = reluForwardBackward(be, params, x, rows, o.lambda * warmedUp(progress, o.lambdaWarmup), grads, target);
-        return { loss: r.loss, fvu: r.fvu, l0: r.l0, auxLoss: 0, acts: r.z.vals, indices: r.z.idx, extra: { l1: r.l1 } };
+        progressNow = progress;
+        const lam = lambda.at(progress);
+        const r = reluForwardBackward(be, params, x, rows, lam, grads, target);
+        return { loss: r.loss, fvu: r.fvu, l0: r.l0, auxLoss: 0, acts: r.z.vals, indices: r.z.idx, extra: { l1: r.l1, lambda: lam } };
       },
-      afterStep() {},
-      state: () => ({ json: {}, tensors: {} }),
-      restore() {},
+      afterStep(res) {
+        lambda.observe(res.l0, progressNow);
+      },
+      state: () => ({ json: lambda.state(), tensors: {} }),
+      restore(json) {
+        lambda.restore(json);
+      },
       saved: () => params,
     };
   },

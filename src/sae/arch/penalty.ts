@@ -1,0 +1,74 @@
+/**
+ * What the two penalized architectures (JumpReLU's L0 penalty, ReLU's L1) share: λ, its
+ * warm-up, and the target-L0 mode (docs/design.md §4.2): a controller that adapts λ during
+ * training so the running L0 settles at a chosen value, so any architecture can be trained to
+ * the same L0 points and compared on the frontier at matched L0.
+ *
+ *   after warm-up, every step:  L̄ ← EMA₀.₉₅(L0) (bias-corrected),
+ *                               λ ← λ·exp(clip(γ·ln(L̄ / target), ±maxStep)),  γ = 0.02
+ * JumpReLU's L0 follows λ only as fast as its thresholds move, so it steers with maxStep 0.005
+ * (λ changes at most 0.5% a step; faster controllers overshoot and leave L0 far below the
+ * target); ReLU's L0 follows λ at once and steers unclipped. Measured on synthetic d=32,
+ * 128 features, 391 steps, target 8: JumpReLU reaches held-out L0 7.7 (unclipped: 4.6), ReLU 7.8.
+ */
+import { z } from 'zod';
+
+/** The option fields, with the architecture's default λ. */
+export function penaltyOptions(defaultLambda: number, penalty: string) {
+  return {
+    lambda: z.number().min(0).default(defaultLambda).describe(`sparsity coefficient: the L0 penalty (jumprelu, default 0.003) or the decoder-norm-weighted L1 (relu, default 0.01); with --target-l0, its starting value`),
+    lambdaWarmup: z.number().min(0).max(1).default(0.05).describe('fraction of the run over which lambda rises linearly from 0 (jumprelu, relu)'),
+    targetL0: z.number().positive().optional().describe(`adapt lambda (the ${penalty}) during training so the running L0 settles at this value (jumprelu, relu)`),
+  };
+}
+export interface PenaltyOptions {
+  lambda: number;
+  lambdaWarmup: number;
+  targetL0?: number;
+}
+
+const EMA = 0.95, GAIN = 0.02, MIN = 1e-9, MAX = 1e3;
+
+/** λ over a run: warm-up, then constant or steered toward the target L0. Its state goes into checkpoints. */
+export class LambdaSchedule {
+  readonly o: PenaltyOptions;
+  /** the largest change of ln λ in one step */
+  readonly maxStep: number;
+  /** the steered base λ (the option's value until the controller moves it) */
+  base: number;
+  l0Ema = 0;
+  l0Steps = 0;
+  constructor(o: PenaltyOptions, maxStep = Infinity) {
+    this.o = o;
+    this.maxStep = maxStep;
+    this.base = o.lambda;
+  }
+
+  /** λ for a step at `progress` (fraction of the run done). */
+  at(progress: number): number {
+    const f = this.o.lambdaWarmup > 0 ? Math.min(1, progress / this.o.lambdaWarmup) : 1;
+    return this.base * f;
+  }
+
+  /** After a step with this L0: in target mode (and past warm-up) steer λ. */
+  observe(l0: number, progress: number): void {
+    const target = this.o.targetL0;
+    if (target === undefined || progress < this.o.lambdaWarmup) return;
+    this.l0Steps++;
+    this.l0Ema = EMA * this.l0Ema + (1 - EMA) * l0;
+    const running = this.l0Ema / (1 - EMA ** this.l0Steps);
+    if (!(running > 0)) return;
+    const step = Math.max(-this.maxStep, Math.min(this.maxStep, GAIN * Math.log(running / target)));
+    this.base = Math.min(MAX, Math.max(MIN, (this.base || MIN) * Math.exp(step)));
+  }
+
+  state(): Record<string, number> {
+    return { lambda_base: this.base, l0_ema: this.l0Ema, l0_steps: this.l0Steps };
+  }
+
+  restore(json: Record<string, unknown>): void {
+    if (typeof json.lambda_base === 'number') this.base = json.lambda_base;
+    this.l0Ema = Number(json.l0_ema ?? 0);
+    this.l0Steps = Number(json.l0_steps ?? 0);
+  }
+}
