@@ -244,7 +244,8 @@ describe('reports say what their numbers mean', () => {
     const res = await trainAndReport(be, { settings: { data: join(dir, 'acts'), latents: 64, k: 4, tokens: 8192, batch: 1024 }, out, resume: false, evalTokens: 2048 });
     expect(res.train.tokens).toBe(3000);
     const ev = JSON.parse(readFileSync(join(out, 'eval.json'), 'utf8'));
-    expect(ev).toMatchObject({ never_fired_fraction: expect.any(Number), dead_fraction: expect.any(Number), dead_window: 2048 });
+    // the dead window is laid over the 3000 rows the data holds (a quarter, at least one batch)
+    expect(ev).toMatchObject({ never_fired_fraction: expect.any(Number), dead_fraction: expect.any(Number), dead_window: 1024 });
     expect(ev.warnings.join(' ')).toMatch(/the data ended after 3000 of the 8192 tokens asked for/);
     // 3000 rows cannot spare 2048 for held-out evaluation: it says that it read training rows
     expect(ev.warnings.join(' ')).toMatch(/evaluated on rows the run may have trained on/);
@@ -273,6 +274,11 @@ describe('shard data: the final evaluation never reads rows the run trained on',
     const ev = JSON.parse(readFileSync(join(out, 'eval.json'), 'utf8'));
     expect(ev).toMatchObject({ data: `${join(dir, 'acts')}#17952:20000`, tokens: 2048 });
     expect(ev.warnings.join(' ')).not.toMatch(/trained on/);
+    // the learning-rate schedule was fitted to the 17952 rows available (18 steps, the last 3
+    // decaying): the last step runs at lr/3, not at the full lr of a 40-step schedule
+    const metrics = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(metrics.at(-1)).toMatchObject({ step: 18, tokens: 17_952 });
+    expect(metrics.at(-1).lr).toBeCloseTo(Number(readRunConfig(out)!.resolved.lr) / 3, 10);
     // the ranged source reads exactly those rows, across shard boundaries, and resumes exactly
     const src = await openData(parseDataSpec(`${join(dir, 'acts')}#5990:6010`), be);
     const got = new Float32Array(20 * 16);

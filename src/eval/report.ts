@@ -63,7 +63,7 @@ export function evalWarnings(s: EvalSummary, o: { training?: TrainingEnd; downst
   if (s.fvu > 1) w.push(`FVU ${s.fvu.toFixed(3)} > 1: the reconstruction is worse than predicting the mean`);
   const t = o.training;
   if (t && !t.held_out) w.push('evaluated on rows the run may have trained on (the data has no held-out part: pass --eval-data)');
-  if (t && t.tokens < t.budget) w.push(`the data ended after ${t.tokens} of the ${t.budget} tokens asked for: the learning-rate schedule was cut short (its decay never ran)`);
+  if (t && t.tokens < t.budget) w.push(`the data ended after ${t.tokens} of the ${t.budget} tokens asked for (the learning-rate schedule was fitted to the rows it holds)`);
   if (o.downstream && o.downstream.ce_recovered > 1) w.push(`CE recovered ${(100 * o.downstream.ce_recovered).toFixed(1)}% > 100%: the spliced model beats the clean one on this text; read the KL instead`);
   return w;
 }

@@ -23,6 +23,8 @@ export interface Resolved {
   /** the constant inputs are multiplied by during training (1 unless normalize) */
   input_scale: number;
   dead_tokens_effective: number;
+  /** the tokens the run can train on: the budget, or fewer when the data holds fewer */
+  tokens_available?: number;
   /** the architecture's derived values (e.g. k_aux) */
   [arch: string]: number | string | undefined;
 }

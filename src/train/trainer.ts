@@ -82,6 +82,8 @@ interface Run {
   B: number;
   dOut?: number;
   resolved: Resolved;
+  /** the tokens the data holds, at most the budget */
+  available: number;
   totalSteps: number;
   ckptEvery: number;
   /** the checkpoint to continue from */
@@ -147,16 +149,21 @@ async function prepare(be: Backend, given: TrainConfig, o: TrainOptions): Promis
     for (let e = 0; e < sample.rows * d; e++) sample.x[e]! *= scale;
     if (dOut) for (let e = 0; e < sample.rows * dOut; e++) sample.y[e]! *= scale;
   }
+  const available = Number.isFinite(source.length) ? Math.min(cfg.tokens, source.length) : cfg.tokens;
+  if (available < cfg.tokens && o.progress) process.stderr.write(`saekit: the data holds ${available} rows, fewer than the ${cfg.tokens} tokens asked for: training on them, with the schedule fitted to them\n`);
   const resolved: Resolved = {
     d, ...(dOut ? { d_out: dOut } : {}), data_description: source.description, lr: cfg.lr ?? defaultLr(n), input_scale: scale,
-    dead_tokens_effective: Math.max(B, Math.min(cfg.deadTokens, Math.floor(cfg.tokens / 4))), ...arch.resolve?.(archOptions(cfg), { d, n }),
+    // the schedule, checkpoints and the dead window are laid over the tokens the data holds
+    tokens_available: available,
+    dead_tokens_effective: Math.max(B, Math.min(cfg.deadTokens, Math.floor(available / 4))), ...arch.resolve?.(archOptions(cfg), { d, n }),
   };
   mkdirSync(out, { recursive: true });
   writeRunConfig(out, { cfg, resolved });
   return {
     be, cfg, out, data: cfg.data, source, d, n, B, dOut, resolved, from, sample,
-    totalSteps: Math.ceil(cfg.tokens / B),
-    ckptEvery: cfg.checkpointEvery > 0 ? cfg.checkpointEvery : Math.max(B, Math.ceil(cfg.tokens / 10)),
+    available,
+    totalSteps: Math.ceil(available / B),
+    ckptEvery: cfg.checkpointEvery > 0 ? cfg.checkpointEvery : Math.max(B, Math.ceil(available / 10)),
   };
 }
 
@@ -296,7 +303,7 @@ async function loop(run: Run, st: State, o: TrainOptions): Promise<TrainResult> 
     }
     stepsHere++;
     const { res, lr } = got;
-    if (st.step % cfg.logEvery === 0 || st.tokens >= cfg.tokens) {
+    if (st.step % cfg.logEvery === 0 || st.tokens >= run.available) {
       last = {
         step: st.step, tokens: st.tokens, loss: res.loss, fvu: res.fvu, l0: res.l0, dead_fraction: st.tracker.deadFraction(), aux_loss: res.auxLoss,
         ...res.extra, lr, tokens_per_s: progress?.rate(st.tokens) ?? 0,
