@@ -91,6 +91,26 @@ describe('saekit CLI', () => {
     expect(run(['sweep', cfgPath]).stderr).toMatch(/"kk" is not a training setting/);
   });
 
+  it('index, export and import refuse to replace an existing target unless --force', () => {
+    const dir = tmp(), runDir = join(dir, 'run');
+    expect(run(['train', '--data', 'synthetic:d=16,features=32,active=3', '--latents', '32', '--k', '3', '--tokens', '8k', '--batch', '1024', '--eval-tokens', '1024', '--out', runDir]).status).toBe(0);
+    const sae = readFileSync(join(runDir, 'sae.safetensors'));
+    const ix = run(['index', runDir, '--tokens', '1024', '--out', join(runDir, 'sae.safetensors')]);
+    expect(ix.status).not.toBe(0);
+    expect(ix.stderr).toMatch(/--out .*sae\.safetensors exists and is not a viewer database: pass --force/);
+    expect(readFileSync(join(runDir, 'sae.safetensors')).equals(sae)).toBe(true);
+    // the default database is derived data: re-indexing replaces it
+    for (let i = 0; i < 2; i++) expect(run(['index', runDir, '--tokens', '1024']).status).toBe(0);
+    const ex = run(['export', runDir, '--format', 'saelens', '--out', runDir]);
+    expect(ex.stderr).toMatch(/--out .*run already exists: pass --force/);
+    expect(run(['export', runDir, '--format', 'saelens', '--out', join(dir, 'sl')]).status).toBe(0);
+    const cfg = readFileSync(join(runDir, 'cfg.json'));
+    expect(run(['import', join(dir, 'sl'), '--out', runDir]).stderr).toMatch(/--out .*run already exists: pass --force/);
+    expect(readFileSync(join(runDir, 'cfg.json')).equals(cfg)).toBe(true);
+    expect(run(['import', join(dir, 'sl'), '--out', join(dir, 'back')]).status).toBe(0);
+    expect(run(['import', join(dir, 'sl'), '--out', join(dir, 'back'), '--force']).status).toBe(0);
+  });
+
   it('analyze scales and stitch on two dictionary sizes, evaluated on held-out rows', () => {
     const dir = tmp(), data = 'synthetic:d=16,features=48,active=3';
     for (const n of [32, 96]) {

@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { expandGrid, SweepConfig } from '../src/app/sweep.js';
 import { trainAndReport } from '../src/app/train.js';
 import { getBackend } from '../src/compute/backend.js';
 import { MemorySource } from '../src/data/memory.js';
@@ -288,3 +289,13 @@ describe('shard data: the final evaluation never reads rows the run trained on',
   });
 });
 
+
+describe('sweep run names', () => {
+  it('grid values that sanitize to the same folder name get distinct names; clean names stay as they were', () => {
+    const runs = expandGrid(SweepConfig.parse({ out: 'o', grid: { data: ['acts/a b', 'acts/a_b'], k: [2, 4] } }));
+    const names = runs.map((r) => r.name);
+    expect(new Set(names).size).toBe(4);
+    for (const n of names) expect(n).toMatch(/^data=acts_a_b,k=[24]-[0-9a-f]{8}$/);
+    expect(expandGrid(SweepConfig.parse({ out: 'o', grid: { k: [2, 4], seed: [0] } })).map((r) => r.name)).toEqual(['k=2,seed=0', 'k=4,seed=0']);
+  });
+});

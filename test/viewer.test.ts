@@ -18,9 +18,9 @@ const be = getBackend();
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'saekit-viewer-'));
 
 /** GET (or another method) with the path sent exactly as given. */
-function get(port: number, path: string, method = 'GET'): Promise<{ status: number; type: string; body: string }> {
+function get(port: number, path: string, method = 'GET', headers: Record<string, string> = {}): Promise<{ status: number; type: string; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path, method, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => { body += c; });
@@ -89,6 +89,18 @@ describe('viewer on a synthetic run', () => {
     const svg = await get(port, '/plot/density.svg');
     expect(svg.status).toBe(200);
     expect(svg.body).toMatch(/^<svg/);
+  });
+
+  it('refuses requests addressed to another name (DNS rebinding) or sent from another origin', async () => {
+    for (const headers of [{ host: 'evil.example.com' }, { host: `evil.example.com:${port}` }, { host: `127.0.0.1:${port + 1}` }, { origin: 'http://evil.example.com' }]) {
+      const r = await get(port, '/api/overview', 'GET', headers);
+      expect(r.status, JSON.stringify(headers)).toBe(403);
+      expect(r.body, JSON.stringify(headers)).not.toMatch(/cfg|meta/);
+    }
+    // the loopback names with the port, and a same-origin page, are answered
+    for (const headers of [{ host: `localhost:${port}` }, { host: `127.0.0.1:${port}`, origin: `http://127.0.0.1:${port}` }]) {
+      expect((await get(port, '/api/overview', 'GET', headers)).status, JSON.stringify(headers)).toBe(200);
+    }
   });
 });
 

@@ -3,6 +3,7 @@
  * after another into <out>/<name>. Resumable: finished runs (with eval.json) are skipped and
  * an interrupted run continues from its checkpoint.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -40,7 +41,15 @@ export function expandGrid(cfg: SweepConfig, where = 'sweep config'): SweepRun[]
       settings: { ...r.settings, [key]: v },
     })));
   }
-  return runs.map((r) => ({ ...r, name: r.name.replace(/[^A-Za-z0-9=,._-]/g, '_') || 'run' }));
+  // a folder name per run: the grid values, made safe; where that changed the name or two
+  // runs share it, a short hash of the run's full settings keeps it unique
+  const count = new Map<string, number>();
+  for (const r of runs) count.set(r.name, (count.get(r.name) ?? 0) + 1);
+  return runs.map((r) => {
+    const safe = r.name.replace(/[^A-Za-z0-9=,._-]/g, '_') || 'run';
+    const unique = safe === r.name && count.get(r.name) === 1;
+    return { ...r, name: unique ? safe : `${safe}-${createHash('sha256').update(JSON.stringify(r.settings)).digest('hex').slice(0, 8)}` };
+  });
 }
 
 export interface SweepRow {

@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { exportSaeLens, importSaeLens, isSaeLensFolder } from '../formats/saelens.js';
 import { exportSparsify, importSparsify, isSparsifyFolder } from '../formats/sparsify.js';
+import { refuseExisting } from '../io/atomic.js';
 import { loadSae, saveSae } from '../sae/folder.js';
 
 export function exportCommand(): Command {
@@ -13,7 +14,9 @@ export function exportCommand(): Command {
     .requiredOption('--out <dir>', 'folder to write')
     .option('--hook-name <name>', 'SAELens metadata: the hook point, e.g. blocks.8.hook_resid_post')
     .option('--model-name <name>', 'SAELens metadata: the model')
-    .action((run: string, o: { format: 'saelens' | 'sparsify'; out: string; hookName?: string; modelName?: string }) => {
+    .option('--force', 'replace --out if it exists')
+    .action((run: string, o: { format: 'saelens' | 'sparsify'; out: string; hookName?: string; modelName?: string; force?: boolean }) => {
+      refuseExisting(o.out, '--out', Boolean(o.force));
       const sae = loadSae(run);
       if (o.format === 'saelens') exportSaeLens(sae, o.out, { hookName: o.hookName, modelName: o.modelName });
       else exportSparsify(sae, o.out);
@@ -26,8 +29,10 @@ export function importCommand(): Command {
     .description('read a SAELens or sparsify SAE folder into a saekit SAE folder')
     .argument('<dir>', 'SAELens folder (cfg.json + sae_weights.safetensors) or sparsify folder (cfg.json + sae.safetensors)')
     .requiredOption('--out <run>', 'saekit folder to write')
-    .action((dir: string, o: { out: string }) => {
+    .option('--force', 'replace --out if it exists')
+    .action((dir: string, o: { out: string; force?: boolean }) => {
       if (!existsSync(dir)) throw new Error(`${dir}: no such folder`);
+      refuseExisting(o.out, '--out', Boolean(o.force));
       const sae = isSaeLensFolder(dir) ? importSaeLens(dir) : isSparsifyFolder(dir) ? importSparsify(dir) : null;
       if (!sae) throw new Error(`${dir}: neither a SAELens folder (cfg.json + sae_weights.safetensors) nor a sparsify folder (cfg.json with d_in + sae.safetensors)`);
       saveSae(o.out, sae);

@@ -17,8 +17,9 @@ export function indexCommand(): Command {
     .option('--top <n>', 'top examples per latent', (v) => parseNumber('--top', v), 12)
     .option('--window <n>', 'context tokens each side of an example', (v) => parseNumber('--window', v), 12)
     .option('--neighbors <n>', 'nearest latents by decoder cosine', (v) => parseNumber('--neighbors', v), 8)
-    .option('--out <file>', 'database file (default RUN/viewer.sqlite)')
-    .action(async (run: string, o: { data?: string; tokens: number; top: number; window: number; neighbors: number; out?: string }) => {
+    .option('--out <file>', 'database file (default RUN/viewer.sqlite; an existing viewer database there is replaced)')
+    .option('--force', 'replace --out even if it is not a viewer database')
+    .action(async (run: string, o: { data?: string; tokens: number; top: number; window: number; neighbors: number; out?: string; force?: boolean }) => {
       const t0 = performance.now();
       const res = await indexRun(getBackend(), run, { ...o, progress: true });
       console.log(`saekit: indexed ${res.latents} latents over ${res.rows} tokens into ${res.path} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);

@@ -1,9 +1,10 @@
 /**
  * Architectures compared on the same synthetic data (issue 8): TopK, BatchTopK, Matryoshka,
  * JumpReLU with the per-batch and the persistent-KDE threshold gradient, ReLU + L1, and the
- * dense VAE anchor. Each sparse architecture is trained at several settings of its sparsity
- * knob (k or λ), so each has an MSE–L0 frontier; they are compared by FVU at matched L0 (the
- * scale's k, log–log interpolation), never by one run's FVU. Also measured: the variance of
+ * dense VAE anchor. Each sparse architecture is trained at the same three L0 points (k/2, k, 2k:
+ * by k, or by --target-l0 for the penalized ones), so each has an MSE–L0 frontier over the same
+ * range; they are compared by FVU at matched L0 (the scale's k, log–log interpolation), never by
+ * one run's FVU. One seed; the fair comparison with tuning sweeps and seeds is issue 14's item 7. Also measured: the variance of
  * JumpReLU's threshold gradient under the persistent estimator relative to the per-batch one,
  * at fixed parameters over a stream of batches.
  */
@@ -18,7 +19,6 @@ import type { Sae, SaeParams } from '../sae/common.js';
 import { evalAt, runDir, SCALES, synthSpec, heldOutSynthetic, trainRun, type Scale } from './common.js';
 
 const KDE_DECAY = 0.95;
-const PROBE_LAMBDA = 0.03;
 
 interface Variant {
   name: string;
@@ -26,20 +26,20 @@ interface Variant {
   settings: [string, Record<string, unknown>][];
 }
 
+/** Every sparse architecture at the same three L0 points (k/2, k, 2k): the k-sparse ones by
+ *  their k, the penalized ones by --target-l0 (their λ steered to it during training). */
 function variants(k: number): Variant[] {
   const ks = [Math.max(1, Math.round(k / 2)), k, 2 * k];
   const byK = (arch: string): [string, Record<string, unknown>][] => ks.map((v) => [`k=${v}`, { arch, k: v }]);
-  const lambdas = (arch: string, ls: number[], extra: Record<string, unknown> = {}): [string, Record<string, unknown>][] =>
-    ls.map((l) => [`λ=${l}`, { arch, lambda: l, ...extra }]);
+  const byTarget = (arch: string, extra: Record<string, unknown> = {}): [string, Record<string, unknown>][] =>
+    ks.map((v) => [`target L0=${v}`, { arch, targetL0: v, ...extra }]);
   return [
     { name: 'topk', settings: byK('topk') },
     { name: 'batchtopk', settings: byK('batchtopk') },
     { name: 'matryoshka', settings: byK('matryoshka') },
-    // θ₀ = 0.3: with the default 0.01 most latents fire at init (L0 ~ n/6, FVU ~ 40) and a run
-    // this short spends itself climbing out of it
-    { name: 'jumprelu', settings: lambdas('jumprelu', [0.01, 0.03, 0.1, 0.3, 1], { theta0: 0.3 }) },
-    { name: 'jumprelu-kde', settings: lambdas('jumprelu', [0.01, 0.03, 0.1, 0.3, 1], { theta0: 0.3, kdeDecay: KDE_DECAY }) },
-    { name: 'relu', settings: lambdas('relu', [0.1, 0.3, 1, 3]) },
+    { name: 'jumprelu', settings: byTarget('jumprelu') },
+    { name: 'jumprelu-kde', settings: byTarget('jumprelu', { kdeDecay: KDE_DECAY }) },
+    { name: 'relu', settings: byTarget('relu') },
     { name: 'vae', settings: [['noise=0.1', { arch: 'vae', vaeNoise: 0.1 }]] },
   ];
 }
@@ -84,7 +84,7 @@ export async function architecturesExperiment(be: Backend, scale: Scale, out: st
   const runsTable = ['| architecture | setting | L0 | FVU | dead (never fired) | MMCS |', '|---|---|---|---|---|---|'];
   const points: FrontierPoint[] = [];
   const rows: { v: string; l0: number; fvu: number; dead: number; mmcs: number }[] = [];
-  let kdeProbe: Sae | null = null;
+  let kdeProbe: { sae: Sae; lambda: number } | null = null;
   for (const v of variants(s.k)) {
     for (const [label, settings] of v.settings) {
       const res = await trainRun(be, runDir(out, `${v.name}-${label.replace(/[^\w.=-]/g, '')}`), { ...base, ...settings });
@@ -92,7 +92,8 @@ export async function architecturesExperiment(be: Backend, scale: Scale, out: st
       runsTable.push(`| ${v.name} | ${label} | ${ev.l0.toFixed(2)} | ${ev.fvu.toFixed(4)} | ${(100 * ev.never_fired_fraction).toFixed(2)}% | ${ev.mmcs!.toFixed(4)} |`);
       rows.push({ v: v.name, l0: ev.l0, fvu: ev.fvu, dead: ev.never_fired_fraction, mmcs: ev.mmcs! });
       if (v.name !== 'vae') points.push({ label: `${v.name} ${label}`, group: v.name, l0: ev.l0, fvu: ev.fvu });
-      if (v.name === 'jumprelu' && settings.lambda === PROBE_LAMBDA) kdeProbe = res.sae;
+      // the threshold-gradient probe runs at the trained parameters and final λ of JumpReLU at L0 = k
+      if (v.name === 'jumprelu' && settings.targetL0 === s.k) kdeProbe = { sae: res.sae, lambda: res.last?.lambda ?? 0 };
     }
   }
   // comparison at matched L0 = k
@@ -107,7 +108,7 @@ export async function architecturesExperiment(be: Backend, scale: Scale, out: st
   }
   const vae = rows.find((r) => r.v === 'vae')!;
   // threshold-gradient variance at the trained parameters of one JumpReLU run
-  const probe = kdeProbe ? thresholdGradientVariance(be, kdeProbe, new SyntheticSource({ ...s.data, stream: 2 }, be), s.batch, 200, PROBE_LAMBDA, 0.05) : null;
+  const probe = kdeProbe ? thresholdGradientVariance(be, kdeProbe.sae, new SyntheticSource({ ...s.data, stream: 2 }, be), s.batch, 200, kdeProbe.lambda, 0.05) : null;
   await writeSvg(join(out, 'frontier.svg'), lineSpec(points.map((p) => ({ architecture: p.group, l0: p.l0, fvu: p.fvu })),
     { x: 'l0', y: 'fvu', series: 'architecture', title: 'MSE–L0 by architecture (held-out synthetic data)', xTitle: 'L0 (log)', yTitle: 'FVU (log)', logX: true, logY: true }));
   const report = [`# Architectures on the same synthetic data (${scale})`, '',
@@ -115,7 +116,7 @@ export async function architecturesExperiment(be: Backend, scale: Scale, out: st
     '## Every run', '', ...runsTable, '',
     '## At matched L0', '', ...matched, '',
     `The VAE (dense anchor): L0 = ${vae.l0.toFixed(0)} (every latent), FVU ${vae.fvu.toFixed(4)}, MMCS ${vae.mmcs.toFixed(4)}.`, '',
-    probe ? `JumpReLU threshold gradient at fixed parameters (the λ = ${PROBE_LAMBDA} run, ε = 0.05, ${s.batch}-row batches, 200 batches after burn-in, ${probe.latents} latents with a nonzero per-batch variance): variance(persistent KDE, decay ${KDE_DECAY}) / variance(per batch) = ${probe.ratio.toFixed(4)}.` : '', '',
+    probe ? `JumpReLU threshold gradient at fixed parameters (the target-L0 = ${s.k} run at its final λ = ${kdeProbe!.lambda.toPrecision(3)}, ε = 0.05, ${s.batch}-row batches, 200 batches after burn-in, ${probe.latents} latents with a nonzero per-batch variance): variance(persistent KDE, decay ${KDE_DECAY}) / variance(per batch) = ${probe.ratio.toFixed(4)}.` : '', '',
     '![frontier](frontier.svg)', ''].join('\n');
   writeFileAtomic(join(out, 'report.md'), [report]);
   return report;

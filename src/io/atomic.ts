@@ -2,7 +2,7 @@
  * Atomic file writes: write a temp file beside the target, fsync, rename. A reader never
  * sees a half-written file, and a crash leaves at most a stray temp file.
  */
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 
 export function tempPathFor(path: string): string {
@@ -31,4 +31,12 @@ export function writeFileAtomic(path: string, chunks: Iterable<Uint8Array | stri
 
 export function writeJsonAtomic(path: string, value: unknown): void {
   writeFileAtomic(path, [JSON.stringify(value, null, 2) + '\n']);
+}
+
+/** Refuses to write over `path` when it exists (a non-empty folder, or any file), unless
+ *  `force`; `flag` names what the user gave. */
+export function refuseExisting(path: string, flag: string, force: boolean): void {
+  if (force || !existsSync(path)) return;
+  if (statSync(path).isDirectory() && readdirSync(path).length === 0) return;
+  throw new Error(`${flag} ${path} already exists: pass --force to replace it, or choose another path`);
 }

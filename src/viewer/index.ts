@@ -34,7 +34,26 @@ export interface IndexOptions {
   window: number;
   neighbors: number;
   out?: string;
+  /** replace `out` even when it is not a viewer database */
+  force?: boolean;
   progress?: boolean;
+}
+
+/** An existing file at `path` that is not a viewer database is not replaced unless forced. */
+function checkTarget(path: string, force: boolean): void {
+  if (force || !existsSync(path)) return;
+  let isViewer = false;
+  try {
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    try {
+      isViewer = Boolean(db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'latents'").get());
+    } finally {
+      db.close();
+    }
+  } catch {
+    isViewer = false;
+  }
+  if (!isViewer) throw new Error(`--out ${path} exists and is not a viewer database: pass --force to replace it, or choose another path`);
 }
 
 /** Row-major codes of all indexed rows (CSR over rows), with tokens and positions. */
@@ -146,6 +165,8 @@ function latentGeometry(be: Backend, sae: Sae, src: ActivationSource, lm: Lm | n
 }
 
 export async function indexRun(be: Backend, run: string, o: IndexOptions): Promise<{ path: string; rows: number; latents: number }> {
+  const path = o.out ?? join(run, 'viewer.sqlite');
+  checkTarget(path, Boolean(o.force));
   const sae = loadSae(run);
   if (!o.data && !sae.cfg.data) throw new Error(`${run}: the SAE does not say what data it was trained on; pass --data`);
   const { spec } = evaluationData(o.data ?? sae.cfg.data, o.tokens, o.data === undefined, o.data ? '--data' : `${run}/cfg.json data`);
@@ -157,7 +178,6 @@ export async function indexRun(be: Backend, run: string, o: IndexOptions): Promi
   const codes = encodeAll(be, sae, src, o.tokens, o.progress ? new Progress('encode', o.tokens, 'tokens') : null);
   say(`index: decoder neighbours, opposing partners${lm ? ', logit effects' : ''} of ${sae.cfg.n} latents`);
   const geo = latentGeometry(be, sae, src, lm, o.neighbors, Boolean(o.progress));
-  const path = o.out ?? join(run, 'viewer.sqlite');
   writeIndex(path, { run, sae, src, lm, codes, geo, o });
   return { path, rows: codes.rows, latents: sae.cfg.n };
 }

@@ -55,6 +55,25 @@ function siblings(run: string): { run: string; l0: number; fvu: number }[] {
   return out.sort((a, b) => a.l0 - b.l0);
 }
 
+/** The names a request may use for this server: the bound address, and the loopback names
+ *  when it is bound to loopback (or to all addresses), each with the port. */
+function hostAllowed(header: string | undefined, bound: string, port: number | undefined): boolean {
+  if (!header || port === undefined) return false;
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'];
+  const names = new Set([bound.includes(':') && !bound.startsWith('[') ? `[${bound}]` : bound]);
+  if (['127.0.0.1', 'localhost', '::1', '0.0.0.0', '::'].includes(bound)) for (const l of loopback) names.add(l);
+  return [...names].some((n) => header.toLowerCase() === `${n}:${port}`);
+}
+
+/** host:port of an Origin header (null when it is not a URL). */
+function originHost(origin: string): string | undefined {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return undefined;
+  }
+}
+
 export function startServer(be: Backend, main: ViewerSide, other: ViewerSide | null, port: number, host = '127.0.0.1'): Promise<Server> {
   const plots = new Map<string, Promise<string>>();
   const plot = (name: string): Promise<string> | null => {
@@ -76,6 +95,12 @@ export function startServer(be: Backend, main: ViewerSide, other: ViewerSide | n
     };
     const fail = (status: number, error: string): void => send(status, { error });
     try {
+      // DNS rebinding: a page on another site that resolves its name to this machine sends its
+      // own name as Host (and Origin); only the names this server is reached by are answered
+      const port = (server.address() as { port: number } | null)?.port;
+      if (!hostAllowed(req.headers.host, host, port)) return fail(403, `Host ${JSON.stringify(req.headers.host ?? '')} is not this viewer's address`);
+      const origin = req.headers.origin;
+      if (origin !== undefined && !hostAllowed(originHost(origin), host, port)) return fail(403, `Origin ${JSON.stringify(origin)} is not this viewer`);
       if (req.method !== 'GET' && req.method !== 'HEAD') return fail(405, 'read-only: only GET is served');
       const url = new URL(req.url ?? '/', 'http://localhost');
       let path: string;
