@@ -164,6 +164,10 @@ describe.skipIf(!stories || !shakespeare)('live activations from stories260K', (
     extractActivations(await openLmSource(spec, be), { out: killed, origin, shardTokens: 128, resume: true });
     for (const f of readdirSync(whole)) expect(readFileSync(join(killed, f)).equals(readFileSync(join(whole, f))), f).toBe(true);
     expect(readdirSync(killed)).not.toContain('extract-state.json');
+    // resuming a finished extraction returns it (nothing redone) and drops a stale state file
+    writeFileSync(join(killed, 'extract-state.json'), '{}');
+    expect(extractActivations(src, { out: killed, origin, shardTokens: 128, resume: true }).total_tokens).toBe(500);
+    expect(readdirSync(killed)).not.toContain('extract-state.json');
     const s = new ShardSource(whole);
     const row = new Float32Array(64);
     s.read(row, 1);

@@ -2,7 +2,7 @@
 // and the run config, the data spec and its held-out rule, the decoder geometry of
 // transcoders, and the per-process model cache.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import { ShardSource, ShardWriter } from '../src/data/shards.js';
 import { canonicalData, evaluationData, formatDataSpec, openData, parseDataSpec } from '../src/data/spec.js';
 import { SyntheticSource } from '../src/data/synthetic.js';
 import { evalWarnings, readEvalSummary } from '../src/eval/report.js';
+import { lockFolder } from '../src/io/lock.js';
 import { modelLoads } from '../src/lm/load.js';
 import type { Sae } from '../src/sae/common.js';
 import { loadSae } from '../src/sae/folder.js';
@@ -297,5 +298,42 @@ describe('sweep run names', () => {
     expect(new Set(names).size).toBe(4);
     for (const n of names) expect(n).toMatch(/^data=acts_a_b,k=[24]-[0-9a-f]{8}$/);
     expect(expandGrid(SweepConfig.parse({ out: 'o', grid: { k: [2, 4], seed: [0] } })).map((r) => r.name)).toEqual(['k=2,seed=0', 'k=4,seed=0']);
+  });
+});
+
+describe('one writer per run folder, and resumes that survive what killed runs leave', () => {
+  it('a second trainer on a folder in use is refused naming the holder; a stale lock is taken over', async () => {
+    const out = join(tmp(), 'run');
+    await train(be, parseTrainConfig(small), { out, stopAfterSteps: 3 });
+    const release = lockFolder(out, 'a test holding the folder');
+    const r = run(['train', '--out', out, '--resume']);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`is in use by a test holding the folder \\(pid ${process.pid}, since `));
+    await expect(train(be, parseTrainConfig(small), { out, resume: true })).resolves.toBeTruthy(); // the same process may nest
+    release();
+    // a lock left by a killed process (its pid no longer runs) is taken over
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    writeFileSync(join(out, '.lock'), JSON.stringify({ pid: dead, what: 'saekit train', since: 'then' }));
+    const again = run(['train', '--out', out, '--resume', '--eval-tokens', '1024']);
+    expect(again.status, again.stderr).toBe(0);
+    expect(existsSync(join(out, '.lock'))).toBe(false);
+  });
+
+  it('resume falls back past a corrupt newest checkpoint, cleans temp files of killed writers, and still ends bit-identical', async () => {
+    const out = join(tmp(), 'run'), whole = join(tmp(), 'whole');
+    await train(be, parseTrainConfig(small), { out, stopAfterSteps: 30 });
+    const ck = readdirSync(join(out, 'checkpoints')).sort();
+    expect(ck).toEqual(['step-24', 'step-30']);
+    const state = join(out, 'checkpoints', 'step-30', 'state.safetensors');
+    writeFileSync(state, readFileSync(state).subarray(0, 100));
+    writeFileSync(join(out, 'metrics.jsonl.tmp-99999999-deadbeef'), 'half');
+    mkdirSync(join(out, 'checkpoints', 'step-31.tmp-99999999-abcdef12'));
+    const r = run(['train', '--out', out, '--resume', '--eval-tokens', '1024']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/checkpoint .*step-30 is unreadable .*; falling back to .*step-24/);
+    expect(readdirSync(out).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    expect(readdirSync(join(out, 'checkpoints')).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    await train(be, parseTrainConfig(small), { out: whole });
+    expect(readFileSync(join(out, 'sae.safetensors')).equals(readFileSync(join(whole, 'sae.safetensors')))).toBe(true);
   });
 });

@@ -4,12 +4,13 @@
  * an interrupted run continues from its checkpoint.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Backend } from '../compute/backend.js';
 import { formatSummary, readEvalSummary, type EvalSummary } from '../eval/report.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
+import { lockFolder } from '../io/lock.js';
 import { readJsonFile } from '../io/json.js';
 import { parseTrainConfig, trainFieldNames } from '../train/config.js';
 import { trainAndReport } from './train.js';
@@ -76,7 +77,15 @@ export async function runSweep(be: Backend, path: string, o: { signal?: AbortSig
   const cfg = readSweepConfig(path);
   const runs = expandGrid(cfg, path);
   for (const r of runs) parseTrainConfig(r.settings, `${path} (run ${r.name})`);
-  mkdirSync(cfg.out, { recursive: true });
+  const release = lockFolder(cfg.out, `saekit sweep ${path}`);
+  try {
+    return await sweepRuns(be, path, cfg, runs, o);
+  } finally {
+    release();
+  }
+}
+
+async function sweepRuns(be: Backend, path: string, cfg: SweepConfig, runs: SweepRun[], o: { signal?: AbortSignal; log?: (line: string) => void }): Promise<SweepRow[] | null> {
   writeJsonAtomic(join(cfg.out, 'sweep.json'), cfg);
   const rows: SweepRow[] = [];
   for (const [i, run] of runs.entries()) {

@@ -1,4 +1,6 @@
 /** `saekit extract` (cache a model's activations as shards) and `saekit generate` (see it talk). */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { getBackend } from '../compute/backend.js';
 import { extractActivations } from '../data/extract.js';
@@ -36,8 +38,13 @@ export function extractCommand(): Command {
     console.log(`saekit: extracting ${spec.site} of layer ${spec.layer} from ${spec.model} (${c.family}, d=${c.dim}, ${c.nLayers} layers) over ${src.contexts.count} contexts of ${spec.ctx} tokens from ${spec.corpus}: ${src.length} rows`);
     const origin = { ...lmOrigin(spec), tokens: src.length, lm_spec: src.description };
     const t0 = performance.now();
+    const complete = Boolean(opts.resume) && existsSync(join(opts.out as string, 'manifest.json'));
     const m = extractActivations(src, { out: opts.out as string, origin, dtype: opts.dtype, shardTokens: opts.shardTokens as number | undefined, resume: Boolean(opts.resume), progress: true });
     const sec = (performance.now() - t0) / 1000;
+    if (complete) {
+      console.log(`saekit: ${String(opts.out)}: the extraction is already complete (${m.total_tokens} rows in ${m.shards.length} shard(s)); nothing to do`);
+      return;
+    }
     console.log(`saekit: wrote ${m.total_tokens} rows of d=${m.d} in ${m.shards.length} shard(s) to ${String(opts.out)} (${(m.total_tokens / sec).toFixed(0)} tokens/s this session)`);
   });
 }

@@ -6,10 +6,11 @@
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic.js';
+import { lockFolder } from '../io/lock.js';
 import { readJsonObject } from '../io/json.js';
 import { Progress } from '../util/progress.js';
 import type { LmActivations } from './lm.js';
-import { ShardWriter, type Manifest, type ShardOrigin } from './shards.js';
+import { readManifest, ShardWriter, type Manifest, type ShardOrigin } from './shards.js';
 import type { SourceState } from './source.js';
 
 const STATE = 'extract-state.json';
@@ -25,6 +26,15 @@ export interface ExtractOptions {
 }
 
 export function extractActivations(src: LmActivations, o: ExtractOptions): Manifest {
+  const release = lockFolder(o.out, 'saekit extract');
+  try {
+    return extractLocked(src, o);
+  } finally {
+    release();
+  }
+}
+
+function extractLocked(src: LmActivations, o: ExtractOptions): Manifest {
   const statePath = join(o.out, STATE);
   const dtype = o.dtype ?? 'F32';
   // shards of at most 2^26 floats (256 MB in F32)
@@ -32,7 +42,11 @@ export function extractActivations(src: LmActivations, o: ExtractOptions): Manif
   let shards: { file: string; tokens: number }[] = [];
   if (existsSync(join(o.out, 'manifest.json')) || existsSync(statePath)) {
     if (!o.resume) throw new Error(`${o.out}: already holds an extraction; pass --resume to continue it, or choose another --out`);
-    if (existsSync(join(o.out, 'manifest.json'))) throw new Error(`${o.out}: the extraction is already complete (manifest.json exists)`);
+    if (existsSync(join(o.out, 'manifest.json'))) {
+      // finished: a state file beside the manifest is a stale leftover
+      rmSync(statePath, { force: true });
+      return readManifest(o.out).manifest;
+    }
     const saved = readJsonObject(statePath) as { origin: unknown; shards: typeof shards; source: SourceState; dtype: string; shard_tokens: number };
     if (JSON.stringify(saved.origin) !== JSON.stringify(o.origin) || saved.dtype !== dtype || saved.shard_tokens !== shardTokens) {
       throw new Error(`${statePath}: the interrupted extraction used other settings (${JSON.stringify(saved.origin)}, ${saved.dtype}, ${saved.shard_tokens} tokens per shard); resume with the same ones`);

@@ -14,6 +14,7 @@ import type { Backend } from '../compute/backend.js';
 import { formatDataSpec, openData, parseDataSpec } from '../data/spec.js';
 import type { ActivationSource } from '../data/source.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { LOCK_FILE, lockFolder } from '../io/lock.js';
 import { architecture } from '../sae/arch/registry.js';
 import type { Objective } from '../sae/arch/types.js';
 import type { ParamName, Sae, SaeParams } from '../sae/common.js';
@@ -86,8 +87,8 @@ interface Run {
   available: number;
   totalSteps: number;
   ckptEvery: number;
-  /** the checkpoint to continue from */
-  from: string | null;
+  /** the checkpoints to continue from, newest first (empty: a fresh start) */
+  from: string[];
   /** a data sample for the init (fresh starts only), already scaled */
   sample: { x: Float32Array; y: Float32Array; rows: number } | null;
 }
@@ -103,17 +104,50 @@ interface State {
 
 export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): Promise<TrainResult> {
   const cfg = parseTrainConfig(rawCfg);
-  const created = !existsSync(o.out) || readdirSync(o.out).length === 0;
-  const run = await prepare(be, cfg, o);
-  let state: State | null = null;
+  const created = entries(o.out).length === 0;
+  const release = lockFolder(o.out, `saekit train (${o.resume ? 'resume' : 'start'})`);
+  let run: Run | null = null;
   try {
-    state = run.from ? restore(run, run.from) : initialize(run);
+    run = await prepare(be, cfg, o);
+    const state = run.from.length === 0 ? initialize(run) : restoreNewestReadable(run);
     return await loop(run, state, o);
   } catch (err) {
-    // a start that fails before its first checkpoint leaves nothing --resume would reuse
-    if (!run.from && checkpointDirs(o.out).length === 0) discardRun(o.out, created);
+    // a start that fails before its first checkpoint leaves nothing --resume would reuse (and
+    // a folder this call created is removed); files it did not write are never touched
+    if (run && run.from.length === 0 && checkpointDirs(o.out).length === 0) discardRun(o.out, created, release);
+    else if (!run) discardRun(o.out, created, release, false);
     throw err;
+  } finally {
+    release();
   }
+}
+
+/** The folder's entries, less the lock and temp files of killed writers. */
+function entries(dir: string): string[] {
+  return existsSync(dir) ? readdirSync(dir).filter((f) => f !== LOCK_FILE && !TEMP.test(f)) : [];
+}
+const TEMP = /\.tmp-\d+-[0-9a-f]{8}$/;
+
+/** Removes temp files and half-written checkpoint folders that killed runs left (the lock
+ *  guarantees no live writer owns them). */
+function sweepTemps(out: string): void {
+  for (const dir of [out, join(out, 'checkpoints')]) {
+    if (!existsSync(dir)) continue;
+    for (const f of readdirSync(dir)) if (TEMP.test(f)) rmSync(join(dir, f), { recursive: true, force: true });
+  }
+}
+
+/** Restores the newest checkpoint that reads whole, saying which were skipped. */
+function restoreNewestReadable(run: Run): State {
+  for (const [i, dir] of run.from.entries()) {
+    try {
+      return restore(run, dir);
+    } catch (err) {
+      if (i === run.from.length - 1) throw err;
+      process.stderr.write(`saekit: checkpoint ${dir} is unreadable (${(err as Error).message}); falling back to ${run.from[i + 1]}\n`);
+    }
+  }
+  throw new Error(`${run.out}: no checkpoint to resume from`);
 }
 
 /** Opens the data, checks the run folder against cfg, derives sizes, writes config.json. */
@@ -122,8 +156,9 @@ async function prepare(be: Backend, given: TrainConfig, o: TrainOptions): Promis
   const cfg = o.source ? given : { ...given, data: formatDataSpec(parseDataSpec(given.data)) };
   const saved = o.resume ? readRunConfig(out) : null;
   if (saved) refuseConflicts(out, saved.cfg, cfg);
+  if (o.resume) sweepTemps(out);
   const ckpts = o.resume ? checkpointDirs(out) : [];
-  if (!o.resume && existsSync(out) && readdirSync(out).length > 0) {
+  if (!o.resume && entries(out).length > 0) {
     throw new Error(`--out ${out} already exists and is not empty: ${checkpointDirs(out).length ? 'pass --resume to continue it, or ' : ''}choose a new folder`);
   }
   const open = o.source ?? (() => openData(parseDataSpec(cfg.data), be, { shuffle: cfg.shuffle, seed: cfg.seed }));
@@ -134,12 +169,12 @@ async function prepare(be: Backend, given: TrainConfig, o: TrainOptions): Promis
     throw new Error(`data ${cfg.data} has no targets to transcode to (use shards from saekit extract --target-site, lm:...,targetSite=SITE, or synthetic:...,targetD=N)`);
   }
   const dOut = cfg.transcode ? source.dOut : undefined;
-  const from = ckpts.length && saved ? ckpts[ckpts.length - 1]!.dir : null;
-  if (from && saved && saved.resolved.d !== d) throw new Error(`data ${cfg.data} has d=${d}, but the run in ${out} was trained on d=${saved.resolved.d}`);
+  const from = saved ? ckpts.map((c) => c.dir).reverse() : [];
+  if (from.length && saved && saved.resolved.d !== d) throw new Error(`data ${cfg.data} has d=${d}, but the run in ${out} was trained on d=${saved.resolved.d}`);
   const arch = architecture(cfg.arch);
   let sample: Run['sample'] = null;
   let scale = 1;
-  if (from) {
+  if (from.length) {
     scale = Number(saved!.resolved.input_scale) > 0 ? Number(saved!.resolved.input_scale) : 1;
   } else {
     // a sample from a separate reader (the training stream is untouched) for the input scale
@@ -328,9 +363,12 @@ async function loop(run: Run, st: State, o: TrainOptions): Promise<TrainResult> 
 }
 
 /** Removes what a failed fresh start wrote (and the folder, when this call created it). */
-function discardRun(out: string, created: boolean): void {
-  for (const name of ['config.json', 'metrics.jsonl', 'checkpoints']) rmSync(join(out, name), { recursive: true, force: true });
-  if (created && existsSync(out) && readdirSync(out).length === 0) rmdirSync(out);
+function discardRun(out: string, created: boolean, release: () => void, wrote = true): void {
+  if (wrote) for (const name of ['config.json', 'metrics.jsonl', 'checkpoints']) rmSync(join(out, name), { recursive: true, force: true });
+  if (created && entries(out).length === 0) {
+    release();
+    if (existsSync(out) && readdirSync(out).length === 0) rmdirSync(out);
+  }
 }
 
 function flushMetrics(path: string, pending: string[]): void {

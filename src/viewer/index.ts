@@ -7,13 +7,14 @@
  * on synthetic data. Written under a temp name and renamed, so a reader never sees half a file.
  */
 import { existsSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Backend } from '../compute/backend.js';
 import { parseLmSpec } from '../data/lm.js';
 import type { ActivationSource } from '../data/source.js';
 import { dataOrigin, evaluationData, openData, type DataSpec } from '../data/spec.js';
 import { tempPathFor } from '../io/atomic.js';
+import { lockFolder } from '../io/lock.js';
 import { loadLm } from '../lm/load.js';
 import type { Tokenizer } from '../lm/tokenizer.js';
 import type { Transformer } from '../lm/transformer.js';
@@ -167,6 +168,15 @@ function latentGeometry(be: Backend, sae: Sae, src: ActivationSource, lm: Lm | n
 export async function indexRun(be: Backend, run: string, o: IndexOptions): Promise<{ path: string; rows: number; latents: number }> {
   const path = o.out ?? join(run, 'viewer.sqlite');
   checkTarget(path, Boolean(o.force));
+  const release = lockFolder(dirname(path), `saekit index ${run}`);
+  try {
+    return await indexLocked(be, run, path, o);
+  } finally {
+    release();
+  }
+}
+
+async function indexLocked(be: Backend, run: string, path: string, o: IndexOptions): Promise<{ path: string; rows: number; latents: number }> {
   const sae = loadSae(run);
   if (!o.data && !sae.cfg.data) throw new Error(`${run}: the SAE does not say what data it was trained on; pass --data`);
   const { spec } = evaluationData(o.data ?? sae.cfg.data, o.tokens, o.data === undefined, o.data ? '--data' : `${run}/cfg.json data`);
