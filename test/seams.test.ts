@@ -337,3 +337,24 @@ describe('one writer per run folder, and resumes that survive what killed runs l
     expect(readFileSync(join(out, 'sae.safetensors')).equals(readFileSync(join(whole, 'sae.safetensors')))).toBe(true);
   });
 });
+
+describe('inputs checked before work starts', () => {
+  it('transcoder shards whose targets disagree with the manifest are refused before training, naming file and tensor', async () => {
+    const dir = tmp();
+    const w = new ShardWriter(join(dir, 'acts'), { d: 8, dOut: 4, shardTokens: 250 });
+    w.write(new Float32Array(500 * 8).fill(0.5), 500, undefined, undefined, new Float32Array(500 * 4).fill(0.25));
+    w.close();
+    const mpath = join(dir, 'acts', 'manifest.json');
+    writeFileSync(mpath, JSON.stringify({ ...JSON.parse(readFileSync(mpath, 'utf8')), d_out: 8 }));
+    expect(() => new ShardSource(join(dir, 'acts'))).toThrow(/shard-00000\.safetensors: "targets" has shape \[250,4\], the manifest says \[250,8\]/);
+    const out = join(dir, 'run');
+    await expect(train(be, parseTrainConfig({ data: join(dir, 'acts'), transcode: true, latents: 16, k: 2, tokens: 500, batch: 100 }), { out })).rejects.toThrow(/"targets" has shape/);
+    expect(existsSync(out)).toBe(false);
+    const inf = run(['info', join(dir, 'acts')]);
+    expect(inf.status).not.toBe(0);
+    expect(inf.stderr).toMatch(/"targets" has shape \[250,4\]/);
+    // a shard file outside the folder is refused
+    writeFileSync(mpath, JSON.stringify({ ...JSON.parse(readFileSync(mpath, 'utf8')), d_out: 4, shards: [{ file: '../x.safetensors', tokens: 250 }, { file: 'shard-00001.safetensors', tokens: 250 }] }));
+    expect(() => new ShardSource(join(dir, 'acts'))).toThrow(/shard file "\.\.\/x\.safetensors" lies outside the folder/);
+  });
+});

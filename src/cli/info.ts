@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { readManifest } from '../data/shards.js';
+import { ShardSource } from '../data/shards.js';
 import { SafetensorsFile } from '../io/safetensors.js';
 import { checkpointDirs } from '../train/checkpoint.js';
 
@@ -24,8 +24,9 @@ export function info(path: string): string[] {
   if (statSync(path).isFile()) return describeFile(path);
   const lines: string[] = [];
   if (existsSync(join(path, 'manifest.json'))) {
-    const { manifest } = readManifest(path);
-    lines.push(`${path}: activation shards, d=${manifest.d}, ${manifest.dtype}, ${manifest.total_tokens} tokens in ${manifest.shards.length} shards`);
+    // every shard's header is checked against the manifest, not just the manifest repeated
+    const { manifest } = new ShardSource(path);
+    lines.push(`${path}: activation shards, d=${manifest.d}${manifest.d_out ? `, targets d_out=${manifest.d_out}` : ''}, ${manifest.dtype}, ${manifest.total_tokens} tokens in ${manifest.shards.length} shards (each checked against the manifest)`);
     if (Object.keys(manifest.source).length) lines.push(`  source: ${JSON.stringify(manifest.source)}`);
     return lines;
   }

@@ -6,7 +6,7 @@
  * shard in bounded reads.
  */
 import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { readJsonFile } from '../io/json.js';
@@ -72,6 +72,34 @@ export function readManifest(path: string): { dir: string; manifest: Manifest } 
   return { dir: path, manifest: got.data };
 }
 
+/**
+ * Checks every shard against the manifest before any row is read: the file lies inside the
+ * folder, and its tensors have the manifest's shapes and dtype (`activations` [tokens, d],
+ * `targets` [tokens, d_out] for transcoder shards, `tokens`/`positions` [tokens] I32 when
+ * present). Errors name the file and tensor.
+ */
+export function validateShards(dir: string, manifest: Manifest): void {
+  const root = resolve(dir);
+  for (const entry of manifest.shards) {
+    const path = resolve(root, entry.file);
+    if (!path.startsWith(root + sep)) throw new Error(`${join(dir, 'manifest.json')}: shard file ${JSON.stringify(entry.file)} lies outside the folder`);
+    const f = SafetensorsFile.open(path);
+    try {
+      const expect = (name: string, shape: number[], dtypes: string[]): void => {
+        const t = f.info(name);
+        if (JSON.stringify(t.shape) !== JSON.stringify(shape)) throw new Error(`${path}: "${name}" has shape ${JSON.stringify(t.shape)}, the manifest says ${JSON.stringify(shape)}`);
+        if (!dtypes.includes(t.dtype)) throw new Error(`${path}: "${name}" has dtype ${t.dtype}, expected ${dtypes.join(' or ')}`);
+      };
+      expect('activations', [entry.tokens, manifest.d], [manifest.dtype]);
+      if (manifest.d_out) expect('targets', [entry.tokens, manifest.d_out], ['F32', 'BF16']);
+      else if (f.tensors.has('targets')) throw new Error(`${path}: has "targets" but the manifest gives no d_out`);
+      for (const name of ['tokens', 'positions']) if (f.tensors.has(name)) expect(name, [entry.tokens], ['I32']);
+    } finally {
+      f.close();
+    }
+  }
+}
+
 export class ShardSource implements ActivationSource {
   readonly d: number;
   readonly length: number;
@@ -102,6 +130,7 @@ export class ShardSource implements ActivationSource {
       throw new Error(`${path}: rows ${rows.start ?? ''}:${rows.end ?? ''} are not a non-empty range of its ${total} rows`);
     }
     this.length = this.end - this.start;
+    validateShards(dir, manifest);
     this.description = rows.start === undefined && rows.end === undefined ? path : `${path}#${this.start}:${this.end}`;
     this.#seek(this.start);
   }
