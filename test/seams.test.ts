@@ -358,3 +358,26 @@ describe('inputs checked before work starts', () => {
     expect(() => new ShardSource(join(dir, 'acts'))).toThrow(/shard file "\.\.\/x\.safetensors" lies outside the folder/);
   });
 });
+
+describe('divergence and extreme scales are caught with a hint', () => {
+  it('lr 10 stops with "diverged" and the --lr hint; activations ×1e-6 warn before training and train with --normalize', () => {
+    const dir = tmp();
+    const bad = run(['train', '--out', join(dir, 'lr'), '--data', data, '--latents', '64', '--k', '4', '--tokens', '100k', '--batch', '1024', '--lr', '10']);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/training diverged at step \d+: FVU has stayed at .* for 20 steps; try a lower --lr \(now 10\.0\)/);
+    const rows = new Float32Array(20_000 * 16);
+    new SyntheticSource({ d: 16, features: 32, active: 3 }).read(rows, 20_000);
+    for (let e = 0; e < rows.length; e++) rows[e]! *= 1e-6;
+    const w = new ShardWriter(join(dir, 'tiny'), { d: 16, shardTokens: 10_000 });
+    w.write(rows, 20_000);
+    w.close();
+    const args = ['train', '--data', join(dir, 'tiny'), '--latents', '64', '--k', '4', '--tokens', '18k', '--batch', '256', '--eval-tokens', '1024'];
+    const raw = run([...args, '--out', join(dir, 'raw')]);
+    expect(raw.stderr).toMatch(/warning: the activations' mean square is .*e-13 per dimension, far from 1.*pass --normalize/);
+    expect(raw.stderr).toMatch(/training diverged.*--normalize/);
+    const norm = run([...args, '--normalize', '--out', join(dir, 'norm')]);
+    expect(norm.status, norm.stderr).toBe(0);
+    expect(norm.stderr).not.toMatch(/warning: the activations/);
+    expect(JSON.parse(readFileSync(join(dir, 'norm', 'eval.json'), 'utf8')).fvu).toBeLessThan(0.5);
+  });
+});

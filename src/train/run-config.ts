@@ -25,6 +25,8 @@ export interface Resolved {
   dead_tokens_effective: number;
   /** the tokens the run can train on: the budget, or fewer when the data holds fewer */
   tokens_available?: number;
+  /** the FVU of the run's first step (divergence is judged against it) */
+  start_fvu?: number;
   /** the architecture's derived values (e.g. k_aux) */
   [arch: string]: number | string | undefined;
 }

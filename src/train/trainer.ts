@@ -100,6 +100,8 @@ interface State {
   tracker: FiringTracker;
   step: number;
   tokens: number;
+  /** consecutive steps with the loss far above its start */
+  aboveStart: number;
 }
 
 export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): Promise<TrainResult> {
@@ -181,12 +183,15 @@ async function prepare(be: Backend, given: TrainConfig, o: TrainOptions): Promis
     // (one constant so that E||x||² = d, docs/design.md §4.0) and the b_dec init
     sample = await readSample(o.source ? await o.source() : await openData(parseDataSpec(cfg.data), be), cfg, d, dOut);
     scale = cfg.normalize ? normalizingScale(sample.x, sample.rows, d, cfg.data) : 1;
+    warnExtremeScale(sample.x, sample.rows, d, cfg.normalize);
     for (let e = 0; e < sample.rows * d; e++) sample.x[e]! *= scale;
     if (dOut) for (let e = 0; e < sample.rows * dOut; e++) sample.y[e]! *= scale;
   }
   const available = Number.isFinite(source.length) ? Math.min(cfg.tokens, source.length) : cfg.tokens;
   if (available < cfg.tokens && o.progress) process.stderr.write(`saekit: the data holds ${available} rows, fewer than the ${cfg.tokens} tokens asked for: training on them, with the schedule fitted to them\n`);
   const resolved: Resolved = {
+    // what an earlier session of this run recorded (its first loss, its init ratio) stays
+    ...(from.length ? saved!.resolved : {}),
     d, ...(dOut ? { d_out: dOut } : {}), data_description: source.description, lr: cfg.lr ?? defaultLr(n), input_scale: scale,
     // the schedule, checkpoints and the dead window are laid over the tokens the data holds
     tokens_available: available,
@@ -211,6 +216,37 @@ async function readSample(src: ActivationSource, cfg: TrainConfig, d: number, dO
   return { x, y, rows: got };
 }
 
+/** Activations far from unit scale train badly at the default learning rate: say so before
+ *  training, and how to fix it. */
+function warnExtremeScale(x: Float32Array, rows: number, d: number, normalize: boolean): void {
+  let sq = 0;
+  for (let e = 0; e < rows * d; e++) sq += x[e]! * x[e]!;
+  const ms = sq / Math.max(1, rows * d);
+  if (!normalize && (ms < 1e-4 || ms > 1e4)) {
+    process.stderr.write(`saekit: warning: the activations' mean square is ${ms.toExponential(2)} per dimension, far from 1; the learning rate assumes unit scale: pass --normalize\n`);
+  }
+}
+
+/** Stops a run whose reconstruction stays far worse than where it started: FVU over
+ *  DIVERGED_FACTOR times the first step's and over DIVERGED_FVU (far worse than predicting the
+ *  mean) for DIVERGED_STEPS steps in a row, or over DIVERGED_ABS at all (every architecture's
+ *  init starts near or below 1). (FVU, not the loss: a penalty that warms up raises the loss of
+ *  a healthy run.) */
+const DIVERGED_FACTOR = 10, DIVERGED_FVU = 2, DIVERGED_ABS = 100, DIVERGED_STEPS = 20;
+
+function checkDivergence(run: Run, st: State, fvu: number): void {
+  if (run.resolved.start_fvu === undefined) {
+    run.resolved.start_fvu = fvu;
+    writeRunConfig(run.out, { cfg: run.cfg, resolved: run.resolved });
+  }
+  const start = Number(run.resolved.start_fvu);
+  st.aboveStart = (fvu > DIVERGED_FACTOR * start && fvu > DIVERGED_FVU) || fvu > DIVERGED_ABS ? st.aboveStart + 1 : 0;
+  if (st.aboveStart >= DIVERGED_STEPS) {
+    throw new Error(`training diverged at step ${st.step}: FVU has stayed at ${fvu.toPrecision(4)} (it started at ${start.toPrecision(4)}) for ${DIVERGED_STEPS} steps; ` +
+      `try a lower --lr (now ${run.resolved.lr.toPrecision(3)})${run.cfg.normalize ? '' : ', or --normalize if the activations are far from unit scale'}`);
+  }
+}
+
 function normalizingScale(x: Float32Array, rows: number, d: number, data: string): number {
   let sq = 0;
   for (let e = 0; e < rows * d; e++) sq += x[e]! * x[e]!;
@@ -231,7 +267,7 @@ function initialize(run: Run): State {
   }
   const objective = arch.objective({ be, d, n, dOut, batch: run.B, seed: cfg.seed, options: opts, params });
   writeFileAtomic(join(run.out, 'metrics.jsonl'), ['']);
-  return { objective, adam: new Adam(objective.params), tracker: new FiringTracker(n, run.resolved.dead_tokens_effective), step: 0, tokens: 0 };
+  return { objective, adam: new Adam(objective.params), tracker: new FiringTracker(n, run.resolved.dead_tokens_effective), step: 0, tokens: 0, aboveStart: 0 };
 }
 
 function restore(run: Run, dir: string): State {
@@ -258,7 +294,7 @@ function restore(run: Run, dir: string): State {
   run.source.restore(sourceStateOf(ck));
   if (ck.meta.tokens > cfg.tokens) throw new Error(`--tokens ${cfg.tokens}: the run in ${run.out} has already trained on ${ck.meta.tokens} tokens`);
   truncateMetrics(join(run.out, 'metrics.jsonl'), ck.meta.step);
-  return { objective, adam, tracker, step: ck.meta.step, tokens: ck.meta.tokens };
+  return { objective, adam, tracker, step: ck.meta.step, tokens: ck.meta.tokens, aboveStart: 0 };
 }
 
 /** The saved SAE. It acts on raw activations: with inputs scaled by s during training,
@@ -304,6 +340,7 @@ function step(run: Run, st: State, x: Float32Array, y: Float32Array | undefined)
   if (!Number.isFinite(res.loss)) {
     throw new Error(`training diverged at step ${st.step}: loss is ${res.loss} (try a lower --lr; the data's scale may be far from 1)`);
   }
+  checkDivergence(run, st, res.fvu);
   st.tracker.record(rows, res.acts, res.indices);
   if (cfg.clipGrad > 0) clipGradNorm(st.objective.grads, cfg.clipGrad);
   const lr = lrAt(st.step, run.totalSteps, run.resolved.lr, cfg.warmup, cfg.decay);
