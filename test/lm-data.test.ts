@@ -3,7 +3,7 @@
 // CE with a perfect and a zero SAE, and a GPT-2-layout model against a float64 transcription.
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { describe, expect, it } from 'vitest';
 import { getBackend } from '../src/compute/backend.js';
@@ -16,7 +16,7 @@ import { writeSafetensors } from '../src/io/safetensors.js';
 import { buildContexts } from '../src/lm/contexts.js';
 import { readHfModel } from '../src/lm/hf.js';
 import { loadLm } from '../src/lm/load.js';
-import { HfTokenizer, type Tokenizer } from '../src/lm/tokenizer.js';
+import { HfTokenizer, Llama2cTokenizer, type Tokenizer } from '../src/lm/tokenizer.js';
 import { KvCache, Transformer } from '../src/lm/transformer.js';
 import type { Sae } from '../src/sae/common.js';
 import { Rng } from '../src/util/rng.js';
@@ -28,9 +28,13 @@ const gpt2Dir = sharedPath('tokenizers/gpt2');
 const stories = sharedPath('models/stories260K/stories260K.bin');
 const shakespeare = sharedPath('corpus/tinyshakespeare.txt');
 
+/** The documents, with their pieces joined (each piece must continue the one before). */
 async function collect(path: string, o = {}): Promise<string[]> {
   const out: string[] = [];
-  for await (const d of readDocuments(path, o)) out.push(d);
+  for await (const d of readDocuments(path, o)) {
+    if (d.first) out.push(d.text);
+    else out[out.length - 1] += d.text;
+  }
   return out;
 }
 
@@ -97,6 +101,58 @@ describe('corpora and context packing', () => {
     expect(await collect(join(t, 'c.parquet'), { field: 'content' })).toEqual(texts);
     await expect(collect(join(t, 'c.parquet'))).rejects.toThrow(/c\.parquet: no column "text" \(columns: id, content/);
     await expect(collect(join(t, 'missing.txt'))).rejects.toThrow(/missing\.txt: no such file/);
+  });
+
+  it('streams a long document in pieces cut at single spaces: the same documents, and the same tokens piece by piece', async () => {
+    const t = tmp();
+    const rng = new Rng(3);
+    const words = ['the', 'dog', 'ran', 'happily', 'Tom', 'said,', '"hello"', 'ÿé', '😀', 'x\ny', 'a  b'];
+    const doc = (n: number): string => Array.from({ length: n }, () => words[rng.int(words.length)]).join(' ');
+    const docs = [doc(3000), doc(10), doc(5000)];
+    writeFileSync(join(t, 'long.txt'), docs.join('\n\n'));
+    for (const pieceChars of [100, 997, 1 << 20]) {
+      expect(await collect(join(t, 'long.txt'), { pieceChars })).toEqual(docs);
+      expect(await collect(join(t, 'long.txt'), { pieceChars, separator: '' })).toEqual([docs.join('\n\n')]);
+    }
+    let pieces = 0;
+    for await (const p of readDocuments(join(t, 'long.txt'), { pieceChars: 100 })) {
+      expect(p.text.length).toBeLessThanOrEqual(100);
+      pieces++;
+    }
+    expect(pieces).toBeGreaterThan(250);
+    const toks: Tokenizer[] = [];
+    if (stories) toks.push(new Llama2cTokenizer(join(dirname(stories), 'tok512.bin'), 512));
+    if (gpt2Dir) toks.push(new HfTokenizer(gpt2Dir));
+    for (const tok of toks) {
+      const whole = tok.encode(docs[0]!);
+      const parts: number[] = [];
+      for await (const p of readDocuments(join(t, 'long.txt'), { pieceChars: 100 })) {
+        if (p.first && parts.length > 0) break;
+        parts.push(...tok.encode(p.text, !p.first));
+      }
+      expect(parts).toEqual(whole);
+    }
+  });
+
+  it('packs a 40 MB corpus with no separator in bounded memory, stopping at the rows asked for; warns on a binary file', async () => {
+    const t = tmp();
+    const big = join(t, 'big.txt');
+    writeFileSync(big, 'word '.repeat(8 << 20));
+    const before = process.memoryUsage().rss;
+    const c = await buildContexts(big, charTok, { ctx: 64, rows: 5000 });
+    expect(c.count * 64).toBeGreaterThanOrEqual(5000);
+    expect(c.count).toBeLessThan(100);
+    expect(process.memoryUsage().rss - before).toBeLessThan(200 << 20);
+    writeFileSync(join(t, 'bin.txt'), Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 131) % 256)));
+    const said: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((s: string) => { said.push(String(s)); return true; }) as typeof process.stderr.write;
+    try {
+      await buildContexts(join(t, 'bin.txt'), charTok, { ctx: 8 });
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(said.join('')).toMatch(/bin\.txt: \d+\.\d% of its characters are not valid UTF-8/);
   });
 
   it('packs documents into BOS-led contexts with BOS between documents, and takes the last contexts for held-out data', async () => {

@@ -158,6 +158,11 @@ describe.skipIf(!dir)('stories260K (llama2.c checkpoint)', () => {
     await expect(loadLm(join(t, 'truncated.bin'), be)).rejects.toThrow(/truncated\.bin: 100000 bytes, but a llama2.c checkpoint .* has 1056540 \(truncated\?\)/);
     writeFileSync(join(t, 'foreign.bin'), 'this is not a checkpoint, it is text; '.repeat(10));
     await expect(loadLm(join(t, 'foreign.bin'), be)).rejects.toThrow(/foreign\.bin: not a llama2.c checkpoint/);
+    // a NaN in layer 1's wq: header 7 int32, embed [512, 64], layer norms [5, 64], then wq [5, 64, 64]
+    const poisoned = Buffer.from(bytes);
+    poisoned.writeFloatLE(NaN, 28 + 4 * (512 * 64 + 5 * 64 + 64 * 64 + 7));
+    writeFileSync(join(t, 'nan.bin'), poisoned);
+    await expect(loadLm(join(t, 'nan.bin'), be)).rejects.toThrow(/nan\.bin: weight layers\.1\.wq holds NaN at entry 7/);
     expect(() => new Llama2cTokenizer(tokPath, 1000)).toThrow(/tok512\.bin: ends after 512 of the model's 1000 tokens/);
     expect(() => new Llama2cTokenizer(tokPath, 256)).toThrow(/tok512\.bin: .* bytes remain after 256 tokens/);
     const corpus = join(t, 'c.txt');

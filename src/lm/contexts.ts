@@ -68,30 +68,57 @@ function lastContexts(c: Contexts, tok: Tokenizer, o: ContextOptions, want: numb
   return { ...c, tokens: c.tokens.slice((c.count - keep) * c.ctx), count: keep };
 }
 
-/** Tokenizes documents in order and packs them, stopping once `want` rows are packed. */
+/** Int32 ids appended in blocks (4 bytes a token, not a JS array's 8 or more). */
+class IdBuffer {
+  #buf = new Int32Array(1 << 16);
+  length = 0;
+  push(ids: ArrayLike<number>): void {
+    if (this.length + ids.length > this.#buf.length) {
+      const grown = new Int32Array(Math.max(2 * this.#buf.length, this.length + ids.length));
+      grown.set(this.#buf.subarray(0, this.length));
+      this.#buf = grown;
+    }
+    for (let i = 0; i < ids.length; i++) this.#buf[this.length++] = ids[i]!;
+  }
+  take(): Int32Array {
+    return this.#buf.slice(0, this.length);
+  }
+}
+
+/** Tokenizes documents in order (long ones piece by piece) and packs them, stopping at the
+ *  context that completes `want` rows (the same contexts firstContexts takes from the whole
+ *  corpus): memory is bounded by the rows kept and one piece of text. */
 async function pack(corpus: string, tok: Tokenizer, o: ContextOptions, want: number): Promise<Contexts> {
   const { ctx } = o;
-  const out: number[] = [];
-  let cur: number[] = [tok.bos];
-  let rows = 0, documents = 0;
-  const finish = (): void => {
-    for (const t of cur) out.push(t);
-    rows += o.excludeBos ? cur.filter((t) => t !== tok.bos).length : cur.length;
-    cur = [tok.bos];
-  };
+  const out = new IdBuffer();
+  const cur = new Int32Array(ctx);
+  let fill = 1, rows = 0, documents = 0;
+  cur[0] = tok.bos;
   const push = (t: number): void => {
-    if (cur.length === 1 && t === tok.bos) return;
-    cur.push(t);
-    if (cur.length === ctx) finish();
+    if (fill === 1 && t === tok.bos) return;
+    cur[fill++] = t;
+    if (fill < ctx) return;
+    out.push(cur);
+    if (o.excludeBos) for (const x of cur) rows += x === tok.bos ? 0 : 1;
+    else rows += ctx;
+    fill = 1;
   };
-  for await (const doc of readDocuments(corpus, o)) {
-    documents++;
-    if (documents > 1) push(tok.bos);
-    for (const t of tok.encode(doc)) push(t);
+  const warnUtf8 = (file: string, share: number): void => {
+    process.stderr.write(`saekit: warning: corpus ${file}: ${(100 * share).toFixed(1)}% of its characters are not valid UTF-8 (a binary file?); they are tokenized as U+FFFD\n`);
+  };
+  for await (const piece of readDocuments(corpus, { ...o, onInvalidUtf8: warnUtf8 })) {
+    if (piece.first) {
+      documents++;
+      if (documents > 1) push(tok.bos);
+    }
+    for (const t of tok.encode(piece.text, !piece.first)) {
+      push(t);
+      if (rows >= want) break;
+    }
     if (rows >= want) break;
   }
   if (documents === 0) throw new Error(`corpus ${corpus}: no text (every document is empty)`);
   const count = out.length / ctx;
-  if (count === 0) throw new Error(`corpus ${corpus}: ${cur.length} tokens, fewer than one context of --ctx ${ctx}`);
-  return { tokens: Int32Array.from(out), count, ctx, documents };
+  if (count === 0) throw new Error(`corpus ${corpus}: ${fill} tokens, fewer than one context of --ctx ${ctx}`);
+  return { tokens: out.take(), count, ctx, documents };
 }

@@ -10,7 +10,7 @@ import { readHfModel } from './hf.js';
 import { downloadHfModel } from './hub.js';
 import { readLlama2c } from './llama2c.js';
 import { HfTokenizer, Llama2cTokenizer, type Tokenizer } from './tokenizer.js';
-import { Transformer } from './transformer.js';
+import { Transformer, type ModelWeights } from './transformer.js';
 
 export interface LoadedLm {
   model: Transformer;
@@ -51,6 +51,7 @@ async function readLm(spec: string, be: Backend, tokenizerPath?: string): Promis
   if (statSync(path).isFile()) {
     loads++;
     const { config, weights } = readLlama2c(path);
+    checkFinite(weights, path);
     const tokenizer = new Llama2cTokenizer(tokenizerPath ?? llama2cTokenizerPath(path), config.vocabSize);
     return { model: new Transformer(config, weights, be, path), tokenizer };
   }
@@ -61,9 +62,25 @@ async function readLm(spec: string, be: Backend, tokenizerPath?: string): Promis
   }
   loads++;
   const { config, weights } = readHfModel(path);
+  checkFinite(weights, path);
   const tokenizer = new HfTokenizer(tokenizerPath ?? path);
   if (tokenizer.vocabSize > config.vocabSize) {
     throw new Error(`${tokenizer.source}: the tokenizer has ${tokenizer.vocabSize} tokens but the model ${path} only ${config.vocabSize} (a tokenizer for another model?)`);
   }
   return { model: new Transformer(config, weights, be, path), tokenizer };
+}
+
+/** Refuses weights holding NaN or ±Inf, naming the tensor and the entry: they would turn every
+ *  activation downstream into NaN. */
+function checkFinite(w: ModelWeights, path: string): void {
+  const tensors: [string, Float32Array | undefined][] = [['embed', w.embed], ['posEmbed', w.posEmbed], ['normF', w.normF], ['normFBias', w.normFBias], ['head', w.head]];
+  w.layers.forEach((l, i) => {
+    for (const [name, t] of Object.entries(l)) tensors.push([`layers.${i}.${name}`, t as Float32Array | undefined]);
+  });
+  for (const [name, t] of tensors) {
+    if (!t) continue;
+    for (let e = 0; e < t.length; e++) {
+      if (!Number.isFinite(t[e]!)) throw new Error(`--model ${path}: weight ${name} holds ${t[e]} at entry ${e} (a model's weights must be finite)`);
+    }
+  }
 }

@@ -14,8 +14,9 @@ export interface Tokenizer {
   readonly vocabSize: number;
   /** the token every context starts with (and that separates documents) */
   readonly bos: number;
-  /** ids of text tokens only, no BOS */
-  encode(text: string): number[];
+  /** ids of text tokens only, no BOS; `continues`: the text continues a document already
+   *  encoded (no document-start prefix) */
+  encode(text: string, continues?: boolean): number[];
   decode(ids: ArrayLike<number>): string;
   /** one token's text as it would print after `prev` (for streaming and viewers) */
   piece(id: number, prev?: number): string;
@@ -65,11 +66,11 @@ export class Llama2cTokenizer implements Tokenizer {
     for (let i = this.vocabSize - 1; i >= 0; i--) this.#lookup.set(this.#text[i]!, i);
   }
 
-  encode(text: string): number[] {
+  encode(text: string, continues = false): number[] {
     if (text.length === 0) return [];
     // symbols: start with one per character (or its bytes), linked left to right
     const ids: number[] = [];
-    for (const ch of ' ' + text) {
+    for (const ch of continues ? text : ' ' + text) {
       const id = this.#lookup.get(ch);
       if (id !== undefined) ids.push(id);
       else for (const b of new TextEncoder().encode(ch)) ids.push(b + 3);
