@@ -9,24 +9,37 @@ export function tempPathFor(path: string): string {
   return `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
-/** Writes the chunks to `path` atomically. */
+/** A failed write of `path` said plainly: the path, the cause (a full disk named as such),
+ *  and that nothing was replaced. */
+export function writeError(path: string, err: unknown): Error {
+  const e = err as NodeJS.ErrnoException;
+  const cause = e.code === 'ENOSPC' ? 'no space left on the device (ENOSPC)'
+    : e.code === 'EDQUOT' ? 'disk quota exceeded (EDQUOT)'
+    : e.code ? `${e.code}: ${e.message.replace(/^[A-Z]+: /, '').replace(/, \w+ .*$/, '')}` : e.message;
+  const intact = existsSync(path) ? 'the previous file is intact' : 'no file was created';
+  return new Error(`${path}: cannot write: ${cause}; nothing was replaced, ${intact}`);
+}
+
+/** Writes the chunks to `path` atomically; a failure removes the temp file and names `path`. */
 export function writeFileAtomic(path: string, chunks: Iterable<Uint8Array | string>): void {
   const tmp = tempPathFor(path);
-  const fd = openSync(tmp, 'w');
+  let fd: number | null = null;
   try {
+    fd = openSync(tmp, 'w');
     for (const chunk of chunks) {
       const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
       let off = 0;
       while (off < buf.byteLength) off += writeSync(fd, buf, off, buf.byteLength - off);
     }
     fsyncSync(fd);
-  } catch (err) {
     closeSync(fd);
+    fd = null;
+    renameSync(tmp, path);
+  } catch (err) {
+    if (fd !== null) closeSync(fd);
     rmSync(tmp, { force: true });
-    throw err;
+    throw writeError(path, err);
   }
-  closeSync(fd);
-  renameSync(tmp, path);
 }
 
 export function writeJsonAtomic(path: string, value: unknown): void {

@@ -45,15 +45,21 @@ export function writeCheckpoint(runDir: string, data: CheckpointData, keep = 2):
   mkdirSync(root, { recursive: true });
   const final = join(root, `step-${data.meta.step}`);
   const tmp = tempPathFor(final);
-  mkdirSync(tmp);
   const tensors: Record<string, TensorOut> = {};
   for (const [name, t] of Object.entries(data.f32)) tensors[name] = { dtype: 'F32', shape: [t.length], data: t };
   for (const [name, t] of Object.entries(data.sourceTensors)) tensors[`source.${name}`] = { dtype: 'F32', shape: [t.length], data: t };
   tensors.sinceFired = { dtype: 'F64', shape: [data.sinceFired.length], data: data.sinceFired };
-  writeSafetensors(join(tmp, 'state.safetensors'), tensors);
-  writeJsonAtomic(join(tmp, 'trainer.json'), toDiskKeys({ ...data.meta }));
-  rmSync(final, { recursive: true, force: true });
-  renameSync(tmp, final);
+  try {
+    mkdirSync(tmp);
+    writeSafetensors(join(tmp, 'state.safetensors'), tensors);
+    writeJsonAtomic(join(tmp, 'trainer.json'), toDiskKeys({ ...data.meta }));
+    rmSync(final, { recursive: true, force: true });
+    renameSync(tmp, final);
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    const kept = checkpointDirs(runDir).at(-1);
+    throw new Error(`${(err as Error).message}\n  checkpoint step-${data.meta.step} was not written; ${kept ? `${kept.dir} (step ${kept.step}) is intact: make room, then --resume` : 'no earlier checkpoint exists'}`);
+  }
   for (const old of checkpointDirs(runDir).slice(0, -keep)) rmSync(old.dir, { recursive: true, force: true });
   return final;
 }
