@@ -91,6 +91,30 @@ describe('saekit CLI', () => {
     expect(run(['sweep', cfgPath]).stderr).toMatch(/"kk" is not a training setting/);
   });
 
+  it('bad flags and inputs are one-line errors naming the flag or file, before any work', () => {
+    const dir = tmp(), runDir = join(dir, 'run');
+    expect(run(['train', '--data', 'synthetic:d=16,features=32,active=3', '--latents', '32', '--k', '3', '--tokens', '4k', '--batch', '1024', '--eval-tokens', '1024', '--out', runDir]).status).toBe(0);
+    writeFileSync(join(dir, 'file'), 'x');
+    writeFileSync(join(dir, 'sweep.json'), '{"out": "s", "grid": {"__proto__": [1, 2]}}');
+    const cases: [string[], RegExp][] = [
+      [['extract', '--model', 'm.bin', '--corpus', 'c.txt', '--layer', '1', '--site', 'resid_post', '--shard-tokens', '0', '--out', join(dir, 'e')], /--shard-tokens: expected a whole number >= 1, got 0/],
+      [['index', runDir, '--top', '-1'], /--top: expected a whole number from 1 to 10000, got -1/],
+      [['index', runDir, '--neighbors', '-5'], /--neighbors: expected a whole number from 1 to 1000, got -5/],
+      [['serve', runDir, '--port', '70000'], /--port: expected a whole number from 0 to 65535/],
+      [['eval', runDir, '--tokens', '2.5'], /--tokens: expected a whole number >= 1, got 2.5/],
+      [['train', '--data', 'synthetic', '--latents', '1e12', '--out', join(dir, 'huge')], /--latents 1000000000000: training needs about [\d.e+]+ GB .* more than this machine's [\d.]+ GB/],
+      [['train', '--data', 'synthetic', '--tokens', '8k', '--batch', '1024', '--out', join(dir, 'file')], /--out .*file: is a file, not a folder/],
+      [['sweep', join(dir, 'sweep.json')], /sweep\.json: key "grid\.__proto__" is not allowed/],
+    ];
+    for (const [args, want] of cases) {
+      const r = run(args);
+      expect(r.status, args.join(' ')).toBe(1);
+      expect(r.stderr, args.join(' ')).toMatch(want);
+      expect(r.stderr, args.join(' ')).not.toMatch(/\n\s+at /);
+    }
+    expect(existsSync(join(dir, 'huge'))).toBe(false);
+  });
+
   it('index, export and import refuse to replace an existing target unless --force', () => {
     const dir = tmp(), runDir = join(dir, 'run');
     expect(run(['train', '--data', 'synthetic:d=16,features=32,active=3', '--latents', '32', '--k', '3', '--tokens', '8k', '--batch', '1024', '--eval-tokens', '1024', '--out', runDir]).status).toBe(0);

@@ -97,6 +97,12 @@ describe('safetensors', () => {
     expect(() => f.info('W_enc')).toThrow(/no tensor named "W_enc" \(has: ids\)/);
     expect(() => f.readF32('ids', 0, 5)).toThrow(/outside its 1 rows/);
     f.close();
+    // a tensor name that is not valid UTF-8
+    const header = Buffer.concat([Buffer.from('{"act'), Buffer.from([0xff, 0xfe]), Buffer.from('":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}')]);
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(header.length));
+    writeFileSync(join(dir, 'latin.safetensors'), Buffer.concat([len, header, Buffer.alloc(4)]));
+    expect(() => SafetensorsFile.open(join(dir, 'latin.safetensors'))).toThrow(/latin\.safetensors: not a valid safetensors file: header is not valid UTF-8/);
   });
 
   it('refuses to write data that does not match the shape', () => {

@@ -51,6 +51,9 @@ describe('activation shards', () => {
     const out = new Float32Array(23 * d);
     expect(src.read(out, 100)).toBe(23);
     expect(Array.from(out)).toEqual(Array.from(rows));
+    const empty = join(tmp(), 'empty.safetensors');
+    writeSafetensors(empty, { activations: { dtype: 'F32', shape: [100, 0], data: new Float32Array(0) } });
+    expect(() => new ShardSource(empty)).toThrow(/empty\.safetensors: "activations" is \[100,0\]: expected at least one row, of width d >= 1/);
   });
 
   it('restores its position exactly, also inside a shuffle buffer', () => {

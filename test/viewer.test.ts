@@ -2,7 +2,8 @@
 // model's activations (token contexts, logit effects), the read-only JSON API (paging, sorting,
 // filters, 404s, no path traversal, no writes), and the page itself in Debian's chromium.
 import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
-import { request, type Server } from 'node:http';
+import { Agent, request, type Server } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,9 +19,9 @@ const be = getBackend();
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'saekit-viewer-'));
 
 /** GET (or another method) with the path sent exactly as given. */
-function get(port: number, path: string, method = 'GET', headers: Record<string, string> = {}): Promise<{ status: number; type: string; body: string }> {
+function get(port: number, path: string, method = 'GET', headers: Record<string, string> = {}, agent?: Agent): Promise<{ status: number; type: string; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method, headers }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path, method, headers, agent }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => { body += c; });
@@ -33,9 +34,9 @@ function get(port: number, path: string, method = 'GET', headers: Record<string,
 const json = async (port: number, path: string): Promise<any> => JSON.parse((await get(port, path)).body); // eslint-disable-line @typescript-eslint/no-explicit-any
 
 describe('viewer on a synthetic run', () => {
-  let server: Server, port: number, n: number;
+  let server: Server, port: number, n: number, run: string;
   beforeAll(async () => {
-    const run = join(tmp(), 'run');
+    run = join(tmp(), 'run');
     const res = await train(be, parseTrainConfig({ data: 'synthetic:d=16,features=32,active=3', latents: 64, k: 3, tokens: 60_000, batch: 1024 }), { out: run });
     n = res.sae.cfg.n;
     await indexRun(be, run, { tokens: 8192, top: 5, window: 4, neighbors: 4 });
@@ -89,6 +90,58 @@ describe('viewer on a synthetic run', () => {
     const svg = await get(port, '/plot/density.svg');
     expect(svg.status).toBe(200);
     expect(svg.body).toMatch(/^<svg/);
+  });
+
+  it('answers query values out of range with 400 naming the parameter; refuses to compare SAEs of different widths', async () => {
+    for (const [q, name] of [['offset=1e300', 'offset'], ['offset=-5', 'offset'], ['limit=abc', 'limit'], ['limit=0', 'limit'], ['offset=1.5', 'offset']]) {
+      const r = await get(port, `/api/latents?${q}`);
+      expect(r.status, q).toBe(400);
+      expect(JSON.parse(r.body).error, q).toMatch(new RegExp(`^${name} must be a whole number from`));
+    }
+    expect((await json(port, `/api/latents?offset=${n}`)).items).toEqual([]);
+    const wide = join(tmp(), 'wide');
+    await train(be, parseTrainConfig({ data: 'synthetic:d=24,features=32,active=3', latents: 32, k: 3, tokens: 4096, batch: 1024 }), { out: wide });
+    await indexRun(be, wide, { tokens: 2048, top: 2, window: 2, neighbors: 2 });
+    const side = (r: string) => openSide(new ViewerStore(join(r, 'viewer.sqlite')));
+    expect(() => startServer(be, side(run), side(wide), 0)).toThrow(/--compare .*wide: its decoder writes vectors of width 24, .*run's of width 16/);
+  });
+
+  it('under load: 400 requests over 16 connections all answered; a client that never finishes its headers is cut off at the timeout while others are served', async () => {
+    const slow = await startServer(be, openSide(new ViewerStore(join(run, 'viewer.sqlite'))), null, 0, '127.0.0.1', { headersTimeoutMs: 1000 });
+    const sport = (slow.address() as { port: number }).port;
+    try {
+      // a client that sends half a request and then nothing
+      const sock = connect(sport, '127.0.0.1');
+      await new Promise((r) => sock.once('connect', r));
+      sock.write(`GET /api/overview HTTP/1.1\r\nHost: 127.0.0.1:${sport}\r\n`);
+      const t0 = performance.now();
+      let answer = '';
+      sock.on('data', (b) => { answer += String(b); });
+      const closed = new Promise<number>((r) => sock.once('close', () => r(performance.now() - t0)));
+      sock.on('error', () => {});
+      // meanwhile, bounded load from 16 keep-alive connections
+      const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+      const times: number[] = [];
+      const w0 = performance.now();
+      const paths = ['/api/overview', '/api/latents?sort=density&order=desc&limit=50', '/api/latent/3', '/api/latents?offset=20&limit=10'];
+      const statuses = await Promise.all(Array.from({ length: 400 }, async (_, i) => {
+        const s0 = performance.now();
+        const r = await get(sport, paths[i % paths.length]!, 'GET', { host: `127.0.0.1:${sport}` }, agent);
+        times.push(performance.now() - s0);
+        return r.status;
+      }));
+      const wall = performance.now() - w0;
+      agent.destroy();
+      expect(statuses.every((x) => x === 200)).toBe(true);
+      const cut = await closed;
+      expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+      expect(cut).toBeGreaterThan(900);
+      expect(cut).toBeLessThan(10_000);
+      times.sort((a, b) => a - b);
+      console.log(`viewer load: 400 requests over 16 connections in ${wall.toFixed(0)} ms (${(400000 / wall).toFixed(0)} requests/s), latency in the queue p50 ${times[200]!.toFixed(1)} ms, p99 ${times[396]!.toFixed(1)} ms; a stalled client cut off after ${cut.toFixed(0)} ms (headers timeout 1000 ms)`);
+    } finally {
+      slow.close();
+    }
   });
 
   it('refuses requests addressed to another name (DNS rebinding) or sent from another origin', async () => {

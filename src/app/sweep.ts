@@ -11,7 +11,7 @@ import type { Backend } from '../compute/backend.js';
 import { formatSummary, readEvalSummary, type EvalSummary } from '../eval/report.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
 import { lockFolder } from '../io/lock.js';
-import { readJsonFile } from '../io/json.js';
+import { readSettingsFile } from '../io/json.js';
 import { parseTrainConfig, trainFieldNames } from '../train/config.js';
 import { trainAndReport } from './train.js';
 
@@ -60,7 +60,7 @@ export interface SweepRow {
 
 /** Reads and validates a sweep config file; errors name the file and field. */
 export function readSweepConfig(path: string): SweepConfig {
-  const parsed = SweepConfig.safeParse(readJsonFile(path));
+  const parsed = SweepConfig.safeParse(readSettingsFile(path));
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new Error(`${path}: ${issue.path.length ? `field "${issue.path.join('.')}"` : 'config'}: ${issue.message}`);

@@ -9,7 +9,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
 import { opposingSpec, writeSvg } from '../eval/plots.js';
 import { loadSae } from '../sae/folder.js';
 import { decoderWidth } from '../sae/geometry.js';
-import { parseNumber } from './flags.js';
+import { intFlag, realFlag } from './flags.js';
 
 function opposingCommand(): Command {
   return new Command('opposing')
@@ -17,10 +17,10 @@ function opposingCommand(): Command {
     .argument('<sae>', 'SAE or run folder')
     .option('--threshold <t...>', 'cosine thresholds to count below', ['-0.9', '-0.7'])
     .option('--encoder', 'search the encoder rows instead of the decoder rows')
-    .option('--block <rows>', 'rows per Gram block', (v) => parseNumber('--block', v), 4096)
+    .option('--block <rows>', 'rows per Gram block', intFlag('--block', 1), 4096)
     .option('--out <dir>', 'write opposing.json, pairs.csv and opposing.svg here')
     .action(async (path: string, o: { threshold: string[]; encoder?: boolean; block: number; out?: string }) => {
-      const thresholds = o.threshold.map((t) => parseNumber('--threshold', t));
+      const thresholds = o.threshold.map((t) => realFlag('--threshold', -1, 1)(t));
       for (const t of thresholds) if (t < -1 || t > 1) throw new Error(`--threshold ${t}: a cosine threshold must be in [-1, 1]`);
       const sae = loadSae(path);
       // encoder rows have width d; decoder rows the output width (d_out for a transcoder)
@@ -47,8 +47,8 @@ function scalesCommand(): Command {
     .description('classify each latent of a larger SAE as split, discovered or kept relative to the next smaller SAE')
     .argument('<saes...>', 'two or more SAE folders, smallest first')
     .requiredOption('--data <path>', 'held-out activations for activation correlations')
-    .option('--tokens <n>', 'held-out tokens', (v) => parseNumber('--tokens', v), 32768)
-    .option('--novel <cos>', 'below this best decoder cosine a latent counts as discovered', (v) => parseNumber('--novel', v), 0.6)
+    .option('--tokens <n>', 'held-out tokens', intFlag('--tokens', 1), 32768)
+    .option('--novel <cos>', 'below this best decoder cosine a latent counts as discovered', realFlag('--novel', -1, 1), 0.6)
     .option('--out <dir>', 'write scales.json here')
     .action(async (paths: string[], o: { data: string; tokens: number; novel: number; out?: string }) => {
       const steps = await scaleSteps(getBackend(), paths, o);

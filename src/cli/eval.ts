@@ -9,7 +9,7 @@ import { evalWarnings, formatSummary, summary } from '../eval/report.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { SITES, type Site } from '../lm/transformer.js';
 import { loadSae } from '../sae/folder.js';
-import { parseNumber } from './flags.js';
+import { intFlag } from './flags.js';
 
 export function evalCommand(): Command {
   return new Command('eval')
@@ -19,12 +19,12 @@ export function evalCommand(): Command {
     .option('--data <path>', 'activations: a shard folder, a .safetensors file, synthetic[:options] or lm:options (synthetic data: its held-out stream 1 unless stream= is named; lm: the corpus\'s last contexts unless from= is named)')
     .option('--model <path>', 'a language model (llama2.c .bin, Hugging Face folder, hf:ORG/NAME): splice the SAE in and measure CE')
     .option('--corpus <path>', 'text for --model (default: the corpus the SAE was trained on, its last contexts)')
-    .option('--layer <n>', 'layer for --model (default: the SAE\'s)', (v) => parseNumber('--layer', v))
+    .option('--layer <n>', 'layer for --model (default: the SAE\'s)', intFlag('--layer', 0))
     .addOption(new Option('--site <site>', 'site for --model (default: the SAE\'s)').choices([...SITES]))
-    .option('--ctx <n>', 'context length for --model (default: the SAE\'s)', (v) => parseNumber('--ctx', v))
-    .option('--contexts <n>', 'contexts for the downstream CE evaluation', (v) => parseNumber('--contexts', v), 64)
-    .option('--tokens <n>', 'tokens to evaluate', (v) => parseNumber('--tokens', v), 65536)
-    .option('--batch <n>', 'rows per forward pass', (v) => parseNumber('--batch', v), 4096)
+    .option('--ctx <n>', 'context length for --model (default: the SAE\'s)', intFlag('--ctx', 2))
+    .option('--contexts <n>', 'contexts for the downstream CE evaluation', intFlag('--contexts', 1), 64)
+    .option('--tokens <n>', 'tokens to evaluate', intFlag('--tokens', 1), 65536)
+    .option('--batch <n>', 'rows per forward pass', intFlag('--batch', 1), 4096)
     .option('--json', 'print one JSON object')
     .option('--save', 'also write the result to RUN/eval.json (what saekit frontier reads)')
     .action(async (run: string, o: EvalFlags) => {

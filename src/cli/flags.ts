@@ -25,6 +25,26 @@ export function parseNumber(flag: string, v: string): number {
   return num;
 }
 
+/** A parser for a whole-number flag in [min, max] (k/M/G suffixes allowed). */
+export function intFlag(flag: string, min: number, max = Number.MAX_SAFE_INTEGER): (v: string) => number {
+  return (v) => {
+    const num = parseNumber(flag, v);
+    if (!Number.isInteger(num) || num < min || num > max) {
+      throw new Error(`${flag}: expected a whole number ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`}, got ${v}`);
+    }
+    return num;
+  };
+}
+
+/** A parser for a real-number flag in [min, max]. */
+export function realFlag(flag: string, min: number, max: number): (v: string) => number {
+  return (v) => {
+    const num = parseNumber(flag, v);
+    if (num < min || num > max) throw new Error(`${flag}: expected a number from ${min} to ${max}, got ${v}`);
+    return num;
+  };
+}
+
 function parserFor(flag: string, t: ZodAny): (v: string) => unknown {
   const def = t._zod.def;
   switch (def.type) {

@@ -8,7 +8,7 @@ import { LmSpec, openLmSource } from '../data/lm.js';
 import { lmOrigin } from '../data/spec.js';
 import { generate } from '../lm/generate.js';
 import { loadLm } from '../lm/load.js';
-import { addSchemaOptions, parseNumber, pickSchemaOptions } from './flags.js';
+import { addSchemaOptions, intFlag, pickSchemaOptions, realFlag } from './flags.js';
 
 /** Parses the --model/--corpus/... flags with the lm: spec's schema, naming the flag on error. */
 export function lmSpecFromFlags(opts: Record<string, unknown>): LmSpec {
@@ -27,7 +27,7 @@ export function extractCommand(): Command {
     .description('run a language model over a corpus and cache one site\'s activations as shards (resumable with --resume)')
     .requiredOption('--out <dir>', 'shard folder to write')
     .option('--dtype <dtype>', 'F32 or BF16', 'F32')
-    .option('--shard-tokens <n>', 'rows per shard file (default: up to 65536, at most 256 MB)', (v) => parseNumber('--shard-tokens', v))
+    .option('--shard-tokens <n>', 'rows per shard file (default: up to 65536, at most 256 MB)', intFlag('--shard-tokens', 1))
     .option('--resume', 'continue an interrupted extraction in --out');
   addSchemaOptions(cmd, LmSpec);
   return cmd.action(async (opts: Record<string, unknown>) => {
@@ -55,10 +55,10 @@ export function generateCommand(): Command {
     .requiredOption('--model <path>', 'llama2.c .bin, Hugging Face folder, or hf:ORG/NAME')
     .option('--tokenizer <path>', 'tokenizer when not beside the model')
     .option('--prompt <text>', 'text to continue', '')
-    .option('--steps <n>', 'forward passes, prompt included', (v) => parseNumber('--steps', v), 256)
-    .option('--temperature <t>', '0 = greedy', (v) => parseNumber('--temperature', v), 0)
-    .option('--top-p <p>', 'nucleus sampling mass', (v) => parseNumber('--top-p', v), 0.9)
-    .option('--seed <n>', 'sampling seed', (v) => parseNumber('--seed', v), 0)
+    .option('--steps <n>', 'forward passes, prompt included', intFlag('--steps', 1), 256)
+    .option('--temperature <t>', '0 = greedy', realFlag('--temperature', 0, 100), 0)
+    .option('--top-p <p>', 'nucleus sampling mass', realFlag('--top-p', 0, 1), 0.9)
+    .option('--seed <n>', 'sampling seed', intFlag('--seed', 0), 0)
     .action(async (o: { model: string; tokenizer?: string; prompt: string; steps: number; temperature: number; topP: number; seed: number }) => {
       const { model, tokenizer } = await loadLm(o.model, getBackend(), o.tokenizer);
       const t0 = performance.now();

@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import type { StitchMode } from '../analysis/stitch.js';
 import { stitchJob } from '../app/analyze.js';
 import { getBackend } from '../compute/backend.js';
-import { parseNumber } from './flags.js';
+import { intFlag, realFlag } from './flags.js';
 
 export function stitchCommand(): Command {
   return new Command('stitch')
@@ -13,8 +13,8 @@ export function stitchCommand(): Command {
     .requiredOption('--data <path>', 'held-out activations to compare the result with its inputs')
     .requiredOption('--out <run>', 'folder for the stitched SAE (an ordinary saekit SAE)')
     .addOption(new Option('--mode <mode>', 'what to take from the larger SAE').choices(['add-discovered', 'swap-splits', 'both']).default('both'))
-    .option('--novel <cos>', 'discovered below this best decoder cosine', (v) => parseNumber('--novel', v), 0.6)
-    .option('--tokens <n>', 'held-out tokens', (v) => parseNumber('--tokens', v), 32768)
+    .option('--novel <cos>', 'discovered below this best decoder cosine', realFlag('--novel', -1, 1), 0.6)
+    .option('--tokens <n>', 'held-out tokens', intFlag('--tokens', 1), 32768)
     .action(async (smallPath: string, largePath: string, o: { data: string; out: string; mode: StitchMode; novel: number; tokens: number }) => {
       const rows = await stitchJob(getBackend(), smallPath, largePath, o);
       console.log('| SAE | latents | L0 | FVU |\n|---|---|---|---|');

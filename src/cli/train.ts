@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { trainAndReport, type TrainJob } from '../app/train.js';
 import { getBackend } from '../compute/backend.js';
 import { formatSummary } from '../eval/report.js';
-import { addTrainOptions, parseNumber, pickTrainOptions } from './flags.js';
+import { addTrainOptions, intFlag, pickTrainOptions } from './flags.js';
 import { withStopSignal } from './signals.js';
 
 /** Runs a train job with Ctrl-C / SIGTERM writing a checkpoint (exit code 130). */
@@ -24,7 +24,7 @@ export function trainCommand(): Command {
     .description('train a sparse autoencoder (resumable with --resume: the run keeps its saved configuration)')
     .requiredOption('--out <dir>', 'run folder to write')
     .option('--resume', 'continue the run in --out from its last checkpoint, with its saved configuration')
-    .option('--eval-tokens <n>', 'held-out tokens for the final evaluation', (v) => parseNumber('--eval-tokens', v), 65536)
+    .option('--eval-tokens <n>', 'held-out tokens for the final evaluation', intFlag('--eval-tokens', 1), 65536)
     .option('--eval-data <path>', 'held-out data for the final evaluation (default: the held-out part of the training data)');
   addTrainOptions(cmd);
   return cmd.action(async (opts: Record<string, unknown>) => {

@@ -6,17 +6,17 @@ import { getBackend } from '../compute/backend.js';
 import { indexRun } from '../viewer/index.js';
 import { openSide, startServer } from '../viewer/server.js';
 import { ViewerStore } from '../viewer/store.js';
-import { parseNumber } from './flags.js';
+import { intFlag } from './flags.js';
 
 export function indexCommand(): Command {
   return new Command('index')
     .description('compute per-latent statistics for the viewer: density, quantiles, top contexts, neighbours, opposing partner, logit effects, ground-truth match')
     .argument('<run>', 'SAE folder')
     .option('--data <spec>', 'activations (default: the SAE\'s training data; held-out for synthetic and lm: data)')
-    .option('--tokens <n>', 'rows to index', (v) => parseNumber('--tokens', v), 65536)
-    .option('--top <n>', 'top examples per latent', (v) => parseNumber('--top', v), 12)
-    .option('--window <n>', 'context tokens each side of an example', (v) => parseNumber('--window', v), 12)
-    .option('--neighbors <n>', 'nearest latents by decoder cosine', (v) => parseNumber('--neighbors', v), 8)
+    .option('--tokens <n>', 'rows to index', intFlag('--tokens', 1), 65536)
+    .option('--top <n>', 'top examples per latent', intFlag('--top', 1, 10000), 12)
+    .option('--window <n>', 'context tokens each side of an example', intFlag('--window', 0, 10000), 12)
+    .option('--neighbors <n>', 'nearest latents by decoder cosine', intFlag('--neighbors', 1, 1000), 8)
     .option('--out <file>', 'database file (default RUN/viewer.sqlite; an existing viewer database there is replaced)')
     .option('--force', 'replace --out even if it is not a viewer database')
     .action(async (run: string, o: { data?: string; tokens: number; top: number; window: number; neighbors: number; out?: string; force?: boolean }) => {
@@ -37,7 +37,7 @@ export function serveCommand(): Command {
   return new Command('serve')
     .description('browse an indexed SAE in a web page (read-only; binds 127.0.0.1 unless --host is given)')
     .argument('<run>', 'SAE folder with viewer.sqlite, or the database file')
-    .option('--port <n>', 'port (0 = any free one)', (v) => parseNumber('--port', v), 8300)
+    .option('--port <n>', 'port (0 = any free one)', intFlag('--port', 0, 65535), 8300)
     .option('--host <addr>', 'address to bind', '127.0.0.1')
     .option('--compare <run>', 'a second indexed SAE for side-by-side comparison of matched latents')
     .action(async (run: string, o: { port: number; host: string; compare?: string }) => {

@@ -54,7 +54,9 @@ export function readManifest(path: string): { dir: string; manifest: Manifest } 
       if (t.shape.length !== 2) throw new Error(`${path}: "activations" must be [tokens, d], got shape ${JSON.stringify(t.shape)}`);
       if (t.dtype !== 'F32' && t.dtype !== 'BF16') throw new Error(`${path}: "activations" has dtype ${t.dtype}, expected F32 or BF16`);
       const [tokens, d] = t.shape as [number, number];
+      if (tokens < 1 || d < 1) throw new Error(`${path}: "activations" is ${JSON.stringify(t.shape)}: expected at least one row, of width d >= 1`);
       const dOut = f.tensors.has('targets') ? f.info('targets').shape[1] : undefined;
+      if (dOut !== undefined && dOut < 1) throw new Error(`${path}: "targets" is ${JSON.stringify(f.info('targets').shape)}: expected width d_out >= 1`);
       return { dir: join(path, '..'), manifest: { format: 'saekit-shards', d, ...(dOut ? { d_out: dOut } : {}), dtype: t.dtype, total_tokens: tokens, shards: [{ file: basename(path), tokens }], source: {} } };
     } finally {
       f.close();

@@ -15,6 +15,26 @@ export function readJsonFile(path: string): unknown {
   }
 }
 
+/** A settings file (a sweep config): as readJsonFile, but a "__proto__" key anywhere, which
+ *  validation would drop silently, is an error naming it. */
+export function readSettingsFile(path: string): unknown {
+  const value = readJsonFile(path);
+  const where = protoKey(value, '');
+  if (where !== null) throw new Error(`${path}: key "${where}" is not allowed ("__proto__" names an object's prototype, not a setting)`);
+  return value;
+}
+
+function protoKey(v: unknown, at: string): string | null {
+  if (typeof v !== 'object' || v === null) return null;
+  for (const [k, x] of Object.entries(v)) {
+    const here = at ? `${at}.${k}` : k;
+    if (k === '__proto__') return here;
+    const inner = protoKey(x, here);
+    if (inner !== null) return inner;
+  }
+  return null;
+}
+
 /** A JSON object file as a record; anything else is an error naming the file. */
 export function readJsonObject(path: string): Record<string, unknown> {
   const v = readJsonFile(path);

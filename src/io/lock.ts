@@ -3,7 +3,7 @@
  * time) created exclusively. A second train, resume, sweep, extract or index on the same folder
  * is refused naming the holder; a lock whose process is gone (killed) is taken over.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const LOCK_FILE = '.lock';
@@ -17,8 +17,14 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Refuses an output path that exists and is not a folder. */
+export function requireFolder(dir: string, flag = '--out'): void {
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new Error(`${flag} ${dir}: is a file, not a folder (name a folder to write into)`);
+}
+
 /** Takes the lock of `dir` (created if missing) for `what`; returns its release. */
 export function lockFolder(dir: string, what: string): () => void {
+  requireFolder(dir);
   mkdirSync(dir, { recursive: true });
   const path = join(dir, LOCK_FILE);
   const me = JSON.stringify({ pid: process.pid, what, since: new Date().toISOString() });

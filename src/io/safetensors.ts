@@ -163,9 +163,15 @@ function parseHeader(path: string, fd: number): { tensors: Map<string, TensorInf
   const n = Number(headerLen);
   const hb = Buffer.alloc(n);
   readSync(fd, hb, 0, n, 8);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(hb);
+  } catch {
+    return bad('header is not valid UTF-8');
+  }
   let header: unknown;
   try {
-    header = JSON.parse(hb.toString('utf8'));
+    header = JSON.parse(text);
   } catch (err) {
     return bad(`header is not valid JSON (${(err as Error).message})`);
   }

@@ -9,12 +9,13 @@
  * Step arithmetic: steps = ceil(tokens / batch); tokens seen = Σ rows of each batch.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Backend } from '../compute/backend.js';
 import { formatDataSpec, openData, parseDataSpec } from '../data/spec.js';
 import type { ActivationSource } from '../data/source.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { LOCK_FILE, lockFolder } from '../io/lock.js';
+import { LOCK_FILE, lockFolder, requireFolder } from '../io/lock.js';
 import { architecture } from '../sae/arch/registry.js';
 import type { Objective } from '../sae/arch/types.js';
 import type { ParamName, Sae, SaeParams } from '../sae/common.js';
@@ -106,6 +107,7 @@ interface State {
 
 export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): Promise<TrainResult> {
   const cfg = parseTrainConfig(rawCfg);
+  requireFolder(o.out);
   const created = entries(o.out).length === 0;
   const release = lockFolder(o.out, `saekit train (${o.resume ? 'resume' : 'start'})`);
   let run: Run | null = null;
@@ -171,6 +173,7 @@ async function prepare(be: Backend, given: TrainConfig, o: TrainOptions): Promis
     throw new Error(`data ${cfg.data} has no targets to transcode to (use shards from saekit extract --target-site, lm:...,targetSite=SITE, or synthetic:...,targetD=N)`);
   }
   const dOut = cfg.transcode ? source.dOut : undefined;
+  checkMemory(n, d, dOut ?? d, B);
   const from = saved ? ckpts.map((c) => c.dir).reverse() : [];
   if (from.length && saved && saved.resolved.d !== d) throw new Error(`data ${cfg.data} has d=${d}, but the run in ${out} was trained on d=${saved.resolved.d}`);
   const arch = architecture(cfg.arch);
@@ -205,6 +208,18 @@ async function prepare(be: Backend, given: TrainConfig, o: TrainOptions): Promis
     totalSteps: Math.ceil(available / B),
     ckptEvery: cfg.checkpointEvery > 0 ? cfg.checkpointEvery : Math.max(B, Math.ceil(available / 10)),
   };
+}
+
+/** Refuses a size that cannot fit before anything is allocated: parameters, gradients and
+ *  Adam's two moments of W_enc [n, d] and W_dec [n, w], and the [B, n] pre-activations. */
+function checkMemory(n: number, d: number, w: number, B: number): void {
+  const params = n * (d + w) + n + w;
+  const bytes = 4 * (4 * params + B * n);
+  const gb = (b: number): string => (b / 2 ** 30).toPrecision(3);
+  const largest = Math.max(n * d, n * w, B * n);
+  if (bytes > totalmem() || largest > 2 ** 32 - 1) {
+    throw new Error(`--latents ${n}: training needs about ${gb(bytes)} GB (parameters, gradients and Adam's moments of ${n} latents at d=${d}${w !== d ? `, d_out=${w}` : ''}, and the ${B}×${n} pre-activations), more than this machine's ${gb(totalmem())} GB${largest > 2 ** 32 - 1 ? ' and more than one array can hold' : ''}`);
+  }
 }
 
 async function readSample(src: ActivationSource, cfg: TrainConfig, d: number, dOut?: number): Promise<{ x: Float32Array; y: Float32Array; rows: number }> {

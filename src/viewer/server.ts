@@ -74,7 +74,24 @@ function originHost(origin: string): string | undefined {
   }
 }
 
-export function startServer(be: Backend, main: ViewerSide, other: ViewerSide | null, port: number, host = '127.0.0.1'): Promise<Server> {
+/** A query parameter out of its range: answered 400 naming it. */
+class BadQuery extends Error {}
+
+/** How long a client may take to send its headers and its whole request, and how many
+ *  connections are served at once (a slow or flooding client cannot hold the viewer). */
+export interface ServerLimits {
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  maxConnections?: number;
+}
+
+export function startServer(be: Backend, main: ViewerSide, other: ViewerSide | null, port: number, host = '127.0.0.1', limits: ServerLimits = {}): Promise<Server> {
+  if (other) {
+    const width = (s: ViewerSide): number => s.sae.cfg.dOut ?? s.sae.cfg.d;
+    if (width(main) !== width(other)) {
+      throw new Error(`--compare ${other.run}: its decoder writes vectors of width ${width(other)}, ${main.run}'s of width ${width(main)}; decoder directions can only be compared at the same width`);
+    }
+  }
   const plots = new Map<string, Promise<string>>();
   const plot = (name: string): Promise<string> | null => {
     if (!plots.has(name)) {
@@ -88,7 +105,12 @@ export function startServer(be: Backend, main: ViewerSide, other: ViewerSide | n
     }
     return plots.get(name)!;
   };
-  const server = createServer((req, res) => {
+  const headersTimeout = limits.headersTimeoutMs ?? 10_000;
+  const server = createServer({
+    headersTimeout, requestTimeout: limits.requestTimeoutMs ?? 30_000, keepAliveTimeout: 5_000,
+    // how often the timeouts are checked (Node's default, 30 s, would let a slow client stay that long)
+    connectionsCheckingInterval: Math.max(100, Math.min(1_000, headersTimeout / 4)),
+  }, (req, res) => {
     const send = (status: number, body: unknown, type = 'application/json; charset=utf-8'): void => {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
       res.end(typeof body === 'string' ? body : JSON.stringify(body));
@@ -112,6 +134,12 @@ export function startServer(be: Backend, main: ViewerSide, other: ViewerSide | n
       if (path.includes('..') || path.includes('\0')) return fail(404, 'not found');
       const p = url.searchParams;
       const num = (k: string): number | undefined => (p.has(k) && p.get(k) !== '' && Number.isFinite(Number(p.get(k))) ? Number(p.get(k)) : undefined);
+      const int = (k: string, min: number, max: number): number | undefined => {
+        const v = p.get(k);
+        if (v === null || v === '') return undefined;
+        if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new BadQuery(`${k} must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+        return Number(v);
+      };
       if (path === '/' || path === '/index.html') return send(200, PAGE, 'text/html; charset=utf-8');
       if (path === '/api/overview') {
         return send(200, {
@@ -122,7 +150,7 @@ export function startServer(be: Backend, main: ViewerSide, other: ViewerSide | n
         const sort = p.get('sort') ?? 'id';
         if (!SORTS.includes(sort as Sort)) return fail(400, `sort must be one of ${SORTS.join(', ')}`);
         return send(200, main.store.latents({
-          offset: num('offset'), limit: num('limit'), sort: sort as Sort, order: p.get('order') === 'desc' ? 'desc' : 'asc',
+          offset: int('offset', 0, main.sae.cfg.n), limit: int('limit', 1, 500), sort: sort as Sort, order: p.get('order') === 'desc' ? 'desc' : 'asc',
           minDensity: num('minDensity'), maxDensity: num('maxDensity'), token: p.get('token') || undefined, q: p.get('q') ?? undefined,
         }));
       }
@@ -149,9 +177,10 @@ export function startServer(be: Backend, main: ViewerSide, other: ViewerSide | n
       }
       return fail(404, 'not found');
     } catch (err) {
-      return fail(500, (err as Error).message);
+      return fail(err instanceof BadQuery ? 400 : 500, (err as Error).message);
     }
   });
+  server.maxConnections = limits.maxConnections ?? 256;
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve(server));
