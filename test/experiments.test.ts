@@ -47,5 +47,5 @@ describe('experiments (tiny scale)', () => {
     expect(ratio).toBeGreaterThan(0);
     expect(ratio).toBeLessThan(0.1);
     expect(existsSync(join(out, 'frontier.svg'))).toBe(true);
-  }, 120_000);
+  });
 });
