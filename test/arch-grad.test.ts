@@ -8,6 +8,7 @@ import type { SaeParams } from '../src/sae/common.js';
 import { jumpreluForwardBackward, KdeState } from '../src/sae/arch/jumprelu.js';
 import { reluForwardBackward } from '../src/sae/arch/relu.js';
 import { gaussianKl, vaeForwardBackward } from '../src/sae/arch/vae.js';
+import { foldCentring } from '../src/sae/primitives.js';
 import { Rng } from '../src/util/rng.js';
 import { checkFd } from './helpers.js';
 
@@ -18,12 +19,13 @@ function params(rng: Rng, extra: Partial<SaeParams> = {}): SaeParams {
 }
 
 /** float64 helpers shared by the losses below */
-/** pre-activations of row b; a transcoder (dIn given) does not centre its input by b_dec */
-function pre64(p: SaeParams, x: Float32Array, b: number, W = p.W_enc, bias = p.b_enc, dIn?: number): number[] {
+/** pre-activations of row b; a transcoder (dIn given), or an uncentred encoder, does not
+ *  centre its input by b_dec */
+function pre64(p: SaeParams, x: Float32Array, b: number, W = p.W_enc, bias = p.b_enc, dIn?: number, uncentred = false): number[] {
   const w = dIn ?? d;
   return Array.from({ length: n }, (_, i) => {
     let s = bias[i]!;
-    for (let c = 0; c < w; c++) s += (x[b * w + c]! - (dIn ? 0 : p.b_dec[c]!)) * W[i * w + c]!;
+    for (let c = 0; c < w; c++) s += (x[b * w + c]! - (dIn || uncentred ? 0 : p.b_dec[c]!)) * W[i * w + c]!;
     return s;
   });
 }
@@ -56,10 +58,10 @@ describe('JumpReLU', () => {
   const p = params(rng, { threshold: theta });
   const x = rng.normals(B * d);
   const o = { lambda: 0.02, eps: 0.3, kdeDecay: 0 };
-  const loss64 = (): number => {
+  const loss64 = (uncentred = false): number => {
     let sse = 0, l0 = 0;
     for (let b = 0; b < B; b++) {
-      const pre = pre64(p, x, b);
+      const pre = pre64(p, x, b, p.W_enc, p.b_enc, undefined, uncentred);
       const z = pre.map((v, i) => (v > theta[i]! ? v : 0));
       l0 += z.filter((v) => v !== 0).length;
       sse += sqErr(p, x, b, z);
@@ -73,6 +75,23 @@ describe('JumpReLU', () => {
     expect(r.loss).toBeCloseTo(loss64(), 6);
     expect(r.l0).toBeGreaterThan(0);
     checkFd(p, grads, ['W_enc', 'b_enc', 'W_dec', 'b_dec'], loss64);
+    // uncentred (the default when training): b_dec reaches the loss only through x̂
+    const g2 = zeros(p);
+    const r2 = jumpreluForwardBackward(be, p, x, B, { ...o, centre: false }, g2);
+    expect(r2.loss).toBeCloseTo(loss64(true), 6);
+    expect(r2.loss).not.toBeCloseTo(r.loss, 3);
+    checkFd(p, g2, ['W_enc', 'b_enc', 'W_dec', 'b_dec'], () => loss64(true));
+  });
+
+  it('an uncentred encoder folded into saekit\'s centred form codes every row the same', () => {
+    const folded = foldCentring(p);
+    for (let b = 0; b < B; b++) {
+      const raw = pre64(p, x, b, p.W_enc, p.b_enc, undefined, true);
+      const centred = pre64(folded, x, b);
+      raw.forEach((v, i) => expect(centred[i]).toBeCloseTo(v, 5));
+    }
+    const back = foldCentring(folded, -1);
+    Array.from(back.b_enc).forEach((v, i) => expect(v).toBeCloseTo(p.b_enc[i]!, 5));
   });
 
   it('the threshold gradient is the rectangle-kernel pseudo-derivative −(1/ε)·Σ_window(θ·∂L/∂z + λ/B)', () => {
@@ -132,11 +151,11 @@ describe('ReLU + decoder-norm-weighted L1', () => {
     const p = params(rng);
     const x = rng.normals(B * d);
     const lambda = 0.05;
-    const loss64 = (): number => {
+    const loss64 = (uncentred = false): number => {
       let sse = 0, l1 = 0;
       const norms = Array.from({ length: n }, (_, i) => Math.hypot(...Array.from({ length: d }, (_, c) => p.W_dec[i * d + c]!)));
       for (let b = 0; b < B; b++) {
-        const z = pre64(p, x, b).map((v) => Math.max(v, 0));
+        const z = pre64(p, x, b, p.W_enc, p.b_enc, undefined, uncentred).map((v) => Math.max(v, 0));
         sse += sqErr(p, x, b, z);
         z.forEach((v, i) => { l1 += v * norms[i]!; });
       }
@@ -146,6 +165,10 @@ describe('ReLU + decoder-norm-weighted L1', () => {
     const r = reluForwardBackward(be, p, x, B, lambda, grads);
     expect(r.loss).toBeCloseTo(loss64(), 6);
     checkFd(p, grads, ['W_enc', 'b_enc', 'W_dec', 'b_dec'], loss64);
+    const g2 = zeros(p);
+    const r2 = reluForwardBackward(be, p, x, B, lambda, g2, undefined, false);
+    expect(r2.loss).toBeCloseTo(loss64(true), 6);
+    checkFd(p, g2, ['W_enc', 'b_enc', 'W_dec', 'b_dec'], () => loss64(true));
   });
 });
 

@@ -210,6 +210,11 @@ describe('saekit CLI', () => {
     const ev2 = run(['eval', join(dir, 'run2'), '--model', stories!, '--contexts', '4', '--tokens', '2048']);
     expect(ev2.status, ev2.stderr).toBe(0);
     expect(ev2.stdout).toMatch(/CE recovered [\d.]+%/);
+    expect(ev2.stdout).not.toMatch(/warning: evaluated on/);
+    // evaluated at another layer than it was trained on: said, in the output and the JSON
+    const ev3 = run(['eval', join(dir, 'run2'), '--model', stories!, '--layer', '1', '--contexts', '2', '--tokens', '1024', '--json']);
+    expect(ev3.status, ev3.stderr).toBe(0);
+    expect(JSON.parse(ev3.stdout).warnings).toContainEqual(expect.stringMatching(/evaluated on .*stories260K\.bin layer 1 resid_post, but the SAE was trained on .*stories260K\.bin layer 2 resid_post/));
     const bad = run(['extract', '--model', stories!, '--corpus', shakespeare!, '--layer', '9', '--site', 'resid_post', '--out', join(dir, 'bad')]);
     expect(bad.stderr).toMatch(/layer 9 does not exist: .* has layers 0\.\.4/);
     expect(bad.stderr).not.toMatch(/\n\s+at /);

@@ -1,5 +1,7 @@
 // The frontier tool on hand-made point sets with known frontiers and interpolated values.
 import { describe, expect, it } from 'vitest';
+import { frontierWarnings, type RunPoint } from '../src/app/analyze.js';
+import { dataIdentity } from '../src/data/spec.js';
 import { compareAtMatchedL0, dominates, frontiersByGroup, fvuAt, paretoFrontier, type FrontierPoint } from '../src/eval/frontier.js';
 
 const pt = (label: string, l0: number, fvu: number, group = 'g'): FrontierPoint => ({ label, group, l0, fvu });
@@ -39,5 +41,23 @@ describe('MSE-L0 frontier', () => {
 
   it('ignores points that cannot sit on a log axis', () => {
     expect(paretoFrontier([pt('zero', 0, 0.5), pt('nan', 4, NaN), pt('ok', 4, 0.5)]).map((p) => p.label)).toEqual(['ok']);
+  });
+});
+
+describe('frontier warnings', () => {
+  const rp = (label: string, arch: string, dataId: string): RunPoint => ({ label, group: arch, l0: 8, fvu: 0.2, arch, dataId });
+  const stories = dataIdentity('lm:model=m.bin,corpus=c.txt,layer=2,site=resid_post');
+
+  it('say when runs read different activations, mix exact and mean L0, or include a dense code', () => {
+    expect(stories).toBe('m.bin layer 2 resid_post');
+    // the same synthetic data however it is spelled (defaults, the held-out stream)
+    expect(dataIdentity('synthetic')).toBe(dataIdentity('synthetic:d=128,stream=1'));
+    expect(frontierWarnings([rp('a', 'topk', stories), rp('b', 'topk', stories)])).toEqual([]);
+    const w = frontierWarnings([rp('a', 'topk', stories), rp('b', 'jumprelu', dataIdentity('lm:model=m.bin,corpus=c.txt,layer=3,site=resid_post')), rp('c', 'vae', stories)]);
+    expect(w).toHaveLength(3);
+    expect(w[0]).toMatch(/different activations \(m\.bin layer 2 resid_post; m\.bin layer 3 resid_post\)/);
+    expect(w[1]).toMatch(/exactly k on every token for topk but an average over tokens for jumprelu/);
+    expect(w[2]).toMatch(/vae is dense/);
+    expect(frontierWarnings([rp('a', 'batchtopk', stories), rp('b', 'relu', stories)])).toEqual([]);
   });
 });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { activationCorrelation, matchScales, type LatentClass } from '../analysis/matching.js';
 import { stitch, type StitchMode } from '../analysis/stitch.js';
 import type { Backend } from '../compute/backend.js';
+import { dataIdentity } from '../data/spec.js';
 import { compareAtMatchedL0, frontiersByGroup, type FrontierPoint } from '../eval/frontier.js';
 import { evaluateSae } from '../eval/metrics.js';
 import { frontierSpec, scalesSpec, writeSvg } from '../eval/plots.js';
@@ -75,7 +76,14 @@ export async function stitchJob(be: Backend, smallPath: string, largePath: strin
 
 /** A run's (L0, FVU) from its eval.json, grouped by a field of its config.json (or, for SAE
  *  folders that are not runs, its cfg.json); `groupBy` in either case convention. */
-export function runPoint(run: string, groupBy: string): FrontierPoint {
+/** A run on the frontier, with what its L0 and FVU are about. */
+export interface RunPoint extends FrontierPoint {
+  arch: string;
+  /** the activations it was trained on (dataIdentity) */
+  dataId: string;
+}
+
+export function runPoint(run: string, groupBy: string): RunPoint {
   const evalPath = join(run, 'eval.json');
   if (!existsSync(evalPath)) throw new Error(`${run}: no eval.json (train it to the end, or run: saekit eval ${run} --data PATH --save)`);
   const ev = readJsonObject(evalPath);
@@ -85,7 +93,25 @@ export function runPoint(run: string, groupBy: string): FrontierPoint {
   const cfg: Record<string, unknown> = isRun ? readRunConfig(run)!.cfg : existsSync(cfgPath) ? { ...readSaeConfig(run) } : {};
   const key = camel(groupBy);
   if (groupBy !== 'none' && !(key in cfg)) throw new Error(`${cfgPath}: no field "${groupBy}" to group by (has: ${Object.keys(cfg).map(snake).join(', ')})`);
-  return { label: run, group: groupBy === 'none' ? 'all' : `${groupBy}=${String(cfg[key])}`, l0: ev.l0, fvu: ev.fvu };
+  const arch = String(cfg.arch ?? 'topk');
+  const dataId = typeof cfg.data === 'string' ? dataIdentity(cfg.data) : 'unknown data';
+  return { label: run, group: groupBy === 'none' ? 'all' : `${groupBy}=${String(cfg[key])}`, l0: ev.l0, fvu: ev.fvu, arch, dataId };
+}
+
+/** k-sparse codes whose L0 is exactly k on every token; the others' L0 is a mean over tokens. */
+const EXACT_L0 = new Set(['topk']);
+
+/** What makes a frontier comparison of these runs misleading: different activations, L0s of
+ *  different meaning, a dense code. */
+export function frontierWarnings(points: RunPoint[]): string[] {
+  const w: string[] = [];
+  const datas = [...new Set(points.map((p) => p.dataId))];
+  if (datas.length > 1) w.push(`the runs were trained on different activations (${datas.join('; ')}): their FVUs measure different things`);
+  const archs = [...new Set(points.map((p) => p.arch))];
+  const exact = archs.filter((a) => EXACT_L0.has(a)), mean = archs.filter((a) => !EXACT_L0.has(a) && a !== 'vae');
+  if (exact.length && mean.length) w.push(`L0 is exactly k on every token for ${exact.join(', ')} but an average over tokens for ${mean.join(', ')}: at matched L0 the latter may spend more latents on some tokens than others`);
+  if (archs.includes('vae')) w.push('the vae is dense (L0 = n): it is not on an L0 frontier');
+  return w;
 }
 
 /** Frontiers per group, every pair of groups compared at matched L0, as markdown lines; with
@@ -98,6 +124,7 @@ export async function frontierReport(runs: string[], o: { groupBy: string; out?:
     const onFrontier = groups.get(p.group)!.includes(p);
     lines.push(`| ${p.label} | ${p.group} | ${p.l0.toFixed(2)} | ${p.fvu.toFixed(5)} | ${dominated.has(p) ? 'dominated' : onFrontier ? 'frontier' : 'dominated in its group'} |`);
   }
+  for (const w of frontierWarnings(points)) lines.push('', `warning: ${w}`);
   const names = [...groups.keys()];
   const comparisons = [];
   for (let i = 0; i < names.length; i++) {

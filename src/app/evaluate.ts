@@ -8,7 +8,7 @@ import type { Backend } from '../compute/backend.js';
 import { MemorySource } from '../data/memory.js';
 import { openLmSource, type LmSpec } from '../data/lm.js';
 import type { ActivationSource } from '../data/source.js';
-import { dataOrigin, evaluationData, lmSpecFromOrigin, openData, parseDataSpec } from '../data/spec.js';
+import { dataOrigin, evaluationData, formatSite, lmSpecFromOrigin, openData, parseDataSpec, siteOf, type DataSite } from '../data/spec.js';
 import { downstreamEval, type DownstreamResult } from '../eval/downstream.js';
 import { evaluateSae, type EvalResult } from '../eval/metrics.js';
 import type { Sae } from '../sae/common.js';
@@ -30,6 +30,8 @@ export interface EvalJobResult {
   source: ActivationSource;
   result: EvalResult;
   downstream?: DownstreamResult;
+  /** set when the evaluation reads another layer or site than the SAE was trained on */
+  siteMismatch?: string;
 }
 
 /** Where an SAE's training data came from, as much as it says (null for synthetic data,
@@ -45,17 +47,32 @@ function originOf(sae: Sae) {
 export async function evaluateJob(be: Backend, sae: Sae, job: EvalJob): Promise<EvalJobResult> {
   let source: ActivationSource;
   let downstream: DownstreamResult | undefined;
+  let evalSite: DataSite | null = null;
   if (job.model) {
     const spec = lmSpecFromOrigin(originOf(sae), { ...job.model, from: 'end' }, sae.cfg.data);
+    evalSite = { model: spec.model, layer: spec.layer, site: spec.site };
     const lm = await openLmSource({ ...spec, tokens: Math.max(job.tokens, job.contexts * spec.ctx) }, be);
     downstream = downstreamEval(be, sae, lm, job.contexts, Boolean(job.progress));
     source = await openLmSource({ ...spec, tokens: job.tokens }, be);
   } else {
     if (!job.data) throw new Error('--data is required unless --model is given');
-    source = await openData(evaluationData(job.data, job.tokens, false).spec, be);
+    const { spec } = evaluationData(job.data, job.tokens, false);
+    evalSite = siteOf(spec);
+    source = await openData(spec, be);
   }
   const result = evaluateSae(be, sae, source, job.tokens, job.batch);
-  return { source, result, ...(downstream ? { downstream } : {}) };
+  const own = trainedSite(sae);
+  const siteMismatch = own && evalSite && (own.layer !== evalSite.layer || own.site !== evalSite.site)
+    ? `evaluated on ${formatSite(evalSite)}, but the SAE was trained on ${formatSite(own)}` : undefined;
+  return { source, result, ...(downstream ? { downstream } : {}), ...(siteMismatch ? { siteMismatch } : {}) };
+}
+
+function trainedSite(sae: Sae): DataSite | null {
+  try {
+    return sae.cfg.data ? siteOf(parseDataSpec(sae.cfg.data)) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Held-out rows in memory, for comparing several SAEs on exactly the same tokens (analyze

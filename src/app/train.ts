@@ -40,7 +40,7 @@ export interface TrainJobResult {
 /** One line naming what will train, from the resolved configuration. */
 export function banner(cfg: TrainConfig, backend: string): string {
   const opts = Object.entries(archOptions(cfg)).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`).join(', ');
-  return `saekit: training ${cfg.arch} ${cfg.transcode ? 'transcoder' : 'SAE'} on ${cfg.data}: ${cfg.latents} latents${opts ? ` (${opts})` : ''}, ` +
+  return `saekit: training ${cfg.arch} ${cfg.transcode ? 'transcoder' : 'SAE'} on ${cfg.data}: ${cfg.latents ?? `${cfg.expansion} × d`} latents${opts ? ` (${opts})` : ''}, ` +
     `${cfg.tokens} tokens in batches of ${cfg.batch} (backend ${backend})`;
 }
 

@@ -30,9 +30,9 @@ export function evalCommand(): Command {
     .action(async (run: string, o: EvalFlags) => {
       const sae = loadSae(run);
       const model = o.model ? { model: o.model, corpus: o.corpus, layer: o.layer, site: o.site, ctx: o.ctx } : undefined;
-      const { source, result: res, downstream } = await evaluateJob(getBackend(), sae, { data: o.data, model, contexts: o.contexts, tokens: o.tokens, batch: o.batch, progress: !o.json });
+      const { source, result: res, downstream, siteMismatch } = await evaluateJob(getBackend(), sae, { data: o.data, model, contexts: o.contexts, tokens: o.tokens, batch: o.batch, progress: !o.json });
       const hist = densityHistogram(res.density);
-      const warnings = evalWarnings(summary(res), { downstream });
+      const warnings = evalWarnings(summary(res), { downstream, siteMismatch });
       const result = { data: source.description, ...summary(res), ...(downstream ? { downstream } : {}), ...(warnings.length ? { warnings } : {}) };
       if (o.save) writeJsonAtomic(join(run, 'eval.json'), result);
       if (o.json) {

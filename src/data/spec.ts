@@ -88,8 +88,15 @@ export function evaluationData(data: string, tokens: number, own: boolean, flag 
   return heldOut(parseDataSpec(data, flag), tokens, { force: own });
 }
 
+/** The rows of the 'auto' shuffle buffer: none for synthetic data (independent rows), else
+ *  up to 262,144 rows and 512 MB. */
+export function autoShuffleRows(spec: DataSpec, d: number, dOut = 0): number | 'none' {
+  if (spec.kind === 'synthetic') return 'none';
+  return Math.max(1024, Math.min(262_144, Math.floor(2 ** 29 / (4 * (d + dOut)))));
+}
+
 /** Opens a source; `shuffle` rows (a transcoder's with their targets) through a buffer. */
-export async function openData(spec: DataSpec, be: Backend, o: { shuffle?: 'none' | number; seed?: number } = {}): Promise<ActivationSource> {
+export async function openData(spec: DataSpec, be: Backend, o: { shuffle?: 'none' | 'auto' | number; seed?: number } = {}): Promise<ActivationSource> {
   let base: ActivationSource;
   switch (spec.kind) {
     case 'synthetic': base = new SyntheticSource(spec.given, be); break;
@@ -97,7 +104,7 @@ export async function openData(spec: DataSpec, be: Backend, o: { shuffle?: 'none
     case 'file': case 'shards': base = new ShardSource(spec.path, spec.rows); break;
     default: throw new Error(`unknown data spec ${String(spec satisfies never)}`);
   }
-  const shuffle = o.shuffle ?? 'none';
+  const shuffle = o.shuffle === 'auto' ? autoShuffleRows(spec, base.d, base.dOut) : o.shuffle ?? 'none';
   if (shuffle === 'none') return base;
   const seed = o.seed ?? 0;
   return base.dOut ? new SplitTargets(new ShuffleBuffer(new JoinedTargets(base), shuffle, seed), base.d, base.dOut) : new ShuffleBuffer(base, shuffle, seed);
@@ -124,6 +131,38 @@ export function dataOrigin(spec: DataSpec): ShardOrigin | null {
   }
   return null;
 }
+
+/** What the rows of data are, for telling whether two runs or an SAE and its evaluation data
+ *  are about the same activations: a model's layer and site, else the synthetic spec or the
+ *  path (row ranges left out: they are parts of the same set). */
+export function dataIdentity(data: string): string {
+  let spec: DataSpec;
+  try {
+    spec = parseDataSpec(data);
+  } catch {
+    return data;
+  }
+  const site = siteOf(spec);
+  if (site) return formatSite(site);
+  if (spec.kind === 'synthetic') return formatDataSpec({ kind: 'synthetic', given: { ...SyntheticOptions.parse(spec.given), stream: undefined } });
+  if (spec.kind === 'lm') return formatDataSpec(spec);
+  return spec.path;
+}
+
+export interface DataSite {
+  model: string;
+  layer: number;
+  site: string;
+}
+
+/** The model, layer and hook site rows come from, when the data says. */
+export function siteOf(spec: DataSpec): DataSite | null {
+  const o = dataOrigin(spec);
+  if (!o || o.model === undefined || o.layer === undefined || o.site === undefined) return null;
+  return { model: String(o.model), layer: Number(o.layer), site: String(o.site) };
+}
+
+export const formatSite = (s: DataSite): string => `${s.model} layer ${s.layer} ${s.site}`;
 
 /** The model behind data, as an lm spec, with overrides (eval --model, index): the origin's
  *  corpus, layer, site and packing unless given. A missing field is named as its flag. */

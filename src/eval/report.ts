@@ -58,8 +58,9 @@ export interface TrainingEnd {
 }
 
 /** What a researcher must not miss about these numbers. */
-export function evalWarnings(s: EvalSummary, o: { training?: TrainingEnd; downstream?: { ce_recovered: number } } = {}): string[] {
+export function evalWarnings(s: EvalSummary, o: { training?: TrainingEnd; downstream?: { ce_recovered: number }; siteMismatch?: string } = {}): string[] {
   const w: string[] = [];
+  if (o.siteMismatch) w.push(o.siteMismatch);
   if (s.fvu > 1) w.push(`FVU ${s.fvu.toFixed(3)} > 1: the reconstruction is worse than predicting the mean`);
   const t = o.training;
   if (t && !t.held_out) w.push('evaluated on rows the run may have trained on (the data has no held-out part: pass --eval-data)');

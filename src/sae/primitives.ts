@@ -106,11 +106,12 @@ export function zerosLike(p: SaeParams): SaeParams {
 }
 
 /** The threshold-coded forward of JumpReLU and ReLU: z = pre·1[pre > θ] (CSR),
- *  ŷ = z·W_dec + b_dec, and dL/dŷ = 2(ŷ − y)/Σ||y − ȳ||² of the FVU loss (y = target ?? x). */
-export function thresholdForward(be: Backend, p: SaeParams, x: Float32Array, B: number, theta: Float32Array, target?: Float32Array):
-  { xc: Float32Array; pre: Float32Array; z: SparseRows; grad: Float32Array; fvu: number } {
+ *  ŷ = z·W_dec + b_dec, and dL/dŷ = 2(ŷ − y)/Σ||y − ȳ||² of the FVU loss (y = target ?? x).
+ *  `uncentred`: the encoder reads x itself, not x − b_dec (always so for a transcoder). */
+export function thresholdForward(be: Backend, p: SaeParams, x: Float32Array, B: number, theta: Float32Array, target: Float32Array | undefined,
+  uncentred: boolean): { xc: Float32Array; pre: Float32Array; z: SparseRows; grad: Float32Array; fvu: number } {
   const { n, dOut } = widths(p);
-  const { xc, pre } = preActivations(be, p, x, B, target !== undefined);
+  const { xc, pre } = preActivations(be, p, x, B, uncentred);
   const y = target ?? x;
   const z = be.threshold(pre, B, n, theta);
   const recon = be.sparseDecode(z, p.W_dec, dOut, p.b_dec);
@@ -132,6 +133,20 @@ export function encoderBackward(be: Backend, p: SaeParams, z: SparseRows, dPre: 
   scatterAdd(dz, grads.b_enc);
   sumRows(grad, z.rows, dOut, grads.b_dec);
   if (!transcoder) be.gemm({ a: grads.b_enc, b: p.W_enc, c: grads.b_dec, m: 1, n: d, k: n, alpha: -1, beta: 1 });
+}
+
+/** An SAE trained with an uncentred encoder (pre = x·W_encᵀ + b_enc) in saekit's centred
+ *  form: b_enc + W_enc·b_dec, so that (x − b_dec)·W_encᵀ + b_enc′ gives the same pre
+ *  (sign −1: the other way, a centred encoder as an uncentred one). */
+export function foldCentring(p: SaeParams, sign: 1 | -1 = 1): SaeParams {
+  const { d, n } = widths(p);
+  const b_enc = Float32Array.from(p.b_enc);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let c = 0; c < d; c++) s += p.W_enc[i * d + c]! * p.b_dec[c]!;
+    b_enc[i]! += sign * s;
+  }
+  return { ...p, b_enc };
 }
 
 /** Inference of a threshold code: z = pre·1[pre > θ] with the stored θ (BatchTopK, Matryoshka,

@@ -9,7 +9,8 @@ import { architecture, ARCH_NAMES, ARCHITECTURES } from '../sae/arch/registry.js
 export const SharedTrainConfig = z.object({
   arch: z.string().default('topk').describe(`SAE architecture: ${ARCH_NAMES.join(', ')}`),
   data: z.string().default('synthetic').describe('activations: synthetic[:key=value,...], lm:..., a shard folder, or one .safetensors file'),
-  latents: z.number().int().positive().default(4096).describe('number of latents n'),
+  latents: z.number().int().positive().optional().describe('number of latents n (default: --expansion × d)'),
+  expansion: z.number().positive().default(16).describe('latents per input dimension when --latents is not given (n = expansion × d, rounded)'),
   transcode: z.boolean().default(false).describe('train a transcoder: map the data\'s inputs to its targets (shards with targets from saekit extract --target-site, lm:...,targetSite=SITE, or synthetic:...,targetD=N)'),
   deadTokens: z.number().int().positive().default(10_000_000).describe('a latent is dead after this many tokens without firing (capped at tokens/4)'),
   tokens: z.number().int().positive().default(20_000_000).describe('training token budget'),
@@ -20,7 +21,7 @@ export const SharedTrainConfig = z.object({
   clipGrad: z.number().min(0).default(0).describe('clip the global gradient norm to this (0 = off)'),
   normalize: z.boolean().default(false).describe('scale inputs by one constant so that E||x||² = d (estimated from a sample; folded into the saved SAE, which acts on raw activations)'),
   encoderInit: z.enum(['transpose', 'random']).default('transpose').describe('encoder init: decoder transpose (Gao et al.) or independent random'),
-  shuffle: z.union([z.literal('none'), z.number().int().positive()]).default('none').describe('shuffle buffer rows, or none'),
+  shuffle: z.union([z.literal('none'), z.literal('auto'), z.number().int().positive()]).default('auto').describe('shuffle buffer rows, none, or auto (default: none for synthetic data, whose rows are independent; otherwise a buffer of up to 262,144 rows and 512 MB)'),
   seed: z.number().int().default(0).describe('seed of init and shuffling'),
   logEvery: z.number().int().positive().default(10).describe('steps between metrics.jsonl lines'),
   checkpointEvery: z.number().int().min(0).default(0).describe('tokens between checkpoints (0 = every 10% of the run)'),
@@ -74,9 +75,19 @@ export function parseTrainConfig(raw: unknown, where = 'config'): TrainConfig {
   }
   const cfg = got.data as TrainConfig;
   if (cfg.batch > cfg.tokens) throw new Error(`${where}: "batch": batch must be <= tokens (${cfg.tokens}), got ${cfg.batch}`);
-  const bad = arch.check?.(archOptions(cfg), { latents: cfg.latents });
-  if (bad) throw new Error(`${where}: "${bad.field}": ${bad.message}`);
+  if (cfg.latents !== undefined) checkArchitecture(cfg, cfg.latents, where);
   return cfg;
+}
+
+/** The number of latents of a run on data of width d. */
+export function latentsFor(cfg: TrainConfig, d: number): number {
+  return cfg.latents ?? Math.max(1, Math.round(cfg.expansion * d));
+}
+
+/** The architecture's cross-field checks at n latents (run again once the data gives n). */
+export function checkArchitecture(cfg: TrainConfig, n: number, where = 'config'): void {
+  const bad = architecture(cfg.arch).check?.(archOptions(cfg), { latents: n });
+  if (bad) throw new Error(`${where}: "${bad.field}": ${bad.message}`);
 }
 
 /** The architecture's own fields of a parsed configuration. */

@@ -16,6 +16,8 @@ import { CHANGEABLE_ON_RESUME, parseTrainConfig, SharedTrainConfig, type TrainCo
 
 export interface Resolved {
   d: number;
+  /** the number of latents (--latents, or --expansion × d) */
+  latents?: number;
   d_out?: number;
   /** the data's own description (the source's one line) */
   data_description: string;

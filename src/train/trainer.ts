@@ -25,7 +25,7 @@ import { Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { Adam, clipGradNorm } from './adam.js';
 import { checkpointDirs, readCheckpoint, sourceStateOf, writeCheckpoint } from './checkpoint.js';
-import { archOptions, defaultLr, parseTrainConfig, type TrainConfig } from './config.js';
+import { archOptions, checkArchitecture, defaultLr, latentsFor, parseTrainConfig, type TrainConfig } from './config.js';
 import { FiringTracker } from './dead.js';
 import { readRunConfig, refuseConflicts, writeRunConfig, type Resolved } from './run-config.js';
 import { lrAt } from './schedule.js';
@@ -167,7 +167,8 @@ async function prepare(be: Backend, given: TrainConfig, o: TrainOptions): Promis
   }
   const open = o.source ?? (() => openData(parseDataSpec(cfg.data), be, { shuffle: cfg.shuffle, seed: cfg.seed }));
   const source = await open();
-  const d = source.d, n = cfg.latents, B = cfg.batch;
+  const d = source.d, n = latentsFor(cfg, d), B = cfg.batch;
+  if (cfg.latents === undefined) checkArchitecture(cfg, n, `--latents ${n} (${cfg.expansion} × d=${d})`);
   // a transcoder maps the data's inputs to its targets (another space, width dOut)
   if (cfg.transcode && !source.dOut) {
     throw new Error(`data ${cfg.data} has no targets to transcode to (use shards from saekit extract --target-site, lm:...,targetSite=SITE, or synthetic:...,targetD=N)`);
@@ -195,7 +196,7 @@ async function prepare(be: Backend, given: TrainConfig, o: TrainOptions): Promis
   const resolved: Resolved = {
     // what an earlier session of this run recorded (its first loss, its init ratio) stays
     ...(from.length ? saved!.resolved : {}),
-    d, ...(dOut ? { d_out: dOut } : {}), data_description: source.description, lr: cfg.lr ?? defaultLr(n), input_scale: scale,
+    d, latents: n, ...(dOut ? { d_out: dOut } : {}), data_description: source.description, lr: cfg.lr ?? defaultLr(n), input_scale: scale,
     // the schedule, checkpoints and the dead window are laid over the tokens the data holds
     tokens_available: available,
     dead_tokens_effective: Math.max(B, Math.min(cfg.deadTokens, Math.floor(available / 4))), ...arch.resolve?.(archOptions(cfg), { d, n }),
@@ -280,6 +281,7 @@ function initialize(run: Run): State {
     run.resolved.init_recon_ratio = matchReconstructionScale(be, sae, s.x, s.y, s.rows);
     writeRunConfig(run.out, { cfg, resolved: run.resolved });
   }
+  arch.afterInit?.(params, opts, dOut !== undefined);
   const objective = arch.objective({ be, d, n, dOut, batch: run.B, seed: cfg.seed, options: opts, params });
   writeFileAtomic(join(run.out, 'metrics.jsonl'), ['']);
   return { objective, adam: new Adam(objective.params), tracker: new FiringTracker(n, run.resolved.dead_tokens_effective), step: 0, tokens: 0, aboveStart: 0 };
@@ -329,7 +331,8 @@ function saeOf(run: Run, st: State): Sae {
 function checkpoint(run: Run, st: State): void {
   const sourceState = run.source.state();
   const objState = st.objective.state();
-  const f32: Record<string, Float32Array> = { ...st.objective.saved() as Record<string, Float32Array> };
+  // the trained parameters as they are (saved() may fold them), plus what saved() adds
+  const f32: Record<string, Float32Array> = { ...st.objective.saved() as Record<string, Float32Array>, ...st.objective.params as Record<string, Float32Array> };
   for (const p of Object.keys(st.objective.params) as ParamName[]) {
     f32[`adam.m.${p}`] = st.adam.m[p]!;
     f32[`adam.v.${p}`] = st.adam.v[p]!;

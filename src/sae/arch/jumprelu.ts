@@ -1,7 +1,8 @@
 /**
  * JumpReLU SAE (Rajamanoharan et al. 2024), with thresholds θ [n] parameterized directly:
  *
- *   pre = (x − b_dec)·W_encᵀ + b_enc     z_i = pre_i·H(pre_i − θ_i)     x̂ = z·W_dec + b_dec
+ *   pre = x·W_encᵀ + b_enc (or (x − b_dec)·W_encᵀ + b_enc with centerInput)
+ *   z_i = pre_i·H(pre_i − θ_i)     x̂ = z·W_dec + b_dec
  *   L   = FVU + λ·(1/B)·Σ_b Σ_i H(pre_bi − θ_i)
  *
  * H has no useful derivative; the straight-through pseudo-derivatives with the rectangle kernel
@@ -18,7 +19,7 @@
 import { z } from 'zod';
 import type { Backend, SparseRows } from '../../compute/backend.js';
 import type { SaeParams } from '../common.js';
-import { encodeThreshold, encoderBackward, thresholdForward, widths, zerosLike } from '../primitives.js';
+import { encodeThreshold, encoderBackward, foldCentring, thresholdForward, widths, zerosLike } from '../primitives.js';
 import { LambdaSchedule, penaltyOptions } from './penalty.js';
 import type { Architecture } from './types.js';
 
@@ -29,6 +30,8 @@ export interface JumpReluOptions {
   eps: number;
   /** 0: the per-batch estimator; in (0, 1): decay of the persistent kernel sums */
   kdeDecay: number;
+  /** encode x − b_dec (true) or x (false; a transcoder never centres) */
+  centre?: boolean;
 }
 
 /** Per-latent kernel sums kept across steps (the persistent-KDE state; float32, so a
@@ -56,7 +59,8 @@ export interface JumpReluResult {
 export function jumpreluForwardBackward(be: Backend, p: SaeParams, x: Float32Array, B: number, o: JumpReluOptions,
   grads: SaeParams | null, kde: KdeState | null = null, target?: Float32Array): JumpReluResult {
   const { n, dOut } = widths(p), theta = p.threshold!;
-  const { xc, pre, z, grad, fvu } = thresholdForward(be, p, x, B, theta, target);
+  const uncentred = target !== undefined || o.centre === false;
+  const { xc, pre, z, grad, fvu } = thresholdForward(be, p, x, B, theta, target, uncentred);
   const l0 = z.rowPtr[B]! / Math.max(B, 1);
   const result = { loss: fvu + o.lambda * l0, fvu, l0, z, windowEntries: 0 };
   if (!grads) return result;
@@ -77,7 +81,7 @@ export function jumpreluForwardBackward(be: Backend, p: SaeParams, x: Float32Arr
 
   // decoder and the active latents (∂z/∂pre = 1 where active)
   be.sparseAccumulate(z, grad, dOut, grads.W_dec, true);
-  encoderBackward(be, p, z, be.sparseDot(z, grad, p.W_dec, dOut), xc, grad, grads, target !== undefined);
+  encoderBackward(be, p, z, be.sparseDot(z, grad, p.W_dec, dOut), xc, grad, grads, uncentred);
 
   // θ: the window sums A_i = Σ ∂L/∂z_bi and C_i = #entries, per batch or persistent
   const dzWin = be.sparseDot(window, grad, p.W_dec, dOut);
@@ -115,7 +119,11 @@ export const jumprelu: Architecture<Options> = {
   extraInit: (_name, o) => o.theta0,
   unitNormDecoder: true,
   initScale: 'reconstruction',
-  objective({ be, n, options: o, params }) {
+  afterInit: (params, o, transcoder) => {
+    if (!o.centerInput && !transcoder) params.b_enc.set(foldCentring(params, -1).b_enc);
+  },
+  objective({ be, n, dOut, options: o, params }) {
+    const transcoder = dOut !== undefined;
     const grads = zerosLike(params);
     const kde = new KdeState(n);
     const lambda = new LambdaSchedule(o, 0.005);
@@ -125,7 +133,7 @@ export const jumprelu: Architecture<Options> = {
       step(x, rows, _dead, progress, target) {
         progressNow = progress;
         const lam = lambda.at(progress);
-        const r = jumpreluForwardBackward(be, params, x, rows, { lambda: lam, eps: o.jumpEps, kdeDecay: o.kdeDecay }, grads, kde, target);
+        const r = jumpreluForwardBackward(be, params, x, rows, { lambda: lam, eps: o.jumpEps, kdeDecay: o.kdeDecay, centre: o.centerInput }, grads, kde, target);
         return { loss: r.loss, fvu: r.fvu, l0: r.l0, auxLoss: 0, acts: r.z.vals, indices: r.z.idx, extra: { window_entries: r.windowEntries, lambda: lam } };
       },
       afterStep(res) {
@@ -141,7 +149,7 @@ export const jumprelu: Architecture<Options> = {
         if (tensors['kde.a']) kde.a.set(tensors['kde.a']);
         if (tensors['kde.c']) kde.c.set(tensors['kde.c']);
       },
-      saved: () => params,
+      saved: () => (o.centerInput || transcoder ? params : foldCentring(params)),
     };
   },
   encode: (be, sae, x, B) => encodeThreshold(be, sae.params, x, B, sae.params.threshold!, sae.cfg.dOut !== undefined),

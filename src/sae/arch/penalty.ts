@@ -19,12 +19,14 @@ export function penaltyOptions(defaultLambda: number, penalty: string) {
     lambda: z.number().min(0).default(defaultLambda).describe(`sparsity coefficient: the L0 penalty (jumprelu, default 0.003) or the decoder-norm-weighted L1 (relu, default 0.01); with --target-l0, its starting value`),
     lambdaWarmup: z.number().min(0).max(1).default(0.05).describe('fraction of the run over which lambda rises linearly from 0 (jumprelu, relu)'),
     targetL0: z.number().positive().optional().describe(`adapt lambda (the ${penalty}) during training so the running L0 settles at this value (jumprelu, relu)`),
+    centerInput: z.boolean().default(false).describe('encode x − b_dec instead of x during training (jumprelu, relu; off by default as in Gemma Scope and Anthropic\'s April 2024 update, so the penalty cannot drag b_dec off the data mean; the TopK family always centres)'),
   };
 }
 export interface PenaltyOptions {
   lambda: number;
   lambdaWarmup: number;
   targetL0?: number;
+  centerInput: boolean;
 }
 
 const EMA = 0.95, GAIN = 0.02, MIN = 1e-9, MAX = 1e3;

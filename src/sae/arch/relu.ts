@@ -1,14 +1,15 @@
 /**
  * ReLU SAE with the decoder-norm-weighted L1 penalty (Anthropic, "Circuits Updates", April 2024):
  *
- *   pre = (x − b_dec)·W_encᵀ + b_enc     z = ReLU(pre)     x̂ = z·W_dec + b_dec
+ *   pre = x·W_encᵀ + b_enc (or (x − b_dec)·W_encᵀ + b_enc with centerInput)
+ *   z = ReLU(pre)     x̂ = z·W_dec + b_dec
  *   L   = FVU + λ·(1/B)·Σ_b Σ_i z_bi·||W_dec,i||₂          (no unit-norm constraint on W_dec)
  * docs/design.md §4.5.
  */
 import { z } from 'zod';
 import type { Backend, SparseRows } from '../../compute/backend.js';
 import type { SaeParams } from '../common.js';
-import { encodeThreshold, encoderBackward, thresholdForward, widths, zerosLike } from '../primitives.js';
+import { encodeThreshold, encoderBackward, foldCentring, thresholdForward, widths, zerosLike } from '../primitives.js';
 import { LambdaSchedule, penaltyOptions } from './penalty.js';
 import type { Architecture } from './types.js';
 
@@ -21,10 +22,12 @@ export interface ReluResult {
   z: SparseRows;
 }
 
+/** `centre`: encode x − b_dec (true) or x (false; a transcoder never centres). */
 export function reluForwardBackward(be: Backend, p: SaeParams, x: Float32Array, B: number, lambda: number, grads: SaeParams | null,
-  target?: Float32Array): ReluResult {
+  target?: Float32Array, centre = true): ReluResult {
   const { n, dOut: d } = widths(p);
-  const { xc, z, grad, fvu } = thresholdForward(be, p, x, B, new Float32Array(n), target);
+  const uncentred = target !== undefined || !centre;
+  const { xc, z, grad, fvu } = thresholdForward(be, p, x, B, new Float32Array(n), target, uncentred);
   const norms = be.rowNorms(p.W_dec, n, d);
   const nnz = z.rowPtr[B]!;
   const sumZ = new Float64Array(n);
@@ -44,7 +47,7 @@ export function reluForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
   // latents: ∂L/∂z_bi = dx̂_b·W_i + λ/B·||W_i|| where z > 0 (ReLU)
   const dPre = be.sparseDot(z, grad, p.W_dec, d);
   for (let e = 0; e < nnz; e++) dPre[e]! += (lambda / B) * norms[z.idx[e]!]!;
-  encoderBackward(be, p, z, dPre, xc, grad, grads, target !== undefined);
+  encoderBackward(be, p, z, dPre, xc, grad, grads, uncentred);
   return result;
 }
 
@@ -59,7 +62,11 @@ export const relu: Architecture<Options> = {
   extraInit: () => 0,
   unitNormDecoder: false,
   initScale: 'reconstruction',
-  objective({ be, options: o, params }) {
+  afterInit: (params, o, transcoder) => {
+    if (!o.centerInput && !transcoder) params.b_enc.set(foldCentring(params, -1).b_enc);
+  },
+  objective({ be, dOut, options: o, params }) {
+    const transcoder = dOut !== undefined;
     const grads = zerosLike(params);
     const lambda = new LambdaSchedule(o);
     let progressNow = 0;
@@ -68,7 +75,7 @@ export const relu: Architecture<Options> = {
       step(x, rows, _dead, progress, target) {
         progressNow = progress;
         const lam = lambda.at(progress);
-        const r = reluForwardBackward(be, params, x, rows, lam, grads, target);
+        const r = reluForwardBackward(be, params, x, rows, lam, grads, target, o.centerInput);
         return { loss: r.loss, fvu: r.fvu, l0: r.l0, auxLoss: 0, acts: r.z.vals, indices: r.z.idx, extra: { l1: r.l1, lambda: lam } };
       },
       afterStep(res) {
@@ -78,7 +85,7 @@ export const relu: Architecture<Options> = {
       restore(json) {
         lambda.restore(json);
       },
-      saved: () => params,
+      saved: () => (o.centerInput || transcoder ? params : foldCentring(params)),
     };
   },
   encode: (be, sae, x, B) => encodeThreshold(be, sae.params, x, B, new Float32Array(sae.cfg.n), sae.cfg.dOut !== undefined),

@@ -100,6 +100,9 @@ export interface Architecture<O extends object = any> {
    *  of the data sample has the data's scale (threshold and dense codes, which would otherwise
    *  fire on everything and reconstruct many times the input) */
   readonly initScale: 'linear' | 'reconstruction';
+  /** a last change to freshly initialized parameters (not restored ones), after the encoder's
+   *  scale is set: e.g. an uncentred encoder takes the centred init's pre-activations */
+  afterInit?(params: SaeParams, o: O, transcoder: boolean): void;
   objective(ctx: ObjectiveContext<O>): Objective;
   encode(be: Backend, sae: Sae, x: Float32Array, B: number, o?: EncodeOptions): Encoded;
   /** the saved SAE's architecture fields */
