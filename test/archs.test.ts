@@ -73,6 +73,21 @@ describe('architectures recover the synthetic ground truth', () => {
     const plain = await train(be, parseTrainConfig({ ...baseFor(arch), tokens: 100_000 }), { out: tmp() });
     expect(Math.abs(evaluateSae(be, plain.sae, heldOut(), 8192).l0 - 8)).toBeGreaterThan(4);
   });
+
+  it.each(['jumprelu', 'relu'])('%s with --init-l0 4 starts with about 4 latents firing per token, and the saved SAE codes as trained', async (arch) => {
+    // one step at lr ~0: the saved SAE is the init, in saekit's centred form
+    const cfg = { ...baseFor(arch), tokens: 1024, lr: 1e-12, lambdaWarmup: 1 };
+    const out = tmp();
+    const set = await train(be, parseTrainConfig({ ...cfg, initL0: 4, logEvery: 1 }), { out });
+    const l0 = evaluateSae(be, set.sae, heldOut(), 8192).l0;
+    expect(l0).toBeGreaterThan(3);
+    expect(l0).toBeLessThan(5);
+    const dense = await train(be, parseTrainConfig(cfg), { out: tmp() });
+    expect(evaluateSae(be, dense.sae, heldOut(), 8192).l0).toBeGreaterThan(20);
+    // the first training step saw the same L0 as the saved SAE's held-out evaluation
+    const first = JSON.parse(readFileSync(join(out, 'metrics.jsonl'), 'utf8').split('\n')[0]!);
+    expect(Math.abs(first.l0 - l0)).toBeLessThan(0.5);
+  });
 });
 
 describe('architecture state survives a resume bit for bit', () => {

@@ -79,12 +79,12 @@ export function initExtras(params: SaeParams, cfg: { arch: string; d: number; n:
 }
 
 /**
- * Scales W_enc so that the reconstruction of the sample (less b_dec) has the sample's mean norm
+ * Scales W_enc (with `joint`, b_enc and the thresholds too) so that the reconstruction of the sample (less b_dec) has the sample's mean norm
  * (less b_dec; the targets' for a transcoder). Codes that are positively homogeneous in W_enc
  * (ReLU, the VAE's mean) get there in one step; a threshold (JumpReLU) in a few.
  * Returns the ratio of reconstruction to data norm before scaling.
  */
-export function matchReconstructionScale(be: Backend, sae: Sae, x: Float32Array, y: Float32Array, rows: number): number {
+export function matchReconstructionScale(be: Backend, sae: Sae, x: Float32Array, y: Float32Array, rows: number, joint = false): number {
   const { d } = sae.cfg, dOut = sae.cfg.dOut ?? d, b = sae.params.b_dec;
   const meanNorm = (m: Float32Array): number => {
     let s = 0;
@@ -103,6 +103,10 @@ export function matchReconstructionScale(be: Backend, sae: Sae, x: Float32Array,
     if (!(got > 0) || !(target > 0) || Math.abs(got / target - 1) < 0.02) break;
     const f = target / got;
     for (let e = 0; e < sae.params.W_enc.length; e++) sae.params.W_enc[e]! *= f;
+    // joint: the biases and thresholds too, so every pre-activation scales by f and the same
+    // latents fire (a code set to a chosen L0 keeps it)
+    if (joint) for (const t of [sae.params.b_enc, sae.params.threshold]) if (t) for (let e = 0; e < t.length; e++) t[e]! *= f;
   }
   return first;
 }
+

@@ -157,3 +157,21 @@ export function encodeThreshold(be: Backend, p: SaeParams, x: Float32Array, B: n
   const z = be.threshold(pre, B, n, theta);
   return { z, recon: be.sparseDecode(z, p.W_dec, dOut, p.b_dec) };
 }
+
+/**
+ * Per-latent quantiles of the sample's pre-activations: for each latent the value it exceeds
+ * on a fraction `rate` of the rows (at most 2^24 entries of [rows, n] are formed).
+ */
+export function preActivationQuantiles(be: Backend, p: SaeParams, x: Float32Array, rows: number, transcoder: boolean, rate: number): Float32Array {
+  const n = p.b_enc.length, d = p.W_enc.length / n;
+  const R = Math.max(1, Math.min(rows, Math.floor(2 ** 24 / n)));
+  const { pre } = preActivations(be, p, x.subarray(0, R * d), R, transcoder);
+  const out = new Float32Array(n), col = new Float32Array(R);
+  const at = Math.min(R - 1, Math.max(0, Math.floor((1 - rate) * R)));
+  for (let i = 0; i < n; i++) {
+    for (let r = 0; r < R; r++) col[r] = pre[r * n + i]!;
+    col.sort();
+    out[i] = col[at]!;
+  }
+  return out;
+}

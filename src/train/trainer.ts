@@ -279,6 +279,8 @@ function initialize(run: Run): State {
     const sae: Sae = { cfg: { format: 'saekit-sae', arch: cfg.arch, d, n, k: 0, multiTopK: false, data: run.data, ...(dOut ? { dOut } : {}) }, params };
     // recorded: how far from the data's scale the unscaled init reconstructed
     run.resolved.init_recon_ratio = matchReconstructionScale(be, sae, s.x, s.y, s.rows);
+    // a code set to a chosen L0 is then rescaled as a whole, keeping which latents fire
+    if (arch.initCode?.(params, opts, { be, x: s.x, rows: s.rows, transcoder: dOut !== undefined })) matchReconstructionScale(be, sae, s.x, s.y, s.rows, true);
     writeRunConfig(run.out, { cfg, resolved: run.resolved });
   }
   arch.afterInit?.(params, opts, dOut !== undefined);

@@ -100,6 +100,9 @@ export interface Architecture<O extends object = any> {
    *  of the data sample has the data's scale (threshold and dense codes, which would otherwise
    *  fire on everything and reconstruct many times the input) */
   readonly initScale: 'linear' | 'reconstruction';
+  /** sets a fresh code's biases or thresholds from the data sample (e.g. so a chosen number of
+   *  latents fire per token at init); true when it changed them */
+  initCode?(params: SaeParams, o: O, ctx: { be: Backend; x: Float32Array; rows: number; transcoder: boolean }): boolean;
   /** a last change to freshly initialized parameters (not restored ones), after the encoder's
    *  scale is set: e.g. an uncentred encoder takes the centred init's pre-activations */
   afterInit?(params: SaeParams, o: O, transcoder: boolean): void;
