@@ -4,7 +4,7 @@
  * routes and ids answer 404 JSON, and anything but GET answers 405.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { basename, dirname, join } from 'node:path';
 import type { Backend } from '../compute/backend.js';
 import { densitySpec, lineSpec, lossCurveSpec, renderSvg } from '../eval/plots.js';
@@ -85,15 +85,12 @@ export interface ServerLimits {
   maxConnections?: number;
 }
 
-export function startServer(be: Backend, main: ViewerSide, other: ViewerSide | null, port: number, host = '127.0.0.1', limits: ServerLimits = {}): Promise<Server> {
-  if (other) {
-    const width = (s: ViewerSide): number => s.sae.cfg.dOut ?? s.sae.cfg.d;
-    if (width(main) !== width(other)) {
-      throw new Error(`--compare ${other.run}: its decoder writes vectors of width ${width(other)}, ${main.run}'s of width ${width(main)}; decoder directions can only be compared at the same width`);
-    }
-  }
+type Send = (status: number, body: unknown, type?: string) => void;
+
+/** The run's plots, rendered once each on first request; null for an unknown name. */
+function plotCache(main: ViewerSide): (name: string) => Promise<string> | null {
   const plots = new Map<string, Promise<string>>();
-  const plot = (name: string): Promise<string> | null => {
+  return (name) => {
     if (!plots.has(name)) {
       const title = basename(main.run);
       if (name === 'loss.svg') plots.set(name, renderSvg(lossCurveSpec(lossRows(main.run), `${title}: training`)));
@@ -105,25 +102,87 @@ export function startServer(be: Backend, main: ViewerSide, other: ViewerSide | n
     }
     return plots.get(name)!;
   };
+}
+
+/** Why a request is refused before routing (DNS rebinding, a foreign origin, a write), or null.
+ *  A page on another site that resolves its name to this machine sends its own name as Host
+ *  (and Origin); only the names this server is reached by are answered. */
+function refusal(req: IncomingMessage, host: string, port: number | undefined): [number, string] | null {
+  if (!hostAllowed(req.headers.host, host, port)) return [403, `Host ${JSON.stringify(req.headers.host ?? '')} is not this viewer's address`];
+  const origin = req.headers.origin;
+  if (origin !== undefined && !hostAllowed(originHost(origin), host, port)) return [403, `Origin ${JSON.stringify(origin)} is not this viewer`];
+  if (req.method !== 'GET' && req.method !== 'HEAD') return [405, 'read-only: only GET is served'];
+  return null;
+}
+
+/** Answers one routed GET. */
+function route(be: Backend, main: ViewerSide, other: ViewerSide | null, plot: (name: string) => Promise<string> | null, path: string, p: URLSearchParams, send: Send): void {
+  const fail = (status: number, error: string): void => send(status, { error });
+  const num = (k: string): number | undefined => (p.has(k) && p.get(k) !== '' && Number.isFinite(Number(p.get(k))) ? Number(p.get(k)) : undefined);
+  const int = (k: string, min: number, max: number): number | undefined => {
+    const v = p.get(k);
+    if (v === null || v === '') return undefined;
+    if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new BadQuery(`${k} must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+    return Number(v);
+  };
+  if (path === '/' || path === '/index.html') return send(200, PAGE, 'text/html; charset=utf-8');
+  if (path === '/api/overview') {
+    return send(200, { meta: main.store.meta(), cfg: main.sae.cfg, eval: readJson(join(main.run, 'eval.json')), compare: other ? other.run : null });
+  }
+  if (path === '/api/latents') {
+    const sort = p.get('sort') ?? 'id';
+    if (!SORTS.includes(sort as Sort)) return fail(400, `sort must be one of ${SORTS.join(', ')}`);
+    return send(200, main.store.latents({
+      offset: int('offset', 0, main.sae.cfg.n), limit: int('limit', 1, 500), sort: sort as Sort, order: p.get('order') === 'desc' ? 'desc' : 'asc',
+      minDensity: num('minDensity'), maxDensity: num('maxDensity'), token: p.get('token') || undefined, q: p.get('q') ?? undefined,
+    }));
+  }
+  let m = /^\/api\/latent\/(\d+)$/.exec(path);
+  if (m) {
+    const row = main.store.latent(Number(m[1]));
+    return row ? send(200, row) : fail(404, `no latent ${m[1]} (this SAE has ${main.sae.cfg.n})`);
+  }
+  m = /^\/api\/compare\/(\d+)$/.exec(path);
+  if (m) {
+    if (!other) return fail(404, 'no SAE to compare with (start saekit serve with --compare DB)');
+    const id = Number(m[1]);
+    const row = main.store.latent(id);
+    if (!row) return fail(404, `no latent ${id}`);
+    const matches = decoderMatches(be, main.sae, id, other.sae).map((x) => ({ ...x, latent: other.store.latent(x.id) }));
+    return send(200, { run: main.run, other: other.run, latent: row, matches });
+  }
+  m = /^\/plot\/([a-z]+\.svg)$/.exec(path);
+  if (m) {
+    const svg = plot(m[1]!);
+    if (!svg) return fail(404, 'no such plot');
+    svg.then((s) => send(200, s, 'image/svg+xml'), (err: Error) => fail(500, err.message));
+    return;
+  }
+  return fail(404, 'not found');
+}
+
+export function startServer(be: Backend, main: ViewerSide, other: ViewerSide | null, port: number, host = '127.0.0.1', limits: ServerLimits = {}): Promise<Server> {
+  if (other) {
+    const width = (s: ViewerSide): number => s.sae.cfg.dOut ?? s.sae.cfg.d;
+    if (width(main) !== width(other)) {
+      throw new Error(`--compare ${other.run}: its decoder writes vectors of width ${width(other)}, ${main.run}'s of width ${width(main)}; decoder directions can only be compared at the same width`);
+    }
+  }
+  const plot = plotCache(main);
   const headersTimeout = limits.headersTimeoutMs ?? 10_000;
   const server = createServer({
     headersTimeout, requestTimeout: limits.requestTimeoutMs ?? 30_000, keepAliveTimeout: 5_000,
     // how often the timeouts are checked (Node's default, 30 s, would let a slow client stay that long)
     connectionsCheckingInterval: Math.max(100, Math.min(1_000, headersTimeout / 4)),
   }, (req, res) => {
-    const send = (status: number, body: unknown, type = 'application/json; charset=utf-8'): void => {
+    const send: Send = (status, body, type = 'application/json; charset=utf-8') => {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
       res.end(typeof body === 'string' ? body : JSON.stringify(body));
     };
     const fail = (status: number, error: string): void => send(status, { error });
     try {
-      // DNS rebinding: a page on another site that resolves its name to this machine sends its
-      // own name as Host (and Origin); only the names this server is reached by are answered
-      const port = (server.address() as { port: number } | null)?.port;
-      if (!hostAllowed(req.headers.host, host, port)) return fail(403, `Host ${JSON.stringify(req.headers.host ?? '')} is not this viewer's address`);
-      const origin = req.headers.origin;
-      if (origin !== undefined && !hostAllowed(originHost(origin), host, port)) return fail(403, `Origin ${JSON.stringify(origin)} is not this viewer`);
-      if (req.method !== 'GET' && req.method !== 'HEAD') return fail(405, 'read-only: only GET is served');
+      const refused = refusal(req, host, (server.address() as { port: number } | null)?.port);
+      if (refused) return fail(...refused);
       const url = new URL(req.url ?? '/', 'http://localhost');
       let path: string;
       try {
@@ -132,52 +191,9 @@ export function startServer(be: Backend, main: ViewerSide, other: ViewerSide | n
         return fail(400, 'malformed path');
       }
       if (path.includes('..') || path.includes('\0')) return fail(404, 'not found');
-      const p = url.searchParams;
-      const num = (k: string): number | undefined => (p.has(k) && p.get(k) !== '' && Number.isFinite(Number(p.get(k))) ? Number(p.get(k)) : undefined);
-      const int = (k: string, min: number, max: number): number | undefined => {
-        const v = p.get(k);
-        if (v === null || v === '') return undefined;
-        if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new BadQuery(`${k} must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
-        return Number(v);
-      };
-      if (path === '/' || path === '/index.html') return send(200, PAGE, 'text/html; charset=utf-8');
-      if (path === '/api/overview') {
-        return send(200, {
-          meta: main.store.meta(), cfg: main.sae.cfg, eval: readJson(join(main.run, 'eval.json')), compare: other ? other.run : null,
-        });
-      }
-      if (path === '/api/latents') {
-        const sort = p.get('sort') ?? 'id';
-        if (!SORTS.includes(sort as Sort)) return fail(400, `sort must be one of ${SORTS.join(', ')}`);
-        return send(200, main.store.latents({
-          offset: int('offset', 0, main.sae.cfg.n), limit: int('limit', 1, 500), sort: sort as Sort, order: p.get('order') === 'desc' ? 'desc' : 'asc',
-          minDensity: num('minDensity'), maxDensity: num('maxDensity'), token: p.get('token') || undefined, q: p.get('q') ?? undefined,
-        }));
-      }
-      let m = /^\/api\/latent\/(\d+)$/.exec(path);
-      if (m) {
-        const row = main.store.latent(Number(m[1]));
-        return row ? send(200, row) : fail(404, `no latent ${m[1]} (this SAE has ${main.sae.cfg.n})`);
-      }
-      m = /^\/api\/compare\/(\d+)$/.exec(path);
-      if (m) {
-        if (!other) return fail(404, 'no SAE to compare with (start saekit serve with --compare DB)');
-        const id = Number(m[1]);
-        const row = main.store.latent(id);
-        if (!row) return fail(404, `no latent ${id}`);
-        const matches = decoderMatches(be, main.sae, id, other.sae).map((x) => ({ ...x, latent: other.store.latent(x.id) }));
-        return send(200, { run: main.run, other: other.run, latent: row, matches });
-      }
-      m = /^\/plot\/([a-z]+\.svg)$/.exec(path);
-      if (m) {
-        const svg = plot(m[1]!);
-        if (!svg) return fail(404, 'no such plot');
-        svg.then((s) => send(200, s, 'image/svg+xml'), (err: Error) => fail(500, err.message));
-        return;
-      }
-      return fail(404, 'not found');
+      route(be, main, other, plot, path, url.searchParams, send);
     } catch (err) {
-      return fail(err instanceof BadQuery ? 400 : 500, (err as Error).message);
+      fail(err instanceof BadQuery ? 400 : 500, (err as Error).message);
     }
   });
   server.maxConnections = limits.maxConnections ?? 256;
