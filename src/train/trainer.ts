@@ -376,7 +376,7 @@ async function loop(run: Run, st: State, o: TrainOptions): Promise<TrainResult> 
   const { cfg, out, B, d } = run;
   const x = new Float32Array(B * d);
   const y = run.dOut ? new Float32Array(B * run.dOut) : undefined;
-  const progress = o.progress ? new Progress('train', cfg.tokens, 'tokens', st.tokens) : null;
+  const progress = o.progress ? new Progress('train', run.available, 'tokens', st.tokens) : null;
   const metricsPath = join(out, 'metrics.jsonl');
   const pending: string[] = [];
   let last: MetricsLine | null = null;
