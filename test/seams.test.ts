@@ -103,6 +103,13 @@ describe('resume: the saved configuration is the truth', () => {
     };
     writeFileSync(join(old, 'config.json'), JSON.stringify(legacy));
     expect(readRunConfig(old)!.cfg).toMatchObject({ arch: 'topk', k: 4, tokens: small.tokens });
+    // defaults changed since: a run that recorded none of the new fields keeps what it started with
+    // (JumpReLU/ReLU centred their input), while a run of this version keeps its own
+    const oldJump = join(tmp(), 'old-jump');
+    mkdirSync(oldJump);
+    writeFileSync(join(oldJump, 'config.json'), JSON.stringify({ ...legacy, arch: 'jumprelu', k: undefined, multiTopK: undefined, auxAlpha: undefined, lambda: 0.003 }));
+    expect(readRunConfig(oldJump)!.cfg).toMatchObject({ arch: 'jumprelu', centerInput: true, latents: 64, shuffle: 'none' });
+    expect(readRunConfig(out)!.cfg).toMatchObject({ arch: 'jumprelu', centerInput: false });
     const r = run(['train', '--out', old, '--resume', '--eval-tokens', '2048']);
     expect(r.status, r.stderr).toBe(0);
     // the resumed run ends with the bits of an uninterrupted one

@@ -45,6 +45,9 @@ const LEGACY_DERIVED: Record<string, keyof Resolved> = {
   d: 'd', dataDescription: 'data_description', resolvedLr: 'lr', resolvedKAux: 'k_aux', inputScale: 'input_scale', deadTokensEffective: 'dead_tokens_effective',
 };
 
+/** Defaults that changed since 0.1: JumpReLU/ReLU centred their input, n was 4,096, no shuffle. */
+const LEGACY_DEFAULTS: Record<string, unknown> = { centerInput: true, latents: 4096, shuffle: 'none' };
+
 /** Reads RUN/config.json (this version's or 0.1's layout), or null when there is none. */
 export function readRunConfig(out: string): RunRecord | null {
   const path = runConfigPath(out);
@@ -59,6 +62,11 @@ export function readRunConfig(out: string): RunRecord | null {
   // 0.1 recorded every architecture's fields; keep only the run's own
   const own = new Set([...Object.keys(SharedTrainConfig.shape), ...Object.keys(ARCHITECTURES.get(String(fields.arch ?? 'topk'))?.options.shape ?? {})]);
   for (const key of Object.keys(fields)) if (!own.has(key)) delete fields[key];
+  // a run started before these defaults changed (its resolved values have no `latents`) keeps
+  // the settings it was started with
+  if (savedResolved?.latents === undefined) {
+    for (const [key, was] of Object.entries(LEGACY_DEFAULTS)) if (own.has(key) && fields[key] === undefined) fields[key] = was;
+  }
   return { cfg: parseTrainConfig(fields, path), resolved: resolved as Resolved };
 }
 
