@@ -1,12 +1,14 @@
 /**
- * Architectures compared on the same synthetic data (issue 8): TopK, BatchTopK, Matryoshka,
- * JumpReLU with the per-batch and the persistent-KDE threshold gradient, ReLU + L1, and the
- * dense VAE anchor. Each sparse architecture is trained at the same three L0 points (k/2, k, 2k:
- * by k, or by --target-l0 for the penalized ones), so each has an MSE–L0 frontier over the same
- * range; they are compared by FVU at matched L0 (the scale's k, log–log interpolation), never by
- * one run's FVU. One seed; the fair comparison with tuning sweeps and seeds is issue 14's item 7. Also measured: the variance of
- * JumpReLU's threshold gradient under the persistent estimator relative to the per-batch one,
- * at fixed parameters over a stream of batches.
+ * Architectures compared fairly on the same synthetic data (issue 14 item 7): TopK, BatchTopK,
+ * Matryoshka, JumpReLU, ReLU + L1, and the dense VAE anchor, in two regimes of interference
+ * (few features, few active; many features, more active). Each sparse architecture is trained
+ * at the same three L0 points (k/2, k, 2k: by k, or by --target-l0 for the penalized ones) at
+ * the same token budget. Its learning rate is tuned (the default and 4×) on seed 0 by FVU at
+ * matched L0 = k on validation rows (synthetic stream 2); then three seeds at the chosen rate
+ * are evaluated on held-out rows (stream 1) and FVU at matched L0 is reported as the mean and
+ * range over seeds (log–log interpolation on each seed's frontier). Also measured: the
+ * variance of JumpReLU's threshold gradient under the persistent estimator relative to the
+ * per-batch one, at fixed parameters over a stream of batches.
  */
 import { join } from 'node:path';
 import type { Backend } from '../compute/backend.js';
@@ -16,7 +18,8 @@ import { lineSpec, writeSvg } from '../eval/plots.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { jumpreluForwardBackward, KdeState } from '../sae/arch/jumprelu.js';
 import type { Sae, SaeParams } from '../sae/common.js';
-import { evalAt, runDir, SCALES, synthSpec, heldOutSynthetic, trainRun, type Scale } from './common.js';
+import { defaultLr } from '../train/config.js';
+import { evalAt, runDir, SCALES, synthSpec, trainRun, type Scale } from './common.js';
 
 const KDE_DECAY = 0.95;
 
@@ -26,19 +29,33 @@ interface Variant {
   settings: [string, Record<string, unknown>][];
 }
 
+/** Learning rates tried, as multiples of the default 2e-4/√(n/2^14), and the seeds. */
+const LR_MULTS = [1, 4];
+const SEEDS = [0, 1, 2];
+
+/** The two regimes of interference per scale: d fixed, features and activity varied. */
+function regimes(scale: Scale): { name: string; data: Record<string, number> }[] {
+  const d = SCALES[scale].data.d!;
+  const f = SCALES[scale].data.features!, a = SCALES[scale].data.active!;
+  return [
+    { name: 'low interference', data: { d, features: Math.max(2 * d, f / 4), active: Math.max(2, a / 2) } },
+    { name: 'high interference', data: { d, features: f, active: a } },
+  ];
+}
+
 /** Every sparse architecture at the same three L0 points (k/2, k, 2k): the k-sparse ones by
- *  their k, the penalized ones by --target-l0 (their λ steered to it during training). */
+ *  their k, the penalized ones by --target-l0 (their λ steered to it during training, their
+ *  code started there by --init-l0, since within this budget a dense start does not come down). */
 function variants(k: number): Variant[] {
   const ks = [Math.max(1, Math.round(k / 2)), k, 2 * k];
   const byK = (arch: string): [string, Record<string, unknown>][] => ks.map((v) => [`k=${v}`, { arch, k: v }]);
   const byTarget = (arch: string, extra: Record<string, unknown> = {}): [string, Record<string, unknown>][] =>
-    ks.map((v) => [`target L0=${v}`, { arch, targetL0: v, ...extra }]);
+    ks.map((v) => [`target L0=${v}`, { arch, targetL0: v, initL0: v, ...extra }]);
   return [
     { name: 'topk', settings: byK('topk') },
     { name: 'batchtopk', settings: byK('batchtopk') },
     { name: 'matryoshka', settings: byK('matryoshka') },
     { name: 'jumprelu', settings: byTarget('jumprelu') },
-    { name: 'jumprelu-kde', settings: byTarget('jumprelu', { kdeDecay: KDE_DECAY }) },
     { name: 'relu', settings: byTarget('relu') },
     { name: 'vae', settings: [['noise=0.1', { arch: 'vae', vaeNoise: 0.1 }]] },
   ];
@@ -77,47 +94,125 @@ function thresholdGradientVariance(be: Backend, sae: Sae, source: SyntheticSourc
   return { ratio: vk / vb, latents };
 }
 
+interface Summary {
+  v: string;
+  lrMult: number;
+  /** FVU at matched L0 per seed (NaN where the seed's frontier does not reach it) */
+  fvus: number[];
+  l0s: number[][];
+  mmcs: number[];
+}
+
+const stats = (xs: number[]): { mean: number; lo: number; hi: number; n: number } => {
+  const ok = xs.filter(Number.isFinite);
+  return { mean: ok.reduce((a, b) => a + b, 0) / Math.max(ok.length, 1), lo: Math.min(...ok), hi: Math.max(...ok), n: ok.length };
+};
+const fmtStats = (xs: number[]): string => {
+  const s = stats(xs);
+  return s.n === 0 ? 'outside the frontier' : `${s.mean.toFixed(4)} [${s.lo.toFixed(4)}, ${s.hi.toFixed(4)}]${s.n < xs.length ? ` (${s.n} of ${xs.length} seeds)` : ''}`;
+};
+
+/** One regime: tuning on validation rows, then seeds on held-out rows. */
+async function regimeStudy(be: Backend, scale: Scale, out: string, data: Record<string, number>, tag: string) {
+  const s = SCALES[scale];
+  const tokens = Math.round(s.tokens / 2);
+  const base = { data: synthSpec(data), latents: s.latents, tokens, batch: s.batch };
+  const lr0 = defaultLr(s.latents);
+  const rows = (stream: number): SyntheticSource => new SyntheticSource({ ...data, stream }, be);
+  const run = (name: string, settings: Record<string, unknown>) => trainRun(be, runDir(out, `${tag}-${name}`), { ...base, ...settings });
+  const runsTable: string[] = [];
+  const summaries: Summary[] = [];
+  const points: (FrontierPoint & { seed: number })[] = [];
+  let probe: { sae: Sae; lambda: number } | null = null;
+  for (const v of variants(s.k).filter((x) => x.name !== 'vae')) {
+    // tuning: seed 0, every L0 point at every learning rate, judged on validation rows
+    let best = { mult: LR_MULTS[0]!, fvu: Infinity };
+    for (const mult of LR_MULTS) {
+      const pts: FrontierPoint[] = [];
+      for (const [label, settings] of v.settings) {
+        const res = await run(`${v.name}-${label.replace(/[^\w.=-]/g, '')}-lr${mult}-s0`, { ...settings, lr: lr0 * mult, seed: 0 });
+        const ev = evalAt(be, res, rows(2), s.evalTokens);
+        pts.push({ label, group: v.name, l0: ev.l0, fvu: ev.fvu });
+      }
+      const f = fvuAt(paretoFrontier(pts), s.k);
+      runsTable.push(`| ${v.name} | ${mult}× | ${pts.map((p) => `${p.l0.toFixed(1)} / ${p.fvu.toFixed(4)}`).join(' · ')} | ${Number.isFinite(f) ? f.toFixed(4) : '—'} |`);
+      if (f < best.fvu || (!Number.isFinite(best.fvu) && !Number.isFinite(f) && mult === LR_MULTS[0])) best = { mult, fvu: Number.isFinite(f) ? f : best.fvu };
+    }
+    // the chosen rate at every seed, on held-out rows
+    const sum: Summary = { v: v.name, lrMult: best.mult, fvus: [], l0s: [], mmcs: [] };
+    for (const seed of SEEDS) {
+      const pts: FrontierPoint[] = [];
+      const l0s: number[] = [];
+      for (const [label, settings] of v.settings) {
+        const res = await run(`${v.name}-${label.replace(/[^\w.=-]/g, '')}-lr${best.mult}-s${seed}`, { ...settings, lr: lr0 * best.mult, seed });
+        const ev = evalAt(be, res, rows(1), s.evalTokens);
+        pts.push({ label, group: v.name, l0: ev.l0, fvu: ev.fvu });
+        points.push({ label, group: v.name, l0: ev.l0, fvu: ev.fvu, seed });
+        l0s.push(ev.l0);
+        if ((settings.k ?? settings.targetL0) === s.k) sum.mmcs.push(ev.mmcs!);
+        if (v.name === 'jumprelu' && settings.targetL0 === s.k && seed === 0) probe = { sae: res.sae, lambda: res.last?.lambda ?? 0 };
+      }
+      sum.fvus.push(fvuAt(paretoFrontier(pts), s.k));
+      sum.l0s.push(l0s);
+    }
+    summaries.push(sum);
+  }
+  const vae = [];
+  for (const seed of SEEDS) vae.push(evalAt(be, await run(`vae-s${seed}`, { arch: 'vae', vaeNoise: 0.1, seed }), rows(1), s.evalTokens));
+  return { base, tokens, runsTable, summaries, points, probe, vae };
+}
+
+/** Whether a is at most b at matched L0, judged by the seed ranges. */
+function ordering(a: Summary | undefined, b: Summary | undefined): string {
+  if (!a || !b) return 'not measured';
+  const sa = stats(a.fvus), sb = stats(b.fvus);
+  if (!sa.n || !sb.n) return 'not comparable (a frontier does not reach the matched L0)';
+  const verdict = sa.hi < sb.lo ? 'lower' : sa.lo > sb.hi ? 'higher' : 'within the seed ranges of each other';
+  return `${a.v} ${sa.mean.toFixed(4)} vs ${b.v} ${sb.mean.toFixed(4)}: ${verdict}${verdict === 'higher' || verdict === 'lower' ? ` (${a.v} is ${verdict})` : ''}`;
+}
+
 export async function architecturesExperiment(be: Backend, scale: Scale, out: string): Promise<string> {
   const s = SCALES[scale];
-  const base = { data: synthSpec(s.data), latents: s.latents, tokens: s.tokens, batch: s.batch };
-  const heldOut = (): SyntheticSource => heldOutSynthetic(be, s.data);
-  const runsTable = ['| architecture | setting | L0 | FVU | dead (never fired) | MMCS |', '|---|---|---|---|---|---|'];
-  const points: FrontierPoint[] = [];
-  const rows: { v: string; l0: number; fvu: number; dead: number; mmcs: number }[] = [];
-  let kdeProbe: { sae: Sae; lambda: number } | null = null;
-  for (const v of variants(s.k)) {
-    for (const [label, settings] of v.settings) {
-      const res = await trainRun(be, runDir(out, `${v.name}-${label.replace(/[^\w.=-]/g, '')}`), { ...base, ...settings });
-      const ev = evalAt(be, res, heldOut(), s.evalTokens);
-      runsTable.push(`| ${v.name} | ${label} | ${ev.l0.toFixed(2)} | ${ev.fvu.toFixed(4)} | ${(100 * ev.never_fired_fraction).toFixed(2)}% | ${ev.mmcs!.toFixed(4)} |`);
-      rows.push({ v: v.name, l0: ev.l0, fvu: ev.fvu, dead: ev.never_fired_fraction, mmcs: ev.mmcs! });
-      if (v.name !== 'vae') points.push({ label: `${v.name} ${label}`, group: v.name, l0: ev.l0, fvu: ev.fvu });
-      // the threshold-gradient probe runs at the trained parameters and final λ of JumpReLU at L0 = k
-      if (v.name === 'jumprelu' && settings.targetL0 === s.k) kdeProbe = { sae: res.sae, lambda: res.last?.lambda ?? 0 };
+  const sections: string[] = [];
+  const allPoints: { architecture: string; l0: number; fvu: number }[] = [];
+  let probeLine = '';
+  for (const [i, r] of regimes(scale).entries()) {
+    const tag = i === 0 ? 'low' : 'high';
+    const st = await regimeStudy(be, scale, out, r.data, tag);
+    // one point per architecture and L0 setting: the mean over seeds
+    const cells = new Map<string, { l0: number[]; fvu: number[]; group: string }>();
+    for (const p of st.points) {
+      const c = cells.get(`${p.group}|${p.label}`) ?? { l0: [], fvu: [], group: p.group };
+      c.l0.push(p.l0);
+      c.fvu.push(p.fvu);
+      cells.set(`${p.group}|${p.label}`, c);
+    }
+    for (const c of cells.values()) allPoints.push({ architecture: `${c.group} (${tag})`, l0: stats(c.l0).mean, fvu: stats(c.fvu).mean });
+    const by = (name: string): Summary | undefined => st.summaries.find((x) => x.v === name);
+    const vaeF = stats(st.vae.map((e) => e.fvu)), vaeM = stats(st.vae.map((e) => e.mmcs!));
+    sections.push(`## ${r.name}: \`${st.base.data}\``, '',
+      `${s.latents} latents, ${st.tokens} tokens in batches of ${s.batch} for every run; learning rate tuned over ${LR_MULTS.map((m) => `${m}×`).join(', ')} the default (${defaultLr(s.latents).toExponential(2)}) on seed 0 by FVU at L0 = ${s.k} on validation rows (stream 2); then seeds ${SEEDS.join(', ')} at the chosen rate, evaluated on ${s.evalTokens} held-out rows (stream 1).`, '',
+      `| architecture | chosen lr | FVU at L0 = ${s.k}: mean [min, max] over seeds | held-out L0 of the three points (seed 0) | MMCS at L0 ≈ ${s.k} (mean) |`, '|---|---|---|---|---|',
+      ...st.summaries.map((x) => `| ${x.v} | ${x.lrMult}× | ${fmtStats(x.fvus)} | ${x.l0s[0]!.map((v) => v.toFixed(1)).join(' / ')} | ${stats(x.mmcs).mean.toFixed(4)} |`),
+      `| vae (dense, L0 = ${s.latents}) | 1× | FVU ${vaeF.mean.toFixed(4)} [${vaeF.lo.toFixed(4)}, ${vaeF.hi.toFixed(4)}] with z = μ | — | ${vaeM.mean.toFixed(4)} |`, '',
+      'Literature ordering at matched L0:', '',
+      `- BatchTopK <= TopK (Bussmann et al. 2024): ${ordering(by('batchtopk'), by('topk'))}`,
+      `- JumpReLU ≈ TopK (Rajamanoharan et al. 2024; Gao et al. 2024): ${ordering(by('jumprelu'), by('topk'))}`,
+      `- Matryoshka vs BatchTopK: ${ordering(by('matryoshka'), by('batchtopk'))}`,
+      `- ReLU + L1 vs TopK: ${ordering(by('relu'), by('topk'))}`, '',
+      '<details><summary>tuning runs (seed 0, validation rows): L0 / FVU at k/2, k, 2k, and FVU at matched L0</summary>', '',
+      '| architecture | lr | L0 / FVU per point | FVU at L0 = ' + s.k + ' |', '|---|---|---|---|', ...st.runsTable, '', '</details>', '');
+    // the threshold-gradient probe, at the trained parameters of the high-interference JumpReLU run at L0 = k
+    if (tag === 'high' && st.probe) {
+      const p = thresholdGradientVariance(be, st.probe.sae, new SyntheticSource({ ...r.data, stream: 3 }, be), s.batch, 200, st.probe.lambda, 0.05);
+      probeLine = `JumpReLU threshold gradient at fixed parameters (the high-interference target-L0 = ${s.k} run, seed 0, at its final λ = ${st.probe.lambda.toPrecision(3)}, ε = 0.05, ${s.batch}-row batches, 200 batches after burn-in, ${p.latents} latents with a nonzero per-batch variance): variance(persistent KDE, decay ${KDE_DECAY}) / variance(per batch) = ${p.ratio.toFixed(4)}.`;
     }
   }
-  // comparison at matched L0 = k
-  const target = s.k;
-  const matched = ['| architecture | FVU at L0 = ' + target + ' (frontier, log–log) | run nearest that L0: L0 / dead / MMCS |', '|---|---|---|'];
-  for (const v of variants(s.k).filter((x) => x.name !== 'vae')) {
-    const front = paretoFrontier(points.filter((p) => p.group === v.name));
-    const f = fvuAt(front, target);
-    const near = rows.filter((r) => r.v === v.name).sort((a, b) => Math.abs(Math.log(a.l0 / target)) - Math.abs(Math.log(b.l0 / target)))[0]!;
-    const range = front.length ? `${front[0]!.l0.toFixed(1)}–${front[front.length - 1]!.l0.toFixed(1)}` : 'none';
-    matched.push(`| ${v.name} | ${Number.isFinite(f) ? f.toFixed(4) : `outside its L0 range (${range})`} | ${near.l0.toFixed(2)} / ${(100 * near.dead).toFixed(2)}% / ${near.mmcs.toFixed(4)} |`);
-  }
-  const vae = rows.find((r) => r.v === 'vae')!;
-  // threshold-gradient variance at the trained parameters of one JumpReLU run
-  const probe = kdeProbe ? thresholdGradientVariance(be, kdeProbe.sae, new SyntheticSource({ ...s.data, stream: 2 }, be), s.batch, 200, kdeProbe.lambda, 0.05) : null;
-  await writeSvg(join(out, 'frontier.svg'), lineSpec(points.map((p) => ({ architecture: p.group, l0: p.l0, fvu: p.fvu })),
-    { x: 'l0', y: 'fvu', series: 'architecture', title: 'MSE–L0 by architecture (held-out synthetic data)', xTitle: 'L0 (log)', yTitle: 'FVU (log)', logX: true, logY: true }));
-  const report = [`# Architectures on the same synthetic data (${scale})`, '',
-    `Data \`${base.data}\` (${s.data.features} true features), ${s.latents} latents, ${s.tokens} tokens in batches of ${s.batch}, defaults otherwise; evaluated on ${s.evalTokens} held-out tokens (stream 1). BatchTopK and Matryoshka are evaluated with their inference threshold; the VAE with z = μ.`, '',
-    '## Every run', '', ...runsTable, '',
-    '## At matched L0', '', ...matched, '',
-    `The VAE (dense anchor): L0 = ${vae.l0.toFixed(0)} (every latent), FVU ${vae.fvu.toFixed(4)}, MMCS ${vae.mmcs.toFixed(4)}.`, '',
-    probe ? `JumpReLU threshold gradient at fixed parameters (the target-L0 = ${s.k} run at its final λ = ${kdeProbe!.lambda.toPrecision(3)}, ε = 0.05, ${s.batch}-row batches, 200 batches after burn-in, ${probe.latents} latents with a nonzero per-batch variance): variance(persistent KDE, decay ${KDE_DECAY}) / variance(per batch) = ${probe.ratio.toFixed(4)}.` : '', '',
-    '![frontier](frontier.svg)', ''].join('\n');
+  await writeSvg(join(out, 'frontier.svg'), lineSpec(allPoints,
+    { x: 'l0', y: 'fvu', series: 'architecture', title: 'MSE–L0 by architecture and regime (held-out synthetic data, mean over seeds)', xTitle: 'L0 (log)', yTitle: 'FVU (log)', logX: true, logY: true }));
+  const report = [`# Architectures compared fairly (${scale})`, '',
+    'BatchTopK and Matryoshka are evaluated with their inference threshold; the VAE with z = μ. JumpReLU and ReLU start at each L0 point (--init-l0), are steered to it by --target-l0, and encode x (not x − b_dec).', '',
+    ...sections, probeLine, '', '![frontier](frontier.svg)', ''].join('\n');
   writeFileAtomic(join(out, 'report.md'), [report]);
   return report;
 }
