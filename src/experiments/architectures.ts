@@ -10,6 +10,7 @@
  * variance of JumpReLU's threshold gradient under the persistent estimator relative to the
  * per-batch one, at fixed parameters over a stream of batches.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend } from '../compute/backend.js';
 import { SyntheticSource } from '../data/synthetic.js';
@@ -94,6 +95,14 @@ function thresholdGradientVariance(be: Backend, sae: Sae, source: SyntheticSourc
   return { ratio: vk / vb, latents };
 }
 
+/** The λ of a run's last metrics line (a reused finished run reports no last step). */
+function finalLambda(dir: string): number {
+  const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n');
+  const lambda = Number(JSON.parse(lines.at(-1)!).lambda);
+  if (!(lambda >= 0)) throw new Error(`${dir}/metrics.jsonl: the last line has no lambda`);
+  return lambda;
+}
+
 interface Summary {
   v: string;
   lrMult: number;
@@ -150,7 +159,7 @@ async function regimeStudy(be: Backend, scale: Scale, out: string, data: Record<
         points.push({ label, group: v.name, l0: ev.l0, fvu: ev.fvu, seed });
         l0s.push(ev.l0);
         if ((settings.k ?? settings.targetL0) === s.k) sum.mmcs.push(ev.mmcs!);
-        if (v.name === 'jumprelu' && settings.targetL0 === s.k && seed === 0) probe = { sae: res.sae, lambda: res.last?.lambda ?? 0 };
+        if (v.name === 'jumprelu' && settings.targetL0 === s.k && seed === 0) probe = { sae: res.sae, lambda: finalLambda(runDir(out, `${tag}-${v.name}-${label.replace(/[^\w.=-]/g, '')}-lr${best.mult}-s0`)) };
       }
       sum.fvus.push(fvuAt(paretoFrontier(pts), s.k));
       sum.l0s.push(l0s);
