@@ -4,14 +4,8 @@
 # token budget. The trainer reserves the folder's last 65,536 rows for the held-out evaluation,
 # fits the schedule to the 617,902 rows left, uses 16·d latents and a shuffle buffer.
 # EXPERIMENTS.md ("Defaults on real activations") has the result: held-out FVU 0.104.
-set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-shared=${SHARED:-$here/../shared}
+source "$(dirname "$0")/stories-env.sh"
 out=${1:-$here/runs/defaults-on-real-data}
-model=$shared/models/stories260K/stories260K.bin
-corpus=$shared/corpus/tinyshakespeare.txt
-[ -f "$model" ] || { echo "needs $model (the shared real-model folder)"; exit 1; }
-saekit() { node "$here/bin/saekit.js" "$@"; }
 mkdir -p "$out"
 [ -f "$out/acts/manifest.json" ] || saekit extract --model "$model" --corpus "$corpus" --layer 2 --site resid_post \
   --out "$out/acts" $( [ -d "$out/acts" ] && echo --resume )

@@ -4,14 +4,8 @@
 # spliced into the model: FVU, L0, dead fraction, CE clean / spliced / zero-ablated, KL.
 # Token arithmetic: 2,708 contexts of 256 tokens (693k non-BOS rows); the first 560k rows train,
 # the evaluation reads the last 257 contexts (65,536 rows), so the two never overlap.
-set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-shared=${SHARED:-$here/../shared}
+source "$(dirname "$0")/stories-env.sh"
 out=${1:-$here/runs/lm-end-to-end}
-model=$shared/models/stories260K/stories260K.bin
-corpus=$shared/corpus/tinyshakespeare.txt
-[ -f "$model" ] || { echo "needs $model (the shared real-model folder)"; exit 1; }
-saekit() { node "$here/bin/saekit.js" "$@"; }
 mkdir -p "$out"
 [ -f "$out/acts/manifest.json" ] || saekit extract --model "$model" --corpus "$corpus" --layer 2 --site resid_post \
   --ctx 256 --tokens 560k --out "$out/acts" $( [ -d "$out/acts" ] && echo --resume )

@@ -19,8 +19,8 @@
 import { z } from 'zod';
 import type { Backend, SparseRows } from '../../compute/backend.js';
 import type { SaeParams } from '../common.js';
-import { encodeThreshold, encoderBackward, foldCentring, preActivationQuantiles, thresholdForward, widths, zerosLike } from '../primitives.js';
-import { initialL0, LambdaSchedule, penaltyOptions } from './penalty.js';
+import { encodeThreshold, encoderBackward, foldCentring, thresholdForward, widths, zerosLike } from '../primitives.js';
+import { LambdaSchedule, penaltyInit, penaltyOptions } from './penalty.js';
 import type { Architecture } from './types.js';
 
 export interface JumpReluOptions {
@@ -119,17 +119,7 @@ export const jumprelu: Architecture<Options> = {
   extraInit: (_name, o) => o.theta0,
   unitNormDecoder: true,
   initScale: 'reconstruction',
-  initCode(params, o, { be, x, rows, transcoder }) {
-    const l0 = initialL0(o);
-    if (l0 === undefined) return false;
-    // θ_i: the value latent i's pre-activation exceeds on l0/n of the sample's rows
-    const q = preActivationQuantiles(be, params, x, rows, transcoder, l0 / params.b_enc.length);
-    params.threshold!.set(q.map((v) => Math.max(v, 1e-6)));
-    return true;
-  },
-  afterInit: (params, o, transcoder) => {
-    if (!o.centerInput && !transcoder) params.b_enc.set(foldCentring(params, -1).b_enc);
-  },
+  ...penaltyInit((params, q) => params.threshold!.set(q.map((v) => Math.max(v, 1e-6)))),
   objective({ be, n, dOut, options: o, params }) {
     const transcoder = dOut !== undefined;
     const grads = zerosLike(params);

@@ -12,6 +12,9 @@
  * 128 features, 391 steps, target 8: JumpReLU reaches held-out L0 7.7 (unclipped: 4.6), ReLU 7.8.
  */
 import { z } from 'zod';
+import type { Backend } from '../../compute/backend.js';
+import type { SaeParams } from '../common.js';
+import { foldCentring, preActivationQuantiles } from '../primitives.js';
 
 /** The option fields, with the architecture's default λ. */
 export function penaltyOptions(defaultLambda: number, penalty: string) {
@@ -82,3 +85,21 @@ export class LambdaSchedule {
  *  starting there gave JumpReLU L0 6.1 / FVU 0.323 and ReLU 5.8 / 0.526, not clearly better
  *  than starting dense (16.3 / 0.194 and 76 / 0.062: the controller's L0 lags). */
 export const initialL0 = (o: PenaltyOptions): number | undefined => o.initL0;
+
+/** The initial-code hooks the two penalized architectures share: with --init-l0, `place` puts
+ *  each latent's firing point at the pre-activation it exceeds on l0/n of the sample's rows
+ *  (JumpReLU's threshold, ReLU's bias); an uncentred encoder takes the centred init's
+ *  pre-activations. */
+export function penaltyInit(place: (params: SaeParams, quantiles: Float32Array) => void) {
+  return {
+    initCode(params: SaeParams, o: PenaltyOptions, c: { be: Backend; x: Float32Array; rows: number; transcoder: boolean }): boolean {
+      const l0 = initialL0(o);
+      if (l0 === undefined) return false;
+      place(params, preActivationQuantiles(c.be, params, c.x, c.rows, c.transcoder, l0 / params.b_enc.length));
+      return true;
+    },
+    afterInit(params: SaeParams, o: PenaltyOptions, transcoder: boolean): void {
+      if (!o.centerInput && !transcoder) params.b_enc.set(foldCentring(params, -1).b_enc);
+    },
+  };
+}

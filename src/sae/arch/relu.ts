@@ -9,8 +9,8 @@
 import { z } from 'zod';
 import type { Backend, SparseRows } from '../../compute/backend.js';
 import type { SaeParams } from '../common.js';
-import { encodeThreshold, encoderBackward, foldCentring, preActivationQuantiles, thresholdForward, widths, zerosLike } from '../primitives.js';
-import { initialL0, LambdaSchedule, penaltyOptions } from './penalty.js';
+import { encodeThreshold, encoderBackward, foldCentring, thresholdForward, widths, zerosLike } from '../primitives.js';
+import { LambdaSchedule, penaltyInit, penaltyOptions } from './penalty.js';
 import type { Architecture } from './types.js';
 
 export interface ReluResult {
@@ -62,17 +62,9 @@ export const relu: Architecture<Options> = {
   extraInit: () => 0,
   unitNormDecoder: false,
   initScale: 'reconstruction',
-  initCode(params, o, { be, x, rows, transcoder }) {
-    const l0 = initialL0(o);
-    if (l0 === undefined) return false;
-    // b_enc_i: minus the value latent i's pre-activation exceeds on l0/n of the sample's rows
-    const q = preActivationQuantiles(be, params, x, rows, transcoder, l0 / params.b_enc.length);
+  ...penaltyInit((params, q) => {
     for (let i = 0; i < q.length; i++) params.b_enc[i]! -= q[i]!;
-    return true;
-  },
-  afterInit: (params, o, transcoder) => {
-    if (!o.centerInput && !transcoder) params.b_enc.set(foldCentring(params, -1).b_enc);
-  },
+  }),
   objective({ be, dOut, options: o, params }) {
     const transcoder = dOut !== undefined;
     const grads = zerosLike(params);
