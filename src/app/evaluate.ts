@@ -8,7 +8,7 @@ import type { Backend } from '../compute/backend.js';
 import { MemorySource } from '../data/memory.js';
 import { openLmSource, type LmSpec } from '../data/lm.js';
 import type { ActivationSource } from '../data/source.js';
-import { dataOrigin, evaluationData, formatSite, lmSpecFromOrigin, openData, parseDataSpec, siteOf, type DataSite } from '../data/spec.js';
+import { dataOrigin, evaluationData, formatSite, lmSpecFromOrigin, openData, originSite, parseDataSpec, siteOf, type DataSite } from '../data/spec.js';
 import { downstreamEval, type DownstreamResult } from '../eval/downstream.js';
 import { evaluateSae, type EvalResult } from '../eval/metrics.js';
 import type { Sae } from '../sae/common.js';
@@ -48,8 +48,9 @@ export async function evaluateJob(be: Backend, sae: Sae, job: EvalJob): Promise<
   let source: ActivationSource;
   let downstream: DownstreamResult | undefined;
   let evalSite: DataSite | null = null;
+  const origin = originOf(sae);
   if (job.model) {
-    const spec = lmSpecFromOrigin(originOf(sae), { ...job.model, from: 'end' }, sae.cfg.data);
+    const spec = lmSpecFromOrigin(origin, { ...job.model, from: 'end' }, sae.cfg.data);
     evalSite = { model: spec.model, layer: spec.layer, site: spec.site };
     const lm = await openLmSource({ ...spec, tokens: Math.max(job.tokens, job.contexts * spec.ctx) }, be);
     downstream = downstreamEval(be, sae, lm, job.contexts, Boolean(job.progress));
@@ -61,18 +62,10 @@ export async function evaluateJob(be: Backend, sae: Sae, job: EvalJob): Promise<
     source = await openData(spec, be);
   }
   const result = evaluateSae(be, sae, source, job.tokens, job.batch);
-  const own = trainedSite(sae);
+  const own = originSite(origin);
   const siteMismatch = own && evalSite && (own.layer !== evalSite.layer || own.site !== evalSite.site)
     ? `evaluated on ${formatSite(evalSite)}, but the SAE was trained on ${formatSite(own)}` : undefined;
   return { source, result, ...(downstream ? { downstream } : {}), ...(siteMismatch ? { siteMismatch } : {}) };
-}
-
-function trainedSite(sae: Sae): DataSite | null {
-  try {
-    return sae.cfg.data ? siteOf(parseDataSpec(sae.cfg.data)) : null;
-  } catch {
-    return null;
-  }
 }
 
 /** Held-out rows in memory, for comparing several SAEs on exactly the same tokens (analyze

@@ -20,8 +20,7 @@ function opposingCommand(): Command {
     .option('--block <rows>', 'rows per Gram block', intFlag('--block', 1), 4096)
     .option('--out <dir>', 'write opposing.json, pairs.csv and opposing.svg here')
     .action(async (path: string, o: { threshold: string[]; encoder?: boolean; block: number; out?: string }) => {
-      const thresholds = o.threshold.map((t) => realFlag('--threshold', -1, 1)(t));
-      for (const t of thresholds) if (t < -1 || t > 1) throw new Error(`--threshold ${t}: a cosine threshold must be in [-1, 1]`);
+      const thresholds = o.threshold.map(realFlag('--threshold', -1, 1));
       const sae = loadSae(path);
       // encoder rows have width d; decoder rows the output width (d_out for a transcoder)
       const n = sae.cfg.n, d = o.encoder ? sae.cfg.d : decoderWidth(sae);

@@ -155,12 +155,14 @@ export interface DataSite {
   site: string;
 }
 
-/** The model, layer and hook site rows come from, when the data says. */
-export function siteOf(spec: DataSpec): DataSite | null {
-  const o = dataOrigin(spec);
+/** The model, layer and hook site an origin names, when it names all three. */
+export function originSite(o: ShardOrigin | null): DataSite | null {
   if (!o || o.model === undefined || o.layer === undefined || o.site === undefined) return null;
   return { model: String(o.model), layer: Number(o.layer), site: String(o.site) };
 }
+
+/** The model, layer and hook site rows come from, when the data says. */
+export const siteOf = (spec: DataSpec): DataSite | null => originSite(dataOrigin(spec));
 
 export const formatSite = (s: DataSite): string => `${s.model} layer ${s.layer} ${s.site}`;
 

@@ -20,7 +20,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { jumpreluForwardBackward, KdeState } from '../sae/arch/jumprelu.js';
 import type { Sae, SaeParams } from '../sae/common.js';
 import { defaultLr } from '../train/config.js';
-import { evalAt, runDir, SCALES, synthSpec, trainRun, type Scale } from './common.js';
+import { evalAt, heldOutSynthetic, runDir, SCALES, synthSpec, trainRun, type Scale } from './common.js';
 
 const KDE_DECAY = 0.95;
 
@@ -108,7 +108,8 @@ interface Summary {
   lrMult: number;
   /** FVU at matched L0 per seed (NaN where the seed's frontier does not reach it) */
   fvus: number[];
-  l0s: number[][];
+  /** held-out L0 of each setting, seed 0 */
+  l0s: number[];
   mmcs: number[];
 }
 
@@ -127,8 +128,12 @@ async function regimeStudy(be: Backend, scale: Scale, out: string, data: Record<
   const tokens = Math.round(s.tokens / 2);
   const base = { data: synthSpec(data), latents: s.latents, tokens, batch: s.batch };
   const lr0 = defaultLr(s.latents);
-  const rows = (stream: number): SyntheticSource => new SyntheticSource({ ...data, stream }, be);
-  const run = (name: string, settings: Record<string, unknown>) => trainRun(be, runDir(out, `${tag}-${name}`), { ...base, ...settings });
+  // validation rows for tuning (stream 2), and the held-out rows by the one rule (stream 1)
+  const validation = (): SyntheticSource => new SyntheticSource({ ...data, stream: 2 }, be);
+  const heldOut = (): SyntheticSource => heldOutSynthetic(be, data);
+  const dir = (name: string): string => runDir(out, `${tag}-${name}`);
+  const nameOf = (v: Variant, label: string, mult: number, seed: number): string => `${v.name}-${label.replace(/[^\w.=-]/g, '')}-lr${mult}-s${seed}`;
+  const run = (name: string, settings: Record<string, unknown>) => trainRun(be, dir(name), { ...base, ...settings });
   const runsTable: string[] = [];
   const summaries: Summary[] = [];
   const points: (FrontierPoint & { seed: number })[] = [];
@@ -139,35 +144,35 @@ async function regimeStudy(be: Backend, scale: Scale, out: string, data: Record<
     for (const mult of LR_MULTS) {
       const pts: FrontierPoint[] = [];
       for (const [label, settings] of v.settings) {
-        const res = await run(`${v.name}-${label.replace(/[^\w.=-]/g, '')}-lr${mult}-s0`, { ...settings, lr: lr0 * mult, seed: 0 });
-        const ev = evalAt(be, res, rows(2), s.evalTokens);
+        const res = await run(nameOf(v, label, mult, 0), { ...settings, lr: lr0 * mult, seed: 0 });
+        const ev = evalAt(be, res, validation(), s.evalTokens);
         pts.push({ label, group: v.name, l0: ev.l0, fvu: ev.fvu });
       }
       const f = fvuAt(paretoFrontier(pts), s.k);
       runsTable.push(`| ${v.name} | ${mult}× | ${pts.map((p) => `${p.l0.toFixed(1)} / ${p.fvu.toFixed(4)}`).join(' · ')} | ${Number.isFinite(f) ? f.toFixed(4) : '—'} |`);
-      if (f < best.fvu || (!Number.isFinite(best.fvu) && !Number.isFinite(f) && mult === LR_MULTS[0])) best = { mult, fvu: Number.isFinite(f) ? f : best.fvu };
+      // a rate whose frontier does not reach L0 = k (NaN) never wins; none reaching it keeps the default
+      if (f < best.fvu) best = { mult, fvu: f };
     }
     // the chosen rate at every seed, on held-out rows
     const sum: Summary = { v: v.name, lrMult: best.mult, fvus: [], l0s: [], mmcs: [] };
     for (const seed of SEEDS) {
       const pts: FrontierPoint[] = [];
-      const l0s: number[] = [];
       for (const [label, settings] of v.settings) {
-        const res = await run(`${v.name}-${label.replace(/[^\w.=-]/g, '')}-lr${best.mult}-s${seed}`, { ...settings, lr: lr0 * best.mult, seed });
-        const ev = evalAt(be, res, rows(1), s.evalTokens);
+        const name = nameOf(v, label, best.mult, seed);
+        const res = await run(name, { ...settings, lr: lr0 * best.mult, seed });
+        const ev = evalAt(be, res, heldOut(), s.evalTokens);
         pts.push({ label, group: v.name, l0: ev.l0, fvu: ev.fvu });
         points.push({ label, group: v.name, l0: ev.l0, fvu: ev.fvu, seed });
-        l0s.push(ev.l0);
+        if (seed === 0) sum.l0s.push(ev.l0);
         if ((settings.k ?? settings.targetL0) === s.k) sum.mmcs.push(ev.mmcs!);
-        if (v.name === 'jumprelu' && settings.targetL0 === s.k && seed === 0) probe = { sae: res.sae, lambda: finalLambda(runDir(out, `${tag}-${v.name}-${label.replace(/[^\w.=-]/g, '')}-lr${best.mult}-s0`)) };
+        if (v.name === 'jumprelu' && settings.targetL0 === s.k && seed === 0) probe = { sae: res.sae, lambda: finalLambda(dir(name)) };
       }
       sum.fvus.push(fvuAt(paretoFrontier(pts), s.k));
-      sum.l0s.push(l0s);
     }
     summaries.push(sum);
   }
   const vae = [];
-  for (const seed of SEEDS) vae.push(evalAt(be, await run(`vae-s${seed}`, { arch: 'vae', vaeNoise: 0.1, seed }), rows(1), s.evalTokens));
+  for (const seed of SEEDS) vae.push(evalAt(be, await run(`vae-s${seed}`, { arch: 'vae', vaeNoise: 0.1, seed }), heldOut(), s.evalTokens));
   return { base, tokens, runsTable, summaries, points, probe, vae };
 }
 
@@ -202,7 +207,7 @@ export async function architecturesExperiment(be: Backend, scale: Scale, out: st
     sections.push(`## ${r.name}: \`${st.base.data}\``, '',
       `${s.latents} latents, ${st.tokens} tokens in batches of ${s.batch} for every run; learning rate tuned over ${LR_MULTS.map((m) => `${m}×`).join(', ')} the default (${defaultLr(s.latents).toExponential(2)}) on seed 0 by FVU at L0 = ${s.k} on validation rows (stream 2); then seeds ${SEEDS.join(', ')} at the chosen rate, evaluated on ${s.evalTokens} held-out rows (stream 1).`, '',
       `| architecture | chosen lr | FVU at L0 = ${s.k}: mean [min, max] over seeds | held-out L0 of the three points (seed 0) | MMCS at L0 ≈ ${s.k} (mean) |`, '|---|---|---|---|---|',
-      ...st.summaries.map((x) => `| ${x.v} | ${x.lrMult}× | ${fmtStats(x.fvus)} | ${x.l0s[0]!.map((v) => v.toFixed(1)).join(' / ')} | ${stats(x.mmcs).mean.toFixed(4)} |`),
+      ...st.summaries.map((x) => `| ${x.v} | ${x.lrMult}× | ${fmtStats(x.fvus)} | ${x.l0s.map((v) => v.toFixed(1)).join(' / ')} | ${stats(x.mmcs).mean.toFixed(4)} |`),
       `| vae (dense, L0 = ${s.latents}) | 1× | FVU ${vaeF.mean.toFixed(4)} [${vaeF.lo.toFixed(4)}, ${vaeF.hi.toFixed(4)}] with z = μ | — | ${vaeM.mean.toFixed(4)} |`, '',
       'Literature ordering at matched L0:', '',
       `- BatchTopK <= TopK (Bussmann et al. 2024): ${ordering(by('batchtopk'), by('topk'))}`,

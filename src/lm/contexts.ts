@@ -106,16 +106,15 @@ async function pack(corpus: string, tok: Tokenizer, o: ContextOptions, want: num
   const warnUtf8 = (file: string, share: number): void => {
     process.stderr.write(`saekit: warning: corpus ${file}: ${(100 * share).toFixed(1)}% of its characters are not valid UTF-8 (a binary file?); they are tokenized as U+FFFD\n`);
   };
-  for await (const piece of readDocuments(corpus, { ...o, onInvalidUtf8: warnUtf8 })) {
+  read: for await (const piece of readDocuments(corpus, { ...o, onInvalidUtf8: warnUtf8 })) {
     if (piece.first) {
       documents++;
       if (documents > 1) push(tok.bos);
     }
     for (const t of tok.encode(piece.text, !piece.first)) {
       push(t);
-      if (rows >= want) break;
+      if (rows >= want) break read;
     }
-    if (rows >= want) break;
   }
   if (documents === 0) throw new Error(`corpus ${corpus}: no text (every document is empty)`);
   const count = out.length / ctx;

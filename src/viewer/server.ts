@@ -10,7 +10,7 @@ import type { Backend } from '../compute/backend.js';
 import { densitySpec, lineSpec, lossCurveSpec, renderSvg } from '../eval/plots.js';
 import { type Sae } from '../sae/common.js';
 import { loadSae } from '../sae/folder.js';
-import { decoderMatches } from '../sae/geometry.js';
+import { decoderMatches, decoderWidth } from '../sae/geometry.js';
 import { PAGE } from './page.js';
 import { SORTS, type Sort, type ViewerStore } from './store.js';
 
@@ -163,9 +163,9 @@ function route(be: Backend, main: ViewerSide, other: ViewerSide | null, plot: (n
 
 export function startServer(be: Backend, main: ViewerSide, other: ViewerSide | null, port: number, host = '127.0.0.1', limits: ServerLimits = {}): Promise<Server> {
   if (other) {
-    const width = (s: ViewerSide): number => s.sae.cfg.dOut ?? s.sae.cfg.d;
-    if (width(main) !== width(other)) {
-      throw new Error(`--compare ${other.run}: its decoder writes vectors of width ${width(other)}, ${main.run}'s of width ${width(main)}; decoder directions can only be compared at the same width`);
+    const [a, b] = [decoderWidth(main.sae), decoderWidth(other.sae)];
+    if (a !== b) {
+      throw new Error(`--compare ${other.run}: its decoder writes vectors of width ${b}, ${main.run}'s of width ${a}; decoder directions can only be compared at the same width`);
     }
   }
   const plot = plotCache(main);

@@ -19,8 +19,8 @@
 import { z } from 'zod';
 import type { Backend, SparseRows } from '../../compute/backend.js';
 import type { SaeParams } from '../common.js';
-import { encodeThreshold, encoderBackward, foldCentring, thresholdForward, widths, zerosLike } from '../primitives.js';
-import { LambdaSchedule, penaltyInit, penaltyOptions } from './penalty.js';
+import { encodeThreshold, encoderBackward, thresholdForward, widths, zerosLike } from '../primitives.js';
+import { centredForm, LambdaSchedule, penaltyInit, penaltyOptions } from './penalty.js';
 import type { Architecture } from './types.js';
 
 export interface JumpReluOptions {
@@ -147,7 +147,7 @@ export const jumprelu: Architecture<Options> = {
         if (tensors['kde.a']) kde.a.set(tensors['kde.a']);
         if (tensors['kde.c']) kde.c.set(tensors['kde.c']);
       },
-      saved: () => (o.centerInput || transcoder ? params : foldCentring(params)),
+      saved: () => centredForm(params, o, transcoder),
     };
   },
   encode: (be, sae, x, B) => encodeThreshold(be, sae.params, x, B, sae.params.threshold!, sae.cfg.dOut !== undefined),

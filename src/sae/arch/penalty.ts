@@ -80,22 +80,18 @@ export class LambdaSchedule {
   }
 }
 
-/** The L0 a penalized code starts at, when one is asked for (--init-l0). Not --target-l0 by
- *  default: on synthetic d=64 (512 features, 8 active, 1,024 latents, 1M tokens, target 8)
- *  starting there gave JumpReLU L0 6.1 / FVU 0.323 and ReLU 5.8 / 0.526, not clearly better
- *  than starting dense (16.3 / 0.194 and 76 / 0.062: the controller's L0 lags). */
-export const initialL0 = (o: PenaltyOptions): number | undefined => o.initL0;
-
 /** The initial-code hooks the two penalized architectures share: with --init-l0, `place` puts
  *  each latent's firing point at the pre-activation it exceeds on l0/n of the sample's rows
  *  (JumpReLU's threshold, ReLU's bias); an uncentred encoder takes the centred init's
- *  pre-activations. */
+ *  pre-activations. --init-l0 does not default to --target-l0: on synthetic d=64 (512
+ *  features, 8 active, 1,024 latents, 1M tokens, target 8) starting there gave JumpReLU L0
+ *  6.1 / FVU 0.323 and ReLU 5.8 / 0.526, not clearly better than starting dense (16.3 / 0.194
+ *  and 76 / 0.062: the controller's L0 lags). */
 export function penaltyInit(place: (params: SaeParams, quantiles: Float32Array) => void) {
   return {
     initCode(params: SaeParams, o: PenaltyOptions, c: { be: Backend; x: Float32Array; rows: number; transcoder: boolean }): boolean {
-      const l0 = initialL0(o);
-      if (l0 === undefined) return false;
-      place(params, preActivationQuantiles(c.be, params, c.x, c.rows, c.transcoder, l0 / params.b_enc.length));
+      if (o.initL0 === undefined) return false;
+      place(params, preActivationQuantiles(c.be, params, c.x, c.rows, c.transcoder, o.initL0 / params.b_enc.length));
       return true;
     },
     afterInit(params: SaeParams, o: PenaltyOptions, transcoder: boolean): void {
@@ -103,3 +99,7 @@ export function penaltyInit(place: (params: SaeParams, quantiles: Float32Array) 
     },
   };
 }
+
+/** The trained parameters in saekit's centred form (an uncentred encoder folded). */
+export const centredForm = (params: SaeParams, o: PenaltyOptions, transcoder: boolean): SaeParams =>
+  (o.centerInput || transcoder ? params : foldCentring(params));

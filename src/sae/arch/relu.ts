@@ -9,8 +9,8 @@
 import { z } from 'zod';
 import type { Backend, SparseRows } from '../../compute/backend.js';
 import type { SaeParams } from '../common.js';
-import { encodeThreshold, encoderBackward, foldCentring, thresholdForward, widths, zerosLike } from '../primitives.js';
-import { LambdaSchedule, penaltyInit, penaltyOptions } from './penalty.js';
+import { encodeThreshold, encoderBackward, thresholdForward, widths, zerosLike } from '../primitives.js';
+import { centredForm, LambdaSchedule, penaltyInit, penaltyOptions } from './penalty.js';
 import type { Architecture } from './types.js';
 
 export interface ReluResult {
@@ -85,7 +85,7 @@ export const relu: Architecture<Options> = {
       restore(json) {
         lambda.restore(json);
       },
-      saved: () => (o.centerInput || transcoder ? params : foldCentring(params)),
+      saved: () => centredForm(params, o, transcoder),
     };
   },
   encode: (be, sae, x, B) => encodeThreshold(be, sae.params, x, B, new Float32Array(sae.cfg.n), sae.cfg.dOut !== undefined),
