@@ -34,6 +34,34 @@ describe('synthetic source', () => {
     expect(total / 400).toBeLessThan(2.4);
   });
 
+  it('exponential magnitudes have the asked mean, and the offset is one constant vector of the asked norm', () => {
+    const o = { d: 256, features: 8, active: 2, noise: 0, alpha: 0 };
+    const plain = new SyntheticSource(o, be), shifted = new SyntheticSource({ ...o, offset: 3 }, be);
+    const x = rows(plain, 500), y = rows(shifted, 500);
+    const off = shifted.offsetVector;
+    expect(Math.hypot(...off)).toBeCloseTo(3, 5);
+    // the same rows plus the constant (its own generator: the features and draws are unchanged)
+    for (let e = 0; e < x.length; e++) expect(y[e]).toBeCloseTo(x[e]! + off[e % 256]!, 5);
+    expect(shifted.description).toContain('offset=3');
+    expect(plain.description).not.toContain('offset');
+    // exponential magnitudes: at 0.05 active features a row, a nonzero row is almost always
+    // one feature, and its norm is that feature's magnitude
+    const exp = new SyntheticSource({ ...o, active: 0.05, magMean: 0.7 }, be), z = rows(exp, 40_000);
+    const mags: number[] = [];
+    for (let r = 0; r < 40_000; r++) {
+      const norm = Math.hypot(...z.subarray(r * 256, (r + 1) * 256));
+      if (norm > 0) mags.push(norm);
+    }
+    const mean = mags.reduce((a, b) => a + b, 0) / mags.length;
+    expect(mags.length).toBeGreaterThan(1500);
+    expect(mean).toBeGreaterThan(0.65);
+    expect(mean).toBeLessThan(0.76);
+    // an exponential's median is ln 2 times its mean (a uniform's is its mean)
+    const median = mags.sort((a, b) => a - b)[mags.length >> 1]!;
+    expect(median / mean).toBeGreaterThan(0.62);
+    expect(median / mean).toBeLessThan(0.76);
+  });
+
   it('planted antipodal partners are exact opposites', () => {
     const src = new SyntheticSource({ d: 64, features: 10, active: 6, antipodal: 5, noise: 0, minMag: 1, maxMag: 1, alpha: 0 }, be);
     const f = src.truth.features;

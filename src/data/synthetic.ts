@@ -2,7 +2,10 @@
  * The built-in synthetic source with known ground truth (docs/design.md §5):
  *   x = Σ_{i active} a_i · f_i + ε,   f_i unit directions in R^d,  ε ~ N(0, noise² I)
  * Feature i fires with probability ∝ (i+1)^(-alpha) (power law), about `active` features per
- * row (Poisson count, drawn without replacement), magnitudes a_i ~ U[minMag, maxMag].
+ * row (Poisson count, drawn without replacement), magnitudes a_i ~ U[minMag, maxMag] (or, with
+ * magMean > 0, exponential with that mean: many small activations and a long tail), plus an
+ * optional constant offset (a fixed vector of norm `offset` added to every row, as real
+ * activations have a large mean).
  * Options: correlated groups (members co-fire with probability groupProb) and planted
  * antipodal pairs (f_{2j+1} = −f_{2j}, never active together), and documents (docLen rows
  * in order, each active feature staying active into the next row with probability persist,
@@ -23,6 +26,8 @@ export const SyntheticOptions = z.object({
   alpha: z.number().min(0).default(0.5).describe('power-law exponent of firing probabilities'),
   minMag: z.number().min(0).default(0.5).describe('smallest magnitude of an active feature'),
   maxMag: z.number().min(0).default(1.5).describe('largest magnitude of an active feature'),
+  magMean: z.number().min(0).default(0).describe('exponential magnitudes with this mean instead of U[minMag, maxMag] (0 = uniform)'),
+  offset: z.number().min(0).default(0).describe('norm of a constant vector (a random direction) added to every row'),
   noise: z.number().min(0).default(0.01).describe('std of isotropic Gaussian noise per coordinate'),
   groupSize: z.number().int().min(0).default(0).describe('size of correlated groups (0 = none)'),
   groupProb: z.number().min(0).max(1).default(0.5).describe('probability a group member co-fires'),
@@ -38,6 +43,8 @@ export const SyntheticOptions = z.object({
   .refine((o) => 2 * o.antipodal <= o.features, { message: 'antipodal pairs need 2·antipodal <= features' })
   .refine((o) => o.active <= o.features, { message: 'active must be <= features' });
 export type SyntheticOptions = z.infer<typeof SyntheticOptions>;
+
+const LATER_OPTIONS = new Set(['magMean', 'offset']);
 
 /** Parses "synthetic" or "synthetic:d=64,features=512,seed=3" into the options it names
  *  (validated with the defaults applied; the defaults are not returned). */
@@ -95,6 +102,8 @@ export class SyntheticSource implements ActivationSource {
   readonly dOut?: number;
   /** P(feature i fires) before group co-firing, for analysis */
   readonly fireProb: Float64Array;
+  /** the constant added to every row (zeros when offset = 0) */
+  readonly offsetVector: Float32Array;
   #rng: Rng;
   #alias: Alias;
   /** the previous row's active features and the row's position in its document */
@@ -107,7 +116,9 @@ export class SyntheticSource implements ActivationSource {
     this.options = o;
     this.d = o.d;
     this.#be = be;
-    this.description = `synthetic:${Object.entries(o).map(([k, v]) => `${k}=${v}`).join(',')}`;
+    // options added after 0.1 are named only when set, so older runs' descriptions still match
+    const named = Object.entries(o).filter(([k, v]) => !(LATER_OPTIONS.has(k) && v === 0));
+    this.description = `synthetic:${named.map(([k, v]) => `${k}=${v}`).join(',')}`;
     const frng = new Rng(o.seed);
     const features = frng.normals(o.features * o.d);
     be.normalizeRows(features, o.features, o.d);
@@ -135,6 +146,10 @@ export class SyntheticSource implements ActivationSource {
       this.truth = { ...this.truth, targets };
       this.dOut = o.targetD;
     }
+    // its own generator too, so the features and rows are the same with or without an offset
+    this.offsetVector = new Rng((o.seed * 37 + 29) >>> 0).normals(o.d);
+    be.normalizeRows(this.offsetVector, 1, o.d);
+    for (let c = 0; c < o.d; c++) this.offsetVector[c]! *= o.offset;
     const w = Float64Array.from({ length: o.features }, (_, i) => (i + 1) ** -o.alpha);
     const sum = w.reduce((a, b) => a + b, 0);
     this.#alias = new Alias(w.map((v) => v / sum));
@@ -187,7 +202,7 @@ export class SyntheticSource implements ActivationSource {
     const C = o.children > 1 ? o.children : 0;
     perRow.forEach((list, b) => list.forEach((i, t) => {
       idx[b * k + t] = C ? i * C + rng.int(C) : i;
-      vals[b * k + t] = o.minMag + (o.maxMag - o.minMag) * rng.uniform();
+      vals[b * k + t] = o.magMean > 0 ? -o.magMean * Math.log(1 - rng.uniform()) : o.minMag + (o.maxMag - o.minMag) * rng.uniform();
     }));
     const x = out.subarray(0, rows * d);
     const codes = fixedK(vals, idx, rows, k);
@@ -195,6 +210,7 @@ export class SyntheticSource implements ActivationSource {
     // targets: the same codes through the output directions (noise-free)
     if (targets && this.truth.targets) this.#be.sparseDecode(codes, this.truth.targets, o.targetD, null, targets.subarray(0, rows * o.targetD));
     if (o.noise > 0) for (let e = 0; e < rows * d; e++) x[e]! += o.noise * rng.normal();
+    if (o.offset > 0) for (let e = 0; e < rows * d; e++) x[e]! += this.offsetVector[e % d]!;
     return rows;
   }
 
