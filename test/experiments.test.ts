@@ -10,6 +10,8 @@ import { initExperiment } from '../src/experiments/init.js';
 import { progressiveExperiment } from '../src/experiments/progressive.js';
 import { scalesExperiment } from '../src/experiments/scales.js';
 import { shuffleExperiment } from '../src/experiments/shuffle.js';
+import { ShardWriter } from '../src/data/shards.js';
+import { SyntheticSource } from '../src/data/synthetic.js';
 
 const be = getBackend();
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'saekit-exp-'));
@@ -38,10 +40,21 @@ describe('experiments (tiny scale)', () => {
     expect(existsSync(join(out, 'stitched-both', 'sae.safetensors'))).toBe(true);
   });
 
-  it('architectures: every architecture, the matched-L0 table and the threshold-gradient variance ratio', async () => {
+  it('architectures: every architecture in every regime (real activations too), the matched-L0 table and the threshold-gradient variance ratio', async () => {
     const out = tmp();
-    const report = await architecturesExperiment(be, 'tiny', out);
-    for (const arch of ['topk', 'batchtopk', 'matryoshka', 'jumprelu', 'relu']) expect(report).toContain(`| ${arch} | `);
+    // a shard folder standing in for real activations: 20,480 rows of other synthetic data
+    const real = join(tmp(), 'acts'), w = new ShardWriter(real, { d: 16, shardTokens: 8192 });
+    const src = new SyntheticSource({ d: 16, features: 48, active: 3, seed: 9, magMean: 1 }, be), x = new Float32Array(20480 * 16);
+    src.read(x, 20480);
+    w.write(x, 20480);
+    w.close();
+    const report = await architecturesExperiment(be, 'tiny', out, { real });
+    const sections = report.split('\n## ').slice(1);
+    expect(sections.map((t) => t.split(':')[0])).toEqual(['low interference', 'high interference', 'real activations']);
+    for (const section of sections) for (const arch of ['topk', 'batchtopk', 'matryoshka', 'jumprelu', 'relu']) expect(section).toContain(`| ${arch} | `);
+    // the real regime trains on the first 16,384 rows and names the rows it validated and held out
+    expect(sections[2]).toContain(`\`${real}#0:16384\``);
+    expect(sections[2]).toContain(`held-out rows 18432:20480 of ${real}`);
     const ratio = Number(/variance\(per batch\) = (\d+\.\d+)/.exec(report)![1]);
     // an exponential average of independent batch estimates has (1 − β)/(1 + β) of their variance
     expect(ratio).toBeGreaterThan(0);

@@ -19,6 +19,17 @@ const tmp = (): string => join(mkdtempSync(join(tmpdir(), 'saekit-init-')), 'run
 const data = 'synthetic:d=32,features=128,active=4';
 
 describe('init', () => {
+  it('the SAE\'s init draws numbers unrelated to the synthetic generator\'s at the same seed (it used to start at the true features)', async () => {
+    // data seed 0, SAE seed 0, as many latents as features: the same normals would make every
+    // initial decoder row a true feature (MMCS 1 before a single step)
+    const out = tmp();
+    const cfg = parseTrainConfig({ data, latents: 128, k: 4, tokens: 256, batch: 256, lr: 1e-12, seed: 0 });
+    const res = await train(be, cfg, { out });
+    const ev = evaluateSae(be, res.sae, new SyntheticSource({ d: 32, features: 128, active: 4, stream: 1 }, be), 1024);
+    // 128 random unit directions in d = 32: the best match to a true feature is ~0.5
+    expect(ev.mmcs!).toBeLessThan(0.7);
+  });
+
   it('encoder rows have norm 1/√3 (a linear layer\'s default), decoder rows unit norm, in the same directions', () => {
     const d = 24, n = 40;
     const x = new Float32Array(64 * d);

@@ -136,7 +136,7 @@ def main():
     ap = argparse.ArgumentParser()
     for name, kind, default in [("d", int, None), ("latents", int, None), ("k", int, None), ("batch", int, 4096),
                                 ("tokens", int, None), ("lr", float, 0.0), ("warmup-steps", int, 1000),
-                                ("auxk-alpha", float, 0.0), ("dead-tokens", int, 10_000_000), ("seed", int, 0)]:
+                                ("auxk-alpha", float, 0.0), ("eps", float, 1e-8), ("decay", int, 1), ("dead-tokens", int, 10_000_000), ("seed", int, 0)]:
         ap.add_argument(f"--{name}", type=kind, default=default, required=default is None)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
@@ -145,8 +145,8 @@ def main():
     sae = TopKCoder(a.d, a.latents, a.k)
     lr = a.lr or 2e-4 / (a.latents / 2**14) ** 0.5
     steps = a.tokens // a.batch
-    opt = torch.optim.Adam(sae.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, linear_warmup_decay(a.warmup_steps, steps))
+    opt = torch.optim.Adam(sae.parameters(), lr=lr, eps=a.eps)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, linear_warmup_decay(a.warmup_steps, steps if a.decay else 10**12))
     since_fired = torch.zeros(a.latents, dtype=torch.long)
     started = time.time()
     for step in range(steps):

@@ -16,9 +16,11 @@ export function experimentCommand(): Command {
     .addArgument(new Argument('<name>', 'experiment').choices(Object.keys(EXPERIMENTS)))
     .addOption(new Option('--scale <scale>', 'problem size (tiny is a smoke test)').choices(['tiny', 'small', 'medium']).default('small'))
     .option('--out <dir>', 'folder for report.md, plots and runs (default runs/experiment-NAME-SCALE)')
-    .action(async (name: keyof typeof EXPERIMENTS, o: { scale: Scale; out?: string }) => {
+    .option('--real <dir>', 'architectures: also compare on this shard folder of real activations (from saekit extract), as a third regime')
+    .action(async (name: keyof typeof EXPERIMENTS, o: { scale: Scale; out?: string; real?: string }) => {
       const out = o.out ?? `runs/experiment-${name}-${o.scale}`;
-      const report = await EXPERIMENTS[name](getBackend(), o.scale, out);
+      if (o.real && name !== 'architectures') throw new Error(`--real applies to the architectures experiment, not ${name}`);
+      const report = name === 'architectures' ? await architecturesExperiment(getBackend(), o.scale, out, { real: o.real }) : await EXPERIMENTS[name](getBackend(), o.scale, out);
       console.log(report);
       console.log(`saekit: wrote ${out}/report.md`);
     });

@@ -1,7 +1,9 @@
 /**
- * Architectures compared fairly on the same synthetic data (issue 14 item 7): TopK, BatchTopK,
- * Matryoshka, JumpReLU, ReLU + L1, and the dense VAE anchor, in two regimes of interference
- * (few features, few active; many features, more active). Each sparse architecture is trained
+ * Architectures compared fairly on the same data (issue 14 item 7): TopK, BatchTopK,
+ * Matryoshka, JumpReLU, ReLU + L1, and the dense VAE anchor, in two synthetic regimes of
+ * interference (few features, few active; many features, more active) and, given a shard
+ * folder of real activations (`real`), on those: its last evalTokens rows held out, the
+ * evalTokens before them for validation, the rest for training. Each sparse architecture is trained
  * at the same three L0 points (k/2, k, 2k: by k, or by --target-l0 for the penalized ones) at
  * the same token budget. Its learning rate is tuned (the default and 4×) on seed 0 by FVU at
  * matched L0 = k on validation rows (synthetic stream 2); then three seeds at the chosen rate
@@ -13,6 +15,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend } from '../compute/backend.js';
+import type { ActivationSource } from '../data/source.js';
+import { readManifest } from '../data/shards.js';
+import { formatDataSpec, openData } from '../data/spec.js';
 import { SyntheticSource } from '../data/synthetic.js';
 import { fvuAt, paretoFrontier, type FrontierPoint } from '../eval/frontier.js';
 import { lineSpec, writeSvg } from '../eval/plots.js';
@@ -34,14 +39,45 @@ interface Variant {
 const LR_MULTS = [1, 4];
 const SEEDS = [0, 1, 2];
 
-/** The two regimes of interference per scale: d fixed, features and activity varied. */
-function regimes(scale: Scale): { name: string; data: Record<string, number> }[] {
-  const d = SCALES[scale].data.d!;
-  const f = SCALES[scale].data.features!, a = SCALES[scale].data.active!;
+/** A regime: its training data and fresh readers of its validation and held-out rows. */
+interface Regime {
+  name: string;
+  tag: string;
+  train: string;
+  validation: () => Promise<ActivationSource>;
+  heldOut: () => Promise<ActivationSource>;
+  /** how the validation and held-out rows were chosen, for the report */
+  rows: string;
+  /** the generator's options (synthetic regimes; the threshold-gradient probe reads more rows) */
+  synthetic?: Record<string, number>;
+}
+
+/** The two regimes of interference per scale (d fixed, features and activity varied), each
+ *  validated on stream 2 and held out on stream 1. */
+function syntheticRegimes(be: Backend, scale: Scale): Regime[] {
+  const { d, features: f, active: a } = SCALES[scale].data as { d: number; features: number; active: number };
+  const regime = (name: string, tag: string, data: Record<string, number>): Regime => ({
+    name, tag, train: synthSpec(data), synthetic: data, rows: 'validation rows: synthetic stream 2; held-out rows: stream 1',
+    validation: async () => new SyntheticSource({ ...data, stream: 2 }, be), heldOut: async () => heldOutSynthetic(be, data),
+  });
   return [
-    { name: 'low interference', data: { d, features: Math.max(2 * d, f / 4), active: Math.max(2, a / 2) } },
-    { name: 'high interference', data: { d, features: f, active: a } },
+    regime('low interference', 'low', { d, features: Math.max(2 * d, f / 4), active: Math.max(2, a / 2) }),
+    regime('high interference', 'high', { d, features: f, active: a }),
   ];
+}
+
+/** Real activations in a shard folder: the last `evalTokens` rows held out (the held-out rule,
+ *  docs/design.md §5.1), the `evalTokens` before them for validation, the rest for training. */
+function realRegime(be: Backend, dir: string, evalTokens: number): Regime {
+  const total = readManifest(dir).manifest.total_tokens;
+  if (total < 6 * evalTokens) throw new Error(`${dir}: ${total} rows are too few for the study (it holds out 2 × ${evalTokens} and trains on the rest)`);
+  const part = (start: number, end: number) => ({ kind: 'shards' as const, path: dir, rows: { start, end } });
+  const open = (start: number, end: number) => async () => openData(part(start, end), be);
+  return {
+    name: 'real activations', tag: 'real', train: formatDataSpec(part(0, total - 2 * evalTokens)),
+    validation: open(total - 2 * evalTokens, total - evalTokens), heldOut: open(total - evalTokens, total),
+    rows: `validation rows ${total - 2 * evalTokens}:${total - evalTokens}, held-out rows ${total - evalTokens}:${total} of ${dir} (never trained on)`,
+  };
 }
 
 /** Every sparse architecture at the same three L0 points (k/2, k, 2k): the k-sparse ones by
@@ -123,15 +159,13 @@ const fmtStats = (xs: number[]): string => {
 };
 
 /** One regime: tuning on validation rows, then seeds on held-out rows. */
-async function regimeStudy(be: Backend, scale: Scale, out: string, data: Record<string, number>, tag: string) {
+async function regimeStudy(be: Backend, scale: Scale, out: string, r: Regime) {
   const s = SCALES[scale];
   const tokens = Math.round(s.tokens / 2);
-  const base = { data: synthSpec(data), latents: s.latents, tokens, batch: s.batch };
+  const base = { data: r.train, latents: s.latents, tokens, batch: s.batch };
   const lr0 = defaultLr(s.latents);
-  // validation rows for tuning (stream 2), and the held-out rows by the one rule (stream 1)
-  const validation = (): SyntheticSource => new SyntheticSource({ ...data, stream: 2 }, be);
-  const heldOut = (): SyntheticSource => heldOutSynthetic(be, data);
-  const dir = (name: string): string => runDir(out, `${tag}-${name}`);
+  const { validation, heldOut } = r;
+  const dir = (name: string): string => runDir(out, `${r.tag}-${name}`);
   const nameOf = (v: Variant, label: string, mult: number, seed: number): string => `${v.name}-${label.replace(/[^\w.=-]/g, '')}-lr${mult}-s${seed}`;
   const run = (name: string, settings: Record<string, unknown>) => trainRun(be, dir(name), { ...base, ...settings });
   const runsTable: string[] = [];
@@ -145,7 +179,7 @@ async function regimeStudy(be: Backend, scale: Scale, out: string, data: Record<
       const pts: FrontierPoint[] = [];
       for (const [label, settings] of v.settings) {
         const res = await run(nameOf(v, label, mult, 0), { ...settings, lr: lr0 * mult, seed: 0 });
-        const ev = evalAt(be, res, validation(), s.evalTokens);
+        const ev = evalAt(be, res, await validation(), s.evalTokens);
         pts.push({ label, group: v.name, l0: ev.l0, fvu: ev.fvu });
       }
       const f = fvuAt(paretoFrontier(pts), s.k);
@@ -160,11 +194,11 @@ async function regimeStudy(be: Backend, scale: Scale, out: string, data: Record<
       for (const [label, settings] of v.settings) {
         const name = nameOf(v, label, best.mult, seed);
         const res = await run(name, { ...settings, lr: lr0 * best.mult, seed });
-        const ev = evalAt(be, res, heldOut(), s.evalTokens);
+        const ev = evalAt(be, res, await heldOut(), s.evalTokens);
         pts.push({ label, group: v.name, l0: ev.l0, fvu: ev.fvu });
         points.push({ label, group: v.name, l0: ev.l0, fvu: ev.fvu, seed });
         if (seed === 0) sum.l0s.push(ev.l0);
-        if ((settings.k ?? settings.targetL0) === s.k) sum.mmcs.push(ev.mmcs!);
+        if ((settings.k ?? settings.targetL0) === s.k && ev.mmcs !== undefined) sum.mmcs.push(ev.mmcs);
         if (v.name === 'jumprelu' && settings.targetL0 === s.k && seed === 0) probe = { sae: res.sae, lambda: finalLambda(dir(name)) };
       }
       sum.fvus.push(fvuAt(paretoFrontier(pts), s.k));
@@ -172,7 +206,7 @@ async function regimeStudy(be: Backend, scale: Scale, out: string, data: Record<
     summaries.push(sum);
   }
   const vae = [];
-  for (const seed of SEEDS) vae.push(evalAt(be, await run(`vae-s${seed}`, { arch: 'vae', vaeNoise: 0.1, seed }), heldOut(), s.evalTokens));
+  for (const seed of SEEDS) vae.push(evalAt(be, await run(`vae-s${seed}`, { arch: 'vae', vaeNoise: 0.1, seed }), await heldOut(), s.evalTokens));
   return { base, tokens, runsTable, summaries, points, probe, vae };
 }
 
@@ -185,14 +219,18 @@ function ordering(a: Summary | undefined, b: Summary | undefined): string {
   return `${a.v} ${sa.mean.toFixed(4)} vs ${b.v} ${sb.mean.toFixed(4)}: ${verdict}${verdict === 'higher' || verdict === 'lower' ? ` (${a.v} is ${verdict})` : ''}`;
 }
 
-export async function architecturesExperiment(be: Backend, scale: Scale, out: string): Promise<string> {
+/** The mean of the values as text, or "—" when there are none (real data has no MMCS). */
+const meanOrDash = (xs: number[]): string => (xs.length ? stats(xs).mean.toFixed(4) : '—');
+
+export async function architecturesExperiment(be: Backend, scale: Scale, out: string, o: { real?: string } = {}): Promise<string> {
   const s = SCALES[scale];
   const sections: string[] = [];
   const allPoints: { architecture: string; l0: number; fvu: number }[] = [];
   let probeLine = '';
-  for (const [i, r] of regimes(scale).entries()) {
-    const tag = i === 0 ? 'low' : 'high';
-    const st = await regimeStudy(be, scale, out, r.data, tag);
+  const all = [...syntheticRegimes(be, scale), ...(o.real ? [realRegime(be, o.real, s.evalTokens)] : [])];
+  for (const r of all) {
+    const tag = r.tag;
+    const st = await regimeStudy(be, scale, out, r);
     // one point per architecture and L0 setting: the mean over seeds
     const cells = new Map<string, { l0: number[]; fvu: number[]; group: string }>();
     for (const p of st.points) {
@@ -203,12 +241,12 @@ export async function architecturesExperiment(be: Backend, scale: Scale, out: st
     }
     for (const c of cells.values()) allPoints.push({ architecture: `${c.group} (${tag})`, l0: stats(c.l0).mean, fvu: stats(c.fvu).mean });
     const by = (name: string): Summary | undefined => st.summaries.find((x) => x.v === name);
-    const vaeF = stats(st.vae.map((e) => e.fvu)), vaeM = stats(st.vae.map((e) => e.mmcs!));
+    const vaeF = stats(st.vae.map((e) => e.fvu)), vaeM = meanOrDash(st.vae.flatMap((e) => (e.mmcs === undefined ? [] : [e.mmcs])));
     sections.push(`## ${r.name}: \`${st.base.data}\``, '',
-      `${s.latents} latents, ${st.tokens} tokens in batches of ${s.batch} for every run; learning rate tuned over ${LR_MULTS.map((m) => `${m}×`).join(', ')} the default (${defaultLr(s.latents).toExponential(2)}) on seed 0 by FVU at L0 = ${s.k} on validation rows (stream 2); then seeds ${SEEDS.join(', ')} at the chosen rate, evaluated on ${s.evalTokens} held-out rows (stream 1).`, '',
+      `${s.latents} latents, ${st.tokens} tokens in batches of ${s.batch} for every run; learning rate tuned over ${LR_MULTS.map((m) => `${m}×`).join(', ')} the default (${defaultLr(s.latents).toExponential(2)}) on seed 0 by FVU at L0 = ${s.k} on validation rows; then seeds ${SEEDS.join(', ')} at the chosen rate, evaluated on ${s.evalTokens} held-out rows (${r.rows}).`, '',
       `| architecture | chosen lr | FVU at L0 = ${s.k}: mean [min, max] over seeds | held-out L0 of the three points (seed 0) | MMCS at L0 ≈ ${s.k} (mean) |`, '|---|---|---|---|---|',
-      ...st.summaries.map((x) => `| ${x.v} | ${x.lrMult}× | ${fmtStats(x.fvus)} | ${x.l0s.map((v) => v.toFixed(1)).join(' / ')} | ${stats(x.mmcs).mean.toFixed(4)} |`),
-      `| vae (dense, L0 = ${s.latents}) | 1× | FVU ${vaeF.mean.toFixed(4)} [${vaeF.lo.toFixed(4)}, ${vaeF.hi.toFixed(4)}] with z = μ | — | ${vaeM.mean.toFixed(4)} |`, '',
+      ...st.summaries.map((x) => `| ${x.v} | ${x.lrMult}× | ${fmtStats(x.fvus)} | ${x.l0s.map((v) => v.toFixed(1)).join(' / ')} | ${meanOrDash(x.mmcs)} |`),
+      `| vae (dense, L0 = ${s.latents}) | 1× | FVU ${vaeF.mean.toFixed(4)} [${vaeF.lo.toFixed(4)}, ${vaeF.hi.toFixed(4)}] with z = μ | — | ${vaeM} |`, '',
       'Literature ordering at matched L0:', '',
       `- BatchTopK <= TopK (Bussmann et al. 2024): ${ordering(by('batchtopk'), by('topk'))}`,
       `- JumpReLU ≈ TopK (Rajamanoharan et al. 2024; Gao et al. 2024): ${ordering(by('jumprelu'), by('topk'))}`,
@@ -217,13 +255,13 @@ export async function architecturesExperiment(be: Backend, scale: Scale, out: st
       '<details><summary>tuning runs (seed 0, validation rows): L0 / FVU at k/2, k, 2k, and FVU at matched L0</summary>', '',
       '| architecture | lr | L0 / FVU per point | FVU at L0 = ' + s.k + ' |', '|---|---|---|---|', ...st.runsTable, '', '</details>', '');
     // the threshold-gradient probe, at the trained parameters of the high-interference JumpReLU run at L0 = k
-    if (tag === 'high' && st.probe) {
-      const p = thresholdGradientVariance(be, st.probe.sae, new SyntheticSource({ ...r.data, stream: 3 }, be), s.batch, 200, st.probe.lambda, 0.05);
+    if (tag === 'high' && st.probe && r.synthetic) {
+      const p = thresholdGradientVariance(be, st.probe.sae, new SyntheticSource({ ...r.synthetic, stream: 3 }, be), s.batch, 200, st.probe.lambda, 0.05);
       probeLine = `JumpReLU threshold gradient at fixed parameters (the high-interference target-L0 = ${s.k} run, seed 0, at its final λ = ${st.probe.lambda.toPrecision(3)}, ε = 0.05, ${s.batch}-row batches, 200 batches after burn-in, ${p.latents} latents with a nonzero per-batch variance): variance(persistent KDE, decay ${KDE_DECAY}) / variance(per batch) = ${p.ratio.toFixed(4)}.`;
     }
   }
   await writeSvg(join(out, 'frontier.svg'), lineSpec(allPoints,
-    { x: 'l0', y: 'fvu', series: 'architecture', title: 'MSE–L0 by architecture and regime (held-out synthetic data, mean over seeds)', xTitle: 'L0 (log)', yTitle: 'FVU (log)', logX: true, logY: true }));
+    { x: 'l0', y: 'fvu', series: 'architecture', title: 'MSE–L0 by architecture and regime (held-out rows, mean over seeds)', xTitle: 'L0 (log)', yTitle: 'FVU (log)', logX: true, logY: true }));
   const report = [`# Architectures compared fairly (${scale})`, '',
     'BatchTopK and Matryoshka are evaluated with their inference threshold; the VAE with z = μ. JumpReLU and ReLU start at each L0 point (--init-l0), are steered to it by --target-l0, and encode x (not x − b_dec).', '',
     ...sections, probeLine, '', '![frontier](frontier.svg)', ''].join('\n');

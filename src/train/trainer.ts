@@ -22,7 +22,7 @@ import type { ParamName, Sae, SaeParams } from '../sae/common.js';
 import { initExtras, initParams, matchReconstructionScale } from '../sae/init.js';
 import { paramEntries, saveSae } from '../sae/folder.js';
 import { Progress } from '../util/progress.js';
-import { Rng } from '../util/rng.js';
+import { Rng, seedFor } from '../util/rng.js';
 import { Adam, clipGradNorm } from './adam.js';
 import { checkpointDirs, readCheckpoint, sourceStateOf, writeCheckpoint } from './checkpoint.js';
 import { archOptions, checkArchitecture, defaultLr, latentsFor, parseTrainConfig, type TrainConfig } from './config.js';
@@ -274,7 +274,7 @@ function initialize(run: Run): State {
   const { be, cfg, d, n, dOut } = run;
   const arch = architecture(cfg.arch), opts = archOptions(cfg);
   const s = run.sample!;
-  const params = initExtras(initParams(be, { d, n, dOut }, new Rng(cfg.seed), s.y, s.rows, cfg.encoderInit), { arch: cfg.arch, d, n, dOut }, opts);
+  const params = initExtras(initParams(be, { d, n, dOut }, new Rng(seedFor(cfg.seed, 'sae-init')), s.y, s.rows, cfg.encoderInit), { arch: cfg.arch, d, n, dOut }, opts);
   if (arch.initScale === 'reconstruction') {
     const sae: Sae = { cfg: { format: 'saekit-sae', arch: cfg.arch, d, n, k: 0, multiTopK: false, data: run.data, ...(dOut ? { dOut } : {}) }, params };
     // recorded: how far from the data's scale the unscaled init reconstructed

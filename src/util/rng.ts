@@ -66,6 +66,18 @@ export class Rng {
   }
 }
 
+/**
+ * A seed for one purpose: the user's seed mixed with a hash of the purpose's name (FNV-1a),
+ * so that two components given the same seed draw unrelated numbers. Without it the SAE's
+ * init and the synthetic generator, both at seed 0, drew the same normals: the initial decoder
+ * rows were the true features (docs/design.md §4.1).
+ */
+export function seedFor(seed: number, purpose: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < purpose.length; i++) h = Math.imul(h ^ purpose.charCodeAt(i), 0x01000193) >>> 0;
+  return (h ^ Math.imul(seed >>> 0, 0x9e3779b1)) >>> 0;
+}
+
 function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
