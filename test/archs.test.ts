@@ -15,7 +15,7 @@ import { openData, parseDataSpec } from '../src/data/spec.js';
 import { ShardWriter } from '../src/data/shards.js';
 import { Rng } from '../src/util/rng.js';
 import { architecture } from '../src/sae/arch/registry.js';
-import { parseTrainConfig } from '../src/train/config.js';
+import { defaultLr, parseTrainConfig } from '../src/train/config.js';
 import { train } from '../src/train/trainer.js';
 
 const be = getBackend();
@@ -27,14 +27,19 @@ const baseFor = (arch: string): Record<string, unknown> => ({ ...base, arch, ...
 const heldOut = (): SyntheticSource => new SyntheticSource({ ...data, stream: 1 }, be);
 
 describe('architectures recover the synthetic ground truth', () => {
+  // 391 steps at 4× the default learning rate (the architecture study's choice for short runs).
+  // Measured with an init independent of the data's seed (seed 0, 400k tokens): BatchTopK MMCS
+  // 0.86, Matryoshka 0.82 (its prefixes keep the first latents general), JumpReLU 0.90 at L0 4.2,
+  // ReLU 0.975 at L0 18; TopK 0.99 (test/train.test.ts). Before the init had its own seed stream
+  // these thresholds were 0.93–0.95 because the init started at the true features.
   it.each([
     // arch, extra settings, MMCS at least, L0 at most
-    ['batchtopk', {}, 0.95, 4.5],
-    ['matryoshka', { prefixes: [16, 64] }, 0.93, 4.5],
-    ['jumprelu', { lambda: 0.01 }, 0.93, 30],
+    ['batchtopk', {}, 0.8, 4.5],
+    ['matryoshka', { prefixes: [16, 64] }, 0.75, 4.5],
+    ['jumprelu', { lambda: 0.03 }, 0.85, 6],
     ['relu', { lambda: 0.1 }, 0.93, 60],
   ] as const)('%s %j: MMCS >= %d, L0 <= %d', async (arch, extra, mmcs, maxL0) => {
-    const res = await train(be, parseTrainConfig({ ...baseFor(arch), ...extra }), { out: tmp() });
+    const res = await train(be, parseTrainConfig({ ...baseFor(arch), lr: 4 * defaultLr(256), ...extra }), { out: tmp() });
     const ev = evaluateSae(be, res.sae, heldOut(), 16384);
     expect(ev.mmcs!).toBeGreaterThanOrEqual(mmcs);
     expect(ev.l0).toBeLessThanOrEqual(maxL0);
@@ -66,7 +71,8 @@ describe('architectures recover the synthetic ground truth', () => {
   });
 
   it.each(['jumprelu', 'relu'])('%s with --target-l0 8 settles at held-out L0 within a quarter of 8, from a λ that alone lands far away', async (arch) => {
-    const res = await train(be, parseTrainConfig({ ...baseFor(arch), targetL0: 8 }), { out: tmp() });
+    // JumpReLU's thresholds follow λ slowly: 1M tokens (held-out L0 7.9; 11.8 after 400k)
+    const res = await train(be, parseTrainConfig({ ...baseFor(arch), targetL0: 8, tokens: arch === 'jumprelu' ? 1_000_000 : base.tokens }), { out: tmp() });
     const l0 = evaluateSae(be, res.sae, heldOut(), 8192).l0;
     expect(Math.abs(l0 - 8) / 8).toBeLessThan(0.25);
     // the default λ alone gives another L0 (so the controller did the work)
