@@ -3,7 +3,9 @@
  * data with known features and reports FVU, L0, dead fraction and ground-truth recovery.
  *
  * Token arithmetic: 8M tokens / 4096 per batch = 1954 steps; d=128, 2048 true features,
- * 16 active per row on average; 4096 latents, k=16.
+ * 16 active per row on average; 4096 latents, k=16. The learning rate is 4× the default fit
+ * (2e-4/√(n/2^14) = 4e-4): in 1954 steps the default recovers 3.8% of the true features
+ * (MMCS 0.474), 1.6e-3 recovers 98.1% (MMCS 0.986, FVU 0.254; EXPERIMENTS.md).
  */
 import { Command } from 'commander';
 import { runTrainJob } from './train.js';
@@ -14,6 +16,7 @@ export const QUICKSTART = {
   k: 16,
   tokens: 8_000_000,
   batch: 4096,
+  lr: 1.6e-3,
 } as const;
 
 export function quickstartCommand(): Command {
