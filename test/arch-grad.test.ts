@@ -159,7 +159,7 @@ describe('ReLU + decoder-norm-weighted L1', () => {
         sse += sqErr(p, x, b, z);
         z.forEach((v, i) => { l1 += v * norms[i]!; });
       }
-      return sse / denom64(x) + (lambda * l1) / B;
+      return sse / denom64(x) + (lambda * l1) / B / Math.sqrt(denom64(x) / B);
     };
     const grads = zeros(p);
     const r = reluForwardBackward(be, p, x, B, lambda, grads);
@@ -169,6 +169,22 @@ describe('ReLU + decoder-norm-weighted L1', () => {
     const r2 = reluForwardBackward(be, p, x, B, lambda, g2, undefined, false);
     expect(r2.loss).toBeCloseTo(loss64(true), 6);
     checkFd(p, g2, ['W_enc', 'b_enc', 'W_dec', 'b_dec'], () => loss64(true));
+  });
+
+  it('λ is independent of the data\'s scale: data ×c with biases ×c (the same SAE in the new units) gives the same loss, L0 and gradients of the weights', () => {
+    const rng = new Rng(8);
+    const p = params(rng);
+    const x = rng.normals(B * d);
+    const c = 37;
+    const scaled: SaeParams = { ...p, b_enc: p.b_enc.map((v) => v * c), b_dec: p.b_dec.map((v) => v * c) };
+    const g1 = zeros(p), g2 = zeros(p);
+    const r1 = reluForwardBackward(be, p, x, B, 0.05, g1);
+    const r2 = reluForwardBackward(be, scaled, x.map((v) => v * c), B, 0.05, g2);
+    expect(r2.l0).toBe(r1.l0);
+    expect(r2.loss).toBeCloseTo(r1.loss, 5);
+    expect(r2.l1).toBeCloseTo(r1.l1, 5);
+    // ∂L/∂W_dec is scale-free (the code scales by c, the FVU's denominator by c²)
+    for (let j = 0; j < g1.W_dec.length; j++) expect(g2.W_dec[j]!).toBeCloseTo(g1.W_dec[j]!, 4);
   });
 });
 
@@ -251,7 +267,7 @@ describe('transcoders (input 5 → output 3, no input centring)', () => {
         sse += err(b, z);
         z.forEach((v, i) => { l1 += v * norms[i]!; });
       }
-      return sse / denomY() + (lambda * l1) / B;
+      return sse / denomY() + (lambda * l1) / B / Math.sqrt(denomY() / B);
     };
     const grads = zeros(p);
     const r = reluForwardBackward(be, p, x, B, lambda, grads, y);

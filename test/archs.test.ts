@@ -37,7 +37,7 @@ describe('architectures recover the synthetic ground truth', () => {
     ['batchtopk', {}, 0.8, 4.5],
     ['matryoshka', { prefixes: [16, 64] }, 0.75, 4.5],
     ['jumprelu', { lambda: 0.03 }, 0.85, 6],
-    ['relu', { lambda: 0.1 }, 0.93, 60],
+    ['relu', { lambda: 0.2 }, 0.93, 60],
   ] as const)('%s %j: MMCS >= %d, L0 <= %d', async (arch, extra, mmcs, maxL0) => {
     const res = await train(be, parseTrainConfig({ ...baseFor(arch), lr: 4 * defaultLr(256), ...extra }), { out: tmp() });
     const ev = evaluateSae(be, res.sae, heldOut(), 16384);

@@ -25,6 +25,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { jumpreluForwardBackward, KdeState } from '../sae/arch/jumprelu.js';
 import type { Sae, SaeParams } from '../sae/common.js';
 import { defaultLr } from '../train/config.js';
+import type { TrainResult } from '../train/trainer.js';
 import { evalAt, heldOutSynthetic, runDir, SCALES, synthSpec, trainRun, type Scale } from './common.js';
 
 const KDE_DECAY = 0.95;
@@ -35,8 +36,9 @@ interface Variant {
   settings: [string, Record<string, unknown>][];
 }
 
-/** Learning rates tried, as multiples of the default 2e-4/√(n/2^14), and the seeds. */
-const LR_MULTS = [1, 4];
+/** Learning rates tried, as multiples of the default 2e-4/√(n/2^14) (a geometric grid wide enough
+ *  that the best rate lies inside it, not at its edge), and the seeds. */
+const LR_MULTS = [1, 4, 16, 64];
 const SEEDS = [0, 1, 2];
 
 /** A regime: its training data and fresh readers of its validation and held-out rows. */
@@ -139,6 +141,17 @@ function finalLambda(dir: string): number {
   return lambda;
 }
 
+/** A tuning run, or null where the rate made it diverge (the trainer's divergence stop): a rate
+ *  too high for an architecture is a result of the sweep, not a failure of the study. */
+async function tuningRun(train: () => Promise<TrainResult>): Promise<TrainResult | null> {
+  try {
+    return await train();
+  } catch (e) {
+    if (e instanceof Error && e.message.includes('training diverged')) return null;
+    throw e;
+  }
+}
+
 interface Summary {
   v: string;
   lrMult: number;
@@ -177,13 +190,16 @@ async function regimeStudy(be: Backend, scale: Scale, out: string, r: Regime) {
     let best = { mult: LR_MULTS[0]!, fvu: Infinity };
     for (const mult of LR_MULTS) {
       const pts: FrontierPoint[] = [];
+      const cells: string[] = [];
       for (const [label, settings] of v.settings) {
-        const res = await run(nameOf(v, label, mult, 0), { ...settings, lr: lr0 * mult, seed: 0 });
+        const res = await tuningRun(() => run(nameOf(v, label, mult, 0), { ...settings, lr: lr0 * mult, seed: 0 }));
+        if (!res) { cells.push('diverged'); continue; }
         const ev = evalAt(be, res, await validation(), s.evalTokens);
         pts.push({ label, group: v.name, l0: ev.l0, fvu: ev.fvu });
+        cells.push(`${ev.l0.toFixed(1)} / ${ev.fvu.toFixed(4)}`);
       }
-      const f = fvuAt(paretoFrontier(pts), s.k);
-      runsTable.push(`| ${v.name} | ${mult}× | ${pts.map((p) => `${p.l0.toFixed(1)} / ${p.fvu.toFixed(4)}`).join(' · ')} | ${Number.isFinite(f) ? f.toFixed(4) : '—'} |`);
+      const f = pts.length ? fvuAt(paretoFrontier(pts), s.k) : NaN;
+      runsTable.push(`| ${v.name} | ${mult}× | ${cells.join(' · ')} | ${Number.isFinite(f) ? f.toFixed(4) : '—'} |`);
       // a rate whose frontier does not reach L0 = k (NaN) never wins; none reaching it keeps the default
       if (f < best.fvu) best = { mult, fvu: f };
     }

@@ -109,7 +109,7 @@ export function zerosLike(p: SaeParams): SaeParams {
  *  ŷ = z·W_dec + b_dec, and dL/dŷ = 2(ŷ − y)/Σ||y − ȳ||² of the FVU loss (y = target ?? x).
  *  `uncentred`: the encoder reads x itself, not x − b_dec (always so for a transcoder). */
 export function thresholdForward(be: Backend, p: SaeParams, x: Float32Array, B: number, theta: Float32Array, target: Float32Array | undefined,
-  uncentred: boolean): { xc: Float32Array; pre: Float32Array; z: SparseRows; grad: Float32Array; fvu: number } {
+  uncentred: boolean): { xc: Float32Array; pre: Float32Array; z: SparseRows; grad: Float32Array; fvu: number; denom: number } {
   const { n, dOut } = widths(p);
   const { xc, pre } = preActivations(be, p, x, B, uncentred);
   const y = target ?? x;
@@ -118,7 +118,7 @@ export function thresholdForward(be: Backend, p: SaeParams, x: Float32Array, B: 
   const denom = Math.max(totalVariance(y, B, dOut), 1e-30);
   const grad = new Float32Array(B * dOut);
   const sse = diffSq(recon, y, B * dOut, grad, 2 / denom);
-  return { xc, pre, z, grad, fvu: sse / denom };
+  return { xc, pre, z, grad, fvu: sse / denom, denom };
 }
 
 /** Given dL/dpre at the code's entries (dPre, in z's layout) and dL/dŷ (grad [B, dOut]): the

@@ -19,7 +19,7 @@ import { foldCentring, preActivationQuantiles } from '../primitives.js';
 /** The option fields, with the architecture's default λ. */
 export function penaltyOptions(defaultLambda: number, penalty: string) {
   return {
-    lambda: z.number().min(0).default(defaultLambda).describe(`sparsity coefficient: the L0 penalty (jumprelu, default 0.003) or the decoder-norm-weighted L1 (relu, default 0.01); with --target-l0, its starting value`),
+    lambda: z.number().min(0).default(defaultLambda).describe(`sparsity coefficient: the L0 penalty (jumprelu, default 0.003) or the decoder-norm-weighted L1 divided by the batch's RMS scale (relu, default 0.1); both in FVU units, independent of the data's scale; with --target-l0, its starting value`),
     lambdaWarmup: z.number().min(0).max(1).default(0.05).describe('fraction of the run over which lambda rises linearly from 0 (jumprelu, relu)'),
     targetL0: z.number().positive().optional().describe(`adapt lambda (the ${penalty}) during training so the running L0 settles at this value (jumprelu, relu)`),
     initL0: z.number().positive().optional().describe('set the code at init so about this many latents fire per token (jumprelu: the thresholds, relu: b_enc; per-latent quantiles of the pre-activations of a data sample); default: jumprelu starts at --theta0, relu with b_enc = 0'),

@@ -3,8 +3,10 @@
  *
  *   pre = x·W_encᵀ + b_enc (or (x − b_dec)·W_encᵀ + b_enc with centerInput)
  *   z = ReLU(pre)     x̂ = z·W_dec + b_dec
- *   L   = FVU + λ·(1/B)·Σ_b Σ_i z_bi·||W_dec,i||₂          (no unit-norm constraint on W_dec)
- * docs/design.md §4.5.
+ *   L   = FVU + λ·(1/B)·Σ_b Σ_i z_bi·||W_dec,i||₂ / s       (no unit-norm constraint on W_dec)
+ * where s = √(Σ_b ||y_b − ȳ||² / B) is the batch's RMS distance from its mean (y the target: x,
+ * or a transcoder's output), so that λ is in units independent of the data's scale, as the FVU
+ * is: scaling the data by c scales the code by c and leaves the loss unchanged. docs/design.md §4.5.
  */
 import { z } from 'zod';
 import type { Backend, SparseRows } from '../../compute/backend.js';
@@ -17,7 +19,7 @@ export interface ReluResult {
   loss: number;
   fvu: number;
   l0: number;
-  /** the penalty term before λ: mean Σ_i z_i·||W_dec,i|| */
+  /** the penalty term before λ: mean Σ_i z_i·||W_dec,i||, divided by the batch's RMS scale s */
   l1: number;
   z: SparseRows;
 }
@@ -27,31 +29,34 @@ export function reluForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
   target?: Float32Array, centre = true): ReluResult {
   const { n, dOut: d } = widths(p);
   const uncentred = target !== undefined || !centre;
-  const { xc, z, grad, fvu } = thresholdForward(be, p, x, B, new Float32Array(n), target, uncentred);
+  const { xc, z, grad, fvu, denom } = thresholdForward(be, p, x, B, new Float32Array(n), target, uncentred);
   const norms = be.rowNorms(p.W_dec, n, d);
   const nnz = z.rowPtr[B]!;
   const sumZ = new Float64Array(n);
+  // the data's scale s (a constant of the batch, so it only rescales λ's gradient terms)
+  const invScale = 1 / Math.sqrt(denom / Math.max(B, 1));
   let l1 = 0;
   for (let e = 0; e < nnz; e++) { sumZ[z.idx[e]!]! += z.vals[e]!; l1 += z.vals[e]! * norms[z.idx[e]!]!; }
-  l1 /= Math.max(B, 1);
+  l1 *= invScale / Math.max(B, 1);
   const result = { loss: fvu + lambda * l1, fvu, l0: nnz / Math.max(B, 1), l1, z };
   if (!grads) return result;
+  const lam = (lambda * invScale) / B;
 
-  // decoder: reconstruction, plus the penalty's λ/B·Σ_b z_bi·W_i/||W_i||
+  // decoder: reconstruction, plus the penalty's λ/(B·s)·Σ_b z_bi·W_i/||W_i||
   be.sparseAccumulate(z, grad, d, grads.W_dec, true);
   for (let i = 0; i < n; i++) {
     if (!(norms[i]! > 0) || sumZ[i] === 0) continue;
-    const f = (lambda / B) * sumZ[i]! / norms[i]!;
+    const f = lam * sumZ[i]! / norms[i]!;
     for (let c = 0; c < d; c++) grads.W_dec[i * d + c]! += f * p.W_dec[i * d + c]!;
   }
-  // latents: ∂L/∂z_bi = dx̂_b·W_i + λ/B·||W_i|| where z > 0 (ReLU)
+  // latents: ∂L/∂z_bi = dx̂_b·W_i + λ/(B·s)·||W_i|| where z > 0 (ReLU)
   const dPre = be.sparseDot(z, grad, p.W_dec, d);
-  for (let e = 0; e < nnz; e++) dPre[e]! += (lambda / B) * norms[z.idx[e]!]!;
+  for (let e = 0; e < nnz; e++) dPre[e]! += lam * norms[z.idx[e]!]!;
   encoderBackward(be, p, z, dPre, xc, grad, grads, uncentred);
   return result;
 }
 
-const Options = z.object(penaltyOptions(0.01, 'L1 coefficient'));
+const Options = z.object(penaltyOptions(0.1, 'L1 coefficient'));
 type Options = z.infer<typeof Options>;
 
 export const relu: Architecture<Options> = {
