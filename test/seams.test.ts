@@ -253,8 +253,10 @@ describe('reports say what their numbers mean', () => {
     const res = await trainAndReport(be, { settings: { data: join(dir, 'acts'), latents: 64, k: 4, tokens: 8192, batch: 1024 }, out, resume: false, evalTokens: 2048 });
     expect(res.train.tokens).toBe(3000);
     const ev = JSON.parse(readFileSync(join(out, 'eval.json'), 'utf8'));
-    // the dead window is laid over the 3000 rows the data holds (a quarter, at least one batch)
-    expect(ev).toMatchObject({ never_fired_fraction: expect.any(Number), dead_fraction: expect.any(Number), dead_window: 1024 });
+    // the dead window is the one asked for (default 10M tokens), not cut to the 3000 rows the data
+    // holds: within this run no latent counts as dead, and the report says why
+    expect(ev).toMatchObject({ never_fired_fraction: expect.any(Number), dead_fraction: 0, dead_window: 10_000_000, trained_tokens: 3000 });
+    expect(readFileSync(join(out, 'report.md'), 'utf8')).toMatch(/dead \(training\)\s+none can be: the dead window \(10000000 tokens, --dead-tokens\) is longer than the 3000 tokens trained/);
     expect(ev.warnings.join(' ')).toMatch(/the data ended after 3000 of the 8192 tokens asked for/);
     // 3000 rows cannot spare 2048 for held-out evaluation: it says that it read training rows
     expect(ev.warnings.join(' ')).toMatch(/evaluated on rows the run may have trained on/);

@@ -13,6 +13,8 @@ export type EvalSummary = Omit<EvalResult, 'density'> & {
   /** the trainer's dead fraction at the end of training: no firing in its last `dead_window` tokens */
   dead_fraction?: number;
   dead_window?: number;
+  /** tokens the run trained on (a window longer than this counts no latent as dead) */
+  trained_tokens?: number;
   /** see evalWarnings */
   warnings?: string[];
 };
@@ -39,7 +41,9 @@ export function formatSummary(r: EvalSummary): string {
     `  L0                  ${r.l0.toFixed(2)}`,
     `  never fired         ${(100 * r.never_fired_fraction).toFixed(2)}%  of latents, in the ${r.tokens} evaluated tokens`,
   ];
-  if (r.dead_fraction !== undefined) lines.push(`  dead (training)     ${(100 * r.dead_fraction).toFixed(2)}%  of latents, no firing in the last ${r.dead_window} training tokens`);
+  if (r.dead_fraction !== undefined && r.dead_window !== undefined && r.trained_tokens !== undefined && r.dead_window > r.trained_tokens) {
+    lines.push(`  dead (training)     none can be: the dead window (${r.dead_window} tokens, --dead-tokens) is longer than the ${r.trained_tokens} tokens trained`);
+  } else if (r.dead_fraction !== undefined) lines.push(`  dead (training)     ${(100 * r.dead_fraction).toFixed(2)}%  of latents, no firing in the last ${r.dead_window} training tokens`);
   if (r.next_preact) lines.push(`  (k+1)-th pre-act    mean ${r.next_preact.mean.toFixed(4)}, positive in ${(100 * r.next_preact.positive_fraction).toFixed(1)}% of tokens`);
   if (r.mmcs !== undefined) lines.push(`  MMCS (ground truth) ${r.mmcs.toFixed(4)}  (${(100 * (r.recovered_09 ?? 0)).toFixed(1)}% of true features with cosine > 0.9)`);
   for (const w of r.warnings ?? []) lines.push(`  warning: ${w}`);
@@ -72,7 +76,7 @@ export function evalWarnings(s: EvalSummary, o: { training?: TrainingEnd; downst
 export async function writeReport(be: Backend, runDir: string, sae: Sae, evalSource: ActivationSource, evalTokens: number, training?: TrainingEnd): Promise<EvalSummary> {
   const res = evaluateSae(be, sae, evalSource, evalTokens);
   const base = summary(res);
-  const s: EvalSummary = training ? { ...base, dead_fraction: training.dead_fraction, dead_window: training.dead_window } : base;
+  const s: EvalSummary = training ? { ...base, dead_fraction: training.dead_fraction, dead_window: training.dead_window, trained_tokens: training.tokens } : base;
   const warnings = evalWarnings(s, { training });
   if (warnings.length) s.warnings = warnings;
   writeJsonAtomic(join(runDir, 'eval.json'), { data: evalSource.description, ...s });

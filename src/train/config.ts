@@ -12,7 +12,7 @@ export const SharedTrainConfig = z.object({
   latents: z.number().int().positive().optional().describe('number of latents n (default: --expansion × d)'),
   expansion: z.number().positive().default(16).describe('latents per input dimension when --latents is not given (n = expansion × d, rounded)'),
   transcode: z.boolean().default(false).describe('train a transcoder: map the data\'s inputs to its targets (shards with targets from saekit extract --target-site, lm:...,targetSite=SITE, or synthetic:...,targetD=N)'),
-  deadTokens: z.number().int().positive().default(10_000_000).describe('a latent is dead after this many tokens without firing (capped at tokens/4)'),
+  deadTokens: z.number().int().positive().default(10_000_000).describe('a latent is dead after this many tokens without firing (as Gao et al. and sparsify; in a shorter run none is, and AuxK does not engage)'),
   tokens: z.number().int().positive().default(20_000_000).describe('training token budget'),
   batch: z.number().int().positive().default(4096).describe('rows per step'),
   lr: z.number().positive().optional().describe('Adam learning rate (default 2e-4 / sqrt(latents / 2^14))'),

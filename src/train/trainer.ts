@@ -199,8 +199,14 @@ async function prepare(be: Backend, given: TrainConfig, o: TrainOptions): Promis
     d, latents: n, ...(dOut ? { d_out: dOut } : {}), data_description: source.description, lr: cfg.lr ?? defaultLr(n), input_scale: scale,
     // the schedule, checkpoints and the dead window are laid over the tokens the data holds
     tokens_available: available,
-    dead_tokens_effective: Math.max(B, Math.min(cfg.deadTokens, Math.floor(available / 4))), ...arch.resolve?.(archOptions(cfg), { d, n }),
+    // the dead window as given (Gao et al. and sparsify: 10M tokens), not cut to fit a short run:
+    // windows of 4–25% of a run flagged rare latents as dead, and AuxK then killed them
+    // (EXPERIMENTS.md, "AuxK"); in a run shorter than the window no latent counts as dead
+    dead_tokens_effective: Math.max(B, cfg.deadTokens), ...arch.resolve?.(archOptions(cfg), { d, n }),
   };
+  if (o.progress && !from.length && resolved.dead_tokens_effective > available) {
+    process.stderr.write(`saekit: the dead window (${resolved.dead_tokens_effective} tokens, --dead-tokens) is longer than the ${available} tokens of this run: no latent will count as dead${Number(resolved.k_aux) > 0 ? ' and AuxK will not engage' : ''}\n`);
+  }
   mkdirSync(out, { recursive: true });
   writeRunConfig(out, { cfg, resolved });
   return {
