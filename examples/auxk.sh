@@ -9,3 +9,6 @@ mkdir -p "$out"
 [ -f "$out/acts/manifest.json" ] || saekit extract --model "$model" --corpus "$corpus" --layer 2 --site resid_post \
   --out "$out/acts" $( [ -d "$out/acts" ] && echo --resume )
 cd "$here" && npx tsx examples/auxk.ts --data "$out/acts" --out "$out"
+# the dead window (EXPERIMENTS.md, "The dead window"): 2× the rate, three windows, AuxK off,
+# on at k_aux = d/2 and on at k_aux = k
+npx tsx examples/auxk.ts --data "$out/acts" --out "$out/window" --lr-scales 2 --dead-tokens 25000,100000,150000 --k-aux off,default,8
