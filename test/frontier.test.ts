@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { frontierWarnings, type RunPoint } from '../src/app/analyze.js';
 import { dataIdentity } from '../src/data/spec.js';
-import { compareAtMatchedL0, dominates, frontiersByGroup, fvuAt, paretoFrontier, type FrontierPoint } from '../src/eval/frontier.js';
+import { compareAtMatchedL0, dominates, frontiersByGroup, fvuAt, matchedFvu, paretoFrontier, type FrontierPoint } from '../src/eval/frontier.js';
 
 const pt = (label: string, l0: number, fvu: number, group = 'g'): FrontierPoint => ({ label, group, l0, fvu });
 
@@ -24,6 +24,14 @@ describe('MSE-L0 frontier', () => {
     expect(fvuAt(f, 40)).toBe(0.1);
     expect(fvuAt(f, 5)).toBeNaN();
     expect(fvuAt(f, 80)).toBeNaN();
+  });
+
+  it('matched FVU: interpolated inside the frontier; its last FVU where larger L0 only did worse; NaN below its start', () => {
+    // more latents firing did not help: the points at L0 7 and 15 are dominated by the one at 4
+    expect(matchedFvu([pt('a', 4, 0.073), pt('b', 7, 0.09), pt('c', 15, 0.082)], 8)).toEqual({ fvu: 0.073, ended: true });
+    expect(matchedFvu([pt('a', 10, 0.4), pt('b', 40, 0.1)], 20).fvu).toBeCloseTo(0.2, 12);
+    expect(matchedFvu([pt('a', 10, 0.4), pt('b', 40, 0.1)], 20).ended).toBe(false);
+    expect(matchedFvu([pt('a', 10, 0.4), pt('b', 40, 0.1)], 5).fvu).toBeNaN();
   });
 
   it('compares groups at matched L0 only where both have points', () => {

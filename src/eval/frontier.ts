@@ -49,6 +49,18 @@ export function fvuAt(frontier: FrontierPoint[], l0: number): number {
   return NaN;
 }
 
+/** FVU at matched L0 = k on the frontier of these points. Where the frontier ends below k
+ *  (its points at larger L0 reconstruct worse, so they are dominated) an SAE at L0 < k already
+ *  reaches the frontier's last FVU, which is then the value at L0 = k, marked as such; NaN where
+ *  the frontier starts above k. */
+export function matchedFvu(points: FrontierPoint[], k: number): { fvu: number; ended: boolean } {
+  const frontier = paretoFrontier(points);
+  const f = fvuAt(frontier, k);
+  if (Number.isFinite(f)) return { fvu: f, ended: false };
+  const last = frontier.at(-1);
+  return last && last.l0 < k ? { fvu: last.fvu, ended: true } : { fvu: NaN, ended: false };
+}
+
 export interface MatchedComparison {
   a: string;
   b: string;

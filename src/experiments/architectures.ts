@@ -19,7 +19,7 @@ import type { ActivationSource } from '../data/source.js';
 import { readManifest } from '../data/shards.js';
 import { formatDataSpec, openData } from '../data/spec.js';
 import { SyntheticSource } from '../data/synthetic.js';
-import { fvuAt, paretoFrontier, type FrontierPoint } from '../eval/frontier.js';
+import { matchedFvu, type FrontierPoint } from '../eval/frontier.js';
 import { lineSpec, writeSvg } from '../eval/plots.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { jumpreluForwardBackward, KdeState } from '../sae/arch/jumprelu.js';
@@ -157,8 +157,10 @@ async function tuningRun(train: () => Promise<TrainResult>): Promise<TrainResult
 interface Summary {
   v: string;
   lrMult: number;
-  /** FVU at matched L0 per seed (NaN where the seed's frontier does not reach it) */
+  /** FVU at matched L0 per seed (NaN where the seed's frontier starts above it) */
   fvus: number[];
+  /** seeds whose frontier ended below L0 = k (their value is the frontier's last FVU) */
+  ended: number;
   /** held-out L0 of each setting, seed 0 */
   l0s: number[];
   mmcs: number[];
@@ -168,9 +170,10 @@ const stats = (xs: number[]): { mean: number; lo: number; hi: number; n: number 
   const ok = xs.filter(Number.isFinite);
   return { mean: ok.reduce((a, b) => a + b, 0) / Math.max(ok.length, 1), lo: Math.min(...ok), hi: Math.max(...ok), n: ok.length };
 };
-const fmtStats = (xs: number[]): string => {
+const fmtStats = (xs: number[], ended = 0): string => {
   const s = stats(xs);
-  return s.n === 0 ? 'outside the frontier' : `${s.mean.toFixed(4)} [${s.lo.toFixed(4)}, ${s.hi.toFixed(4)}]${s.n < xs.length ? ` (${s.n} of ${xs.length} seeds)` : ''}`;
+  const notes = [...(s.n < xs.length ? [`${s.n} of ${xs.length} seeds`] : []), ...(ended ? [`frontier ends below this L0 in ${ended} seed${ended > 1 ? 's' : ''}`] : [])];
+  return s.n === 0 ? 'outside the frontier' : `${s.mean.toFixed(4)} [${s.lo.toFixed(4)}, ${s.hi.toFixed(4)}]${notes.length ? ` (${notes.join('; ')})` : ''}`;
 };
 
 /** One regime: tuning on validation rows, then seeds on held-out rows. */
@@ -202,14 +205,14 @@ async function regimeStudy(be: Backend, scale: Scale, out: string, r: Regime) {
         pts.push({ label, group: v.name, l0: ev.l0, fvu: ev.fvu });
         cells.push(`${ev.l0.toFixed(1)} / ${ev.fvu.toFixed(4)}`);
       }
-      const f = pts.length ? fvuAt(paretoFrontier(pts), s.k) : NaN;
-      runsTable.push(`| ${v.name} | ${mult}× | ${cells.join(' · ')} | ${Number.isFinite(f) ? f.toFixed(4) : '—'} |`);
+      const m = matchedFvu(pts, s.k), f = m.fvu;
+      runsTable.push(`| ${v.name} | ${mult}× | ${cells.join(' · ')} | ${Number.isFinite(f) ? `${f.toFixed(4)}${m.ended ? ' (frontier ends below)' : ''}` : '—'} |`);
       // a rate whose frontier does not reach L0 = k (NaN) never wins; none reaching it keeps the default
       if (f < best.fvu) best = { mult, fvu: f };
       if (g === grid.length - 1 && best.mult === mult && mult * 4 <= MAX_LR_MULT) grid.push(mult * 4);
     }
     // the chosen rate at every seed, on held-out rows
-    const sum: Summary = { v: v.name, lrMult: best.mult, fvus: [], l0s: [], mmcs: [] };
+    const sum: Summary = { v: v.name, lrMult: best.mult, fvus: [], ended: 0, l0s: [], mmcs: [] };
     for (const seed of SEEDS) {
       const pts: FrontierPoint[] = [];
       for (const [label, settings] of v.settings) {
@@ -222,7 +225,9 @@ async function regimeStudy(be: Backend, scale: Scale, out: string, r: Regime) {
         if ((settings.k ?? settings.targetL0) === s.k && ev.mmcs !== undefined) sum.mmcs.push(ev.mmcs);
         if (v.name === 'jumprelu' && settings.targetL0 === s.k && seed === 0) probe = { sae: res.sae, lambda: finalLambda(dir(name)) };
       }
-      sum.fvus.push(fvuAt(paretoFrontier(pts), s.k));
+      const m = matchedFvu(pts, s.k);
+      sum.fvus.push(m.fvu);
+      if (m.ended) sum.ended++;
     }
     summaries.push(sum);
   }
@@ -266,7 +271,7 @@ export async function architecturesExperiment(be: Backend, scale: Scale, out: st
     sections.push(`## ${r.name}: \`${st.base.data}\``, '',
       `${s.latents} latents, ${st.tokens} tokens in batches of ${s.batch} for every run; learning rate tuned over ${LR_MULTS.map((m) => `${m}×`).join(', ')} the default (${defaultLr(s.latents).toExponential(2)}; and ×4 more while the best was the largest tried) on seed 0 by FVU at L0 = ${s.k} on validation rows; then seeds ${SEEDS.join(', ')} at the chosen rate, evaluated on ${s.evalTokens} held-out rows (${r.rows}).`, '',
       `| architecture | chosen lr | FVU at L0 = ${s.k}: mean [min, max] over seeds | held-out L0 of the three points (seed 0) | MMCS at L0 ≈ ${s.k} (mean) |`, '|---|---|---|---|---|',
-      ...st.summaries.map((x) => `| ${x.v} | ${x.lrMult}× | ${fmtStats(x.fvus)} | ${x.l0s.map((v) => v.toFixed(1)).join(' / ')} | ${meanOrDash(x.mmcs)} |`),
+      ...st.summaries.map((x) => `| ${x.v} | ${x.lrMult}× | ${fmtStats(x.fvus, x.ended)} | ${x.l0s.map((v) => v.toFixed(1)).join(' / ')} | ${meanOrDash(x.mmcs)} |`),
       `| vae (dense, L0 = ${s.latents}) | 1× | FVU ${vaeF.mean.toFixed(4)} [${vaeF.lo.toFixed(4)}, ${vaeF.hi.toFixed(4)}] with z = μ | — | ${vaeM} |`, '',
       'Literature ordering at matched L0:', '',
       `- BatchTopK <= TopK (Bussmann et al. 2024): ${ordering(by('batchtopk'), by('topk'))}`,
