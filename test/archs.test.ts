@@ -80,7 +80,7 @@ describe('architectures recover the synthetic ground truth', () => {
     expect(Math.abs(evaluateSae(be, plain.sae, heldOut(), 8192).l0 - 8)).toBeGreaterThan(4);
   });
 
-  it.each(['jumprelu', 'relu'])('%s with --init-l0 4 starts with about 4 latents firing per token, and the saved SAE codes as trained', async (arch) => {
+  it.each(['jumprelu', 'relu'])('%s with --init-l0 4 starts with about 4 latents firing per token, reconstructing better than the mean, and the saved SAE codes as trained', async (arch) => {
     // one step at lr ~0: the saved SAE is the init, in saekit's centred form
     const cfg = { ...baseFor(arch), tokens: 1024, lr: 1e-12, lambdaWarmup: 1 };
     const out = tmp();
@@ -93,6 +93,9 @@ describe('architectures recover the synthetic ground truth', () => {
     // the first training step saw the same L0 as the saved SAE's held-out evaluation
     const first = JSON.parse(readFileSync(join(out, 'metrics.jsonl'), 'utf8').split('\n')[0]!);
     expect(Math.abs(first.l0 - l0)).toBeLessThan(0.5);
+    // the code is scaled by least squares, not to the data's norm (which gave FVU 1.66 and then
+    // thresholds that rose until nothing fired)
+    expect(first.fvu).toBeLessThan(1);
   });
 });
 
