@@ -99,6 +99,18 @@ describe('architectures recover the synthetic ground truth', () => {
   });
 });
 
+describe('default learning rates', () => {
+  it.each([['topk', 1], ['jumprelu', 1], ['relu', 4]] as const)('%s: %d× Gao et al.\'s fit unless --lr is given', async (arch, factor) => {
+    const out = tmp();
+    await train(be, parseTrainConfig({ ...baseFor(arch), tokens: 1024 }), { out });
+    const resolved = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).resolved;
+    expect(resolved.lr).toBeCloseTo(factor * defaultLr(256), 12);
+    const given = tmp();
+    await train(be, parseTrainConfig({ ...baseFor(arch), tokens: 1024, lr: 1e-3 }), { out: given });
+    expect(JSON.parse(readFileSync(join(given, 'config.json'), 'utf8')).resolved.lr).toBe(1e-3);
+  });
+});
+
 describe('architecture state survives a resume bit for bit', () => {
   it.each([
     ['batchtopk', {}], ['jumprelu', { kdeDecay: 0.9 }], ['vae', {}], ['matryoshka', {}], ['relu', {}], ['relu', { targetL0: 6 }],

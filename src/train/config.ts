@@ -15,7 +15,7 @@ export const SharedTrainConfig = z.object({
   deadTokens: z.number().int().positive().default(10_000_000).describe('a latent is dead after this many tokens without firing (as Gao et al. and sparsify; in a shorter run none is, and AuxK does not engage)'),
   tokens: z.number().int().positive().default(20_000_000).describe('training token budget'),
   batch: z.number().int().positive().default(4096).describe('rows per step'),
-  lr: z.number().positive().optional().describe('Adam learning rate (default 2e-4 / sqrt(latents / 2^14))'),
+  lr: z.number().positive().optional().describe('Adam learning rate (default 2e-4 / sqrt(latents / 2^14), Gao et al.; 4× that for relu)'),
   warmup: z.number().min(0).max(1).default(0.01).describe('fraction of steps with linear lr warm-up'),
   decay: z.number().min(0).max(1).default(0.2).describe('fraction of final steps with linear lr decay to 0'),
   clipGrad: z.number().min(0).default(0).describe('clip the global gradient norm to this (0 = off)'),

@@ -194,15 +194,17 @@ async function prepare(be: Backend, given: TrainConfig, o: TrainOptions): Promis
   const available = Number.isFinite(source.length) ? Math.min(cfg.tokens, source.length) : cfg.tokens;
   if (available < cfg.tokens && o.progress) process.stderr.write(`saekit: the data holds ${available} rows, fewer than the ${cfg.tokens} tokens asked for: training on them, with the schedule fitted to them\n`);
   const resolved: Resolved = {
-    // what an earlier session of this run recorded (its first loss, its init ratio) stays
+    // what an earlier session of this run recorded (its first loss, its init ratio, its default
+    // learning rate and dead window, which later versions may choose differently) stays
     ...(from.length ? saved!.resolved : {}),
-    d, latents: n, ...(dOut ? { d_out: dOut } : {}), data_description: source.description, lr: cfg.lr ?? defaultLr(n), input_scale: scale,
+    d, latents: n, ...(dOut ? { d_out: dOut } : {}), data_description: source.description, lr: cfg.lr ?? (from.length && saved!.resolved.lr ? saved!.resolved.lr : defaultLr(n) * (arch.lrScale ?? 1)), input_scale: scale,
     // the schedule, checkpoints and the dead window are laid over the tokens the data holds
     tokens_available: available,
     // the dead window as given (Gao et al. and sparsify: 10M tokens), not cut to fit a short run:
     // windows of 4–25% of a run flagged rare latents as dead, and AuxK then killed them
     // (EXPERIMENTS.md, "AuxK"); in a run shorter than the window no latent counts as dead
-    dead_tokens_effective: Math.max(B, cfg.deadTokens), ...arch.resolve?.(archOptions(cfg), { d, n }),
+    dead_tokens_effective: from.length && saved!.resolved.dead_tokens_effective ? saved!.resolved.dead_tokens_effective : Math.max(B, cfg.deadTokens),
+    ...arch.resolve?.(archOptions(cfg), { d, n }),
   };
   if (o.progress && !from.length && resolved.dead_tokens_effective > available) {
     process.stderr.write(`saekit: the dead window (${resolved.dead_tokens_effective} tokens, --dead-tokens) is longer than the ${available} tokens of this run: no latent will count as dead${Number(resolved.k_aux) > 0 ? ' and AuxK will not engage' : ''}\n`);

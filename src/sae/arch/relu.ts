@@ -66,6 +66,10 @@ export const relu: Architecture<Options> = {
   extraShapes: () => ({}),
   extraInit: () => 0,
   unitNormDecoder: false,
+  // ReLU's tuned rate was 4× the other architectures' in both synthetic regimes of the
+  // architecture study (64× vs 16× the fit, 244 steps; EXPERIMENTS.md): its L1 moves the code's
+  // biases by Adam steps of at most lr each, so it comes down to a sparse code more slowly
+  lrScale: 4,
   initScale: 'reconstruction',
   ...penaltyInit((params, q) => {
     for (let i = 0; i < q.length; i++) params.b_enc[i]! -= q[i]!;

@@ -95,6 +95,9 @@ export interface Architecture<O extends object = any> {
   extraInit(name: ParamName, o: O): number;
   /** decoder rows kept at unit norm during training */
   readonly unitNormDecoder: boolean;
+  /** the default learning rate as a multiple of Gao et al.'s fit 2e-4/√(n/2^14) (default 1),
+   *  from the tuning sweeps of the architecture study (EXPERIMENTS.md) */
+  readonly lrScale?: number;
   /** the encoder's scale at init: 'linear', rows of a linear layer's default norm 1/√3 (k-sparse
    *  codes, whose L0 does not depend on it); 'reconstruction', scaled so the first reconstruction
    *  of the data sample has the data's scale (threshold and dense codes, which would otherwise
