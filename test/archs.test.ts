@@ -1,7 +1,7 @@
 // Every architecture trained by the same trainer: ground-truth recovery on synthetic data,
 // JumpReLU's L0 against its coefficient, exact resume with architecture state (BatchTopK's
 // running threshold, persistent-KDE sums, the VAE's noise stream), and SAELens round trips.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -108,6 +108,17 @@ describe('default learning rates', () => {
     const given = tmp();
     await train(be, parseTrainConfig({ ...baseFor(arch), tokens: 1024, lr: 1e-3 }), { out: given });
     expect(JSON.parse(readFileSync(join(given, 'config.json'), 'utf8')).resolved.lr).toBe(1e-3);
+  });
+
+  it('a resumed run keeps the default lr and dead window it started with (an older version chose others)', async () => {
+    const out = tmp();
+    const cfg = parseTrainConfig({ ...baseFor('relu'), tokens: 4096, checkpointEvery: 1024 });
+    await train(be, cfg, { out, stopAfterSteps: 2 });
+    const path = join(out, 'config.json');
+    const saved = JSON.parse(readFileSync(path, 'utf8'));
+    writeFileSync(path, JSON.stringify({ ...saved, resolved: { ...saved.resolved, lr: 1.234e-4, dead_tokens_effective: 2048 } }));
+    await train(be, cfg, { out, resume: true });
+    expect(JSON.parse(readFileSync(path, 'utf8')).resolved).toMatchObject({ lr: 1.234e-4, dead_tokens_effective: 2048 });
   });
 });
 
