@@ -8,7 +8,7 @@ import { SyntheticSource } from '../src/data/synthetic.js';
 import { evaluateSae } from '../src/eval/metrics.js';
 import { loadSae } from '../src/sae/folder.js';
 import { parseTrainConfig } from '../src/train/config.js';
-import { train } from '../src/train/trainer.js';
+import { train, TrainingDiverged } from '../src/train/trainer.js';
 
 const be = getBackend();
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'saekit-train-'));
@@ -83,5 +83,13 @@ describe('training', () => {
     [{ bogus: 1 }, /Unrecognized key|bogus/],
   ])('rejects an impossible config %o', (patch, message) => {
     expect(() => parseTrainConfig({ ...small, tokens: 4096, ...patch })).toThrow(message);
+  });
+});
+
+describe('divergence', () => {
+  it('stops with a TrainingDiverged error (a sweep can tell it from a failure) naming the step and the --lr hint', async () => {
+    const run = train(be, parseTrainConfig({ ...small, tokens: 100_000, lr: 10 }), { out: tmp() });
+    await expect(run).rejects.toBeInstanceOf(TrainingDiverged);
+    await expect(run).rejects.toThrow(/training diverged at step \d+: .*try a lower --lr/);
   });
 });

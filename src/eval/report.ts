@@ -41,9 +41,11 @@ export function formatSummary(r: EvalSummary): string {
     `  L0                  ${r.l0.toFixed(2)}`,
     `  never fired         ${(100 * r.never_fired_fraction).toFixed(2)}%  of latents, in the ${r.tokens} evaluated tokens`,
   ];
-  if (r.dead_fraction !== undefined && r.dead_window !== undefined && r.trained_tokens !== undefined && r.dead_window > r.trained_tokens) {
-    lines.push(`  dead (training)     none can be: the dead window (${r.dead_window} tokens, --dead-tokens) is longer than the ${r.trained_tokens} tokens trained`);
-  } else if (r.dead_fraction !== undefined) lines.push(`  dead (training)     ${(100 * r.dead_fraction).toFixed(2)}%  of latents, no firing in the last ${r.dead_window} training tokens`);
+  if (r.dead_fraction !== undefined) {
+    lines.push(r.trained_tokens !== undefined && r.dead_window! > r.trained_tokens
+      ? `  dead (training)     none can be: the dead window (${r.dead_window} tokens, --dead-tokens) is longer than the ${r.trained_tokens} tokens trained`
+      : `  dead (training)     ${(100 * r.dead_fraction).toFixed(2)}%  of latents, no firing in the last ${r.dead_window} training tokens`);
+  }
   if (r.next_preact) lines.push(`  (k+1)-th pre-act    mean ${r.next_preact.mean.toFixed(4)}, positive in ${(100 * r.next_preact.positive_fraction).toFixed(1)}% of tokens`);
   if (r.mmcs !== undefined) lines.push(`  MMCS (ground truth) ${r.mmcs.toFixed(4)}  (${(100 * (r.recovered_09 ?? 0)).toFixed(1)}% of true features with cosine > 0.9)`);
   for (const w of r.warnings ?? []) lines.push(`  warning: ${w}`);

@@ -6,9 +6,10 @@
  * evalTokens before them for validation, the rest for training. Each sparse architecture is trained
  * at the same three L0 points (k/2, k, 2k: by k, or by --target-l0 for the penalized ones) at
  * the same token budget. Its learning rate is tuned (1×, 4×, 16× the default, and ×4 more while
- * the best is the largest tried) on seed 0 by FVU at matched L0 = k on validation rows (synthetic stream 2); then three seeds at the chosen rate
- * are evaluated on held-out rows (stream 1) and FVU at matched L0 is reported as the mean and
- * range over seeds (log–log interpolation on each seed's frontier). Also measured: the
+ * the best is the largest tried) on seed 0 by FVU at matched L0 = k on validation rows
+ * (synthetic stream 2); then three seeds at the chosen rate are evaluated on held-out rows
+ * (stream 1) and FVU at matched L0 is reported as the mean and range over seeds (log–log
+ * interpolation on each seed's frontier). Also measured: the
  * variance of JumpReLU's threshold gradient under the persistent estimator relative to the
  * per-batch one, at fixed parameters over a stream of batches.
  */
@@ -25,7 +26,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { jumpreluForwardBackward, KdeState } from '../sae/arch/jumprelu.js';
 import type { Sae, SaeParams } from '../sae/common.js';
 import { defaultLr } from '../train/config.js';
-import type { TrainResult } from '../train/trainer.js';
+import { TrainingDiverged, type TrainResult } from '../train/trainer.js';
 import { evalAt, heldOutSynthetic, runDir, SCALES, synthSpec, trainRun, type Scale } from './common.js';
 
 const KDE_DECAY = 0.95;
@@ -149,7 +150,7 @@ async function tuningRun(train: () => Promise<TrainResult>): Promise<TrainResult
   try {
     return await train();
   } catch (e) {
-    if (e instanceof Error && e.message.includes('training diverged')) return null;
+    if (e instanceof TrainingDiverged) return null;
     throw e;
   }
 }

@@ -193,17 +193,18 @@ async function prepare(be: Backend, given: TrainConfig, o: TrainOptions): Promis
   }
   const available = Number.isFinite(source.length) ? Math.min(cfg.tokens, source.length) : cfg.tokens;
   if (available < cfg.tokens && o.progress) process.stderr.write(`saekit: the data holds ${available} rows, fewer than the ${cfg.tokens} tokens asked for: training on them, with the schedule fitted to them\n`);
+  const kept = from.length ? saved!.resolved : undefined;
   const resolved: Resolved = {
     // what an earlier session of this run recorded (its first loss, its init ratio, its default
     // learning rate and dead window, which later versions may choose differently) stays
-    ...(from.length ? saved!.resolved : {}),
-    d, latents: n, ...(dOut ? { d_out: dOut } : {}), data_description: source.description, lr: cfg.lr ?? (from.length && saved!.resolved.lr ? saved!.resolved.lr : defaultLr(n) * (arch.lrScale ?? 1)), input_scale: scale,
+    ...kept,
+    d, latents: n, ...(dOut ? { d_out: dOut } : {}), data_description: source.description, lr: cfg.lr ?? kept?.lr ?? defaultLr(n) * (arch.lrScale ?? 1), input_scale: scale,
     // the schedule, checkpoints and the dead window are laid over the tokens the data holds
     tokens_available: available,
     // the dead window as given (Gao et al. and sparsify: 10M tokens), not cut to fit a short run:
     // windows of 4–25% of a run flagged rare latents as dead, and AuxK then killed them
     // (EXPERIMENTS.md, "AuxK"); in a run shorter than the window no latent counts as dead
-    dead_tokens_effective: from.length && saved!.resolved.dead_tokens_effective ? saved!.resolved.dead_tokens_effective : Math.max(B, cfg.deadTokens),
+    dead_tokens_effective: kept?.dead_tokens_effective ?? Math.max(B, cfg.deadTokens),
     ...arch.resolve?.(archOptions(cfg), { d, n }),
   };
   if (o.progress && !from.length && resolved.dead_tokens_effective > available) {
@@ -258,6 +259,10 @@ function warnExtremeScale(x: Float32Array, rows: number, d: number, normalize: b
  *  a healthy run.) */
 const DIVERGED_FACTOR = 10, DIVERGED_FVU = 2, DIVERGED_ABS = 100, DIVERGED_STEPS = 20;
 
+/** Training stopped because it diverged (a non-finite loss, or the FVU rule above): a result of
+ *  the settings (the learning rate, the data's scale), which a sweep may record and go on. */
+export class TrainingDiverged extends Error {}
+
 function checkDivergence(run: Run, st: State, fvu: number): void {
   if (run.resolved.start_fvu === undefined) {
     run.resolved.start_fvu = fvu;
@@ -266,7 +271,7 @@ function checkDivergence(run: Run, st: State, fvu: number): void {
   const start = Number(run.resolved.start_fvu);
   st.aboveStart = (fvu > DIVERGED_FACTOR * start && fvu > DIVERGED_FVU) || fvu > DIVERGED_ABS ? st.aboveStart + 1 : 0;
   if (st.aboveStart >= DIVERGED_STEPS) {
-    throw new Error(`training diverged at step ${st.step}: FVU has stayed at ${fvu.toPrecision(4)} (it started at ${start.toPrecision(4)}) for ${DIVERGED_STEPS} steps; ` +
+    throw new TrainingDiverged(`training diverged at step ${st.step}: FVU has stayed at ${fvu.toPrecision(4)} (it started at ${start.toPrecision(4)}) for ${DIVERGED_STEPS} steps; ` +
       `try a lower --lr (now ${run.resolved.lr.toPrecision(3)})${run.cfg.normalize ? '' : ', or --normalize if the activations are far from unit scale'}`);
   }
 }
@@ -366,7 +371,7 @@ function step(run: Run, st: State, x: Float32Array, y: Float32Array | undefined)
   }
   const res = st.objective.step(x, rows, st.tracker.deadMask(), st.tokens / cfg.tokens, y);
   if (!Number.isFinite(res.loss)) {
-    throw new Error(`training diverged at step ${st.step}: loss is ${res.loss} (try a lower --lr; the data's scale may be far from 1)`);
+    throw new TrainingDiverged(`training diverged at step ${st.step}: loss is ${res.loss} (try a lower --lr; the data's scale may be far from 1)`);
   }
   checkDivergence(run, st, res.fvu);
   st.tracker.record(rows, res.acts, res.indices);
