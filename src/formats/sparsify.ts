@@ -4,12 +4,13 @@
  * sparsify's encoder subtracts b_dec from the input (unless transcoding), as saekit's does.
  */
 import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { readJsonObject } from '../io/json.js';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.js';
 import { architecture } from '../sae/arch/registry.js';
-import type { Sae } from '../sae/common.js';
+import type { Sae, SaeOrigin } from '../sae/common.js';
+import { hookName, siteOfSparsifyHook } from './hooks.js';
 
 export function exportSparsify(sae: Sae, dir: string): void {
   const { d, n, k, arch } = sae.cfg;
@@ -34,7 +35,22 @@ export function isSparsifyFolder(dir: string): boolean {
   return 'd_in' in cfg && 'num_latents' in cfg;
 }
 
-export function importSparsify(dir: string): Sae {
+/** The hookpoint's layer and site from the folder's name, and the model and context length from
+ *  the training config.json one level up, where sparsify wrote one. */
+function sparsifyOrigin(dir: string, from: string): SaeOrigin {
+  const hook = basename(resolve(dir));
+  const at = siteOfSparsifyHook(hook);
+  const runCfg = join(dirname(resolve(dir)), 'config.json');
+  const run = existsSync(runCfg) ? readJsonObject(runCfg) : {};
+  return {
+    imported_from: from, format: 'sparsify', ...(typeof run.model === 'string' ? { model: run.model } : {}),
+    ...(at ? { layer: at.layer, site: at.site, hook_name: hookName(at.layer, at.site) } : {}),
+    ...(Number.isInteger(run.ctx_len) ? { context_size: run.ctx_len as number } : {}),
+    ...(typeof run.dataset === 'string' ? { dataset: run.dataset } : {}),
+  };
+}
+
+export function importSparsify(dir: string, o: { from?: string } = {}): Sae {
   const cfgPath = join(dir, 'cfg.json');
   const cfg = readJsonObject(cfgPath);
   if (cfg.activation !== undefined && cfg.activation !== 'topk') throw new Error(`${cfgPath}: activation is ${JSON.stringify(cfg.activation)}; saekit imports "topk" sparse coders`);
@@ -52,7 +68,7 @@ export function importSparsify(dir: string): Sae {
       return f.readF32(name);
     };
     return {
-      cfg: { format: 'saekit-sae', arch: 'topk', d, n, k, multiTopK: Boolean(cfg.multi_topk), data: `imported from sparsify ${dir}` },
+      cfg: { format: 'saekit-sae', arch: 'topk', d, n, k, multiTopK: Boolean(cfg.multi_topk), data: '', origin: sparsifyOrigin(dir, o.from ?? dir) },
       params: { W_enc: expect('encoder.weight', [n, d]), b_enc: expect('encoder.bias', [n]), W_dec: expect('W_dec', [n, d]), b_dec: expect('b_dec', [d]) },
     };
   } finally {

@@ -38,6 +38,24 @@ export interface SaeConfig {
   multiTopK: boolean;
   /** the canonical data spec of the training activations */
   data: string;
+  /** an imported SAE: where it reads its activations, as its source says */
+  origin?: SaeOrigin;
+}
+
+/** What a published SAE says of its activations (snake_case keys, as on disk). */
+export interface SaeOrigin {
+  /** the file or hub address it was imported from */
+  imported_from: string;
+  /** the source's own format: saelens, sparsify, gemmascope */
+  format: string;
+  model?: string;
+  layer?: number;
+  /** saekit's site name, where saekit has the hook point */
+  site?: string;
+  /** TransformerLens's name of the hook point */
+  hook_name?: string;
+  context_size?: number;
+  dataset?: string;
 }
 
 export interface Sae {

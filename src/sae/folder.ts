@@ -25,6 +25,10 @@ export const SaeConfigSchema = z.object({
   dOut: z.number().int().positive().optional().describe('transcoder: output width'),
   multiTopK: z.boolean().default(false).describe('trained with the Multi-TopK loss'),
   data: z.string().default('').describe('the canonical data spec of the training activations'),
+  origin: z.object({
+    imported_from: z.string(), format: z.string(), model: z.string().optional(), layer: z.number().int().min(0).optional(),
+    site: z.string().optional(), hook_name: z.string().optional(), context_size: z.number().int().positive().optional(), dataset: z.string().optional(),
+  }).optional().describe('an imported SAE: where it reads its activations, as its source says'),
 });
 
 type Dims = { d: number; n: number; arch: string; dOut?: number };
