@@ -11,6 +11,8 @@ import type { ActivationSource } from '../data/source.js';
 import { dataOrigin, evaluationData, formatSite, lmSpecFromOrigin, openData, originSite, parseDataSpec, siteOf, type DataSite } from '../data/spec.js';
 import { downstreamEval, type DownstreamResult } from '../eval/downstream.js';
 import { evaluateSae, type EvalResult } from '../eval/metrics.js';
+import type { ShardOrigin } from '../data/shards.js';
+import { SITES, type Site } from '../lm/transformer.js';
 import type { Sae } from '../sae/common.js';
 
 export interface EvalJob {
@@ -34,9 +36,17 @@ export interface EvalJobResult {
   siteMismatch?: string;
 }
 
-/** Where an SAE's training data came from, as much as it says (null for synthetic data,
- *  imported SAEs and shard folders no longer on disk). */
-function originOf(sae: Sae) {
+/** Where an SAE's activations come from, as much as it says: an imported SAE's record (model,
+ *  layer, site, context; its dataset is not a local corpus), else its training data's origin
+ *  (null for synthetic data and shard folders no longer on disk). */
+export function saeOrigin(sae: Sae): ShardOrigin | null {
+  const o = sae.cfg.origin;
+  if (o) {
+    return {
+      ...(o.model ? { model: o.model } : {}), ...(o.layer !== undefined ? { layer: o.layer } : {}),
+      ...(o.site && (SITES as readonly string[]).includes(o.site) ? { site: o.site as Site } : {}), ...(o.context_size ? { ctx: o.context_size } : {}),
+    };
+  }
   try {
     return sae.cfg.data ? dataOrigin(parseDataSpec(sae.cfg.data)) : null;
   } catch {
@@ -48,9 +58,9 @@ export async function evaluateJob(be: Backend, sae: Sae, job: EvalJob): Promise<
   let source: ActivationSource;
   let downstream: DownstreamResult | undefined;
   let evalSite: DataSite | null = null;
-  const origin = originOf(sae);
+  const origin = saeOrigin(sae);
   if (job.model) {
-    const spec = lmSpecFromOrigin(origin, { ...job.model, from: 'end' }, sae.cfg.data);
+    const spec = lmSpecFromOrigin(origin, { ...job.model, from: 'end' }, sae.cfg.data || sae.cfg.origin?.imported_from || 'of the SAE');
     evalSite = { model: spec.model, layer: spec.layer, site: spec.site };
     const lm = await openLmSource({ ...spec, tokens: Math.max(job.tokens, job.contexts * spec.ctx) }, be);
     downstream = downstreamEval(be, sae, lm, job.contexts, Boolean(job.progress));

@@ -4,24 +4,24 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { opposingDirections } from '../analysis/opposing.js';
 import { scaleSteps } from '../app/analyze.js';
+import { openSae } from '../app/hub.js';
 import { getBackend } from '../compute/backend.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
 import { opposingSpec, writeSvg } from '../eval/plots.js';
-import { loadSae } from '../sae/folder.js';
 import { decoderWidth } from '../sae/geometry.js';
 import { intFlag, realFlag } from './flags.js';
 
 function opposingCommand(): Command {
   return new Command('opposing')
     .description('each latent\'s most negative decoder cosine to any other latent: counts, pairs, histogram')
-    .argument('<sae>', 'SAE or run folder')
+    .argument('<sae>', 'SAE or run folder (any layout saekit reads), or hf:ORG/REPO[/PATH]')
     .option('--threshold <t...>', 'cosine thresholds to count below', ['-0.9', '-0.7'])
     .option('--encoder', 'search the encoder rows instead of the decoder rows')
     .option('--block <rows>', 'rows per Gram block', intFlag('--block', 1), 4096)
     .option('--out <dir>', 'write opposing.json, pairs.csv and opposing.svg here')
     .action(async (path: string, o: { threshold: string[]; encoder?: boolean; block: number; out?: string }) => {
       const thresholds = o.threshold.map(realFlag('--threshold', -1, 1));
-      const sae = loadSae(path);
+      const sae = await openSae(path);
       // encoder rows have width d; decoder rows the output width (d_out for a transcoder)
       const n = sae.cfg.n, d = o.encoder ? sae.cfg.d : decoderWidth(sae);
       const rows = Float32Array.from(o.encoder ? sae.params.W_enc : sae.params.W_dec);

@@ -1,21 +1,22 @@
 /** `saekit eval RUN --data PATH [--json]`: evaluate a trained SAE on activations. */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { evaluateJob } from '../app/evaluate.js';
+import { openSae } from '../app/hub.js';
 import { getBackend } from '../compute/backend.js';
 import type { DownstreamResult } from '../eval/downstream.js';
 import { densityHistogram } from '../eval/metrics.js';
 import { evalWarnings, formatSummary, summary } from '../eval/report.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { SITES, type Site } from '../lm/transformer.js';
-import { loadSae } from '../sae/folder.js';
-import { intFlag } from './flags.js';
+import { intFlag, realFlag } from './flags.js';
 
 export function evalCommand(): Command {
   return new Command('eval')
     .description('evaluate a trained SAE: FVU, normalized MSE, L0, dead fraction, density histogram, MMCS on synthetic data; ' +
       'with --model, on the model\'s held-out activations plus downstream CE (clean, spliced, zero-ablated) and KL')
-    .argument('<run>', 'run folder (or any saekit SAE folder)')
+    .argument('<run>', 'run folder, an SAE folder of any layout saekit reads (saekit, SAELens, sparsify, Gemma Scope), or hf:ORG/REPO[/PATH][@REV]')
     .option('--data <path>', 'activations: a shard folder, a .safetensors file, synthetic[:options] or lm:options (synthetic data: its held-out stream 1 unless stream= is named; lm: the corpus\'s last contexts unless from= is named)')
     .option('--model <path>', 'a language model (llama2.c .bin, Hugging Face folder, hf:ORG/NAME): splice the SAE in and measure CE')
     .option('--corpus <path>', 'text for --model (default: the corpus the SAE was trained on, its last contexts)')
@@ -25,10 +26,12 @@ export function evalCommand(): Command {
     .option('--contexts <n>', 'contexts for the downstream CE evaluation', intFlag('--contexts', 1), 64)
     .option('--tokens <n>', 'tokens to evaluate', intFlag('--tokens', 1), 65536)
     .option('--batch <n>', 'rows per forward pass', intFlag('--batch', 1), 4096)
+    .option('--norm-scaling-factor <s>', 'SAELens SAEs with normalize_activations "expected_average_only_in": the norm scaling factor', realFlag('--norm-scaling-factor', 0, Infinity))
     .option('--json', 'print one JSON object')
     .option('--save', 'also write the result to RUN/eval.json (what saekit frontier reads)')
     .action(async (run: string, o: EvalFlags) => {
-      const sae = loadSae(run);
+      if (o.save && (run.startsWith('hf:') || !existsSync(join(run, 'sae.safetensors')))) throw new Error(`--save writes RUN/eval.json into a saekit run folder; ${run} is not one (saekit import it first)`);
+      const sae = await openSae(run, { ...(o.normScalingFactor !== undefined ? { normScale: o.normScalingFactor } : {}) });
       const model = o.model ? { model: o.model, corpus: o.corpus, layer: o.layer, site: o.site, ctx: o.ctx } : undefined;
       const { source, result: res, downstream, siteMismatch } = await evaluateJob(getBackend(), sae, { data: o.data, model, contexts: o.contexts, tokens: o.tokens, batch: o.batch, progress: !o.json });
       const hist = densityHistogram(res.density);
@@ -53,7 +56,7 @@ export function evalCommand(): Command {
 
 interface EvalFlags {
   data?: string; model?: string; corpus?: string; layer?: number; site?: Site; ctx?: number; contexts: number;
-  tokens: number; batch: number; json?: boolean; save?: boolean;
+  tokens: number; batch: number; json?: boolean; save?: boolean; normScalingFactor?: number;
 }
 
 export function formatDownstream(r: DownstreamResult): string {

@@ -18,7 +18,15 @@ import { foldDecoderBias, foldDecoderNorm, foldInputScale, transpose } from './l
 
 export const SAELENS_WEIGHTS = 'sae_weights.safetensors';
 
-export function exportSaeLens(sae: Sae, dir: string, meta: { hookName?: string; modelName?: string } = {}): void {
+/** What SAELens's metadata says of the activations (TransformerLens hook name and so on). */
+export interface SaeLensMeta {
+  hookName?: string;
+  modelName?: string;
+  contextSize?: number;
+  dataset?: string;
+}
+
+export function exportSaeLens(sae: Sae, dir: string, meta: SaeLensMeta = {}): void {
   const { d, n, k, arch } = sae.cfg;
   if (sae.cfg.dOut !== undefined) throw new Error('transcoders are not exported to SAELens by saekit (only SAEs whose input and output are the same space)');
   const architecture = architectureOf(arch).saelens?.architecture;
@@ -34,7 +42,10 @@ export function exportSaeLens(sae: Sae, dir: string, meta: { hookName?: string; 
   writeJsonAtomic(join(dir, 'cfg.json'), {
     d_in: d, d_sae: n, dtype: 'float32', device: 'cpu', apply_b_dec_to_input: true,
     normalize_activations: 'none', reshape_activations: 'none',
-    metadata: { model_name: meta.modelName ?? null, hook_name: meta.hookName ?? null, trained_with: 'saekit', training_data: sae.cfg.data },
+    metadata: {
+      model_name: meta.modelName ?? null, hook_name: meta.hookName ?? null, context_size: meta.contextSize ?? null, dataset_path: meta.dataset ?? null,
+      sae_lens_version: '6.0.0', trained_with: 'saekit', training_data: sae.cfg.data,
+    },
     architecture, ...(architecture === 'topk' ? { k, rescale_acts_by_decoder_norm: false } : {}),
   });
 }

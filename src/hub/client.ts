@@ -96,11 +96,17 @@ async function commitOf(h: Hub, repo: string, revision: string): Promise<{ sha: 
   }
 }
 
-/** The files of a repo under `path` (all of it for ''), with sizes and content ids. */
-export async function listRepo(ref: HubRef): Promise<HubFile[]> {
+/** The files of a repo under `path` (all of it for ''), with sizes and content ids; `cached`
+ *  when the hub is off or unreachable and the listing is what the cache holds. */
+export async function listRepo(ref: HubRef): Promise<{ files: HubFile[]; cached: string | null }> {
   const h = hub();
   const { sha, online } = await commitOf(h, ref.repo, ref.revision);
-  if (!online) return listSnapshot(h, ref, sha);
+  if (!online) {
+    const cached = listSnapshot(h, ref, sha);
+    const why = `not in the cache (${h.cacheDir}) and the hub is ${h.offline ? 'off (HF_HUB_OFFLINE)' : 'unreachable'}`;
+    if (!cached.length) throw new Error(`${formatHubRef(ref)}: ${why}`);
+    return { files: cached, cached: why };
+  }
   const out: HubFile[] = [];
   try {
     for await (const f of listFiles({ repo: ref.repo, revision: sha, hubUrl: h.hubUrl, ...(h.accessToken ? { accessToken: h.accessToken } : {}), recursive: true, ...(ref.path ? { path: ref.path } : {}) })) {
@@ -109,7 +115,7 @@ export async function listRepo(ref: HubRef): Promise<HubFile[]> {
   } catch (err) {
     throw explain(err, formatHubRef(ref), h);
   }
-  return out;
+  return { files: out, cached: null };
 }
 
 /** What the cache holds of a snapshot (offline listing; sizes and ids from the blobs). */

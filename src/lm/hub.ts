@@ -1,62 +1,30 @@
 /**
- * Downloads a model folder from the Hugging Face hub into a cache folder (once): config.json,
- * the tokenizer files and the safetensors weights. Needs a network; tests use local folders.
+ * A model folder from the Hugging Face hub (hf:ORG/NAME[@REVISION]) in the hub cache:
+ * config.json, the tokenizer files and the safetensors weights (sharded or not), downloaded
+ * once through the hub client (src/hub/client.ts), resumable and verified.
  */
-import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { readJsonObject } from '../io/json.js';
-import { tempPathFor } from '../io/atomic.js';
+import { fetchFiles, formatHubRef, listRepo, parseHubRef } from '../hub/client.js';
 
-export function hubCacheDir(repo: string): string {
-  const root = process.env.SAEKIT_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'saekit');
-  return join(root, 'hf', ...repo.split('/'));
-}
-
-/** Fetches repo (ORG/NAME, optionally @revision) into the cache; returns the local folder. */
 export async function downloadHfModel(spec: string, log: (line: string) => void = (l) => process.stderr.write(l + '\n')): Promise<string> {
-  const [repo, revision = 'main'] = spec.split('@') as [string, string?];
-  if (!/^[\w.-]+\/[\w.-]+$/.test(repo)) throw new Error(`hf:${spec}: expected hf:ORG/NAME[@revision]`);
-  const dir = hubCacheDir(repo);
-  mkdirSync(dir, { recursive: true });
-  const endpoint = process.env.HF_ENDPOINT ?? 'https://huggingface.co';
-  const headers: Record<string, string> = process.env.HF_TOKEN ? { authorization: `Bearer ${process.env.HF_TOKEN}` } : {};
-  const get = async (file: string, required: boolean): Promise<boolean> => {
-    const dest = join(dir, file);
-    if (existsSync(dest)) return true;
-    const url = `${endpoint}/${repo}/resolve/${revision}/${file}`;
-    let res: Response;
-    try {
-      res = await fetch(url, { headers });
-    } catch (err) {
-      throw new Error(`hf:${spec}: cannot reach ${url} (${(err as Error).message}); with no network, pass a local model folder instead`);
-    }
-    if (res.status === 404 && !required) return false;
-    if (!res.ok || !res.body) throw new Error(`hf:${spec}: ${url} answered ${res.status} ${res.statusText}`);
-    log(`downloading ${url}`);
-    const tmp = tempPathFor(dest);
-    try {
-      await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), createWriteStream(tmp));
-      renameSync(tmp, dest);
-    } catch (err) {
-      rmSync(tmp, { force: true });
-      throw err;
-    }
-    return true;
+  const ref = parseHubRef(`hf:${spec}`, '--model');
+  const names = new Set((await listRepo(ref)).files.map((f) => f.path));
+  const need = (p: string): string => {
+    if (!names.has(p)) throw new Error(`${formatHubRef(ref)}: the repo has no ${p} (saekit reads Hugging Face model folders: config.json, safetensors weights, a tokenizer)`);
+    return p;
   };
-  await get('config.json', true);
-  if (!(await get('tokenizer.json', false))) {
-    await get('vocab.json', true);
-    await get('merges.txt', true);
-  }
-  await get('tokenizer_config.json', false);
-  if (await get('model.safetensors.index.json', false)) {
-    const map = readJsonObject(join(dir, 'model.safetensors.index.json')).weight_map as Record<string, string>;
-    for (const file of new Set(Object.values(map))) await get(file, true);
+  const files = [need('config.json')];
+  if (names.has('tokenizer.json')) files.push('tokenizer.json');
+  else files.push(need('vocab.json'), need('merges.txt'));
+  for (const extra of ['tokenizer_config.json', 'special_tokens_map.json']) if (names.has(extra)) files.push(extra);
+  const dir = await fetchFiles(ref, files, log);
+  if (names.has('model.safetensors.index.json')) {
+    await fetchFiles(ref, ['model.safetensors.index.json'], log);
+    const map = (JSON.parse(readFileSync(join(dir, 'model.safetensors.index.json'), 'utf8')) as { weight_map?: Record<string, string> }).weight_map ?? {};
+    await fetchFiles(ref, [...new Set(Object.values(map))], log);
   } else {
-    await get('model.safetensors', true);
+    await fetchFiles(ref, [need('model.safetensors')], log);
   }
   return dir;
 }
