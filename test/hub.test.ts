@@ -196,6 +196,18 @@ describe('published SAEs by name', () => {
     expect(l1.cfg.origin).toMatchObject({ format: 'sparsify', model: 'stories260K', layer: 1, site: 'resid_post', context_size: 64, dataset: 'tinystories' });
   });
 
+  it('sparsify transcoders (transcode=true) round trip as saekit transcoders reading the MLP input', () => {
+    const tc = randomSae('topk', 16, 48, 6);
+    tc.cfg.dOut = 16;
+    const dir = join(tmp(), 'layers.3.mlp');
+    exportSparsify(tc, dir);
+    expect(JSON.parse(readFileSync(join(dir, 'cfg.json'), 'utf8')).transcode).toBe(true);
+    const back = openSaeSync(dir);
+    expect(back.cfg.dOut).toBe(16);
+    expect(back.cfg.origin).toMatchObject({ layer: 3, site: 'mlp_in' });
+    expectSameEncoding(back, tc, 'sparsify transcoder');
+  });
+
   it('Gemma Scope: params.npz as published, encoded as its own formula encodes', async () => {
     const sae = await openSae(`hf:${GEMMA_REPO}/${GEMMA_PATH}`);
     expect(sae.cfg).toMatchObject({ arch: 'jumprelu', d: D, n: GN, origin: { format: 'gemmascope', model: 'google/gemma-2-2b', layer: 1, site: 'resid_post', hook_name: 'blocks.1.hook_resid_post' } });

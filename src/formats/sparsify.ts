@@ -1,7 +1,8 @@
 /**
  * sparsify folders (EleutherAI): cfg.json + sae.safetensors with encoder.weight [n, d],
  * encoder.bias [n], W_dec [n, d], b_dec [d]; cfg holds SparseCoderConfig's fields plus d_in.
- * sparsify's encoder subtracts b_dec from the input (unless transcoding), as saekit's does.
+ * sparsify's encoder subtracts b_dec from the input unless transcoding, as saekit's does
+ * (SparseCoder.encode); its transcoders predict a module's output of the input's width.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -14,7 +15,8 @@ import { hookName, siteOfSparsifyHook } from './hooks.js';
 
 export function exportSparsify(sae: Sae, dir: string): void {
   const { d, n, k, arch } = sae.cfg;
-  if (sae.cfg.dOut !== undefined) throw new Error('transcoders are not exported to sparsify by saekit yet');
+  const transcode = sae.cfg.dOut !== undefined;
+  if (transcode && sae.cfg.dOut !== d) throw new Error(`sparsify transcoders write into their input's width; this transcoder maps ${d} to ${sae.cfg.dOut}`);
   if (!architecture(arch).sparsify) throw new Error(`sparsify SAEs are TopK only; this SAE is ${arch} (export it to SAELens instead)`);
   mkdirSync(dir, { recursive: true });
   writeSafetensors(join(dir, 'sae.safetensors'), {
@@ -25,7 +27,7 @@ export function exportSparsify(sae: Sae, dir: string): void {
   }, { format: 'pt' });
   writeJsonAtomic(join(dir, 'cfg.json'), {
     activation: 'topk', expansion_factor: Math.max(1, Math.round(n / d)), normalize_decoder: true, num_latents: n,
-    k, multi_topk: sae.cfg.multiTopK, skip_connection: false, transcode: false, d_in: d,
+    k, multi_topk: sae.cfg.multiTopK, skip_connection: false, transcode, d_in: d,
   });
 }
 
@@ -37,9 +39,11 @@ export function isSparsifyFolder(dir: string): boolean {
 
 /** The hookpoint's layer and site from the folder's name, and the model and context length from
  *  the training config.json one level up, where sparsify wrote one. */
-function sparsifyOrigin(dir: string, from: string): SaeOrigin {
+function sparsifyOrigin(dir: string, from: string, transcode: boolean): SaeOrigin {
   const hook = basename(resolve(dir));
-  const at = siteOfSparsifyHook(hook);
+  const found = siteOfSparsifyHook(hook);
+  // a transcoder of module layers.N.mlp reads the MLP's input (saekit's mlp_in) and predicts its output
+  const at = found && transcode ? { layer: found.layer, site: 'mlp_in' as const } : found;
   const runCfg = join(dirname(resolve(dir)), 'config.json');
   const run = existsSync(runCfg) ? readJsonObject(runCfg) : {};
   return {
@@ -55,7 +59,6 @@ export function importSparsify(dir: string, o: { from?: string } = {}): Sae {
   const cfg = readJsonObject(cfgPath);
   if (cfg.activation !== undefined && cfg.activation !== 'topk') throw new Error(`${cfgPath}: activation is ${JSON.stringify(cfg.activation)}; saekit imports "topk" sparse coders`);
   if (cfg.skip_connection) throw new Error(`${cfgPath}: skip_connection=true is not supported`);
-  if (cfg.transcode) throw new Error(`${cfgPath}: transcoders (transcode=true) are not supported yet`);
   const d = cfg.d_in as number, k = cfg.k as number;
   if (!Number.isInteger(d) || d <= 0) throw new Error(`${cfgPath}: field "d_in" must be a positive integer, got ${JSON.stringify(cfg.d_in)}`);
   if (!Number.isInteger(k) || k <= 0) throw new Error(`${cfgPath}: field "k" must be a positive integer, got ${JSON.stringify(cfg.k)}`);
@@ -68,7 +71,8 @@ export function importSparsify(dir: string, o: { from?: string } = {}): Sae {
       return f.readF32(name);
     };
     return {
-      cfg: { format: 'saekit-sae', arch: 'topk', d, n, k, multiTopK: Boolean(cfg.multi_topk), data: '', origin: sparsifyOrigin(dir, o.from ?? dir) },
+      // a transcoder (transcode=true) reads its input uncentred and writes the same width, as saekit's transcoders
+      cfg: { format: 'saekit-sae', arch: 'topk', d, n, k, ...(cfg.transcode ? { dOut: d } : {}), multiTopK: Boolean(cfg.multi_topk), data: '', origin: sparsifyOrigin(dir, o.from ?? dir, Boolean(cfg.transcode)) },
       params: { W_enc: expect('encoder.weight', [n, d]), b_enc: expect('encoder.bias', [n]), W_dec: expect('W_dec', [n, d]), b_dec: expect('b_dec', [d]) },
     };
   } finally {
