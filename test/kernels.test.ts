@@ -251,12 +251,32 @@ describe.skipIf(!nat)('native kernels match the reference', () => {
     expect(() => b.attention({ ...args, out: got, nKv: nHeads + 1 })).toThrow(/multiple of nKv/);
   });
 
-  it('MLP activations: GELU (tanh form) and SwiGLU, including large and tiny inputs', () => {
+  it('attention with soft-capped scores and a sliding window (Gemma-2) against a direct float64 transcription', () => {
+    const batch = 2, T = 9, pos0 = 3, cap = 14, nHeads = 4, nKv = 2, hd = 8, softcap = 2.5, window = 4, scale = 0.3;
+    const q = rng.normals(batch * T * nHeads * hd, 2), k = rng.normals(batch * cap * nKv * hd), v = rng.normals(batch * cap * nKv * hd);
+    const got = new Float32Array(q.length);
+    b.attention({ q, k, v, out: got, batch, T, pos0, cap, nHeads, nKv, hd, scale, softcap, window });
+    const want = new Float64Array(q.length);
+    for (let bb = 0; bb < batch; bb++) for (let h = 0; h < nHeads; h++) for (let t = 0; t < T; t++) {
+      const p = pos0 + t, g = Math.floor(h / (nHeads / nKv)), keys: number[] = [];
+      for (let j = 0; j <= p; j++) if (p - j < window) keys.push(j); // HF: masked where q_pos − k_pos >= window
+      const scores = keys.map((j) => {
+        let dot = 0;
+        for (let c = 0; c < hd; c++) dot += q[((bb * T + t) * nHeads + h) * hd + c]! * k[((bb * cap + j) * nKv + g) * hd + c]!;
+        return softcap * Math.tanh((dot * scale) / softcap);
+      });
+      const m = Math.max(...scores), e = scores.map((s) => Math.exp(s - m)), z = e.reduce((a, c) => a + c, 0);
+      for (let c = 0; c < hd; c++) want[((bb * T + t) * nHeads + h) * hd + c] = keys.reduce((a, j, i) => a + (e[i]! / z) * v[((bb * cap + j) * nKv + g) * hd + c]!, 0);
+    }
+    expectClose(got, want, { rtol: 1e-4, atol: 1e-5, label: 'capped, windowed attention' });
+  });
+
+  it('MLP activations: GELU (tanh and exact forms), SwiGLU and GeGLU, including large and tiny inputs', () => {
     const n = 1037;
     const x = rng.normals(n, 4);
     x[0] = 200; x[1] = -200; x[2] = 0; x[3] = -1e-30;
     const u = rng.normals(n);
-    for (const kind of ['gelu', 'swiglu'] as const) {
+    for (const kind of ['gelu', 'swiglu', 'gelu_exact', 'geglu'] as const) {
       const got = x.slice(), want = x.slice();
       b.activate(got, n, kind, u);
       ref.activate(want, n, kind, u);
@@ -266,6 +286,10 @@ describe.skipIf(!nat)('native kernels match the reference', () => {
     const pts = Float32Array.from([-3, -1, 0.5, 2]);
     b.activate(pts, 4, 'gelu');
     expectClose(pts, [-0.0036373920817729943, -0.15880800939172324, 0.34571400982514394, 1.9545976940871754], { rtol: 1e-6, atol: 1e-7, label: 'gelu' });
+    // the exact form x·Φ(x) at the same points (Φ from tables: 0.0013498980, 0.1586552539, 0.6914624613, 0.9772498681)
+    const exact = Float32Array.from([-3, -1, 0.5, 2]);
+    b.activate(exact, 4, 'gelu_exact');
+    expectClose(exact, [-3 * 0.0013498980316301, -0.15865525393145707, 0.5 * 0.6914624612740131, 2 * 0.9772498680518208], { rtol: 1e-6, atol: 1e-7, label: 'gelu_exact' });
   });
 
   it('bad sizes are refused with a message naming the argument', () => {

@@ -119,9 +119,10 @@ Napi::Value MinCosine(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Attention(const Napi::CallbackInfo& info) {
-  // (q, k, v, out, batch, T, pos0, cap, nHeads, nKv, hd, scale)
+  // (q, k, v, out, batch, T, pos0, cap, nHeads, nKv, hd, scale, softcap, window)
   saekit::attention(ptr<float>(info, 0), ptr<float>(info, 1), ptr<float>(info, 2), ptr<float>(info, 3), i64(info, 4),
-                    i64(info, 5), i64(info, 6), i64(info, 7), i64(info, 8), i64(info, 9), i64(info, 10), f32(info, 11));
+                    i64(info, 5), i64(info, 6), i64(info, 7), i64(info, 8), i64(info, 9), i64(info, 10), f32(info, 11),
+                    f32(info, 12), i64(info, 13));
   return info.Env().Undefined();
 }
 

@@ -1,7 +1,9 @@
 // Transformer kernels. Causal softmax attention over a KV cache, one task per (sequence, kv head): the task
 // transposes its keys once, so scores and the weighted sum of values are contiguous
 // multiply-adds the compiler vectorizes, and exp is a branch-free polynomial that does too;
-// the MLP activations (GELU, SwiGLU) use the same exp.
+// the MLP activations (GELU, SwiGLU, GeGLU) use the same exp. Gemma-2's attention options:
+// scores soft-capped as c·tanh(s/c), and a sliding window (query at position p sees keys
+// p − window + 1 .. p).
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -34,7 +36,7 @@ inline float expClamped(float x) {
 namespace saekit {
 
 void attention(const float* q, const float* k, const float* v, float* out, int64_t batch, int64_t T, int64_t pos0,
-               int64_t cap, int64_t nHeads, int64_t nKv, int64_t hd, float scale) {
+               int64_t cap, int64_t nHeads, int64_t nKv, int64_t hd, float scale, float softcap, int64_t window) {
   const int64_t Lk = pos0 + T, qDim = nHeads * hd, kvDim = nKv * hd, group = nHeads / nKv;
 #pragma omp parallel
   {
@@ -50,25 +52,29 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
           for (int64_t t = 0; t < T; t++) {
             const float* qr = q + (b * T + t) * qDim + h * hd;
             const int64_t vis = pos0 + t + 1;
+            // keys j0 .. vis−1 are visible (all of them without a window)
+            const int64_t j0 = window > 0 && vis > window ? vis - window : 0;
             float* sp = s.data();
-            for (int64_t j = 0; j < vis; j++) sp[j] = 0;
+            for (int64_t j = j0; j < vis; j++) sp[j] = 0;
             for (int64_t c = 0; c < hd; c++) {
               const float qc = qr[c] * scale;
               const float* kr = kt.data() + c * Lk;
 #pragma omp simd
-              for (int64_t j = 0; j < vis; j++) sp[j] += qc * kr[j];
+              for (int64_t j = j0; j < vis; j++) sp[j] += qc * kr[j];
             }
-            float mx = sp[0];
-            for (int64_t j = 1; j < vis; j++) mx = sp[j] > mx ? sp[j] : mx;
+            if (softcap > 0)
+              for (int64_t j = j0; j < vis; j++) sp[j] = softcap * std::tanh(sp[j] / softcap);
+            float mx = sp[j0];
+            for (int64_t j = j0 + 1; j < vis; j++) mx = sp[j] > mx ? sp[j] : mx;
             float sum = 0;
 #pragma omp simd reduction(+ : sum)
-            for (int64_t j = 0; j < vis; j++) {
+            for (int64_t j = j0; j < vis; j++) {
               sp[j] = expClamped(sp[j] - mx);
               sum += sp[j];
             }
             float* op = o.data();
             for (int64_t c = 0; c < hd; c++) op[c] = 0;
-            for (int64_t j = 0; j < vis; j++) {
+            for (int64_t j = j0; j < vis; j++) {
               const float p = sp[j];
               const float* vr = V + j * kvDim;
 #pragma omp simd
@@ -87,10 +93,17 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
 void activate(float* x, const float* u, int64_t n, int32_t kind) {
   // kind 0: GELU, tanh form: x·sigmoid(2·√(2/π)·(x + 0.044715x³)) = 0.5x(1 + tanh(…))
   // kind 1: SiLU times the up projection: x·sigmoid(x)·u (SwiGLU)
+  // kind 2: GELU, exact: 0.5x(1 + erf(x/√2)) (GPT-NeoX)
+  // kind 3: tanh-form GELU times the up projection (GeGLU, Gemma-2)
+  if (kind == 2) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678118654752f));
+    return;
+  }
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; i++) {
     const float a = x[i];
-    const float z = kind == 0 ? 1.5957691216057308f * (a + 0.044715f * a * a * a) : a;
+    const float z = kind == 1 ? a : 1.5957691216057308f * (a + 0.044715f * a * a * a);
     const float y = a / (1.0f + expClamped(-z));
     x[i] = kind == 0 ? y : y * u[i];
   }

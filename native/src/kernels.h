@@ -53,7 +53,7 @@ void projectRowGrad(const float* W, float* G, int64_t n, int64_t d);
 // Blocked Gram (block x block, upper half only); never materializes n x n.
 void minCosine(const float* W, int64_t n, int64_t d, int64_t block, float* outVal, int32_t* outIdx);
 void attention(const float* q, const float* k, const float* v, float* out, int64_t batch, int64_t T, int64_t pos0,
-               int64_t cap, int64_t nHeads, int64_t nKv, int64_t hd, float scale);
+               int64_t cap, int64_t nHeads, int64_t nKv, int64_t hd, float scale, float softcap, int64_t window);
 void activate(float* x, const float* u, int64_t n, int32_t kind);
 
 }  // namespace saekit

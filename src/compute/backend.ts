@@ -9,6 +9,10 @@ import { referenceKernels } from './reference.js';
 
 export type BackendName = 'native' | 'reference';
 
+/** MLP activations, in the kernels' numbering (Kernels.activate). */
+export const ACTIVATIONS = ['gelu', 'swiglu', 'gelu_exact', 'geglu'] as const;
+export type Activation = (typeof ACTIVATIONS)[number];
+
 /** CSR sparse rows (see kernels.ts): values `vals` at columns `idx`, row b in rowPtr[b]..rowPtr[b+1]. */
 export interface SparseRows {
   rows: number;
@@ -168,26 +172,30 @@ export class Backend {
     this.kernels.projectRowGrad(w, g, n, d);
   }
 
-  /** MLP activation in place on x [n]: 'gelu' (tanh form, GPT-2) or 'swiglu' (silu(x)·u, llama). */
-  activate(x: Float32Array, n: number, kind: 'gelu' | 'swiglu', u: Float32Array | null = null): void {
+  /** MLP activation in place on x [n]: 'gelu' (tanh form, GPT-2), 'gelu_exact' (erf form,
+   *  GPT-NeoX), 'swiglu' (silu(x)·u, llama) or 'geglu' (tanh-form gelu(x)·u, Gemma-2). */
+  activate(x: Float32Array, n: number, kind: Activation, u: Float32Array | null = null): void {
     size('n', n); len('x', x, n);
-    need(kind === 'gelu' || kind === 'swiglu', `activation must be gelu or swiglu, got ${String(kind)}`);
-    if (kind === 'swiglu') len('u', u ?? new Float32Array(0), n);
-    this.kernels.activate(x, kind === 'swiglu' ? u : null, n, kind === 'gelu' ? 0 : 1);
+    const code = ACTIVATIONS.indexOf(kind);
+    need(code >= 0, `activation must be one of ${ACTIVATIONS.join(', ')}, got ${String(kind)}`);
+    const gated = kind === 'swiglu' || kind === 'geglu';
+    if (gated) len('u', u ?? new Float32Array(0), n);
+    this.kernels.activate(x, gated ? u : null, n, code as 0 | 1 | 2 | 3);
   }
 
   /** Causal attention over a KV cache (see Kernels.attention): q, out [batch·T, nHeads·hd];
-   *  k, v [batch·cap, nKv·hd]. */
+   *  k, v [batch·cap, nKv·hd]; softcap and window 0 (or left out) for none. */
   attention(o: { q: Float32Array; k: Float32Array; v: Float32Array; out: Float32Array; batch: number; T: number; pos0: number;
-    cap: number; nHeads: number; nKv: number; hd: number; scale: number }): void {
-    const { q, k, v, out, batch, T, pos0, cap, nHeads, nKv, hd, scale } = o;
+    cap: number; nHeads: number; nKv: number; hd: number; scale: number; softcap?: number; window?: number }): void {
+    const { q, k, v, out, batch, T, pos0, cap, nHeads, nKv, hd, scale, softcap = 0, window = 0 } = o;
+    need(softcap >= 0 && Number.isInteger(window) && window >= 0, `softcap (${softcap}) and window (${window}) must be >= 0`);
     for (const [name, x] of Object.entries({ batch, T, pos0, cap, nHeads, nKv, hd })) size(name, x);
     need(nKv > 0 && nHeads % nKv === 0, `nHeads (${nHeads}) must be a multiple of nKv (${nKv})`);
     need(pos0 + T <= cap, `pos0 + T = ${pos0 + T} exceeds the cache capacity ${cap}`);
     len('q', q, batch * T * nHeads * hd); len('out', out, batch * T * nHeads * hd);
     len('k', k, batch * cap * nKv * hd); len('v', v, batch * cap * nKv * hd);
     if (batch === 0 || T === 0) return;
-    this.kernels.attention(q, k, v, out, batch, T, pos0, cap, nHeads, nKv, hd, scale);
+    this.kernels.attention(q, k, v, out, batch, T, pos0, cap, nHeads, nKv, hd, scale, softcap, window);
   }
 
   /** Each unit row's most negative cosine to another row of w [n, d], and that row's index. */

@@ -53,10 +53,11 @@ export interface Kernels {
   /** Causal softmax attention of T new queries per sequence over a KV cache. q, out:
    *  [batch, T, nHeads·hd]; k, v: [batch, cap, nKv·hd] with positions 0 .. pos0+T−1 filled.
    *  Query t sits at position pos0 + t and sees keys 0 .. pos0 + t; head h reads kv head
-   *  h / (nHeads / nKv); scores are scale·q·k. */
+   *  h / (nHeads / nKv); scores are scale·q·k, soft-capped to softcap·tanh(s/softcap) when
+   *  softcap > 0; with window > 0 a query at position p sees only keys p − window + 1 .. p. */
   /** In place over x [n]: kind 0 GELU (tanh form) x·σ(2√(2/π)(x + 0.044715x³)); kind 1 SwiGLU
-   *  x·σ(x)·u[i]. */
-  activate(x: Float32Array, u: Float32Array | null, n: number, kind: 0 | 1): void;
+   *  x·σ(x)·u[i]; kind 2 GELU (exact) x·Φ(x); kind 3 GeGLU, the tanh-form GELU times u[i]. */
+  activate(x: Float32Array, u: Float32Array | null, n: number, kind: 0 | 1 | 2 | 3): void;
   attention(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, batch: number, T: number, pos0: number,
-    cap: number, nHeads: number, nKv: number, hd: number, scale: number): void;
+    cap: number, nHeads: number, nKv: number, hd: number, scale: number, softcap: number, window: number): void;
 }

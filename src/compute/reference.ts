@@ -2,6 +2,7 @@
  * Pure-TypeScript kernels, accumulating in float64: the oracle the native addon is tested
  * against, and the fallback when the addon cannot be built. Simple over fast.
  */
+import { erf } from '../util/erf.js';
 import type { Kernels } from './kernels.js';
 
 /** NaN ranks as -Infinity (see kernels.ts). */
@@ -176,12 +177,16 @@ export const referenceKernels: Kernels = {
   activate(x, u, n, kind) {
     for (let i = 0; i < n; i++) {
       const a = x[i]!;
-      const z = kind === 0 ? Math.sqrt(8 / Math.PI) * (a + 0.044715 * a * a * a) : a;
-      x[i] = (a / (1 + Math.exp(-z))) * (kind === 1 ? u![i]! : 1);
+      if (kind === 2) {
+        x[i] = 0.5 * a * (1 + erf(a / Math.SQRT2));
+        continue;
+      }
+      const z = kind === 1 ? a : Math.sqrt(8 / Math.PI) * (a + 0.044715 * a * a * a);
+      x[i] = (a / (1 + Math.exp(-z))) * (kind === 0 ? 1 : u![i]!);
     }
   },
 
-  attention(q, k, v, out, batch, T, pos0, cap, nHeads, nKv, hd, scale) {
+  attention(q, k, v, out, batch, T, pos0, cap, nHeads, nKv, hd, scale, softcap, window) {
     const qDim = nHeads * hd, kvDim = nKv * hd, group = nHeads / nKv;
     const s = new Float64Array(pos0 + T), o = new Float64Array(hd);
     for (let b = 0; b < batch; b++) {
@@ -189,17 +194,18 @@ export const referenceKernels: Kernels = {
         const kv = b * cap * kvDim + Math.floor(h / group) * hd;
         for (let t = 0; t < T; t++) {
           const qo = (b * T + t) * qDim + h * hd, vis = pos0 + t + 1;
+          const j0 = window > 0 ? Math.max(0, vis - window) : 0;
           let max = -Infinity;
-          for (let j = 0; j < vis; j++) {
+          for (let j = j0; j < vis; j++) {
             let dot = 0;
             for (let c = 0; c < hd; c++) dot += q[qo + c]! * k[kv + j * kvDim + c]!;
-            s[j] = scale * dot;
+            s[j] = softcap > 0 ? softcap * Math.tanh((scale * dot) / softcap) : scale * dot;
             max = Math.max(max, s[j]!);
           }
           let sum = 0;
-          for (let j = 0; j < vis; j++) sum += (s[j] = Math.exp(s[j]! - max));
+          for (let j = j0; j < vis; j++) sum += (s[j] = Math.exp(s[j]! - max));
           o.fill(0);
-          for (let j = 0; j < vis; j++) for (let c = 0; c < hd; c++) o[c]! += s[j]! * v[kv + j * kvDim + c]!;
+          for (let j = j0; j < vis; j++) for (let c = 0; c < hd; c++) o[c]! += s[j]! * v[kv + j * kvDim + c]!;
           for (let c = 0; c < hd; c++) out[qo + c] = o[c]! / sum;
         }
       }
