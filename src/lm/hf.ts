@@ -1,7 +1,8 @@
 /**
  * Hugging Face model folders: config.json plus model.safetensors (or shards listed in
  * model.safetensors.index.json). Llama/Mistral-style models (model_type llama, mistral, qwen2
- * without biases…) and GPT-2. Weights of any float dtype are read as float32.
+ * without biases…), GPT-2, GPT-NeoX (Pythia) and Gemma-2, with tensor names and layouts as
+ * transformers' modeling_*.py files define them. Weights of any float dtype are read as float32.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -75,8 +76,10 @@ export function readHfModel(dir: string): { config: LmConfig; weights: ModelWeig
   const files = new WeightFiles(dir);
   try {
     if (type === 'gpt2') return readGpt2(cfg, cfgPath, files);
+    if (type === 'gpt_neox') return readNeox(cfg, cfgPath, files);
+    if (type === 'gemma2') return readGemma2(cfg, cfgPath, files);
     if (['llama', 'mistral', 'qwen2', 'qwen3'].includes(type) || (Array.isArray(cfg.architectures) && String(cfg.architectures[0]).includes('Llama'))) return readLlama(cfg, cfgPath, files);
-    throw new Error(`${cfgPath}: model_type "${type}" is not supported (supported: llama, mistral, qwen2/qwen3 style, gpt2)`);
+    throw new Error(`${cfgPath}: model_type "${type}" is not supported (supported: llama, mistral, qwen2/qwen3 style, gpt2, gpt_neox, gemma2)`);
   } finally {
     files.close();
   }
@@ -139,4 +142,90 @@ function readGpt2(cfg: Record<string, unknown>, path: string, f: WeightFiles): {
     config,
     weights: { embed, posEmbed: f.get(`${p}wpe.weight`, [ctx, dim]), layers, normF: f.get(`${p}ln_f.weight`, [dim]), normFBias: f.get(`${p}ln_f.bias`, [dim]), head: embed },
   };
+}
+
+/**
+ * GPT-NeoX (Pythia): gpt_neox.layers.L.attention.query_key_value [3·dim, dim] holds, per head,
+ * its q, k and v rows one after another (the output viewed as [heads, 3·headDim]); rotary on
+ * the first rotary_pct·headDim dims of q and k (rotate-half pairs); LayerNorms with bias;
+ * dense_h_to_4h → exact GELU → dense_4h_to_h; an untied embed_out head.
+ */
+function readNeox(cfg: Record<string, unknown>, path: string, f: WeightFiles): { config: LmConfig; weights: ModelWeights } {
+  const dim = num(cfg, path, 'hidden_size'), nLayers = num(cfg, path, 'num_hidden_layers'), nHeads = num(cfg, path, 'num_attention_heads');
+  const vocab = num(cfg, path, 'vocab_size'), hidden = num(cfg, path, 'intermediate_size', 4 * dim), hd = dim / nHeads;
+  const pct = typeof cfg.rotary_pct === 'number' ? cfg.rotary_pct : (cfg.rope_parameters as { partial_rotary_factor?: number } | undefined)?.partial_rotary_factor ?? 0.25;
+  const act = String(cfg.hidden_act ?? 'gelu');
+  if (act !== 'gelu') throw new Error(`${path}: hidden_act "${act}"; saekit runs GPT-NeoX models with "gelu" (exact), as Pythia's are`);
+  const config: LmConfig = {
+    family: 'neox', dim, hiddenDim: hidden, nLayers, nHeads, nKvHeads: nHeads, headDim: hd, vocabSize: vocab,
+    maxSeqLen: num(cfg, path, 'max_position_embeddings', 2048), normEps: num(cfg, path, 'layer_norm_eps', 1e-5),
+    rope: 'half', ropeTheta: num(cfg, path, 'rotary_emb_base', typeof cfg.rope_theta === 'number' ? cfg.rope_theta : 10000),
+    rotaryDims: Math.floor(hd * pct), act: 'gelu_exact', parallelResidual: cfg.use_parallel_residual !== false,
+  };
+  const p = f.has('gpt_neox.embed_in.weight') ? 'gpt_neox.' : '';
+  const layers: LayerWeights[] = Array.from({ length: nLayers }, (_, l) => {
+    const L = `${p}layers.${l}.`;
+    const qkv = f.get(`${L}attention.query_key_value.weight`, [3 * dim, dim]), bqkv = f.get(`${L}attention.query_key_value.bias`, [3 * dim]);
+    const wq = new Float32Array(dim * dim), wk = new Float32Array(dim * dim), wv = new Float32Array(dim * dim);
+    const bq = new Float32Array(dim), bk = new Float32Array(dim), bv = new Float32Array(dim);
+    for (let h = 0; h < nHeads; h++) {
+      [[wq, bq], [wk, bk], [wv, bv]].forEach(([w, b], part) => {
+        const src = (h * 3 + part) * hd;
+        w!.set(qkv.subarray(src * dim, (src + hd) * dim), h * hd * dim);
+        b!.set(bqkv.subarray(src, src + hd), h * hd);
+      });
+    }
+    return {
+      norm1: f.get(`${L}input_layernorm.weight`, [dim]), norm1Bias: f.get(`${L}input_layernorm.bias`, [dim]),
+      wq, wk, wv, bq, bk, bv, wo: f.get(`${L}attention.dense.weight`, [dim, dim]), bo: f.get(`${L}attention.dense.bias`, [dim]),
+      norm2: f.get(`${L}post_attention_layernorm.weight`, [dim]), norm2Bias: f.get(`${L}post_attention_layernorm.bias`, [dim]),
+      w1: f.get(`${L}mlp.dense_h_to_4h.weight`, [hidden, dim]), b1: f.get(`${L}mlp.dense_h_to_4h.bias`, [hidden]),
+      w2: f.get(`${L}mlp.dense_4h_to_h.weight`, [dim, hidden]), b2: f.get(`${L}mlp.dense_4h_to_h.bias`, [dim]),
+    };
+  });
+  const embed = f.get(`${p}embed_in.weight`, [vocab, dim]);
+  const head = cfg.tie_word_embeddings === true ? embed : f.get('embed_out.weight', [vocab, dim]);
+  return { config, weights: { embed, layers, normF: f.get(`${p}final_layer_norm.weight`, [dim]), normFBias: f.get(`${p}final_layer_norm.bias`, [dim]), head } };
+}
+
+/**
+ * Gemma-2: RMSNorms computing x/rms(x)·(1 + w), folded here into weights 1 + w; input, post-
+ * attention, pre- and post-feedforward norms; GeGLU (gelu_pytorch_tanh(gate)·up); scores
+ * scaled by query_pre_attn_scalar^−½ and capped by attn_logit_softcapping; sliding-window
+ * attention on the layers layer_types names (else the even ones, as Gemma2Attention does);
+ * the embedding times √hidden_size, rounded to the weights' float; logits capped by
+ * final_logit_softcapping; tied head.
+ */
+function readGemma2(cfg: Record<string, unknown>, path: string, f: WeightFiles): { config: LmConfig; weights: ModelWeights } {
+  const dim = num(cfg, path, 'hidden_size'), nLayers = num(cfg, path, 'num_hidden_layers'), nHeads = num(cfg, path, 'num_attention_heads');
+  const nKv = num(cfg, path, 'num_key_value_heads', nHeads), hd = num(cfg, path, 'head_dim', 256), vocab = num(cfg, path, 'vocab_size');
+  const hidden = num(cfg, path, 'intermediate_size'), window = num(cfg, path, 'sliding_window', 4096);
+  const act = String(cfg.hidden_activation ?? cfg.hidden_act ?? 'gelu_pytorch_tanh');
+  if (act !== 'gelu_pytorch_tanh') throw new Error(`${path}: hidden_activation "${act}"; saekit runs Gemma-2 with "gelu_pytorch_tanh"`);
+  const types = Array.isArray(cfg.layer_types) ? cfg.layer_types.map(String) : null;
+  const windows = Array.from({ length: nLayers }, (_, l) => (types ? types[l] === 'sliding_attention' : l % 2 === 0) ? window : 0);
+  const cap = (key: string): number | undefined => typeof cfg[key] === 'number' && (cfg[key] as number) > 0 ? cfg[key] as number : undefined;
+  const config: LmConfig = {
+    family: 'gemma2', dim, hiddenDim: hidden, nLayers, nHeads, nKvHeads: nKv, headDim: hd, vocabSize: vocab,
+    maxSeqLen: num(cfg, path, 'max_position_embeddings', 8192), normEps: num(cfg, path, 'rms_norm_eps', 1e-6),
+    rope: 'half', ropeTheta: num(cfg, path, 'rope_theta', 10000), act: 'geglu',
+    attnScale: 1 / Math.sqrt(num(cfg, path, 'query_pre_attn_scalar', hd)), attnSoftcap: cap('attn_logit_softcapping'), finalSoftcap: cap('final_logit_softcapping'),
+    windows, embedScale: Math.fround(Math.sqrt(dim)),
+  };
+  const p = f.has('model.embed_tokens.weight') ? 'model.' : '';
+  const plusOne = (name: string): Float32Array => f.get(name, [dim]).map((v) => 1 + v);
+  const qDim = nHeads * hd, kvDim = nKv * hd;
+  const layers: LayerWeights[] = Array.from({ length: nLayers }, (_, l) => {
+    const L = `${p}layers.${l}.`;
+    return {
+      norm1: plusOne(`${L}input_layernorm.weight`), postAttnNorm: plusOne(`${L}post_attention_layernorm.weight`),
+      norm2: plusOne(`${L}pre_feedforward_layernorm.weight`), postMlpNorm: plusOne(`${L}post_feedforward_layernorm.weight`),
+      wq: f.get(`${L}self_attn.q_proj.weight`, [qDim, dim]), wk: f.get(`${L}self_attn.k_proj.weight`, [kvDim, dim]),
+      wv: f.get(`${L}self_attn.v_proj.weight`, [kvDim, dim]), wo: f.get(`${L}self_attn.o_proj.weight`, [dim, qDim]),
+      w1: f.get(`${L}mlp.gate_proj.weight`, [hidden, dim]), w3: f.get(`${L}mlp.up_proj.weight`, [hidden, dim]),
+      w2: f.get(`${L}mlp.down_proj.weight`, [dim, hidden]),
+    };
+  });
+  const embed = f.get(`${p}embed_tokens.weight`, [vocab, dim]);
+  return { config, weights: { embed, layers, normF: plusOne(`${p}norm.weight`), head: embed } };
 }

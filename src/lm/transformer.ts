@@ -1,21 +1,26 @@
 /**
- * One decoder-only transformer forward for the llama family and GPT-2, on the compute
- * backend. Per block:
+ * One decoder-only transformer forward for the llama family, GPT-2, GPT-NeoX (Pythia) and
+ * Gemma-2, on the compute backend. Per block:
  *   resid_mid  = resid_pre + attn_out,   attn_out = Wo · attention(norm1(resid_pre))
  *   resid_post = resid_mid + mlp_out,    mlp_out  = MLP(mlp_in), mlp_in = norm2(resid_mid)
  * llama: RMSNorm, rotary q/k, grouped KV heads, MLP = W2(silu(W1 h) ⊙ W3 h).
  * GPT-2: LayerNorm with bias, learned positions, biases, MLP = W2 gelu_tanh(W1 h + b1) + b2.
+ * GPT-NeoX: LayerNorm with bias, rotary on the first rotaryDims of each head, exact GELU, and
+ *   (parallel residual) mlp_in = norm2(resid_pre): attention and MLP read the same stream.
+ * Gemma-2: RMSNorm with weight 1 + w (folded in at load), the embedding times √dim, a norm
+ *   after attention and after the MLP (attn_out and mlp_out are what the stream adds),
+ *   GeGLU, attention scores soft-capped, a sliding window on some layers, logits soft-capped.
  * A forward takes a chunk of T new tokens for B sequences that continue a KV cache, so the
  * batched prefill (cache empty, T = context) and incremental decoding (T = 1) are one code path.
  * Every hook site is read out and may be overwritten in place by a hook.
  */
-import type { Backend } from '../compute/backend.js';
+import type { Activation, Backend } from '../compute/backend.js';
 
 export const SITES = ['resid_pre', 'attn_out', 'resid_mid', 'mlp_in', 'mlp_out', 'resid_post'] as const;
 export type Site = (typeof SITES)[number];
 
 export interface LmConfig {
-  family: 'llama' | 'gpt2';
+  family: 'llama' | 'gpt2' | 'neox' | 'gemma2';
   dim: number;
   hiddenDim: number;
   nLayers: number;
@@ -28,6 +33,22 @@ export interface LmConfig {
   /** rotary pairs: (2i, 2i+1) as llama2.c, or (i, i + headDim/2) as Hugging Face; none for GPT-2 */
   rope: 'interleaved' | 'half' | 'none';
   ropeTheta: number;
+  /** head dims that rotate (GPT-NeoX's partial rotary); default headDim */
+  rotaryDims?: number;
+  /** the MLP's activation; default swiglu for llama, gelu (tanh form) for GPT-2 */
+  act?: Activation;
+  /** attention and MLP both read resid_pre (GPT-NeoX's use_parallel_residual) */
+  parallelResidual?: boolean;
+  /** scores are scale·q·k; default 1/√headDim */
+  attnScale?: number;
+  /** attention scores capped to c·tanh(s/c) (Gemma-2) */
+  attnSoftcap?: number;
+  /** logits capped to c·tanh(l/c) (Gemma-2) */
+  finalSoftcap?: number;
+  /** per layer: the sliding-window length, 0 for full attention (Gemma-2) */
+  windows?: number[];
+  /** the embedding is multiplied by this (Gemma-2: √dim in the weights' dtype) */
+  embedScale?: number;
 }
 
 /** All matrices [out, in] row-major (nn.Linear's layout). */
@@ -42,6 +63,8 @@ export interface LayerWeights {
   w3?: Float32Array;
   /** down projection [dim, hidden] */
   w2: Float32Array; b2?: Float32Array;
+  /** Gemma-2: norms applied to the attention's and the MLP's outputs */
+  postAttnNorm?: Float32Array; postMlpNorm?: Float32Array;
 }
 
 export interface ModelWeights {
@@ -113,6 +136,7 @@ export class Transformer {
       const id = tokens[r]!;
       if (!(id >= 0 && id < c.vocabSize)) throw new Error(`forward: token id ${id} is outside the model's vocabulary of ${c.vocabSize}`);
       x.set(w.embed.subarray(id * d, (id + 1) * d), r * d);
+      if (c.embedScale !== undefined) for (let j = 0; j < d; j++) x[r * d + j]! *= c.embedScale;
       if (w.posEmbed) {
         const p = pos0 + (r % T);
         for (let j = 0; j < d; j++) x[r * d + j]! += w.posEmbed[p * d + j]!;
@@ -120,7 +144,8 @@ export class Transformer {
     }
     const h = new Float32Array(R * d), q = new Float32Array(R * qDim), k = new Float32Array(R * kvDim), v = new Float32Array(R * kvDim);
     const att = new Float32Array(R * qDim), out = new Float32Array(R * d);
-    const g = new Float32Array(R * c.hiddenDim), u = c.family === 'llama' ? new Float32Array(R * c.hiddenDim) : null;
+    const act = this.#act();
+    const g = new Float32Array(R * c.hiddenDim), u = act === 'swiglu' || act === 'geglu' ? new Float32Array(R * c.hiddenDim) : null;
     const last = o.lastLayer ?? c.nLayers - 1;
     const rope = c.rope === 'none' ? null : this.#ropeTable(T, pos0);
     const hook = o.hook ?? (() => undefined);
@@ -140,17 +165,24 @@ export class Transformer {
         cache.k[l]!.set(k.subarray(b * T * kvDim, (b + 1) * T * kvDim), dst);
         cache.v[l]!.set(v.subarray(b * T * kvDim, (b + 1) * T * kvDim), dst);
       }
-      this.be.attention({ q, k: cache.k[l]!, v: cache.v[l]!, out: att, batch, T, pos0, cap: cache.capacity, nHeads: c.nHeads, nKv: c.nKvHeads, hd: c.headDim, scale: 1 / Math.sqrt(c.headDim) });
+      this.be.attention({
+        q, k: cache.k[l]!, v: cache.v[l]!, out: att, batch, T, pos0, cap: cache.capacity, nHeads: c.nHeads, nKv: c.nKvHeads, hd: c.headDim,
+        scale: c.attnScale ?? 1 / Math.sqrt(c.headDim), softcap: c.attnSoftcap ?? 0, window: c.windows?.[l] ?? 0,
+      });
       this.#linear(att, R, L.wo, L.bo, out, d, qDim);
+      if (L.postAttnNorm) this.#norm(out, R, L.postAttnNorm, undefined, out);
       hook(l, 'attn_out', out, R);
+      // a parallel block's MLP reads resid_pre, normed before the attention's output joins it
+      if (c.parallelResidual) this.#norm(x, R, L.norm2, L.norm2Bias, h);
       for (let e = 0; e < R * d; e++) x[e]! += out[e]!;
       hook(l, 'resid_mid', x, R);
-      this.#norm(x, R, L.norm2, L.norm2Bias, h);
+      if (!c.parallelResidual) this.#norm(x, R, L.norm2, L.norm2Bias, h);
       hook(l, 'mlp_in', h, R);
       this.#linear(h, R, L.w1, L.b1, g, c.hiddenDim, d);
       if (u) this.#linear(h, R, L.w3!, undefined, u, c.hiddenDim, d);
-      this.be.activate(g, R * c.hiddenDim, u ? 'swiglu' : 'gelu', u);
+      this.be.activate(g, R * c.hiddenDim, act, u);
       this.#linear(g, R, L.w2, L.b2, out, d, c.hiddenDim);
+      if (L.postMlpNorm) this.#norm(out, R, L.postMlpNorm, undefined, out);
       hook(l, 'mlp_out', out, R);
       for (let e = 0; e < R * d; e++) x[e]! += out[e]!;
       hook(l, 'resid_post', x, R);
@@ -163,9 +195,14 @@ export class Transformer {
 
   /** logits [rows, vocab] of hidden rows [start, start+rows) of a forward's output. */
   logits(hidden: Float32Array, start: number, rows: number, out = new Float32Array(rows * this.config.vocabSize)): Float32Array {
-    const d = this.config.dim;
+    const d = this.config.dim, cap = this.config.finalSoftcap;
     this.#linear(hidden.subarray(start * d, (start + rows) * d), rows, this.weights.head, undefined, out, this.config.vocabSize, d);
+    if (cap) for (let e = 0; e < rows * this.config.vocabSize; e++) out[e] = cap * Math.tanh(out[e]! / cap);
     return out;
+  }
+
+  #act(): Activation {
+    return this.config.act ?? (this.config.family === 'gpt2' ? 'gelu' : 'swiglu');
   }
 
   /** y [R, n] = x [R, k] · W^T (+ bias) */
@@ -193,20 +230,21 @@ export class Transformer {
     }
   }
 
-  /** cos and sin [T, headDim/2] of the rotary angles of positions pos0 .. pos0+T−1. */
+  /** cos and sin [T, rotaryDims/2] of the rotary angles of positions pos0 .. pos0+T−1. */
   #ropeTable(T: number, pos0: number): { cos: Float32Array; sin: Float32Array } {
-    const half = this.config.headDim / 2;
+    const rd = this.config.rotaryDims ?? this.config.headDim, half = rd / 2;
     const cos = new Float32Array(T * half), sin = new Float32Array(T * half);
     for (let i = 0; i < half; i++) {
-      const freq = 1 / Math.pow(this.config.ropeTheta, (2 * i) / this.config.headDim);
+      const freq = 1 / Math.pow(this.config.ropeTheta, (2 * i) / rd);
       for (let t = 0; t < T; t++) { const a = (pos0 + t) * freq; cos[t * half + i] = Math.cos(a); sin[t * half + i] = Math.sin(a); }
     }
     return { cos, sin };
   }
 
-  /** Rotary embedding in place on rows [R, heads·headDim]; row r sits at position pos0 + r % T. */
+  /** Rotary embedding in place on rows [R, heads·headDim] (the first rotaryDims of each head);
+   *  row r sits at position pos0 + r % T. */
   #rope(x: Float32Array, R: number, T: number, heads: number, tab: { cos: Float32Array; sin: Float32Array }): void {
-    const hd = this.config.headDim, half = hd / 2, width = heads * hd;
+    const hd = this.config.headDim, half = (this.config.rotaryDims ?? hd) / 2, width = heads * hd;
     const interleaved = this.config.rope === 'interleaved';
     const { cos, sin } = tab;
     for (let r = 0; r < R; r++) {
