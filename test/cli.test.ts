@@ -67,7 +67,7 @@ describe('saekit CLI', () => {
     const inf = run(['info', runDir]);
     expect(inf.stdout).toMatch(/W_enc\s+F32\s+\[64, 16\]/);
     expect(inf.stdout).toMatch(/checkpoints: step-/);
-    expect(run(['import', dir, '--out', join(dir, 'nothing')]).stderr).toMatch(/neither a SAELens folder/);
+    expect(run(['import', dir, '--out', join(dir, 'nothing')]).stderr).toMatch(/not an SAE folder saekit can read/);
   });
 
   it('sweep runs a grid resumably, and frontier compares the runs at matched L0', () => {

@@ -1,7 +1,9 @@
 import { expect } from 'vitest';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nativeBackend, type Backend } from '../src/compute/backend.js';
+import { writeSafetensors } from '../src/io/safetensors.js';
+import type { LmConfig, ModelWeights } from '../src/lm/transformer.js';
 import type { SaeParams } from '../src/sae/common.js';
 
 /** Asserts |a - e| <= atol + rtol·|e| elementwise; on failure names the worst element. */
@@ -58,4 +60,42 @@ export function checkFd(p: SaeParams, grads: SaeParams, names: readonly (keyof S
       if (Math.abs(fd - an) > tol * Math.max(1, Math.abs(fd))) throw new Error(`d loss / d ${name}[${e}]: backward ${an}, finite difference ${fd}`);
     }
   }
+}
+
+/** Writes llama2.c weights as a Hugging Face llama folder (config.json + model.safetensors),
+ *  with q/k rows permuted as HF's conversion script does, so that rotate-half rotary on the
+ *  folder equals llama2.c's interleaved pairs. */
+export function writeHfLlama(config: LmConfig, weights: ModelWeights, out: string): void {
+  const hd = config.headDim, dim = config.dim, kvDim = config.nKvHeads * hd;
+  const permute = (w: Float32Array, heads: number): Float32Array => {
+    const p = new Float32Array(w.length);
+    for (let h = 0; h < heads; h++) for (let i = 0; i < hd / 2; i++) for (let j = 0; j < 2; j++) {
+      p.set(w.subarray((h * hd + 2 * i + j) * dim, (h * hd + 2 * i + j + 1) * dim), (h * hd + j * (hd / 2) + i) * dim);
+    }
+    return p;
+  };
+  const t: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {
+    'model.embed_tokens.weight': { dtype: 'F32', shape: [config.vocabSize, dim], data: weights.embed },
+    'model.norm.weight': { dtype: 'F32', shape: [dim], data: weights.normF },
+  };
+  weights.layers.forEach((L, l) => {
+    const p = `model.layers.${l}.`;
+    Object.assign(t, {
+      [`${p}input_layernorm.weight`]: { dtype: 'F32', shape: [dim], data: L.norm1 },
+      [`${p}self_attn.q_proj.weight`]: { dtype: 'F32', shape: [dim, dim], data: permute(L.wq, config.nHeads) },
+      [`${p}self_attn.k_proj.weight`]: { dtype: 'F32', shape: [kvDim, dim], data: permute(L.wk, config.nKvHeads) },
+      [`${p}self_attn.v_proj.weight`]: { dtype: 'F32', shape: [kvDim, dim], data: L.wv },
+      [`${p}self_attn.o_proj.weight`]: { dtype: 'F32', shape: [dim, dim], data: L.wo },
+      [`${p}post_attention_layernorm.weight`]: { dtype: 'F32', shape: [dim], data: L.norm2 },
+      [`${p}mlp.gate_proj.weight`]: { dtype: 'F32', shape: [config.hiddenDim, dim], data: L.w1 },
+      [`${p}mlp.up_proj.weight`]: { dtype: 'F32', shape: [config.hiddenDim, dim], data: L.w3! },
+      [`${p}mlp.down_proj.weight`]: { dtype: 'F32', shape: [dim, config.hiddenDim], data: L.w2 },
+    });
+  });
+  writeSafetensors(join(out, 'model.safetensors'), t);
+  writeFileSync(join(out, 'config.json'), JSON.stringify({
+    model_type: 'llama', hidden_size: dim, intermediate_size: config.hiddenDim, num_hidden_layers: config.nLayers,
+    num_attention_heads: config.nHeads, num_key_value_heads: config.nKvHeads, vocab_size: config.vocabSize,
+    max_position_embeddings: config.maxSeqLen, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: true,
+  }));
 }

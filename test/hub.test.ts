@@ -8,19 +8,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { zipSync } from 'fflate';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { findSaes, hubListing, locateSae, openSae, pushRun } from '../src/app/hub.js';
+import { findSaes, hubListing, locateSae, openSae, pushRun, readSaeFolder } from '../src/app/hub.js';
 import { referenceBackend as be, type SparseRows } from '../src/compute/backend.js';
 import { exportSaeLens } from '../src/formats/saelens.js';
 import { exportSparsify } from '../src/formats/sparsify.js';
 import { parseHubRef } from '../src/hub/client.js';
-import { writeSafetensors } from '../src/io/safetensors.js';
 import { readHfModel } from '../src/lm/hf.js';
 import { downloadHfModel } from '../src/lm/hub.js';
 import type { Sae } from '../src/sae/common.js';
 import { encode } from '../src/sae/encode.js';
 import { saveSae } from '../src/sae/folder.js';
 import { Rng } from '../src/util/rng.js';
-import { expectClose, sharedPath } from './helpers.js';
+import { expectClose, sharedPath, writeHfLlama } from './helpers.js';
 import { LocalHub } from './helpers/local-hub.js';
 
 const root = join(import.meta.dirname, '..');
@@ -169,8 +168,8 @@ describe('published SAEs by name', () => {
     // a 5.x config: hook_point, activation_fn_str/kwargs, boolean normalize_activations, no architecture
     const { architecture: _a, k: _k, metadata: _m, ...rest } = cfg;
     writeFileSync(join(dir, 'cfg.json'), JSON.stringify({ ...rest, hook_point: 'blocks.3.hook_resid_pre', activation_fn_str: 'topk', activation_fn_kwargs: { k: 4 }, normalize_activations: true, rescale_acts_by_decoder_norm: true, sae_lens_version: '5.9.1' }));
-    expect(() => readSae(dir)).toThrow(/expected_average_only_in.*--norm-scaling-factor/);
-    const got = readSae(dir, s);
+    expect(() => openSaeSync(dir)).toThrow(/expected_average_only_in.*--norm-scaling-factor/);
+    const got = openSaeSync(dir, s);
     expect(got.cfg.origin).toMatchObject({ layer: 3, site: 'resid_pre', hook_name: 'blocks.3.hook_resid_pre' });
     // reference, transcribed from SAELens's TopKSAE.encode/decode
     const B = 8, x = new Rng(12).normals(B * 16), n = 48, d = 16;
@@ -219,10 +218,6 @@ describe('published SAEs by name', () => {
   });
 });
 
-function readSae(dir: string, normScale?: number): Sae {
-  return normScale === undefined ? openSaeSync(dir) : openSaeSync(dir, normScale);
-}
-import { readSaeFolder } from '../src/app/hub.js';
 const openSaeSync = (dir: string, normScale?: number): Sae => readSaeFolder(dir, dir, normScale === undefined ? {} : { normScale });
 
 describe('the download cache', () => {
@@ -290,27 +285,23 @@ describe('push', () => {
 
 describe('models by hf: name', () => {
   const bin = sharedPath('models/stories260K/stories260K.bin');
-  it.skipIf(!bin)('the Hugging Face layout of stories260K downloads into the cache and loads to the same weights', async () => {
+  it.skipIf(!bin)('the Hugging Face layout of stories260K downloads into the cache by hf: name and gives the llama2.c logits', async () => {
     const { readLlama2c } = await import('../src/lm/llama2c.js');
+    const { Transformer } = await import('../src/lm/transformer.js');
     const { config, weights } = readLlama2c(bin!);
-    const L = weights.layers[0]!, dim = config.dim, kv = config.nKvHeads * config.headDim, h = config.hiddenDim;
-    const t: Parameters<typeof writeSafetensors>[1] = {
-      'model.embed_tokens.weight': { dtype: 'F32', shape: [config.vocabSize, dim], data: weights.embed }, 'model.norm.weight': { dtype: 'F32', shape: [dim], data: weights.normF },
-      'model.layers.0.input_layernorm.weight': { dtype: 'F32', shape: [dim], data: L.norm1 }, 'model.layers.0.post_attention_layernorm.weight': { dtype: 'F32', shape: [dim], data: L.norm2 },
-      'model.layers.0.self_attn.q_proj.weight': { dtype: 'F32', shape: [dim, dim], data: L.wq }, 'model.layers.0.self_attn.k_proj.weight': { dtype: 'F32', shape: [kv, dim], data: L.wk },
-      'model.layers.0.self_attn.v_proj.weight': { dtype: 'F32', shape: [kv, dim], data: L.wv }, 'model.layers.0.self_attn.o_proj.weight': { dtype: 'F32', shape: [dim, dim], data: L.wo },
-      'model.layers.0.mlp.gate_proj.weight': { dtype: 'F32', shape: [h, dim], data: L.w1 }, 'model.layers.0.mlp.up_proj.weight': { dtype: 'F32', shape: [h, dim], data: L.w3! },
-      'model.layers.0.mlp.down_proj.weight': { dtype: 'F32', shape: [dim, h], data: L.w2 },
-    };
     const dir = tmp();
-    writeSafetensors(join(dir, 'model.safetensors'), t);
-    hub.putRepo('karpathy/tiny-hf', {
-      'config.json': JSON.stringify({ model_type: 'llama', hidden_size: config.dim, intermediate_size: config.hiddenDim, num_hidden_layers: 1, num_attention_heads: config.nHeads, num_key_value_heads: config.nKvHeads, vocab_size: config.vocabSize, max_position_embeddings: config.maxSeqLen, tie_word_embeddings: true }),
-      'model.safetensors': readFileSync(join(dir, 'model.safetensors')), 'tokenizer.json': '{}', 'README.md': 'x',
+    writeHfLlama(config, weights, dir);
+    hub.putRepo('karpathy/stories260K-hf', {
+      'config.json': readFileSync(join(dir, 'config.json')), 'model.safetensors': readFileSync(join(dir, 'model.safetensors')),
+      // the model's own tokenizer is llama2.c's tok512.bin; any tokenizer.json completes the HF layout here
+      'tokenizer.json': '{}', 'README.md': 'stories260K in the Hugging Face layout',
     });
-    const local = await downloadHfModel('karpathy/tiny-hf', () => undefined);
+    const local = await downloadHfModel('karpathy/stories260K-hf', () => undefined);
     expect(readdirSync(local).sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.json']);
-    expect(Array.from(readHfModel(local).weights.embed.subarray(0, 50))).toEqual(Array.from(weights.embed.subarray(0, 50)));
+    const hf = readHfModel(local);
+    const tokens = Int32Array.from([1, 403, 407, 261, 378, 432, 383, 286]);
+    const ref = new Transformer(config, weights, be, bin!), got = new Transformer(hf.config, hf.weights, be, local);
+    expectClose(got.logits(got.forward(tokens, 1)!, 0, tokens.length), ref.logits(ref.forward(tokens, 1)!, 0, tokens.length), { rtol: 1e-4, atol: 1e-4, label: 'hf: logits' });
   });
 
   const corpus = sharedPath('corpus/tinyshakespeare.txt');

@@ -14,7 +14,7 @@ import { loadLm } from '../src/lm/load.js';
 import { Llama2cTokenizer } from '../src/lm/tokenizer.js';
 import { KvCache, Transformer } from '../src/lm/transformer.js';
 import { openLmSource } from '../src/data/lm.js';
-import { expectClose, sharedPath } from './helpers.js';
+import { expectClose, sharedPath, writeHfLlama } from './helpers.js';
 
 const dir = sharedPath('models/stories260K');
 const be = getBackend();
@@ -92,39 +92,7 @@ describe.skipIf(!dir)('stories260K (llama2.c checkpoint)', () => {
   it('the Hugging Face llama layout of the same weights (rotate-half q/k rows) gives the same logits', () => {
     const { config, weights } = readLlama2c(bin);
     const out = tmp();
-    const hd = config.headDim, dim = config.dim, kvDim = config.nKvHeads * hd;
-    // HF's convert script permutes q/k rows so that rotate-half equals llama2.c's interleaved pairs
-    const permute = (w: Float32Array, heads: number): Float32Array => {
-      const p = new Float32Array(w.length);
-      for (let h = 0; h < heads; h++) for (let i = 0; i < hd / 2; i++) for (let j = 0; j < 2; j++) {
-        p.set(w.subarray((h * hd + 2 * i + j) * dim, (h * hd + 2 * i + j + 1) * dim), (h * hd + j * (hd / 2) + i) * dim);
-      }
-      return p;
-    };
-    const t: Record<string, { dtype: 'F32' | 'BF16'; shape: number[]; data: Float32Array }> = {
-      'model.embed_tokens.weight': { dtype: 'F32', shape: [config.vocabSize, dim], data: weights.embed },
-      'model.norm.weight': { dtype: 'F32', shape: [dim], data: weights.normF },
-    };
-    weights.layers.forEach((L, l) => {
-      const p = `model.layers.${l}.`;
-      Object.assign(t, {
-        [`${p}input_layernorm.weight`]: { dtype: 'F32', shape: [dim], data: L.norm1 },
-        [`${p}self_attn.q_proj.weight`]: { dtype: 'F32', shape: [dim, dim], data: permute(L.wq, config.nHeads) },
-        [`${p}self_attn.k_proj.weight`]: { dtype: 'F32', shape: [kvDim, dim], data: permute(L.wk, config.nKvHeads) },
-        [`${p}self_attn.v_proj.weight`]: { dtype: 'F32', shape: [kvDim, dim], data: L.wv },
-        [`${p}self_attn.o_proj.weight`]: { dtype: 'F32', shape: [dim, dim], data: L.wo },
-        [`${p}post_attention_layernorm.weight`]: { dtype: 'F32', shape: [dim], data: L.norm2 },
-        [`${p}mlp.gate_proj.weight`]: { dtype: 'F32', shape: [config.hiddenDim, dim], data: L.w1 },
-        [`${p}mlp.up_proj.weight`]: { dtype: 'F32', shape: [config.hiddenDim, dim], data: L.w3! },
-        [`${p}mlp.down_proj.weight`]: { dtype: 'F32', shape: [dim, config.hiddenDim], data: L.w2 },
-      });
-    });
-    writeSafetensors(join(out, 'model.safetensors'), t);
-    writeFileSync(join(out, 'config.json'), JSON.stringify({
-      model_type: 'llama', hidden_size: dim, intermediate_size: config.hiddenDim, num_hidden_layers: config.nLayers,
-      num_attention_heads: config.nHeads, num_key_value_heads: config.nKvHeads, vocab_size: config.vocabSize,
-      max_position_embeddings: config.maxSeqLen, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: true,
-    }));
+    writeHfLlama(config, weights, out);
     const hf = readHfModel(out);
     expect(hf.config.rope).toBe('half');
     const tokens = Int32Array.from([1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315]);
