@@ -17,9 +17,10 @@ import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
 import { readJsonObject } from '../io/json.js';
 import { camel, snake } from '../io/naming.js';
 import type { Sae } from '../sae/common.js';
-import { loadSae, readSaeConfig, saveSae } from '../sae/folder.js';
+import { readSaeConfig, saveSae } from '../sae/folder.js';
 import { readRunConfig, runConfigPath } from '../train/run-config.js';
 import { heldRows } from './evaluate.js';
+import { openSae } from './hub.js';
 
 export interface ScaleStep {
   small: string;
@@ -38,7 +39,7 @@ export interface ScaleStep {
  *  correlation on held-out rows of `data`; with `out`, scales.json and scales.svg. */
 export async function scaleSteps(be: Backend, paths: string[], o: { data: string; tokens: number; novel: number; out?: string }): Promise<ScaleStep[]> {
   if (paths.length < 2) throw new Error('analyze scales: give at least two SAE folders, smallest first');
-  const saes = paths.map((p) => loadSae(p));
+  const saes = await Promise.all(paths.map((p) => openSae(p)));
   const held = await heldRows(be, o.data, o.tokens);
   const steps: ScaleStep[] = [];
   for (let i = 0; i + 1 < saes.length; i++) {
@@ -63,7 +64,7 @@ export async function scaleSteps(be: Backend, paths: string[], o: { data: string
  *  evaluates all three on the same held-out rows. */
 export async function stitchJob(be: Backend, smallPath: string, largePath: string, o: { data: string; out: string; mode: StitchMode; novel: number; tokens: number }):
   Promise<{ name: string; n: number; l0: number; fvu: number }[]> {
-  const small = loadSae(smallPath), large = loadSae(largePath);
+  const small = await openSae(smallPath), large = await openSae(largePath);
   const st = stitch(small, large, matchScales(be, small, large, o.novel), o.mode);
   saveSae(o.out, st);
   const held = await heldRows(be, o.data, o.tokens);

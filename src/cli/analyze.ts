@@ -44,7 +44,7 @@ function opposingCommand(): Command {
 function scalesCommand(): Command {
   return new Command('scales')
     .description('classify each latent of a larger SAE as split, discovered or kept relative to the next smaller SAE')
-    .argument('<saes...>', 'two or more SAE folders, smallest first')
+    .argument('<saes...>', 'two or more SAEs (folders of any layout saekit reads, or hf:ORG/REPO/PATH), smallest first')
     .requiredOption('--data <path>', 'held-out activations for activation correlations')
     .option('--tokens <n>', 'held-out tokens', intFlag('--tokens', 1), 32768)
     .option('--novel <cos>', 'below this best decoder cosine a latent counts as discovered', realFlag('--novel', -1, 1), 0.6)

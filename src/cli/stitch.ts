@@ -8,8 +8,8 @@ import { intFlag, realFlag } from './flags.js';
 export function stitchCommand(): Command {
   return new Command('stitch')
     .description('one SAE from a smaller and a larger one: add the larger one\'s discovered latents and/or swap split parents for their children')
-    .argument('<small>', 'smaller SAE folder')
-    .argument('<large>', 'larger SAE folder')
+    .argument('<small>', 'smaller SAE (a folder of any layout saekit reads, or hf:ORG/REPO/PATH)')
+    .argument('<large>', 'larger SAE (likewise)')
     .requiredOption('--data <path>', 'held-out activations to compare the result with its inputs')
     .requiredOption('--out <run>', 'folder for the stitched SAE (an ordinary saekit SAE)')
     .addOption(new Option('--mode <mode>', 'what to take from the larger SAE').choices(['add-discovered', 'swap-splits', 'both']).default('both'))
