@@ -1,7 +1,7 @@
 // The feature viewer: saekit index on a synthetic run (ground-truth matches) and on a real
 // model's activations (token contexts, logit effects), the read-only JSON API (paging, sorting,
 // filters, 404s, no path traversal, no writes), and the page itself in Debian's chromium.
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { Agent, request, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getBackend } from '../src/compute/backend.js';
 import { parseTrainConfig } from '../src/train/config.js';
 import { train } from '../src/train/trainer.js';
+import { withLive } from '../src/app/live.js';
 import { indexRun } from '../src/viewer/index.js';
 import { openSide, startServer } from '../src/viewer/server.js';
 import { ViewerStore } from '../src/viewer/store.js';
@@ -169,10 +170,53 @@ describe.skipIf(!stories || !shakespeare)('viewer on a real model\'s activations
     const spec = `lm:model=${stories},corpus=${shakespeare},layer=2,site=resid_post,ctx=64`;
     await train(be, parseTrainConfig({ data: spec, latents: 256, k: 8, tokens: 40_000, batch: 1024 }), { out: run });
     await indexRun(be, run, { tokens: 6000, top: 6, window: 6, neighbors: 5 });
-    server = await startServer(be, openSide(new ViewerStore(join(run, 'viewer.sqlite'))), openSide(new ViewerStore(join(run, 'viewer.sqlite'))), 0);
+    // what eval --save writes for a run evaluated with its model
+    writeFileSync(join(run, 'eval.json'), JSON.stringify({ tokens: 4096, fvu: 0.25, l0: 8, never_fired_fraction: 0.125, downstream: { ce_clean: 1.5, ce_spliced: 1.75, ce_recovered: 0.875, kl: 0.25 } }));
+    server = await startServer(be, withLive(be, openSide(new ViewerStore(join(run, 'viewer.sqlite')))), openSide(new ViewerStore(join(run, 'viewer.sqlite'))), 0);
     port = (server.address() as { port: number }).port;
   });
   afterAll(() => server?.close());
+
+  it('a latent page carries decile samples, a logit-effect histogram over the vocabulary and its place among all densities', async () => {
+    const top = (await json(port, '/api/latents?sort=density&order=desc&limit=1')).items[0];
+    const l = await json(port, `/api/latent/${top.id}`);
+    expect(l.deciles.length).toBe(10);
+    // deciles run from the highest activations down, each inside the latent's range
+    for (let q = 1; q < 10; q++) expect(l.deciles[q].hi).toBeLessThanOrEqual(l.deciles[q - 1].lo + 1e-6);
+    expect(l.deciles[0].hi).toBeLessThanOrEqual(l.max_act + 1e-6);
+    expect(l.deciles[9].examples[0].tokens.length).toBeGreaterThan(1);
+    expect(l.logit_hist.counts.reduce((a: number, b: number) => a + b, 0)).toBe(512); // stories260K's vocabulary
+    expect(l.logit_hist.hi).toBeCloseTo(l.logits_top[0].value, 3);
+    expect(l.density_percentile).toBeGreaterThan(0.9); // the densest latent
+    const h = await json(port, '/api/densities');
+    expect(h.counts.reduce((a: number, b: number) => a + b, 0) + h.dead).toBe(256);
+  });
+
+  it('live text runs the model and the SAE on typed text; steering shifts the continuation; bounds and bad input are 400 JSON, writes 405', async () => {
+    const r = await json(port, `/api/live?text=${encodeURIComponent('First Citizen:\nBefore we proceed any further')}`);
+    expect(r.model).toMatch(/layer 2 resid_post/);
+    expect(r.tokens.length).toBe(r.top.length);
+    expect(r.tokens.join('')).toContain('Before we proceed');
+    expect(r.top.every((t: { act: number }[]) => t.length > 0 && t.length <= 5 && t[0]!.act >= t[t.length - 1]!.act)).toBe(true);
+    const id = r.top[3][0].id;
+    const one = await json(port, `/api/live?text=${encodeURIComponent('First Citizen:\nBefore we proceed any further')}&latent=${id}`);
+    expect(one.latent[3]).toBeCloseTo(r.top[3][0].act, 5);
+    const st = await json(port, `/api/steer?latent=${id}&scale=40&prompt=${encodeURIComponent('Once upon a time')}&steps=16`);
+    expect(typeof st.plain).toBe('string');
+    expect(st.steered).not.toBe(st.plain);
+    for (const [path, pattern] of [
+      [`/api/live?text=${'x'.repeat(601)}`, /text must be at most 600 characters/],
+      ['/api/live?text=hi&latent=256', /latent must be a whole number from 0 to 255/],
+      ['/api/steer?latent=1&scale=1e9&prompt=hi', /scale must be a number from -1000 to 1000/],
+      ['/api/steer?prompt=hi', /latent is required/],
+      ['/api/steer?latent=1&steps=500&prompt=hi', /steps must be a whole number from 1 to 48/],
+    ] as const) {
+      const res = await get(port, path);
+      expect(res.status, path).toBe(400);
+      expect(JSON.parse(res.body).error, path).toMatch(pattern);
+    }
+    expect((await get(port, '/api/live?text=hi', 'POST')).status).toBe(405);
+  });
 
   it('examples carry their token context with the latent\'s activation on every token; logit effects; token filter; comparison', async () => {
     const top = (await json(port, '/api/latents?sort=density&order=desc&limit=1')).items[0];
@@ -209,11 +253,11 @@ describe.skipIf(!stories || !shakespeare)('viewer on a real model\'s activations
       await page.waitForSelector(`tr.row[data-id="${top.id}"]`);
       expect(await page.locator('tr.row').count()).toBe(1);
       await page.click(`tr.row[data-id="${top.id}"]`);
-      await page.waitForSelector('#examples .ctx');
+      await page.waitForSelector('.examples .ctx');
       expect(await page.locator('h2').first().textContent()).toBe(`latent ${top.id}`);
-      const hi = page.locator('#examples .ctx').first().locator('.tok.hi');
+      const hi = page.locator('.examples .ctx').first().locator('.tok.hi');
       expect(await hi.count()).toBeGreaterThan(0);
-      expect(await page.locator('#examples .tok.focus').count()).toBeGreaterThan(0);
+      expect(await page.locator('.examples .tok.focus').count()).toBeGreaterThan(0);
       const out = join(import.meta.dirname, 'output');
       mkdirSync(out, { recursive: true });
       await page.screenshot({ path: join(out, 'viewer-latent.png'), fullPage: true });

@@ -8,6 +8,9 @@ import { LmSpec, openLmSource } from '../data/lm.js';
 import { lmOrigin } from '../data/spec.js';
 import { generate } from '../lm/generate.js';
 import { loadLm } from '../lm/load.js';
+import type { Site } from '../lm/transformer.js';
+import { openSae } from '../app/hub.js';
+import { interventionHook, parseInterventions, saeSiteOf } from '../app/steer.js';
 import { addSchemaOptions, intFlag, pickSchemaOptions, realFlag } from './flags.js';
 
 /** Parses the --model/--corpus/... flags with the lm: spec's schema, naming the flag on error. */
@@ -49,9 +52,12 @@ export function extractCommand(): Command {
   });
 }
 
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
 export function generateCommand(): Command {
   return new Command('generate')
-    .description('generate text from a model (greedy by default): a visible check that model and tokenizer load correctly')
+    .description('generate text from a model (greedy by default): a visible check that model and tokenizer load correctly; with --sae, ' +
+      'steer, clamp or ablate its latents at the SAE\'s site')
     .requiredOption('--model <path>', 'llama2.c .bin, Hugging Face folder, or hf:ORG/NAME')
     .option('--tokenizer <path>', 'tokenizer when not beside the model')
     .option('--prompt <text>', 'text to continue', '')
@@ -59,12 +65,40 @@ export function generateCommand(): Command {
     .option('--temperature <t>', '0 = greedy', realFlag('--temperature', 0, 100), 0)
     .option('--top-p <p>', 'nucleus sampling mass', realFlag('--top-p', 0, 1), 0.9)
     .option('--seed <n>', 'sampling seed', intFlag('--seed', 0), 0)
-    .action(async (o: { model: string; tokenizer?: string; prompt: string; steps: number; temperature: number; topP: number; seed: number }) => {
-      const { model, tokenizer } = await loadLm(o.model, getBackend(), o.tokenizer);
+    .option('--sae <run>', 'an SAE (any layout saekit reads, or hf:...) at whose site --steer/--clamp/--ablate act')
+    .option('--steer <latent=scale>', 'add scale × the latent\'s decoder row at every position (repeatable, or comma-separated)', collect)
+    .option('--clamp <latent=value>', 'set the latent\'s activation to value at every position (repeatable)', collect)
+    .option('--ablate <latent>', 'set the latent\'s activation to 0 at every position (repeatable)', collect)
+    .option('--layer <n>', 'the SAE\'s layer (default: what it records)', intFlag('--layer', 0))
+    .option('--site <site>', 'the SAE\'s site (default: what it records)')
+    .option('--baseline', 'also print the continuation without interventions')
+    .action(async (o: GenerateFlags) => {
+      const be = getBackend();
+      const { model, tokenizer } = await loadLm(o.model, be, o.tokenizer);
+      const edits = o.steer || o.clamp || o.ablate;
+      if (edits && !o.sae) throw new Error('--steer, --clamp and --ablate need --sae');
+      let hook;
+      if (o.sae) {
+        const sae = await openSae(o.sae);
+        const at = saeSiteOf(sae, { layer: o.layer, site: o.site as Site | undefined });
+        if (sae.cfg.d !== model.config.dim) throw new Error(`--sae ${o.sae}: reads width ${sae.cfg.d}, the model's ${at.site} has ${model.config.dim}`);
+        hook = interventionHook(be, sae, at, parseInterventions(o, sae.cfg.n));
+        process.stderr.write(`saekit: interventions at layer ${at.layer} ${at.site}\n`);
+      }
+      const gen = { steps: o.steps, temperature: o.temperature, topP: o.topP, seed: o.seed };
+      if (o.baseline && hook) {
+        process.stdout.write('without interventions:\n');
+        process.stdout.write(generate(model, tokenizer, o.prompt, gen).text + '\n\nwith interventions:\n');
+      }
       const t0 = performance.now();
-      const { ids } = generate(model, tokenizer, o.prompt, { steps: o.steps, temperature: o.temperature, topP: o.topP, seed: o.seed, onText: (p) => process.stdout.write(p) });
+      const { ids } = generate(model, tokenizer, o.prompt, { ...gen, ...(hook ? { hook } : {}), onText: (p) => process.stdout.write(p) });
       process.stdout.write('\n');
       const sec = (performance.now() - t0) / 1000;
       process.stderr.write(`saekit: ${ids.length} tokens in ${sec.toFixed(2)} s (${(ids.length / sec).toFixed(0)} tokens/s)\n`);
     });
+}
+
+interface GenerateFlags {
+  model: string; tokenizer?: string; prompt: string; steps: number; temperature: number; topP: number; seed: number;
+  sae?: string; steer?: string[]; clamp?: string[]; ablate?: string[]; layer?: number; site?: string; baseline?: boolean;
 }

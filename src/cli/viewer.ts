@@ -2,9 +2,11 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { getBackend } from '../compute/backend.js';
+import { withLive } from '../app/live.js';
+import { getBackend, type Backend } from '../compute/backend.js';
+import { startDashboard } from '../viewer/dashboard.js';
 import { indexRun } from '../viewer/index.js';
-import { openSide, startServer } from '../viewer/server.js';
+import { openSide, startServer, type ViewerSide } from '../viewer/server.js';
 import { ViewerStore } from '../viewer/store.js';
 import { intFlag } from './flags.js';
 
@@ -33,19 +35,31 @@ function dbPath(p: string): string {
   return path;
 }
 
+/** The side of an indexed SAE, with its model for live text and steering when the index names it. */
+const side = (be: Backend, path: string): ViewerSide => withLive(be, openSide(new ViewerStore(dbPath(path))));
+
 export function serveCommand(): Command {
   return new Command('serve')
-    .description('browse an indexed SAE in a web page (read-only; binds 127.0.0.1 unless --host is given)')
-    .argument('<run>', 'SAE folder with viewer.sqlite, or the database file')
+    .description('browse an indexed SAE in a web page, or every run under a folder (a sweep) with live training curves (read-only; binds 127.0.0.1 unless --host is given)')
+    .argument('<run>', 'SAE folder with viewer.sqlite, the database file, or a folder of runs')
     .option('--port <n>', 'port (0 = any free one)', intFlag('--port', 0, 65535), 8300)
     .option('--host <addr>', 'address to bind', '127.0.0.1')
     .option('--compare <run>', 'a second indexed SAE for side-by-side comparison of matched latents')
     .action(async (run: string, o: { port: number; host: string; compare?: string }) => {
-      const main = openSide(new ViewerStore(dbPath(run)));
-      const other = o.compare ? openSide(new ViewerStore(dbPath(o.compare))) : null;
-      const server = await startServer(getBackend(), main, other, o.port, o.host);
+      const be = getBackend();
+      const isFolderOfRuns = existsSync(run) && statSync(run).isDirectory() && !existsSync(join(run, 'viewer.sqlite')) && !existsSync(join(run, 'cfg.json'));
+      if (isFolderOfRuns) {
+        if (o.compare) throw new Error('--compare applies to one indexed SAE, not to a folder of runs');
+        const server = await startDashboard(be, run, o.port, o.host);
+        const addr = server.address();
+        console.log(`saekit: serving the runs under ${run} at http://${o.host}:${typeof addr === 'object' && addr ? addr.port : o.port}/ (Ctrl-C to stop)`);
+        return;
+      }
+      const main = side(be, run);
+      const other = o.compare ? side(be, o.compare) : null;
+      const server = await startServer(be, main, other, o.port, o.host);
       const addr = server.address();
       const port = typeof addr === 'object' && addr ? addr.port : o.port;
-      console.log(`saekit: serving ${main.run} at http://${o.host}:${port}/ (Ctrl-C to stop)`);
+      console.log(`saekit: serving ${main.run} at http://${o.host}:${port}/${main.live ? ' (live text and steering on its model)' : ''} (Ctrl-C to stop)`);
     });
 }

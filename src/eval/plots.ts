@@ -14,16 +14,55 @@ export async function writeSvg(path: string, spec: TopLevelSpec): Promise<void> 
   writeFileAtomic(path, [await renderSvg(spec)]);
 }
 
-/** Training curves: FVU (log scale) above, dead-latent fraction below, against tokens. */
-export function lossCurveSpec(rows: { tokens: number; fvu: number; dead_fraction: number }[], title: string): TopLevelSpec {
-  const x = { field: 'tokens', type: 'quantitative' as const, title: 'training tokens' };
+export interface LossRow {
+  tokens: number;
+  fvu: number;
+  dead_fraction: number;
+  l0?: number;
+  lr?: number;
+}
+
+/** Training curves against tokens: FVU (log scale), L0, dead-latent fraction and learning
+ *  rate, each a line with points (a run of two logged steps still draws). */
+export function lossCurveSpec(rows: LossRow[], title: string): TopLevelSpec {
+  const x = { field: 'tokens', type: 'quantitative' as const, title: 'training tokens', axis: { format: '~s' } };
+  const panel = (field: string, yTitle: string, color: string, extra: Record<string, unknown> = {}, height = 90) => ({
+    width: 480, height, mark: { type: 'line' as const, color, point: { color, size: 12 } },
+    transform: [{ filter: `isValid(datum.${field})` }],
+    encoding: { x, y: { field, type: 'quantitative' as const, title: yTitle, ...extra } },
+  });
+  const has = (k: keyof LossRow): boolean => rows.some((r) => typeof r[k] === 'number');
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title, background: 'white',
-    data: { values: rows.map((r) => ({ tokens: r.tokens, fvu: r.fvu, dead: r.dead_fraction })) },
+    data: { values: rows.map((r) => ({ tokens: r.tokens, fvu: r.fvu, dead: r.dead_fraction, l0: r.l0 ?? null, lr: r.lr ?? null })) },
     vconcat: [
-      { width: 480, height: 200, mark: 'line', encoding: { x, y: { field: 'fvu', type: 'quantitative', scale: { type: 'log' }, title: 'FVU (log)' } } },
-      { width: 480, height: 90, mark: { type: 'line', color: '#d62728' }, encoding: { x, y: { field: 'dead', type: 'quantitative', title: 'dead fraction', axis: { format: '.1%' } } } },
+      panel('fvu', 'FVU (log)', '#4c78a8', { scale: { type: 'log' } }, 180),
+      ...(has('l0') ? [panel('l0', 'L0', '#2ca02c')] : []),
+      panel('dead', 'dead fraction', '#d62728', { axis: { format: '.1%' } }),
+      ...(has('lr') ? [panel('lr', 'learning rate', '#9467bd', { axis: { format: '.1e' } }, 70)] : []),
+    ],
+  };
+}
+
+/** Runs on the MSE–L0 plane, labelled, coloured by architecture, the Pareto-optimal ones
+ *  joined by a line and ringed, the current run (if any) drawn larger in black. */
+export function runsSpec(values: { run: string; arch: string; l0: number; fvu: number; pareto: boolean; current?: boolean }[], title: string): TopLevelSpec {
+  const enc = {
+    x: { field: 'l0', type: 'quantitative' as const, scale: { type: 'log' as const }, title: 'L0 (log)' },
+    y: { field: 'fvu', type: 'quantitative' as const, scale: { type: 'log' as const }, title: 'FVU (log)' },
+  };
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title, width: 480, height: 300, background: 'white',
+    data: { values: values.map((v) => ({ ...v, current: Boolean(v.current) })) },
+    encoding: enc,
+    layer: [
+      { mark: { type: 'line', color: '#999', strokeDash: [4, 3] }, transform: [{ filter: 'datum.pareto' }] },
+      { mark: { type: 'point', filled: true, size: 60 }, encoding: { color: { field: 'arch', type: 'nominal', title: 'architecture' } } },
+      { mark: { type: 'point', size: 200, color: '#333', strokeWidth: 1.5 }, transform: [{ filter: 'datum.pareto' }] },
+      { mark: { type: 'point', shape: 'diamond', filled: true, size: 220, color: 'black' }, transform: [{ filter: 'datum.current' }] },
+      { mark: { type: 'text', align: 'left', dx: 8, dy: -6, fontSize: 10 }, encoding: { text: { field: 'run' } } },
     ],
   };
 }

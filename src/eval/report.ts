@@ -7,7 +7,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
 import { readJsonObject } from '../io/json.js';
 import type { Sae } from '../sae/common.js';
 import { evaluateSae, type EvalResult } from './metrics.js';
-import { densitySpec, lossCurveSpec, writeSvg } from './plots.js';
+import { densitySpec, lossCurveSpec, writeSvg, type LossRow } from './plots.js';
 
 export type EvalSummary = Omit<EvalResult, 'density'> & {
   /** the trainer's dead fraction at the end of training: no firing in its last `dead_window` tokens */
@@ -27,6 +27,24 @@ export function readEvalSummary(path: string): EvalSummary {
     return { ...rest, never_fired_fraction: dead_fraction } as unknown as EvalSummary;
   }
   return raw as unknown as EvalSummary;
+}
+
+/** The logged steps of a run (metrics.jsonl), sampled evenly to at most `max` (the last kept);
+ *  a line cut short by a writer still at work is left out. */
+export function metricRows(runDir: string, max = 2000): LossRow[] {
+  const path = join(runDir, 'metrics.jsonl');
+  if (!existsSync(path)) return [];
+  const rows: LossRow[] = [];
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      rows.push(JSON.parse(line) as LossRow);
+    } catch {
+      // the last line of a run in progress may be half written
+    }
+  }
+  const every = Math.max(1, Math.ceil(rows.length / max));
+  return rows.filter((_, i) => i % every === 0 || i === rows.length - 1);
 }
 
 export function summary(r: EvalResult): EvalSummary {
@@ -82,11 +100,7 @@ export async function writeReport(be: Backend, runDir: string, sae: Sae, evalSou
   const warnings = evalWarnings(s, { training });
   if (warnings.length) s.warnings = warnings;
   writeJsonAtomic(join(runDir, 'eval.json'), { data: evalSource.description, ...s });
-  const metricsPath = join(runDir, 'metrics.jsonl');
-  const rows = existsSync(metricsPath)
-    ? readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as { tokens: number; fvu: number; dead_fraction: number })
-    : [];
-  await writeSvg(join(runDir, 'loss.svg'), lossCurveSpec(rows, `${sae.cfg.arch} SAE n=${sae.cfg.n}${sae.cfg.k ? ` k=${sae.cfg.k}` : ''}${sae.cfg.dOut ? ` (transcoder to ${sae.cfg.dOut})` : ''}: training`));
+  await writeSvg(join(runDir, 'loss.svg'), lossCurveSpec(metricRows(runDir), `${sae.cfg.arch} SAE n=${sae.cfg.n}${sae.cfg.k ? ` k=${sae.cfg.k}` : ''}${sae.cfg.dOut ? ` (transcoder to ${sae.cfg.dOut})` : ''}: training`));
   await writeSvg(join(runDir, 'density.svg'), densitySpec(res.density, 'latent firing density'));
   writeFileAtomic(join(runDir, 'report.md'), [
     `# ${sae.cfg.arch} SAE: d=${sae.cfg.d}, n=${sae.cfg.n}, k=${sae.cfg.k}\n\n`,

@@ -52,3 +52,13 @@ export function lockFolder(dir: string, what: string): () => void {
   }
   throw new Error(`${dir}: could not take its lock ${path}`);
 }
+
+/** The live holder of `dir`'s lock (a process still running), or null. */
+export function lockHolder(dir: string): { pid: number; what?: string; since?: string } | null {
+  try {
+    const holder = JSON.parse(readFileSync(join(dir, LOCK_FILE), 'utf8')) as { pid?: unknown; what?: string; since?: string };
+    return typeof holder.pid === 'number' && alive(holder.pid) ? { ...holder, pid: holder.pid } : null;
+  } catch {
+    return null;
+  }
+}

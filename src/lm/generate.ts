@@ -1,7 +1,7 @@
 /** Text generation with the KV cache: greedy (temperature 0) or sampled, as llama2.c's `run`. */
 import { Rng } from '../util/rng.js';
 import type { Tokenizer } from './tokenizer.js';
-import { KvCache, type Transformer } from './transformer.js';
+import { KvCache, type Hook, type Transformer } from './transformer.js';
 
 export interface GenerateOptions {
   /** forward passes, prompt included (llama2.c's `steps`): at most that many new tokens */
@@ -13,6 +13,8 @@ export interface GenerateOptions {
   seed?: number;
   /** receives each new piece of text as it is produced */
   onText?: (piece: string) => void;
+  /** reads or rewrites hook sites on every forward (steering, ablation) */
+  hook?: Hook;
 }
 
 /** Generates from BOS + prompt; returns the generated text (prompt included) and token ids. */
@@ -26,7 +28,7 @@ export function generate(model: Transformer, tok: Tokenizer, prompt: string, o: 
   const logits = new Float32Array(V);
   let text = '';
   for (let pos = 0; pos < steps; pos++) {
-    const hidden = model.forward(Int32Array.of(ids[pos]!), 1, { cache })!;
+    const hidden = model.forward(Int32Array.of(ids[pos]!), 1, { cache, ...(o.hook ? { hook: o.hook } : {}) })!;
     if (pos + 1 < ids.length) {
       const piece = tok.piece(ids[pos + 1]!, ids[pos]);
       text += piece;

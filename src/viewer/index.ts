@@ -2,7 +2,7 @@
  * `saekit index`: per-latent statistics of a trained SAE on held-out data, into one SQLite file
  * the viewer reads: firing density, activation quantiles and histogram, top activating examples
  * (with their token context and the latent's activation on every token, when the data comes
- * from a language model), decoder-cosine nearest neighbours, the most opposing partner, logit
+ * from a language model) and examples drawn from each tenth of its activations, decoder-cosine nearest neighbours, the most opposing partner, logit
  * effects (unembedding · decoder row) when the model is known, and the best ground-truth match
  * on synthetic data. Written under a temp name and renamed, so a reader never sees half a file.
  */
@@ -31,6 +31,8 @@ export interface IndexOptions {
   tokens: number;
   /** top examples kept per latent */
   top: number;
+  /** examples drawn from each tenth of a latent's activations (SAEDashboard's interval samples) */
+  perDecile?: number;
   /** context tokens shown on each side of an example */
   window: number;
   neighbors: number;
@@ -69,12 +71,15 @@ interface Codes {
 
 /** The model and tokenizer behind the data, when the data says where it came from (loaded
  *  once per process: a live source and this share the model). */
-async function modelOf(spec: DataSpec, be: Backend): Promise<{ model: Transformer; tokenizer: Tokenizer; site: string; targetSite?: string } | null> {
+async function modelOf(spec: DataSpec, be: Backend): Promise<{ model: Transformer; tokenizer: Tokenizer; site: string; layer?: number; targetSite?: string } | null> {
   const origin = dataOrigin(spec);
   const model = origin?.model ?? (origin?.lm_spec ? parseLmSpec(origin.lm_spec).model : undefined);
   if (!model || !(model.startsWith('hf:') || existsSync(model))) return null;
   const tokenizer = spec.kind === 'lm' ? spec.lm.tokenizer : undefined;
-  return { ...(await loadLm(model, be, tokenizer)), site: origin?.site ?? '', ...(origin?.target_site ? { targetSite: origin.target_site } : {}) };
+  return {
+    ...(await loadLm(model, be, tokenizer)), site: origin?.site ?? '', ...(origin?.layer !== undefined ? { layer: origin.layer } : {}),
+    ...(origin?.target_site ? { targetSite: origin.target_site } : {}),
+  };
 }
 
 function encodeAll(be: Backend, sae: Sae, src: ActivationSource, tokens: number, bar: Progress | null): Codes {
@@ -135,7 +140,7 @@ interface Geometry {
   K: number;
   nb: TopMatches;
   opp: { vals: Float32Array; idx: Int32Array };
-  logits: { top: Int32Array; topV: Float32Array; bot: Int32Array; botV: Float32Array } | null;
+  logits: { top: Int32Array; topV: Float32Array; bot: Int32Array; botV: Float32Array; hist: string[] } | null;
   truth: { idx: Int32Array; cos: Float32Array } | null;
 }
 
@@ -154,7 +159,7 @@ function latentGeometry(be: Backend, sae: Sae, src: ActivationSource, lm: Lm | n
     const scaled = Float32Array.from(sae.params.W_dec, (v, e) => v * weights.normF[e % dOut]!);
     const t = topDot(be, scaled, n, weights.head, config.vocabSize, dOut, 5);
     const b = topDot(be, scaled, n, weights.head, config.vocabSize, dOut, 5, { negate: true });
-    logits = { top: t.idx, topV: t.vals, bot: b.idx, botV: b.vals.map((v) => -v) };
+    logits = { top: t.idx, topV: t.vals, bot: b.idx, botV: b.vals.map((v) => -v), hist: logitHistograms(be, scaled, n, weights.head, config.vocabSize, dOut) };
   }
   let truth: Geometry['truth'] = null;
   const truthDirs = sae.cfg.dOut !== undefined ? src.truth?.targets : src.truth?.features;
@@ -163,6 +168,26 @@ function latentGeometry(be: Backend, sae: Sae, src: ActivationSource, lm: Lm | n
     truth = { idx: t.idx, cos: t.vals };
   }
   return { K, nb, opp, logits, truth };
+}
+
+/** Per latent, a 20-bin histogram of its logit effect on every token of the vocabulary
+ *  ({lo, hi, counts}), from the products computed 256 latents at a time. */
+function logitHistograms(be: Backend, rows: Float32Array, n: number, head: Float32Array, vocab: number, d: number): string[] {
+  const block = 256, out: string[] = [];
+  const c = new Float32Array(block * vocab);
+  for (let i0 = 0; i0 < n; i0 += block) {
+    const m = Math.min(block, n - i0);
+    be.gemm({ a: rows.subarray(i0 * d, (i0 + m) * d), b: head, c: c.subarray(0, m * vocab), m, n: vocab, k: d, transB: true });
+    for (let i = 0; i < m; i++) {
+      const v = c.subarray(i * vocab, (i + 1) * vocab);
+      let lo = Infinity, hi = -Infinity;
+      for (const x of v) { if (x < lo) lo = x; if (x > hi) hi = x; }
+      const counts = new Array(20).fill(0), w = (hi - lo) / 20 || 1;
+      for (const x of v) counts[Math.min(19, Math.floor((x - lo) / w))]++;
+      out.push(JSON.stringify({ lo, hi, counts }));
+    }
+  }
+  return out;
 }
 
 export async function indexRun(be: Backend, run: string, o: IndexOptions): Promise<{ path: string; rows: number; latents: number }> {
@@ -203,9 +228,9 @@ function writeIndex(path: string, c: { run: string; sae: Sae; src: ActivationSou
     db.exec(SCHEMA);
     const meta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
     const insLatent = db.prepare(`INSERT INTO latents (id, density, count, mean_act, max_act, q50, q90, q99, hist, neighbors, opposing_id, opposing_cos,
-      truth_id, truth_cos, logits_top, logits_bottom, top_token) VALUES (@id, @density, @count, @mean_act, @max_act, @q50, @q90, @q99, @hist, @neighbors,
-      @opposing_id, @opposing_cos, @truth_id, @truth_cos, @logits_top, @logits_bottom, @top_token)`);
-    const insExample = db.prepare('INSERT INTO examples (latent, rank, act, row, tokens, acts, focus) VALUES (?, ?, ?, ?, ?, ?, ?)');
+      truth_id, truth_cos, logits_top, logits_bottom, logit_hist, top_token) VALUES (@id, @density, @count, @mean_act, @max_act, @q50, @q90, @q99, @hist, @neighbors,
+      @opposing_id, @opposing_cos, @truth_id, @truth_cos, @logits_top, @logits_bottom, @logit_hist, @top_token)`);
+    const insExample = db.prepare('INSERT INTO examples (latent, section, rank, act, row, tokens, acts, focus) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
     const insToken = db.prepare('INSERT OR IGNORE INTO latent_tokens (token, latent) VALUES (?, ?)');
     const piece = (r: number): string => {
       if (!lm || codes.tok[r]! < 0) return '';
@@ -221,14 +246,14 @@ function writeIndex(path: string, c: { run: string; sae: Sae; src: ActivationSou
     db.transaction(() => {
       for (const [k, v] of Object.entries({
         run: c.run, data: c.src.description, rows: codes.rows, n, d, arch: sae.cfg.arch, k: sae.cfg.k, has_text: Boolean(lm && codes.tok[0]! >= 0),
-        model: lm?.model.source ?? null, site: lm?.site ?? null, truth: Boolean(geo.truth), created: new Date().toISOString(),
+        model: lm?.model.source ?? null, site: lm?.site ?? null, layer: lm?.layer ?? null, truth: Boolean(geo.truth), created: new Date().toISOString(),
       })) meta.run(k, JSON.stringify(v));
       for (let i = 0; i < n; i++) {
         const a = groups.val.subarray(groups.start[i]!, groups.start[i + 1]!), rowsOf = groups.row.subarray(groups.start[i]!, groups.start[i + 1]!);
         const order = Array.from(a.keys()).sort((u, w) => a[w]! - a[u]! || rowsOf[u]! - rowsOf[w]!);
         const sorted = order.map((j) => a[j]!);
         let topToken = '';
-        order.slice(0, o.top).forEach((j, rank) => {
+        const example = (j: number, section: number, rank: number): void => {
           const r = rowsOf[j]!;
           let lo = r, hi = r;
           const sameCtx = (u: number): boolean => codes.pos[u]! >= 0 && codes.pos[u]! - codes.pos[r]! === u - r;
@@ -236,10 +261,18 @@ function writeIndex(path: string, c: { run: string; sae: Sae; src: ActivationSou
           while (hi + 1 < codes.rows && hi - r < o.window && sameCtx(hi + 1)) hi++;
           const toks: string[] = [], acts: number[] = [];
           for (let u = lo; u <= hi; u++) { toks.push(piece(u)); acts.push(actAt(u, i)); }
-          if (rank === 0) topToken = piece(r);
-          if (lm) insToken.run(piece(r).trim().toLowerCase(), i);
-          insExample.run(i, rank, a[j]!, r, JSON.stringify(toks), JSON.stringify(acts), r - lo);
-        });
+          if (section === -1 && rank === 0) topToken = piece(r);
+          if (lm && section === -1) insToken.run(piece(r).trim().toLowerCase(), i);
+          insExample.run(i, section, rank, a[j]!, r, JSON.stringify(toks), JSON.stringify(acts), r - lo);
+        };
+        order.slice(0, o.top).forEach((j, rank) => example(j, -1, rank));
+        // deciles of the activations by rank (0: the highest tenth), examples evenly spaced in each
+        const per = o.perDecile ?? 5;
+        for (let q = 0; q < 10 && per > 0; q++) {
+          const from = Math.floor((q * order.length) / 10), to = Math.floor(((q + 1) * order.length) / 10);
+          const take = Math.min(per, to - from);
+          for (let t = 0; t < take; t++) example(order[from + Math.floor(((t + 0.5) * (to - from)) / take)]!, q, t);
+        }
         insLatent.run({ id: i, ...activationStats(sorted, codes.rows), ...geometryRow(geo, i, lm), top_token: topToken });
         if (i % 1024 === 0) bar?.update(i);
       }
@@ -277,5 +310,6 @@ function geometryRow(geo: Geometry, i: number, lm: Lm | null) {
     opposing_id: opp.idx[i]! >= 0 ? opp.idx[i] : null, opposing_cos: opp.idx[i]! >= 0 ? opp.vals[i] : null,
     truth_id: truth ? truth.idx[i] : null, truth_cos: truth ? truth.cos[i] : null,
     logits_top: logits ? logitList(logits.top, logits.topV) : null, logits_bottom: logits ? logitList(logits.bot, logits.botV) : null,
+    logit_hist: logits ? logits.hist[i] : null,
   };
 }

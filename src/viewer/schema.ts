@@ -1,4 +1,4 @@
-/** The viewer database: one row per latent, its top examples, and a token → latent index. */
+/** The viewer database: one row per latent, its top and decile examples, and a token → latent index. */
 export const SCHEMA = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE latents (
@@ -10,14 +10,17 @@ CREATE TABLE latents (
   opposing_id INTEGER, opposing_cos REAL,
   truth_id INTEGER, truth_cos REAL,
   logits_top TEXT, logits_bottom TEXT,   -- [{token, value}]
+  logit_hist TEXT,               -- {lo, hi, counts[20]}: the logit effect on every vocabulary token
   top_token TEXT NOT NULL
 );
 CREATE INDEX latents_density ON latents (density);
 CREATE INDEX latents_max ON latents (max_act);
+-- section -1: the top examples; 0..9: examples drawn from the latent's activation deciles
+-- (0 the highest tenth of its nonzero activations), ranked within the section
 CREATE TABLE examples (
-  latent INTEGER NOT NULL, rank INTEGER NOT NULL, act REAL NOT NULL, row INTEGER NOT NULL,
+  latent INTEGER NOT NULL, section INTEGER NOT NULL DEFAULT -1, rank INTEGER NOT NULL, act REAL NOT NULL, row INTEGER NOT NULL,
   tokens TEXT NOT NULL, acts TEXT NOT NULL, focus INTEGER NOT NULL,
-  PRIMARY KEY (latent, rank)
+  PRIMARY KEY (latent, section, rank)
 );
 CREATE TABLE latent_tokens (token TEXT NOT NULL, latent INTEGER NOT NULL, PRIMARY KEY (token, latent));
 `;

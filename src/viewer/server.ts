@@ -1,17 +1,22 @@
 /**
  * `saekit serve`: a read-only HTTP server over a viewer database (127.0.0.1 by default). One
  * page (page.ts) and a small JSON API; no route reads a path taken from the request, unknown
- * routes and ids answer 404 JSON, and anything but GET answers 405.
+ * routes and ids answer 404 JSON, and anything but GET answers 405. When the SAE's model is
+ * known, live endpoints run it on typed text and steer it (bounded, one request at a time).
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { basename, dirname, join } from 'node:path';
 import type { Backend } from '../compute/backend.js';
-import { densitySpec, lineSpec, lossCurveSpec, renderSvg } from '../eval/plots.js';
+import type { LiveModel } from '../app/live.js';
+import { LIVE_CHARS, LIVE_STEPS } from '../app/live.js';
+import { densitySpec, lossCurveSpec, renderSvg, runsSpec } from '../eval/plots.js';
+import { metricRows } from '../eval/report.js';
 import { type Sae } from '../sae/common.js';
 import { loadSae } from '../sae/folder.js';
 import { decoderMatches, decoderWidth } from '../sae/geometry.js';
 import { PAGE } from './page.js';
+import { scanRuns } from './runs.js';
 import { SORTS, type Sort, type ViewerStore } from './store.js';
 
 export interface ViewerSide {
@@ -19,12 +24,14 @@ export interface ViewerSide {
   /** the run folder the database indexes (for cfg.json, eval.json, metrics.jsonl and siblings) */
   run: string;
   sae: Sae;
+  /** the model behind the SAE, opened on the first live request (absent when unknown) */
+  live?: () => Promise<LiveModel>;
 }
 
-export function openSide(store: ViewerStore): ViewerSide {
+export function openSide(store: ViewerStore, live?: () => Promise<LiveModel>): ViewerSide {
   const run = String(store.meta().run ?? dirname(store.path));
   if (!existsSync(join(run, 'cfg.json'))) throw new Error(`${store.path}: indexes ${run}, which is not an SAE folder any more`);
-  return { store, run, sae: loadSae(run) };
+  return { store, run, sae: loadSae(run), ...(live ? { live } : {}) };
 }
 
 function readJson(path: string): unknown {
@@ -33,26 +40,6 @@ function readJson(path: string): unknown {
   } catch {
     return null;
   }
-}
-
-/** The run's training curve, sampled to at most 500 points. */
-function lossRows(run: string): { tokens: number; fvu: number; dead_fraction: number }[] {
-  const p = join(run, 'metrics.jsonl');
-  if (!existsSync(p)) return [];
-  const rows = readFileSync(p, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as { tokens: number; fvu: number; dead_fraction: number });
-  const every = Math.max(1, Math.ceil(rows.length / 500));
-  return rows.filter((_, i) => i % every === 0 || i === rows.length - 1);
-}
-
-/** (L0, FVU) of every run beside this one that has an eval.json. */
-function siblings(run: string): { run: string; l0: number; fvu: number }[] {
-  const parent = dirname(run);
-  const out: { run: string; l0: number; fvu: number }[] = [];
-  for (const name of readdirSync(parent)) {
-    const ev = readJson(join(parent, name, 'eval.json')) as { l0?: number; fvu?: number } | null;
-    if (ev && typeof ev.l0 === 'number' && typeof ev.fvu === 'number') out.push({ run: name, l0: ev.l0, fvu: ev.fvu });
-  }
-  return out.sort((a, b) => a.l0 - b.l0);
 }
 
 /** The names a request may use for this server: the bound address, and the loopback names
@@ -75,7 +62,7 @@ function originHost(origin: string): string | undefined {
 }
 
 /** A query parameter out of its range: answered 400 naming it. */
-class BadQuery extends Error {}
+export class BadQuery extends Error {}
 
 /** How long a client may take to send its headers and its whole request, and how many
  *  connections are served at once (a slow or flooding client cannot hold the viewer). */
@@ -85,7 +72,7 @@ export interface ServerLimits {
   maxConnections?: number;
 }
 
-type Send = (status: number, body: unknown, type?: string) => void;
+export type Send = (status: number, body: unknown, type?: string) => void;
 
 /** The run's plots, rendered once each on first request; null for an unknown name. */
 function plotCache(main: ViewerSide): (name: string) => Promise<string> | null {
@@ -93,15 +80,20 @@ function plotCache(main: ViewerSide): (name: string) => Promise<string> | null {
   return (name) => {
     if (!plots.has(name)) {
       const title = basename(main.run);
-      if (name === 'loss.svg') plots.set(name, renderSvg(lossCurveSpec(lossRows(main.run), `${title}: training`)));
+      if (name === 'loss.svg') plots.set(name, renderSvg(lossCurveSpec(metricRows(main.run, 500), `${title}: training`)));
       else if (name === 'density.svg') plots.set(name, renderSvg(densitySpec(Float64Array.from(main.store.densities()), `${title}: firing density`)));
-      else if (name === 'frontier.svg') {
-        plots.set(name, renderSvg(lineSpec(siblings(main.run).map((s) => ({ ...s, series: 'runs beside this one' })),
-          { x: 'l0', y: 'fvu', series: 'series', title: 'FVU against L0 (eval.json of sibling runs)', xTitle: 'L0 (log)', yTitle: 'FVU (log)', logX: true, logY: true })));
-      } else return null;
+      else if (name === 'frontier.svg') plots.set(name, renderSvg(siblingsSpec(main.run)));
+      else return null;
     }
     return plots.get(name)!;
   };
+}
+
+/** The runs beside this one with a held-out result, labelled, this one marked. */
+export function siblingsSpec(run: string, current = basename(run)) {
+  const runs = scanRuns(dirname(run)).filter((r) => r.l0 !== undefined && r.fvu !== undefined);
+  return runsSpec(runs.map((r) => ({ run: r.name, arch: r.arch, l0: r.l0!, fvu: r.fvu!, pareto: r.pareto, current: r.name === current })),
+    `FVU against L0: the ${runs.length} evaluated runs in ${basename(dirname(run)) || dirname(run)}`);
 }
 
 /** Why a request is refused before routing (DNS rebinding, a foreign origin, a write), or null.
@@ -115,16 +107,64 @@ function refusal(req: IncomingMessage, host: string, port: number | undefined): 
   return null;
 }
 
-/** Answers one routed GET. */
-function route(be: Backend, main: ViewerSide, other: ViewerSide | null, plot: (name: string) => Promise<string> | null, path: string, p: URLSearchParams, send: Send): void {
-  const fail = (status: number, error: string): void => send(status, { error });
-  const num = (k: string): number | undefined => (p.has(k) && p.get(k) !== '' && Number.isFinite(Number(p.get(k))) ? Number(p.get(k)) : undefined);
+/** One live request at a time, and at most LIVE_PER_MINUTE a minute. */
+const LIVE_PER_MINUTE = 60;
+class LiveGate {
+  #busy = false;
+  #recent: number[] = [];
+  /** null when admitted (call done() after), else why not */
+  enter(): string | null {
+    if (this.#busy) return 'busy: the model answers one live request at a time; try again when the last one is done';
+    const now = Date.now();
+    this.#recent = this.#recent.filter((t) => now - t < 60_000);
+    if (this.#recent.length >= LIVE_PER_MINUTE) return `at most ${LIVE_PER_MINUTE} live requests a minute`;
+    this.#recent.push(now);
+    this.#busy = true;
+    return null;
+  }
+  done(): void {
+    this.#busy = false;
+  }
+}
+
+/** Query parameters, checked: a value out of range is a BadQuery naming it. */
+function params(p: URLSearchParams) {
   const int = (k: string, min: number, max: number): number | undefined => {
     const v = p.get(k);
     if (v === null || v === '') return undefined;
     if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new BadQuery(`${k} must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
     return Number(v);
   };
+  const real = (k: string, min: number, max: number): number | undefined => {
+    const v = p.get(k);
+    if (v === null || v === '') return undefined;
+    if (!Number.isFinite(Number(v)) || Number(v) < min || Number(v) > max) throw new BadQuery(`${k} must be a number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+    return Number(v);
+  };
+  const text = (k: string, max: number): string => {
+    const v = p.get(k) ?? '';
+    if (v.length > max) throw new BadQuery(`${k} must be at most ${max} characters, got ${v.length}`);
+    return v;
+  };
+  const num = (k: string): number | undefined => (p.has(k) && p.get(k) !== '' && Number.isFinite(Number(p.get(k))) ? Number(p.get(k)) : undefined);
+  return { int, real, text, num };
+}
+
+/** A latent's row with where its density falls among the SAE's latents. */
+function latentRow(side: ViewerSide, id: number): Record<string, unknown> | null {
+  const row = side.store.latent(id);
+  if (!row) return null;
+  const { sorted } = side.store.densityHistogram();
+  const f = row.density as number;
+  const below = f > 0 ? sorted.filter((v) => v < Math.log10(f)).length : 0;
+  return { ...row, density_percentile: sorted.length ? below / sorted.length : null };
+}
+
+/** Answers one routed GET. */
+function route(be: Backend, main: ViewerSide, other: ViewerSide | null, plot: (name: string) => Promise<string> | null, gate: LiveGate,
+  path: string, p: URLSearchParams, send: Send): void {
+  const fail = (status: number, error: string): void => send(status, { error });
+  const { int, real, text, num } = params(p);
   if (path === '/' || path === '/index.html') return send(200, PAGE, 'text/html; charset=utf-8');
   if (path === '/api/overview') {
     return send(200, { meta: main.store.meta(), cfg: main.sae.cfg, eval: readJson(join(main.run, 'eval.json')), compare: other ? other.run : null });
@@ -137,10 +177,31 @@ function route(be: Backend, main: ViewerSide, other: ViewerSide | null, plot: (n
       minDensity: num('minDensity'), maxDensity: num('maxDensity'), token: p.get('token') || undefined, q: p.get('q') ?? undefined,
     }));
   }
-  let m = /^\/api\/latent\/(\d+)$/.exec(path);
+  let m = /^\/api\/(other\/)?latent\/(\d+)$/.exec(path);
   if (m) {
-    const row = main.store.latent(Number(m[1]));
-    return row ? send(200, row) : fail(404, `no latent ${m[1]} (this SAE has ${main.sae.cfg.n})`);
+    const side = m[1] ? other : main;
+    if (!side) return fail(404, 'no SAE to compare with (start saekit serve with --compare DB)');
+    const row = latentRow(side, Number(m[2]));
+    return row ? send(200, row) : fail(404, `no latent ${m[2]} (this SAE has ${side.sae.cfg.n})`);
+  }
+  if (path === '/api/densities') {
+    const { sorted: _sorted, ...h } = main.store.densityHistogram();
+    return send(200, h);
+  }
+  if (path === '/api/live' || path === '/api/steer') {
+    if (!main.live) return fail(404, 'no model: this index was not made from a language model\'s activations, so there is nothing to run live');
+    const n = main.sae.cfg.n;
+    const job = path === '/api/live'
+      ? { text: text('text', LIVE_CHARS), latent: int('latent', 0, n - 1) }
+      : { prompt: text('prompt', LIVE_CHARS), latent: int('latent', 0, n - 1), scale: real('scale', -1000, 1000) ?? 10, steps: int('steps', 1, LIVE_STEPS) ?? 24 };
+    if (path === '/api/steer' && job.latent === undefined) throw new BadQuery('latent is required');
+    const refused = gate.enter();
+    if (refused) return send(429, { error: refused });
+    main.live().then((live) => {
+      if ('text' in job && job.text !== undefined) send(200, { model: live.describe, ...live.text(job.text, job.latent) });
+      else if ('prompt' in job && job.prompt !== undefined) send(200, { model: live.describe, prompt: job.prompt, latent: job.latent, scale: job.scale, ...live.steer(job.prompt, job.latent!, job.scale, job.steps) });
+    }).catch((err: Error) => fail(err instanceof RangeError ? 400 : 500, err.message)).finally(() => gate.done());
+    return;
   }
   m = /^\/api\/compare\/(\d+)$/.exec(path);
   if (m) {
@@ -168,7 +229,19 @@ export function startServer(be: Backend, main: ViewerSide, other: ViewerSide | n
       throw new Error(`--compare ${other.run}: its decoder writes vectors of width ${b}, ${main.run}'s of width ${a}; decoder directions can only be compared at the same width`);
     }
   }
-  const plot = plotCache(main);
+  return listen(viewerHandler(be, main, other), port, host, limits);
+}
+
+/** The viewer's routes over one indexed SAE (and an optional second to compare with). */
+export function viewerHandler(be: Backend, main: ViewerSide, other: ViewerSide | null): (path: string, p: URLSearchParams, send: Send) => void {
+  const plot = plotCache(main), gate = new LiveGate();
+  return (path, p, send) => route(be, main, other, plot, gate, path, p, send);
+}
+
+/** An HTTP server answering GETs through `handle`, behind the checks every saekit page shares:
+ *  its own Host and Origin only, GET or HEAD only, no '..' or NUL in a path, a 400 JSON for a
+ *  BadQuery and 500 JSON for anything else thrown, bounded header and request times. */
+export function listen(handle: (path: string, p: URLSearchParams, send: Send) => void, port: number, host = '127.0.0.1', limits: ServerLimits = {}): Promise<Server> {
   const headersTimeout = limits.headersTimeoutMs ?? 10_000;
   const server = createServer({
     headersTimeout, requestTimeout: limits.requestTimeoutMs ?? 30_000, keepAliveTimeout: 5_000,
@@ -191,7 +264,7 @@ export function startServer(be: Backend, main: ViewerSide, other: ViewerSide | n
         return fail(400, 'malformed path');
       }
       if (path.includes('..') || path.includes('\0')) return fail(404, 'not found');
-      route(be, main, other, plot, path, url.searchParams, send);
+      handle(path, url.searchParams, send);
     } catch (err) {
       fail(err instanceof BadQuery ? 400 : 500, (err as Error).message);
     }

@@ -23,6 +23,7 @@ const SUMMARY = 'l.id, l.density, l.count, l.mean_act, l.max_act, l.top_token, l
 export class ViewerStore {
   readonly path: string;
   #db: Database.Database;
+  #hasSections: boolean;
 
   constructor(path: string) {
     if (!existsSync(path)) throw new Error(`${path}: no such viewer database (make one with saekit index RUN)`);
@@ -33,6 +34,7 @@ export class ViewerStore {
       this.#db.close();
       throw new Error(`${path}: not a saekit viewer database (no latents table)`);
     }
+    this.#hasSections = (this.#db.prepare('PRAGMA table_info(examples)').all() as { name: string }[]).some((c) => c.name === 'section');
   }
 
   meta(): Record<string, unknown> {
@@ -67,15 +69,31 @@ export class ViewerStore {
     return { total, items };
   }
 
+  /** The SAE's firing densities as a histogram of log10 density (latents that fired), for
+   *  placing one latent among all; `dead` counts those that never fired. */
+  densityHistogram(bins = 40): { lo: number; hi: number; counts: number[]; dead: number; sorted: number[] } {
+    const all = this.densities();
+    const logs = all.filter((v) => v > 0).map(Math.log10).sort((a, b) => a - b);
+    const lo = logs.length ? Math.floor(logs[0]! * 2) / 2 : -6, hi = logs.length ? Math.ceil(logs[logs.length - 1]! * 2) / 2 + 1e-9 : 0;
+    const counts = new Array(bins).fill(0), w = (hi - lo) / bins || 1;
+    for (const v of logs) counts[Math.min(bins - 1, Math.floor((v - lo) / w))]++;
+    return { lo, hi, counts, dead: all.length - logs.length, sorted: logs };
+  }
+
   latent(id: number): Record<string, unknown> | null {
     const row = this.#db.prepare('SELECT * FROM latents WHERE id = ?').get(id) as Record<string, unknown> | undefined;
     if (!row) return null;
-    for (const k of ['hist', 'neighbors', 'logits_top', 'logits_bottom']) if (typeof row[k] === 'string') row[k] = JSON.parse(row[k] as string);
+    for (const k of ['hist', 'neighbors', 'logits_top', 'logits_bottom', 'logit_hist']) if (typeof row[k] === 'string') row[k] = JSON.parse(row[k] as string);
     const nbs = row.neighbors as { id: number; cos: number }[];
     const dens = this.#db.prepare('SELECT id, density, top_token FROM latents WHERE id = ?');
     row.neighbors = nbs.map((x) => ({ ...x, ...(dens.get(x.id) as object) }));
-    row.examples = (this.#db.prepare('SELECT rank, act, row, tokens, acts, focus FROM examples WHERE latent = ? ORDER BY rank').all(id) as Record<string, unknown>[])
-      .map((e) => ({ ...e, tokens: JSON.parse(e.tokens as string), acts: JSON.parse(e.acts as string) }));
+    // databases written before decile examples have no section column: all their examples are top ones
+    const section = this.#hasSections ? 'section' : '-1 AS section';
+    const all = (this.#db.prepare(`SELECT ${section}, rank, act, row, tokens, acts, focus FROM examples WHERE latent = ? ORDER BY ${this.#hasSections ? 'section, ' : ''}rank`).all(id) as Record<string, unknown>[])
+      .map((e) => ({ ...e, tokens: JSON.parse(e.tokens as string), acts: JSON.parse(e.acts as string) }) as Record<string, unknown>);
+    row.examples = all.filter((e) => e.section === -1);
+    row.deciles = Array.from({ length: 10 }, (_, q) => all.filter((e) => e.section === q)).filter((xs) => xs.length)
+      .map((xs) => ({ decile: xs[0]!.section, examples: xs, lo: Math.min(...xs.map((e) => e.act as number)), hi: Math.max(...xs.map((e) => e.act as number)) }));
     return row;
   }
 

@@ -1,0 +1,87 @@
+/**
+ * The viewer's live model (`saekit serve` when the SAE's model is known): typed text run
+ * through the model to the SAE's site and encoded, per token; and a greedy continuation of a
+ * prompt with and without a latent steered. Bounded: text of at most LIVE_CHARS characters and
+ * the model's context, continuations of at most LIVE_STEPS tokens.
+ */
+import type { Backend } from '../compute/backend.js';
+import { generate } from '../lm/generate.js';
+import { loadLm } from '../lm/load.js';
+import { SITES, type Hook, type Site } from '../lm/transformer.js';
+import type { Sae } from '../sae/common.js';
+import { encode } from '../sae/encode.js';
+import type { ViewerSide } from '../viewer/server.js';
+import { interventionHook, noInterventions, saeSiteOf } from './steer.js';
+
+export const LIVE_CHARS = 600;
+export const LIVE_TOKENS = 128;
+export const LIVE_STEPS = 48;
+
+export interface LiveText {
+  tokens: string[];
+  /** per token, the most active latents, strongest first */
+  top: { id: number; act: number }[][];
+  /** per token, the asked latent's activation */
+  latent?: number[];
+}
+
+export interface LiveModel {
+  /** what is run: the model, layer and site */
+  describe: string;
+  text(text: string, latent?: number, topK?: number): LiveText;
+  steer(prompt: string, latent: number, scale: number, steps: number): { plain: string; steered: string };
+}
+
+export async function openLive(be: Backend, sae: Sae, at: { model: string; layer: number; site: Site; tokenizer?: string }): Promise<LiveModel> {
+  const { model, tokenizer } = await loadLm(at.model, be, at.tokenizer);
+  if (model.config.dim !== sae.cfg.d) throw new Error(`the SAE reads width ${sae.cfg.d}, ${at.model}'s ${at.site} has ${model.config.dim}`);
+  if (at.layer >= model.config.nLayers) throw new Error(`the SAE reads layer ${at.layer}, ${at.model} has ${model.config.nLayers}`);
+  const d = sae.cfg.d;
+  return {
+    describe: `${at.model} layer ${at.layer} ${at.site}`,
+    text(text, latent, topK = 5) {
+      if (text.length > LIVE_CHARS) throw new RangeError(`text: at most ${LIVE_CHARS} characters, got ${text.length}`);
+      const ids = [tokenizer.bos, ...tokenizer.encode(text)].slice(0, Math.min(LIVE_TOKENS, model.config.maxSeqLen));
+      const rows = new Float32Array(ids.length * d);
+      model.forward(Int32Array.from(ids), 1, {
+        lastLayer: at.layer,
+        hook: (l, site, x) => { if (l === at.layer && site === at.site) rows.set(x.subarray(0, ids.length * d)); },
+      });
+      const { z } = encode(be, sae, rows, ids.length);
+      const out: LiveText = { tokens: [], top: [], ...(latent !== undefined ? { latent: [] } : {}) };
+      // the BOS row is not shown (attention sinks have outsized norms)
+      for (let r = 1; r < ids.length; r++) {
+        out.tokens.push(tokenizer.piece(ids[r]!, ids[r - 1]));
+        const acts: { id: number; act: number }[] = [];
+        for (let e = z.rowPtr[r]!; e < z.rowPtr[r + 1]!; e++) if (z.vals[e]! > 0) acts.push({ id: z.idx[e]!, act: z.vals[e]! });
+        acts.sort((a, b) => b.act - a.act);
+        out.top.push(acts.slice(0, topK));
+        if (out.latent) out.latent.push(acts.find((a) => a.id === latent)?.act ?? 0);
+      }
+      return out;
+    },
+    steer(prompt, latent, scale, steps) {
+      if (prompt.length > LIVE_CHARS) throw new RangeError(`prompt: at most ${LIVE_CHARS} characters, got ${prompt.length}`);
+      const promptTokens = 1 + tokenizer.encode(prompt).length;
+      if (promptTokens > LIVE_TOKENS) throw new RangeError(`prompt: at most ${LIVE_TOKENS} tokens, got ${promptTokens}`);
+      const total = Math.min(model.config.maxSeqLen, promptTokens + Math.min(steps, LIVE_STEPS));
+      const iv = noInterventions();
+      iv.steer.set(latent, scale);
+      const continuation = (hook?: Hook): string => {
+        const { ids } = generate(model, tokenizer, prompt, { steps: total, ...(hook ? { hook } : {}) });
+        return ids.slice(promptTokens).map((id, i) => tokenizer.piece(id, ids[promptTokens + i - 1])).join('');
+      };
+      return { plain: continuation(), steered: continuation(interventionHook(be, sae, at, iv)) };
+    },
+  };
+}
+
+/** The side with its model attached (opened on the first live request), when its index says
+ *  which model, site and layer it read; otherwise the side as it is. */
+export function withLive(be: Backend, side: ViewerSide): ViewerSide {
+  const meta = side.store.meta();
+  if (typeof meta.model !== 'string' || typeof meta.site !== 'string' || !(SITES as readonly string[]).includes(meta.site)) return side;
+  let opened: Promise<LiveModel> | null = null;
+  const at = () => ({ model: meta.model as string, site: meta.site as Site, layer: typeof meta.layer === 'number' ? meta.layer : saeSiteOf(side.sae).layer });
+  return { ...side, live: () => (opened ??= openLive(be, side.sae, at())) };
+}

@@ -1,0 +1,98 @@
+/**
+ * The runs under a folder (a sweep's, or any folder of runs), for the multi-run dashboard and
+ * the overview's plot of sibling runs: each run's status, configuration, progress, last logged
+ * metrics and held-out result, and which runs are Pareto-optimal on the MSE–L0 plane.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, relative } from 'node:path';
+import { paretoFrontier } from '../eval/frontier.js';
+import { lockHolder } from '../io/lock.js';
+
+export type RunStatus = 'running' | 'finished' | 'stopped';
+
+export interface RunSummary {
+  /** the run's folder relative to the scanned folder */
+  name: string;
+  path: string;
+  /** running: its lock is held by a live process; finished: sae.safetensors and eval.json
+   *  written; stopped: neither (killed or failed; `saekit train --out RUN --resume` continues it) */
+  status: RunStatus;
+  arch: string;
+  latents?: number;
+  k?: number;
+  data?: string;
+  /** tokens the run is set to train on, and trained so far (its last logged step) */
+  target?: number;
+  tokens: number;
+  steps: number;
+  last?: Record<string, number>;
+  /** the held-out result (eval.json) */
+  l0?: number;
+  fvu?: number;
+  pareto: boolean;
+  indexed: boolean;
+}
+
+const readJson = (path: string): Record<string, unknown> | null => {
+  try {
+    const v = JSON.parse(readFileSync(path, 'utf8'));
+    return v && typeof v === 'object' ? v as Record<string, unknown> : null;
+  } catch {
+    return null;
+  }
+};
+
+/** The last complete line of metrics.jsonl and how many there are. */
+function lastMetrics(run: string): { steps: number; last?: Record<string, number> } {
+  const p = join(run, 'metrics.jsonl');
+  if (!existsSync(p)) return { steps: 0 };
+  const lines = readFileSync(p, 'utf8').split('\n').filter((l) => l.trim());
+  for (let i = lines.length - 1; i >= 0; i--) {
+    try {
+      return { steps: lines.length, last: JSON.parse(lines[i]!) as Record<string, number> };
+    } catch { /* a half-written last line */ }
+  }
+  return { steps: lines.length };
+}
+
+function summarize(root: string, run: string): RunSummary {
+  const cfg = readJson(join(run, 'config.json')) ?? {};
+  const settings = (cfg.cfg && typeof cfg.cfg === 'object' ? cfg.cfg : cfg) as Record<string, unknown>;
+  const sae = readJson(join(run, 'cfg.json')) ?? {};
+  const ev = readJson(join(run, 'eval.json'));
+  const { steps, last } = lastMetrics(run);
+  const finished = existsSync(join(run, 'sae.safetensors')) && ev !== null;
+  const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+  return {
+    name: relative(root, run) || basename(run), path: run,
+    status: lockHolder(run) ? 'running' : finished ? 'finished' : 'stopped',
+    arch: String(settings.arch ?? sae.arch ?? 'topk'), latents: num(sae.n ?? settings.latents), k: num(sae.k ?? settings.k),
+    data: typeof settings.data === 'string' ? settings.data : typeof sae.data === 'string' ? sae.data : undefined,
+    target: num(settings.tokens), tokens: num(last?.tokens) ?? 0, steps, ...(last ? { last } : {}),
+    l0: num(ev?.l0), fvu: num(ev?.fvu), pareto: false, indexed: existsSync(join(run, 'viewer.sqlite')),
+  };
+}
+
+const isRun = (dir: string): boolean => existsSync(join(dir, 'config.json')) || existsSync(join(dir, 'cfg.json'));
+
+/** Every run folder under `root` (itself, its children and grandchildren: a folder of sweeps),
+ *  sorted by name, Pareto-optimal finished runs marked. */
+export function scanRuns(root: string): RunSummary[] {
+  const found: string[] = [];
+  const walk = (dir: string, depth: number): void => {
+    if (isRun(dir)) {
+      found.push(dir);
+      return;
+    }
+    if (depth === 0) return;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (e.isDirectory() && !e.name.startsWith('.') && e.name !== 'checkpoints') walk(join(dir, e.name), depth - 1);
+    }
+  };
+  if (existsSync(root) && statSync(root).isDirectory()) walk(root, 3);
+  const runs = found.map((r) => summarize(root, r)).sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
+  const points = runs.filter((r) => r.l0 !== undefined && r.fvu !== undefined).map((r) => ({ label: r.name, group: 'all', l0: r.l0!, fvu: r.fvu! }));
+  const onFrontier = new Set(paretoFrontier(points).map((p) => p.label));
+  for (const r of runs) r.pareto = onFrontier.has(r.name);
+  return runs;
+}
