@@ -192,6 +192,79 @@ describe.skipIf(!stories || !shakespeare)('viewer on a real model\'s activations
     expect(h.counts.reduce((a: number, b: number) => a + b, 0) + h.dead).toBe(256);
   });
 
+  it.skipIf(!chromium)('in chromium: overview numbers and CE, a latent page with axes, deciles and visible newlines, live text, steering, compare links (screenshots)', async () => {
+    const { chromium: pw } = await import('playwright-core');
+    const browser = await pw.launch({ executablePath: chromium!, args: ['--no-sandbox', '--disable-gpu'] });
+    const out = join(import.meta.dirname, 'output');
+    mkdirSync(out, { recursive: true });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+      const errors: string[] = [];
+      page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(`http://127.0.0.1:${port}/`);
+      await page.waitForSelector('#metrics');
+      const metrics = await page.locator('#metrics').textContent();
+      expect(metrics).toMatch(/downstream ce_recovered\s*0\.8750/);
+      expect(metrics).toMatch(/d64n256k8/); // integers as integers (was 64.0000)
+      expect(metrics).not.toMatch(/\d\.0000\b/);
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(1200);
+      await page.screenshot({ path: join(out, 'viewer-overview.png'), fullPage: true });
+      // a latent whose examples hold a newline token
+      const list = (await json(port, '/api/latents?sort=density&order=desc&limit=60')).items;
+      let id = -1;
+      for (const x of list) {
+        const l = await json(port, `/api/latent/${x.id}`);
+        if (l.examples.some((e: { tokens: string[] }) => e.tokens.some((t) => t.includes('\n')))) { id = x.id; break; }
+      }
+      expect(id).toBeGreaterThanOrEqual(0);
+      await page.goto(`http://127.0.0.1:${port}/#/latent/${id}`);
+      await page.waitForSelector('.decile');
+      expect(await page.locator('svg.hist').count()).toBeGreaterThanOrEqual(3); // activations, density among latents, logit effects
+      expect(await page.locator('svg.hist text.axis').count()).toBeGreaterThan(10);
+      expect(await page.locator('.decile').count()).toBe(10);
+      expect(await page.locator('.examples .ws', { hasText: '↵' }).count()).toBeGreaterThan(0);
+      const before = await page.locator('.acthist').innerHTML();
+      await page.check('.logscale');
+      expect(await page.locator('.acthist').innerHTML()).not.toBe(before);
+      await page.screenshot({ path: join(out, 'viewer-latent-deciles.png'), fullPage: true });
+      // typed text on the latent's page, shaded by it
+      await page.fill('#live-latent textarea', 'First Citizen:\nBefore we proceed any further, hear me speak.');
+      await page.click('#live-latent button');
+      await page.waitForSelector('#live-latent-out .ctx');
+      expect(await page.locator('#live-latent-out .tok').count()).toBeGreaterThan(5);
+      // steering, side by side
+      await page.fill('#steer input[name=scale]', '40');
+      await page.click('#steer button');
+      await page.waitForSelector('#steered');
+      expect((await page.locator('#plain').textContent())!.startsWith('Once upon a time')).toBe(true);
+      expect(await page.locator('#steered').textContent()).not.toBe(await page.locator('#plain').textContent());
+      await page.screenshot({ path: join(out, 'viewer-steer.png'), fullPage: true });
+      // live text on the list: per-token latents, a click opens the latent
+      await page.goto(`http://127.0.0.1:${port}/#/latents`);
+      await page.fill('#live-list textarea', 'Before we proceed any further');
+      await page.click('#live-list button');
+      await page.waitForSelector('#live-list-table .chips a');
+      await page.screenshot({ path: join(out, 'viewer-live.png'), fullPage: true });
+      const first = page.locator('#live-list-table .chips a').first();
+      const target = await first.textContent();
+      await first.click();
+      await page.waitForSelector('.examples');
+      expect(await page.locator('h2').first().textContent()).toBe(`latent ${target}`);
+      // links inside the compared SAE's cards stay in that SAE
+      await page.goto(`http://127.0.0.1:${port}/#/compare/${id}`);
+      await page.waitForSelector('.grid > div:nth-child(2) .card');
+      const hrefs = await page.locator('.grid > div:nth-child(2) .card a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+      expect(hrefs.length).toBeGreaterThan(0);
+      expect(hrefs.every((h) => h!.startsWith('#/other/'))).toBe(true);
+      await page.click('.grid > div:nth-child(2) .card a >> nth=0');
+      await page.waitForSelector('text=(the compared SAE)');
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 120_000);
+
   it('live text runs the model and the SAE on typed text; steering shifts the continuation; bounds and bad input are 400 JSON, writes 405', async () => {
     const r = await json(port, `/api/live?text=${encodeURIComponent('First Citizen:\nBefore we proceed any further')}`);
     expect(r.model).toMatch(/layer 2 resid_post/);
@@ -262,6 +335,73 @@ describe.skipIf(!stories || !shakespeare)('viewer on a real model\'s activations
       mkdirSync(out, { recursive: true });
       await page.screenshot({ path: join(out, 'viewer-latent.png'), fullPage: true });
       console.log(`screenshot: ${join(out, 'viewer-latent.png')}`);
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
+});
+
+describe('the multi-run dashboard (saekit serve RUNS_DIR)', () => {
+  let server: Server, port: number, dir: string;
+  const line = (step: number): string => JSON.stringify({ step, tokens: step * 1024, loss: 1 / step, fvu: 1 / step, l0: 4, dead_fraction: 0, aux_loss: 0, lr: 1e-3, tokens_per_s: 1e5 }) + '\n';
+  beforeAll(async () => {
+    dir = tmp();
+    // two finished runs of a sweep (one indexed), and one still running (its lock held by this process)
+    for (const [name, k] of [['sweep/k=2', 2], ['sweep/k=4', 4]] as const) {
+      const run = join(dir, name);
+      const res = await train(be, parseTrainConfig({ data: 'synthetic:d=16,features=32,active=3', latents: 32, k, tokens: 20_000, batch: 1024 }), { out: run });
+      writeFileSync(join(run, 'eval.json'), JSON.stringify({ tokens: 4096, fvu: k === 2 ? 0.4 : 0.2, l0: res.sae.cfg.k, never_fired_fraction: 0 }));
+    }
+    await indexRun(be, join(dir, 'sweep/k=4'), { tokens: 2048, top: 3, window: 2, neighbors: 2 });
+    const live = join(dir, 'live');
+    mkdirSync(live, { recursive: true });
+    writeFileSync(join(live, 'config.json'), JSON.stringify({ arch: 'jumprelu', data: 'synthetic', tokens: 100_000, k: 0 }));
+    writeFileSync(join(live, 'metrics.jsonl'), line(1) + line(2) + line(3));
+    writeFileSync(join(live, '.lock'), JSON.stringify({ pid: process.pid, what: 'saekit train (test)' }));
+    const { startDashboard } = await import('../src/viewer/dashboard.js');
+    server = await startDashboard(be, dir, 0);
+    port = (server.address() as { port: number }).port;
+  });
+  afterAll(() => server?.close());
+
+  it('lists every run with its status and progress, marks the Pareto runs, serves an indexed run\'s viewer beneath it; unknown runs are 404', async () => {
+    const r = await json(port, '/api/runs');
+    const by = Object.fromEntries(r.runs.map((x: { name: string }) => [x.name, x]));
+    expect(Object.keys(by).sort()).toEqual(['live', 'sweep/k=2', 'sweep/k=4']);
+    expect(by.live).toMatchObject({ status: 'running', arch: 'jumprelu', steps: 3, tokens: 3072, target: 100_000 });
+    expect(by['sweep/k=4']).toMatchObject({ status: 'finished', indexed: true, pareto: true, fvu: 0.2 });
+    expect(by['sweep/k=2'].pareto).toBe(true); // lower L0, higher FVU: also on the frontier
+    expect((await json(port, '/run/sweep/k=4/api/overview')).cfg.n).toBe(32);
+    expect((await get(port, '/run/sweep/k=2/api/overview')).status).toBe(404);
+    expect((await get(port, '/api/metrics?run=..%2F..%2Fetc')).status).toBe(404);
+    expect((await get(port, '/plot/frontier.svg')).body).toMatch(/^<svg/);
+  });
+
+  it.skipIf(!chromium)('in chromium: the runs table, a running run\'s curves redrawn as metrics.jsonl grows, the frontier, a link to latents (screenshot)', async () => {
+    const { chromium: pw } = await import('playwright-core');
+    const browser = await pw.launch({ executablePath: chromium!, args: ['--no-sandbox', '--disable-gpu'] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
+      const errors: string[] = [];
+      page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+      await page.goto(`http://127.0.0.1:${port}/`);
+      await page.waitForSelector('tr.run[data-run="live"]');
+      expect(await page.locator('tr.run').count()).toBe(3);
+      expect(await page.locator('tr.run[data-run="live"] .status').textContent()).toBe('running');
+      await page.click('tr.run[data-run="live"]');
+      await page.waitForFunction(() => /^3 logged steps/.test(document.getElementById('steps')!.textContent!));
+      const src = await page.locator('#curve').getAttribute('src');
+      writeFileSync(join(dir, 'live', 'metrics.jsonl'), line(1) + line(2) + line(3) + line(4) + line(5));
+      await page.waitForFunction(() => /^5 logged steps/.test(document.getElementById('steps')!.textContent!), undefined, { timeout: 10_000 });
+      expect(await page.locator('#curve').getAttribute('src')).not.toBe(src);
+      await page.waitForFunction(() => (document.getElementById('curve') as HTMLImageElement).complete && (document.getElementById('frontier') as HTMLImageElement).naturalWidth > 0);
+      const out = join(import.meta.dirname, 'output');
+      mkdirSync(out, { recursive: true });
+      await page.screenshot({ path: join(out, 'dashboard.png'), fullPage: true });
+      await page.click('tr.run[data-run="sweep/k=4"] a:has-text("latents")');
+      await page.waitForSelector('text=configuration and metrics');
+      expect(page.url()).toMatch(/\/run\/sweep\/k=4\/$/);
+      expect(errors).toEqual([]);
     } finally {
       await browser.close();
     }

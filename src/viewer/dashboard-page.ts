@@ -1,13 +1,13 @@
 /** The multi-run dashboard's page (dashboard.ts): plain HTML and script polling the JSON API. */
 export const DASHBOARD_PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>saekit runs</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
 <style>
 body { font: 14px/1.45 system-ui, sans-serif; margin: 0; color: #1d1d1f; background: #fafafa; }
 header { background: #22313f; color: #fff; padding: 8px 16px; } header b { font-size: 16px; }
 main { padding: 12px 16px; max-width: 1300px; }
 table { border-collapse: collapse; background: #fff; } td, th { border-bottom: 1px solid #e4e4e4; padding: 3px 8px; text-align: left; overflow-wrap: anywhere; }
-th { background: #f0f0f0; } tr.run:hover { background: #eef5ff; cursor: pointer; } tr.run.sel { background: #e3efff; }
+th { background: #f0f0f0; white-space: nowrap; overflow-wrap: normal; } tr.run:hover { background: #eef5ff; cursor: pointer; } tr.run.sel { background: #e3efff; }
 .card { background: #fff; border: 1px solid #e0e0e0; border-radius: 6px; padding: 10px 12px; margin: 10px 0; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 10px; }
 .status { border-radius: 3px; padding: 0 6px; font-size: 12px; color: #fff; }

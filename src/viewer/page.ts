@@ -2,14 +2,14 @@
  *  relative to where the page is served (the dashboard serves a run's viewer under /run/NAME/). */
 export const PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>saekit viewer</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
 <style>
 body { font: 14px/1.45 system-ui, sans-serif; margin: 0; color: #1d1d1f; background: #fafafa; }
 header { background: #22313f; color: #fff; padding: 8px 16px; display: flex; gap: 18px; align-items: baseline; }
 header a { color: #cfe3ff; text-decoration: none; } header b { font-size: 16px; }
 main { padding: 12px 16px; max-width: 1200px; }
 table { border-collapse: collapse; background: #fff; max-width: 100%; } td, th { border-bottom: 1px solid #e4e4e4; padding: 3px 8px; text-align: left; overflow-wrap: anywhere; }
-th { background: #f0f0f0; } tr.row:hover { background: #eef5ff; cursor: pointer; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f0f0f0; white-space: nowrap; overflow-wrap: normal; } tr.row:hover { background: #eef5ff; cursor: pointer; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .card { background: #fff; border: 1px solid #e0e0e0; border-radius: 6px; padding: 10px 12px; margin: 10px 0; min-width: 0; overflow-wrap: anywhere; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 10px; }
 .ctx { font-family: ui-monospace, monospace; white-space: pre-wrap; margin: 4px 0; padding: 4px 6px; border-left: 3px solid #ddd; }
