@@ -177,14 +177,19 @@ describe.skipIf(!stories || !shakespeare)('viewer on a real model\'s activations
   });
   afterAll(() => server?.close());
 
-  it('a latent page carries decile samples, a logit-effect histogram over the vocabulary and its place among all densities', async () => {
+  it('a latent page carries samples from ten activation intervals, a logit-effect histogram over the vocabulary and its place among all densities', async () => {
     const top = (await json(port, '/api/latents?sort=density&order=desc&limit=1')).items[0];
     const l = await json(port, `/api/latent/${top.id}`);
-    expect(l.deciles.length).toBe(10);
-    // deciles run from the highest activations down, each inside the latent's range
-    for (let q = 1; q < 10; q++) expect(l.deciles[q].hi).toBeLessThanOrEqual(l.deciles[q - 1].lo + 1e-6);
-    expect(l.deciles[0].hi).toBeLessThanOrEqual(l.max_act + 1e-6);
-    expect(l.deciles[9].examples[0].tokens.length).toBeGreaterThan(1);
+    // SAEDashboard's groups: (0, max] in ten equal widths, highest first, each with the share of activations it holds
+    expect(l.intervals.length).toBe(10);
+    expect(l.intervals[0].hi).toBeCloseTo(l.max_act, 5);
+    expect(l.intervals[9].lo).toBe(0);
+    expect(l.intervals.reduce((a: number, q: { share: number }) => a + q.share, 0)).toBeCloseTo(1, 6);
+    for (const q of l.intervals) {
+      expect(q.examples.length).toBe(q.share > 0 ? Math.min(5, Math.round(q.share * l.count)) : 0);
+      for (const e of q.examples) expect(e.act > q.lo - 1e-6 && e.act <= q.hi + 1e-6, `${e.act} in (${q.lo}, ${q.hi}]`).toBe(true);
+    }
+    expect(l.intervals.filter((q: { share: number }) => q.share > 0).length).toBeGreaterThan(5);
     expect(l.logit_hist.counts.reduce((a: number, b: number) => a + b, 0)).toBe(512); // stories260K's vocabulary
     expect(l.logit_hist.hi).toBeCloseTo(l.logits_top[0].value, 3);
     expect(l.density_percentile).toBeGreaterThan(0.9); // the densest latent
@@ -192,7 +197,7 @@ describe.skipIf(!stories || !shakespeare)('viewer on a real model\'s activations
     expect(h.counts.reduce((a: number, b: number) => a + b, 0) + h.dead).toBe(256);
   });
 
-  it.skipIf(!chromium)('in chromium: overview numbers and CE, a latent page with axes, deciles and visible newlines, live text, steering, compare links (screenshots)', async () => {
+  it.skipIf(!chromium)('in chromium: overview numbers and CE, a latent page with axes, interval samples and visible newlines, live text, steering, compare links (screenshots)', async () => {
     const { chromium: pw } = await import('playwright-core');
     const browser = await pw.launch({ executablePath: chromium!, args: ['--no-sandbox', '--disable-gpu'] });
     const out = join(import.meta.dirname, 'output');
@@ -219,15 +224,15 @@ describe.skipIf(!stories || !shakespeare)('viewer on a real model\'s activations
       }
       expect(id).toBeGreaterThanOrEqual(0);
       await page.goto(`http://127.0.0.1:${port}/#/latent/${id}`);
-      await page.waitForSelector('.decile');
+      await page.waitForSelector('.interval');
       expect(await page.locator('svg.hist').count()).toBeGreaterThanOrEqual(3); // activations, density among latents, logit effects
       expect(await page.locator('svg.hist text.axis').count()).toBeGreaterThan(10);
-      expect(await page.locator('.decile').count()).toBe(10);
+      expect(await page.locator('.interval').count()).toBe(10);
       expect(await page.locator('.examples .ws', { hasText: '↵' }).count()).toBeGreaterThan(0);
       const before = await page.locator('.acthist').innerHTML();
       await page.check('.logscale');
       expect(await page.locator('.acthist').innerHTML()).not.toBe(before);
-      await page.screenshot({ path: join(out, 'viewer-latent-deciles.png'), fullPage: true });
+      await page.screenshot({ path: join(out, 'viewer-latent-intervals.png'), fullPage: true });
       // typed text on the latent's page, shaded by it
       await page.fill('#live-latent textarea', 'First Citizen:\nBefore we proceed any further, hear me speak.');
       await page.click('#live-latent button');
@@ -289,6 +294,16 @@ describe.skipIf(!stories || !shakespeare)('viewer on a real model\'s activations
       expect(JSON.parse(res.body).error, path).toMatch(pattern);
     }
     expect((await get(port, '/api/live?text=hi', 'POST')).status).toBe(405);
+    // at most 60 live requests a minute: the rest are 429 JSON naming the bound
+    let ok = 0, refused: { status: number; body: string } | null = null;
+    for (let i = 0; i < 70 && !refused; i++) {
+      const res = await get(port, '/api/live?text=a');
+      if (res.status === 200) ok++;
+      else refused = res;
+    }
+    expect(refused?.status).toBe(429);
+    expect(JSON.parse(refused!.body).error).toMatch(/at most 60 live requests a minute/);
+    expect(ok).toBeLessThanOrEqual(60);
   });
 
   it('examples carry their token context with the latent\'s activation on every token; logit effects; token filter; comparison', async () => {

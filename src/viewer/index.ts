@@ -2,7 +2,7 @@
  * `saekit index`: per-latent statistics of a trained SAE on held-out data, into one SQLite file
  * the viewer reads: firing density, activation quantiles and histogram, top activating examples
  * (with their token context and the latent's activation on every token, when the data comes
- * from a language model) and examples drawn from each tenth of its activations, decoder-cosine nearest neighbours, the most opposing partner, logit
+ * from a language model) and examples from each of ten activation intervals, decoder-cosine nearest neighbours, the most opposing partner, logit
  * effects (unembedding · decoder row) when the model is known, and the best ground-truth match
  * on synthetic data. Written under a temp name and renamed, so a reader never sees half a file.
  */
@@ -31,8 +31,8 @@ export interface IndexOptions {
   tokens: number;
   /** top examples kept per latent */
   top: number;
-  /** examples drawn from each tenth of a latent's activations (SAEDashboard's interval samples) */
-  perDecile?: number;
+  /** examples drawn from each of ten equal-width activation intervals (SAEDashboard's interval groups) */
+  perInterval?: number;
   /** context tokens shown on each side of an example */
   window: number;
   neighbors: number;
@@ -228,8 +228,8 @@ function writeIndex(path: string, c: { run: string; sae: Sae; src: ActivationSou
     db.exec(SCHEMA);
     const meta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
     const insLatent = db.prepare(`INSERT INTO latents (id, density, count, mean_act, max_act, q50, q90, q99, hist, neighbors, opposing_id, opposing_cos,
-      truth_id, truth_cos, logits_top, logits_bottom, logit_hist, top_token) VALUES (@id, @density, @count, @mean_act, @max_act, @q50, @q90, @q99, @hist, @neighbors,
-      @opposing_id, @opposing_cos, @truth_id, @truth_cos, @logits_top, @logits_bottom, @logit_hist, @top_token)`);
+      truth_id, truth_cos, logits_top, logits_bottom, logit_hist, intervals, top_token) VALUES (@id, @density, @count, @mean_act, @max_act, @q50, @q90, @q99, @hist,
+      @neighbors, @opposing_id, @opposing_cos, @truth_id, @truth_cos, @logits_top, @logits_bottom, @logit_hist, @intervals, @top_token)`);
     const insExample = db.prepare('INSERT INTO examples (latent, section, rank, act, row, tokens, acts, focus) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
     const insToken = db.prepare('INSERT OR IGNORE INTO latent_tokens (token, latent) VALUES (?, ?)');
     const piece = (r: number): string => {
@@ -266,14 +266,20 @@ function writeIndex(path: string, c: { run: string; sae: Sae; src: ActivationSou
           insExample.run(i, section, rank, a[j]!, r, JSON.stringify(toks), JSON.stringify(acts), r - lo);
         };
         order.slice(0, o.top).forEach((j, rank) => example(j, -1, rank));
-        // deciles of the activations by rank (0: the highest tenth), examples evenly spaced in each
-        const per = o.perDecile ?? 5;
-        for (let q = 0; q < 10 && per > 0; q++) {
-          const from = Math.floor((q * order.length) / 10), to = Math.floor(((q + 1) * order.length) / 10);
+        // SAEDashboard's interval groups: (0, max] cut into ten equal widths (0: the highest), a few
+        // examples evenly spaced by rank inside each, and the share of the activations each holds
+        const per = o.perInterval ?? 5, max = sorted[0] ?? 0, intervals: { lo: number; hi: number; share: number }[] = [];
+        let from = 0;
+        for (let q = 0; q < 10 && max > 0; q++) {
+          const lo = (max * (9 - q)) / 10;
+          let to = from;
+          while (to < sorted.length && (sorted[to]! > lo || q === 9)) to++;
+          intervals.push({ lo, hi: (max * (10 - q)) / 10, share: (to - from) / sorted.length });
           const take = Math.min(per, to - from);
           for (let t = 0; t < take; t++) example(order[from + Math.floor(((t + 0.5) * (to - from)) / take)]!, q, t);
+          from = to;
         }
-        insLatent.run({ id: i, ...activationStats(sorted, codes.rows), ...geometryRow(geo, i, lm), top_token: topToken });
+        insLatent.run({ id: i, ...activationStats(sorted, codes.rows), ...geometryRow(geo, i, lm), intervals: JSON.stringify(intervals), top_token: topToken });
         if (i % 1024 === 0) bar?.update(i);
       }
     })();

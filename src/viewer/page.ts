@@ -165,7 +165,8 @@ function latentCard(l, heading, prefix, dh) {
     (l.logits_top ? '<h3>logit effects</h3><div class="grid"><div>' + (l.logit_hist ? histSvg(l.logit_hist.counts, l.logit_hist.lo, l.logit_hist.hi, { log: true, label: 'logit effect histogram', xTitle: 'logit effect on each vocabulary token (log counts)', color: '#72b7b2' }) : '') +
       '</div><div><p>promotes: ' + list(l.logits_top) + '</p><p>suppresses: ' + list(l.logits_bottom) + '</p></div></div>' : '') +
     '<h3>top activations</h3><div class="examples">' + (l.examples.length ? examples(l.examples) : '<p class="muted">never fired on the indexed tokens</p>') + '</div>' +
-    ((l.deciles || []).length ? '<h3>activation deciles</h3>' + l.deciles.map((q) => '<div class="decile"><h4>decile ' + (10 - q.decile) + ' of 10 <span class="muted">(activations ' + fmt(q.lo, 3) + '–' + fmt(q.hi, 3) + ')</span></h4>' + examples(q.examples) + '</div>').join('') : '') +
+    ((l.intervals || []).length ? '<h3>activation intervals</h3>' + l.intervals.map((q) => '<div class="interval"><h4>interval ' + fmt(q.lo, 3) + '–' + fmt(q.hi, 3) + ' <span class="muted">(' + (100 * q.share).toFixed(1) + '% of its activations)</span></h4>' +
+      (q.examples.length ? examples(q.examples) : '<p class="muted">none</p>') + '</div>').join('') : '') +
     '<h3>nearest by decoder cosine</h3><p>' + l.neighbors.map((x) => '<a href="' + prefix + x.id + '">' + x.id + '</a> ' + fmt(x.cos, 3)).join(', ') + '</p>' +
     (l.opposing_id !== null ? '<p>most opposing: <a href="' + prefix + l.opposing_id + '">' + l.opposing_id + '</a> (cosine ' + fmt(l.opposing_cos, 3) + ')</p>' : '') + '</div>';
 }

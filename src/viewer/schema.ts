@@ -1,4 +1,4 @@
-/** The viewer database: one row per latent, its top and decile examples, and a token → latent index. */
+/** The viewer database: one row per latent, its top and interval examples, and a token → latent index. */
 export const SCHEMA = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE latents (
@@ -11,12 +11,13 @@ CREATE TABLE latents (
   truth_id INTEGER, truth_cos REAL,
   logits_top TEXT, logits_bottom TEXT,   -- [{token, value}]
   logit_hist TEXT,               -- {lo, hi, counts[20]}: the logit effect on every vocabulary token
+  intervals TEXT,                -- [{lo, hi, share}] x 10: (0, max] in equal widths, highest first, and the share of activations in each
   top_token TEXT NOT NULL
 );
 CREATE INDEX latents_density ON latents (density);
 CREATE INDEX latents_max ON latents (max_act);
--- section -1: the top examples; 0..9: examples drawn from the latent's activation deciles
--- (0 the highest tenth of its nonzero activations), ranked within the section
+-- section -1: the top examples; 0..9: examples drawn from the activation intervals (0 the highest),
+-- ranked within the section
 CREATE TABLE examples (
   latent INTEGER NOT NULL, section INTEGER NOT NULL DEFAULT -1, rank INTEGER NOT NULL, act REAL NOT NULL, row INTEGER NOT NULL,
   tokens TEXT NOT NULL, acts TEXT NOT NULL, focus INTEGER NOT NULL,

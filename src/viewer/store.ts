@@ -83,17 +83,17 @@ export class ViewerStore {
   latent(id: number): Record<string, unknown> | null {
     const row = this.#db.prepare('SELECT * FROM latents WHERE id = ?').get(id) as Record<string, unknown> | undefined;
     if (!row) return null;
-    for (const k of ['hist', 'neighbors', 'logits_top', 'logits_bottom', 'logit_hist']) if (typeof row[k] === 'string') row[k] = JSON.parse(row[k] as string);
+    for (const k of ['hist', 'neighbors', 'logits_top', 'logits_bottom', 'logit_hist', 'intervals']) if (typeof row[k] === 'string') row[k] = JSON.parse(row[k] as string);
     const nbs = row.neighbors as { id: number; cos: number }[];
     const dens = this.#db.prepare('SELECT id, density, top_token FROM latents WHERE id = ?');
     row.neighbors = nbs.map((x) => ({ ...x, ...(dens.get(x.id) as object) }));
-    // databases written before decile examples have no section column: all their examples are top ones
+    // databases written before interval examples have no section column: all their examples are top ones
     const section = this.#hasSections ? 'section' : '-1 AS section';
     const all = (this.#db.prepare(`SELECT ${section}, rank, act, row, tokens, acts, focus FROM examples WHERE latent = ? ORDER BY ${this.#hasSections ? 'section, ' : ''}rank`).all(id) as Record<string, unknown>[])
       .map((e) => ({ ...e, tokens: JSON.parse(e.tokens as string), acts: JSON.parse(e.acts as string) }) as Record<string, unknown>);
     row.examples = all.filter((e) => e.section === -1);
-    row.deciles = Array.from({ length: 10 }, (_, q) => all.filter((e) => e.section === q)).filter((xs) => xs.length)
-      .map((xs) => ({ decile: xs[0]!.section, examples: xs, lo: Math.min(...xs.map((e) => e.act as number)), hi: Math.max(...xs.map((e) => e.act as number)) }));
+    const ranges = (row.intervals ?? []) as { lo: number; hi: number; share: number }[];
+    row.intervals = ranges.map((r, q) => ({ ...r, examples: all.filter((e) => e.section === q) }));
     return row;
   }
 
