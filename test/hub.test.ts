@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { zipSync } from 'fflate';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { findSaes, hubListing, locateSae, openSae, pushRun, readSaeFolder } from '../src/app/hub.js';
+import { findSaes, hubListing, locateSae, openSae, pushRun, readSaeFolder, saeLensMeta } from '../src/app/hub.js';
 import { referenceBackend as be, type SparseRows } from '../src/compute/backend.js';
 import { exportSaeLens } from '../src/formats/saelens.js';
 import { exportSparsify } from '../src/formats/sparsify.js';
@@ -257,6 +257,21 @@ describe('the download cache', () => {
     process.env.HF_TOKEN = 'hf_wrong';
     await expect(openSae('hf:EleutherAI/sae-tiny/layers.0')).rejects.toThrow(/refused access \(401\); set HF_TOKEN/);
     await expect(openSae('hf:nobody/nothing')).rejects.toThrow(/HF_TOKEN|not found/);
+  });
+});
+
+describe('SAELens metadata from the data\'s record', () => {
+  it('an SAE trained on a model\'s activations exports hook_name, model_name, context_size and dataset_path', () => {
+    const sae = randomSae('topk', 16, 48, 30);
+    sae.cfg.data = 'lm:model=models/m.bin,corpus=text/c.txt,layer=2,site=mlp_in,ctx=64';
+    expect(saeLensMeta(sae)).toEqual({ hookName: 'blocks.2.ln2.hook_normalized', modelName: 'models/m.bin', contextSize: 64, dataset: 'text/c.txt' });
+    const dir = tmp();
+    exportSaeLens(sae, dir, saeLensMeta(sae, { modelName: 'stories260K' }));
+    const cfg = JSON.parse(readFileSync(join(dir, 'cfg.json'), 'utf8'));
+    expect(cfg.metadata).toMatchObject({ hook_name: 'blocks.2.ln2.hook_normalized', model_name: 'stories260K', context_size: 64, dataset_path: 'text/c.txt' });
+    expect(cfg.normalize_activations).toBe('none');
+    // and reads back to the same layer and site
+    expect(openSaeSync(dir).cfg.origin).toMatchObject({ layer: 2, site: 'mlp_in', model: 'stories260K', context_size: 64 });
   });
 });
 
