@@ -6,17 +6,20 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { activationCorrelation, matchScales, type LatentClass } from '../analysis/matching.js';
+import { findManifolds, type ManifoldReport } from '../analysis/manifolds.js';
 import { stitch, type StitchMode } from '../analysis/stitch.js';
 import type { Backend } from '../compute/backend.js';
-import { dataIdentity } from '../data/spec.js';
+import { SyntheticSource } from '../data/synthetic.js';
+import { dataIdentity, evaluationData, openData } from '../data/spec.js';
 import { compareAtMatchedL0, frontiersByGroup, type FrontierPoint } from '../eval/frontier.js';
 import { evaluateSae } from '../eval/metrics.js';
-import { frontierSpec, scalesSpec, writeSvg } from '../eval/plots.js';
+import { frontierSpec, scalesSpec, scatterSpec, writeSvg } from '../eval/plots.js';
 import { summary } from '../eval/report.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
 import { readJsonObject } from '../io/json.js';
 import { camel, snake } from '../io/naming.js';
 import type { Sae } from '../sae/common.js';
+import { encode } from '../sae/encode.js';
 import { readSaeConfig, saveSae } from '../sae/folder.js';
 import { readRunConfig, runConfigPath } from '../train/run-config.js';
 import { heldRows } from './evaluate.js';
@@ -58,6 +61,47 @@ export async function scaleSteps(be: Backend, paths: string[], o: { data: string
     await writeSvg(join(o.out, 'scales.svg'), scalesSpec(steps.flatMap((st) => Object.entries(st.fractions).map(([cls, f]) => ({ step: st.label, cls, f })))));
   }
   return steps;
+}
+
+/** `saekit analyze manifolds`: groups of latents that represent a subspace together, scored for
+ *  irreducibility, on held-out rows of the data (default: the SAE's own); with `out`,
+ *  manifolds.json and one scatter per group (top 8), coloured by the planted angle on synthetic
+ *  data and by the group's most active latent otherwise. */
+export async function manifoldsJob(be: Backend, saePath: string, o: { data?: string; tokens: number; out?: string }): Promise<{ report: ManifoldReport; description: string }> {
+  const sae = await openSae(saePath);
+  if (!o.data && !sae.cfg.data) throw new Error(`${saePath}: the SAE does not say what data it was trained on; pass --data`);
+  const { spec } = evaluationData(o.data ?? sae.cfg.data, o.tokens, o.data === undefined, o.data ? '--data' : `${saePath} cfg.json data`);
+  const src = await openData(spec, be);
+  if (src.d !== sae.cfg.d) throw new Error(`data ${src.description} has d=${src.d}, the SAE reads d=${sae.cfg.d}`);
+  // one read, so a synthetic source's angles cover every row
+  const x = new Float32Array(o.tokens * src.d);
+  const rows = src.read(x, o.tokens);
+  const angles = src instanceof SyntheticSource ? src.lastManifoldValues : null;
+  const report = findManifolds(be, sae, x.subarray(0, rows * src.d), rows, { ...(src.truth ? { truth: src.truth } : {}) });
+  if (o.out) {
+    mkdirSync(o.out, { recursive: true });
+    const M = src.truth?.manifolds?.length ?? 0;
+    writeJsonAtomic(join(o.out, 'manifolds.json'), {
+      sae: saePath, data: src.description, rows, truth: report.truth ?? null,
+      groups: report.groups.map(({ points: _p, pointRows: _r, ...g }) => g),
+    });
+    const { z } = encode(be, sae, x.subarray(0, rows * src.d), rows);
+    for (const [gi, g] of report.groups.slice(0, 8).entries()) {
+      const values = Array.from(g.pointRows, (r, t) => {
+        let c: number | string;
+        if (angles && g.manifold !== undefined) c = (angles[(r * M + g.manifold) * 2]! * 180) / Math.PI;
+        else {
+          let best = -1, act = 0;
+          for (let e = z.rowPtr[r]!; e < z.rowPtr[r + 1]!; e++) if (g.latents.includes(z.idx[e]!) && z.vals[e]! > act) { act = z.vals[e]!; best = z.idx[e]!; }
+          c = `latent ${best}`;
+        }
+        return { x: g.points[2 * t]!, y: g.points[2 * t + 1]!, c };
+      }).filter((v) => typeof v.c === 'string' || Number.isFinite(v.c));
+      const what = `${g.latents.length} latents, M ${g.mixture.toFixed(2)}, S ${g.separability.toFixed(2)}${g.irreducible ? ', irreducible' : ''}`;
+      await writeSvg(join(o.out, `group-${gi}.svg`), scatterSpec(values, { title: `group ${gi}: ${what}`, color: angles && g.manifold !== undefined ? 'angle φ (degrees)' : 'most active latent', nominal: !(angles && g.manifold !== undefined) }));
+    }
+  }
+  return { report, description: src.description };
 }
 
 /** Stitches two SAEs into `out` (with its eval.json, so frontier takes it like any run) and

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { opposingDirections } from '../analysis/opposing.js';
-import { scaleSteps } from '../app/analyze.js';
+import { manifoldsJob, scaleSteps } from '../app/analyze.js';
 import { openSae } from '../app/hub.js';
 import { getBackend } from '../compute/backend.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
@@ -58,7 +58,29 @@ function scalesCommand(): Command {
     });
 }
 
+function manifoldsCommand(): Command {
+  return new Command('manifolds')
+    .description('groups of latents that represent a plane or 3-space together (circles, spheres), scored for irreducibility as Engels et al. 2024 define it')
+    .argument('<sae>', 'SAE or run folder (any layout saekit reads), or hf:ORG/REPO[/PATH]')
+    .option('--data <spec>', 'activations (default: the SAE\'s training data, its held-out part)')
+    .option('--tokens <n>', 'rows to analyze', intFlag('--tokens', 100), 20000)
+    .option('--out <dir>', 'write manifolds.json and a scatter per group (group-N.svg) here')
+    .action(async (path: string, o: { data?: string; tokens: number; out?: string }) => {
+      const { report, description } = await manifoldsJob(getBackend(), path, o);
+      console.log(`${path} on ${o.tokens} rows of ${description}: ${report.groups.length} groups, ${report.groups.filter((g) => g.irreducible).length} irreducible`);
+      console.log('| group | latents | rows | PC variance (top 3) | mixture M | separability S | irreducible |' + (report.truth ? ' planted manifold |' : '') + '\n|---|---|---|---|---|---|---|' + (report.truth ? '---|' : ''));
+      report.groups.slice(0, 20).forEach((g, i) => console.log(`| ${i} | ${g.latents.length} | ${g.rows} | ${g.pcVar.map((v) => v.toFixed(2)).join(' / ')} | ${g.mixture.toFixed(2)} | ${g.separability.toFixed(2)} | ${g.irreducible ? 'yes' : 'no'} |` +
+        (report.truth ? ` ${g.manifold ?? '—'} |` : '')));
+      if (report.groups.length > 20) console.log(`… ${report.groups.length - 20} more groups`);
+      if (report.truth) {
+        const t = report.truth;
+        console.log(`planted manifolds: ${t.manifolds}; recall ${t.recall.toFixed(2)}, precision ${t.precision.toFixed(2)}; latents per manifold ${t.latentsPer.join(', ')}, covered ${t.covered.map((c) => c.toFixed(2)).join(', ')}`);
+      }
+      if (o.out) console.log(`saekit: wrote ${o.out}/manifolds.json and group-N.svg`);
+    });
+}
+
 export function analyzeCommand(): Command {
   return new Command('analyze').description('analyses of trained dictionaries')
-    .addCommand(opposingCommand()).addCommand(scalesCommand());
+    .addCommand(opposingCommand()).addCommand(scalesCommand()).addCommand(manifoldsCommand());
 }

@@ -20,6 +20,8 @@ export interface GroundTruth {
   parents?: Float32Array;
   /** transcoder data: feature i's output direction [m, dOut] (the known sparse map) */
   targets?: Float32Array;
+  /** multi-dimensional features: each one's dimension and orthonormal basis [dim, d] */
+  manifolds?: { dim: number; basis: Float32Array }[];
 }
 
 export interface ActivationSource {

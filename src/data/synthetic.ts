@@ -11,8 +11,11 @@
  * in order, each active feature staying active into the next row with probability persist,
  * so consecutive rows are correlated, as in an unshuffled LM stream), and a hierarchy
  * (children > 1: a firing feature emits one of its children, directions spread around it,
- * so a small dictionary learns the parent and a larger one may split it). Deterministic given
- * the seed.
+ * so a small dictionary learns the parent and a larger one may split it), and irreducible
+ * multi-dimensional features (Engels et al. 2024): circles, each writing r·(cos φ·u + sin φ·v)
+ * in its own random plane (φ continuous or one of circlePoints evenly spaced values), and spheres,
+ * writing r·(a point on the unit sphere) in their own 3-D subspace, each active in a row with
+ * probability manifoldProb, r ~ U[minMag, maxMag]. Deterministic given the seed.
  */
 import { z } from 'zod';
 import { fixedK, getBackend, type Backend } from '../compute/backend.js';
@@ -38,13 +41,18 @@ export const SyntheticOptions = z.object({
   childSpread: z.number().min(0).default(0.75).describe('child = normalize(parent + childSpread·u), u a random unit vector: cos(child, parent) = 1/sqrt(1 + spread²)'),
   docLen: z.number().int().min(0).default(0).describe('rows per document; 0 = independent rows'),
   persist: z.number().min(0).max(1).default(0.9).describe('within a document, probability an active feature stays active in the next row'),
+  circles: z.number().int().min(0).default(0).describe('2-D circular features, each in its own random plane'),
+  circlePoints: z.number().int().min(0).default(0).describe('values of each circle\'s angle φ (e.g. 7 or 12, evenly spaced); 0 = continuous'),
+  spheres: z.number().int().min(0).default(0).describe('3-D features: points on a sphere, each in its own random 3-D subspace'),
+  manifoldProb: z.number().min(0).max(1).default(0.1).describe('probability that each circle or sphere is active in a row'),
   stream: z.number().int().min(0).default(0).describe('which row stream (same features; stream 1 is held out for evaluation)'),
 }).strict().refine((o) => o.minMag <= o.maxMag, { message: 'minMag must be <= maxMag' })
   .refine((o) => 2 * o.antipodal <= o.features, { message: 'antipodal pairs need 2·antipodal <= features' })
-  .refine((o) => o.active <= o.features, { message: 'active must be <= features' });
+  .refine((o) => o.active <= o.features, { message: 'active must be <= features' })
+  .refine((o) => 2 * o.circles + 3 * o.spheres <= o.d, { message: 'circles and spheres need 2·circles + 3·spheres <= d (each its own subspace)' });
 export type SyntheticOptions = z.infer<typeof SyntheticOptions>;
 
-const LATER_OPTIONS = new Set(['magMean', 'offset']);
+const LATER_OPTIONS = new Set(['magMean', 'offset', 'circles', 'circlePoints', 'spheres']);
 
 /** Parses "synthetic" or "synthetic:d=64,features=512,seed=3" into the options it names
  *  (validated with the defaults applied; the defaults are not returned). */
@@ -117,7 +125,7 @@ export class SyntheticSource implements ActivationSource {
     this.d = o.d;
     this.#be = be;
     // options added after 0.1 are named only when set, so older runs' descriptions still match
-    const named = Object.entries(o).filter(([k, v]) => !(LATER_OPTIONS.has(k) && v === 0));
+    const named = Object.entries(o).filter(([k, v]) => !(LATER_OPTIONS.has(k) && v === 0) && !(k === 'manifoldProb' && o.circles + o.spheres === 0));
     this.description = `synthetic:${named.map(([k, v]) => `${k}=${v}`).join(',')}`;
     const frng = new Rng(o.seed);
     const features = frng.normals(o.features * o.d);
@@ -150,6 +158,24 @@ export class SyntheticSource implements ActivationSource {
     this.offsetVector = new Rng((o.seed * 37 + 29) >>> 0).normals(o.d);
     be.normalizeRows(this.offsetVector, 1, o.d);
     for (let c = 0; c < o.d; c++) this.offsetVector[c]! *= o.offset;
+    if (o.circles + o.spheres > 0) {
+      // mutually orthogonal subspaces (Gram–Schmidt over one random draw), from their own generator
+      const dims = [...Array(o.circles).fill(2), ...Array(o.spheres).fill(3)] as number[];
+      const total = dims.reduce((a, b) => a + b, 0);
+      const basis = new Rng((o.seed * 41 + 7) >>> 0).normals(total * o.d);
+      for (let r = 0; r < total; r++) {
+        const row = basis.subarray(r * o.d, (r + 1) * o.d);
+        for (let q = 0; q < r; q++) {
+          const prev = basis.subarray(q * o.d, (q + 1) * o.d);
+          let dot = 0;
+          for (let c = 0; c < o.d; c++) dot += row[c]! * prev[c]!;
+          for (let c = 0; c < o.d; c++) row[c]! -= dot * prev[c]!;
+        }
+        be.normalizeRows(row, 1, o.d);
+      }
+      let at = 0;
+      this.truth = { ...this.truth, manifolds: dims.map((dim) => ({ dim, basis: basis.slice((at += dim) * o.d - dim * o.d, at * o.d) })) };
+    }
     const w = Float64Array.from({ length: o.features }, (_, i) => (i + 1) ** -o.alpha);
     const sum = w.reduce((a, b) => a + b, 0);
     this.#alias = new Alias(w.map((v) => v / sum));
@@ -209,9 +235,43 @@ export class SyntheticSource implements ActivationSource {
     this.#be.sparseDecode(codes, this.truth.features, d, null, x);
     // targets: the same codes through the output directions (noise-free)
     if (targets && this.truth.targets) this.#be.sparseDecode(codes, this.truth.targets, o.targetD, null, targets.subarray(0, rows * o.targetD));
+    this.#addManifolds(x, rows);
     if (o.noise > 0) for (let e = 0; e < rows * d; e++) x[e]! += o.noise * rng.normal();
     if (o.offset > 0) for (let e = 0; e < rows * d; e++) x[e]! += this.offsetVector[e % d]!;
     return rows;
+  }
+
+  /** Per row of the last read, per manifold: its angle φ (circles; the azimuth for spheres) and
+   *  its polar angle (spheres; 0 for circles), NaN where it was not active: [rows, manifolds, 2]. */
+  lastManifoldValues: Float32Array = new Float32Array(0);
+
+  #addManifolds(x: Float32Array, rows: number): void {
+    const o = this.options, ms = this.truth.manifolds;
+    if (!ms) return;
+    const rng = this.#rng, d = o.d, M = ms.length;
+    const values = new Float32Array(rows * M * 2).fill(NaN);
+    for (let b = 0; b < rows; b++) {
+      ms.forEach((m, j) => {
+        if (rng.uniform() >= o.manifoldProb) return;
+        const r = o.minMag + (o.maxMag - o.minMag) * rng.uniform();
+        let coords: number[], phi: number, theta = 0;
+        if (m.dim === 2) {
+          phi = o.circlePoints > 0 ? (2 * Math.PI * rng.int(o.circlePoints)) / o.circlePoints : 2 * Math.PI * rng.uniform();
+          coords = [Math.cos(phi), Math.sin(phi)];
+        } else {
+          // uniform on the sphere
+          const z = 2 * rng.uniform() - 1;
+          phi = 2 * Math.PI * rng.uniform();
+          theta = Math.acos(z);
+          const s = Math.sqrt(1 - z * z);
+          coords = [s * Math.cos(phi), s * Math.sin(phi), z];
+        }
+        values[(b * M + j) * 2] = phi;
+        values[(b * M + j) * 2 + 1] = theta;
+        for (let q = 0; q < m.dim; q++) for (let c = 0; c < d; c++) x[b * d + c]! += r * coords[q]! * m.basis[q * d + c]!;
+      });
+    }
+    this.lastManifoldValues = values;
   }
 
   state(): SourceState {

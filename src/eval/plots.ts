@@ -144,3 +144,21 @@ export function scalesSpec(values: { step: string; cls: string; f: number }[]): 
     },
   };
 }
+
+/** Points on a plane coloured by a value (an angle, a latent): one group's reconstructions on
+ *  its top two principal components. */
+export function scatterSpec(values: { x: number; y: number; c: number | string }[], o: { title: string; color: string; nominal?: boolean }): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: o.title, width: 320, height: 320, background: 'white',
+    data: { values },
+    mark: { type: 'circle', size: 14, opacity: 0.7 },
+    encoding: {
+      x: { field: 'x', type: 'quantitative', title: 'PC 1 (standardized)' },
+      y: { field: 'y', type: 'quantitative', title: 'PC 2 (standardized)' },
+      color: o.nominal
+        ? { field: 'c', type: 'nominal', title: o.color }
+        : { field: 'c', type: 'quantitative', title: o.color, scale: { scheme: 'rainbow' } },
+    },
+  };
+}
