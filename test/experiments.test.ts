@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { getBackend } from '../src/compute/backend.js';
 import { architecturesExperiment } from '../src/experiments/architectures.js';
+import { circlesExperiment } from '../src/experiments/circles.js';
 import { initExperiment } from '../src/experiments/init.js';
 import { progressiveExperiment } from '../src/experiments/progressive.js';
 import { scalesExperiment } from '../src/experiments/scales.js';
@@ -31,6 +32,15 @@ describe('experiments (tiny scale)', () => {
     expect(existsSync(join(a, 'dead.svg'))).toBe(true);
     expect(await shuffleExperiment(be, 'tiny', b)).toMatch(/\| none \| [\d.]+ \| /);
     expect(existsSync(join(b, 'shuffle.svg'))).toBe(true);
+  });
+
+  it('circles: a row per architecture with the per-circle measures, and the two plots', async () => {
+    const out = tmp();
+    const report = await circlesExperiment(be, 'tiny', out);
+    const rows = report.split('\n').filter((l) => /^\| (topk|batchtopk|jumprelu) \| /.test(l));
+    expect(rows.map((l) => l.split('|')[1]!.trim())).toEqual(['topk', 'batchtopk', 'jumprelu']);
+    for (const l of rows) expect(l).toMatch(/\| \d+ of 2 \|$/);
+    expect(existsSync(join(out, 'circles-fvu.svg')) && existsSync(join(out, 'circles-latents.svg'))).toBe(true);
   });
 
   it('scales classifies, scores, inserts and stitches', async () => {

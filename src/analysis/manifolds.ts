@@ -165,24 +165,36 @@ function groupLatents(be: Backend, sae: Sae, z: SparseRows, fired: Float64Array,
     const i = Math.floor(key / n), j = key % n, lift = (c * z.rows) / (fired[i]! * fired[j]!);
     if (c >= 5 && lift > minLift) { partners[i]!.push([j, lift]); partners[j]!.push([i, lift]); }
   }
-  const firing = Array.from({ length: n }, (_, i) => i).filter((i) => fired[i]! > 0);
-  const seen = new Set<string>(), candidates: number[][] = [];
+  // an orthonormal basis (u, v) of span(d_i, d_j) per pair, then every latent's projection on all
+  // of them by blocked GEMMs
+  const planes: number[] = [];
+  const basis: number[] = [];
   for (let i = 0; i < n; i++) {
     for (const [j] of partners[i]!.sort((a, b) => b[1] - a[1]).slice(0, perLatent)) {
-      if (j < i) continue;
-      // an orthonormal basis (u, v) of span(d_i, d_j)
+      if (j < i && partners[j]!.slice(0, perLatent).some(([q]) => q === i)) continue; // the pair's plane is there already
       const u = unit.subarray(i * w, (i + 1) * w), v = new Float64Array(w);
       let dot = 0;
       for (let c = 0; c < w; c++) dot += u[c]! * unit[j * w + c]!;
       for (let c = 0; c < w; c++) v[c] = unit[j * w + c]! - dot * u[c]!;
       const vn = Math.hypot(...v);
       if (vn < 0.3) continue; // nearly parallel: a line, not a plane
-      for (let c = 0; c < w; c++) v[c]! /= vn;
-      const members = firing.filter((l) => {
-        let a = 0, b = 0;
-        for (let c = 0; c < w; c++) { a += unit[l * w + c]! * u[c]!; b += unit[l * w + c]! * v[c]!; }
-        return a * a + b * b >= minPlane;
-      });
+      planes.push(i);
+      for (let c = 0; c < w; c++) basis.push(u[c]!);
+      for (let c = 0; c < w; c++) basis.push(v[c]! / vn);
+    }
+  }
+  const B = Float32Array.from(basis), P = planes.length, block = 256;
+  const g = new Float32Array(2 * block * n);
+  const seen = new Set<string>(), candidates: number[][] = [];
+  for (let p0 = 0; p0 < P; p0 += block) {
+    const m = Math.min(block, P - p0);
+    be.gemm({ a: B.subarray(2 * p0 * w, 2 * (p0 + m) * w), b: unit, c: g.subarray(0, 2 * m * n), m: 2 * m, n, k: w, transB: true });
+    for (let p = 0; p < m; p++) {
+      const members: number[] = [];
+      for (let l = 0; l < n; l++) {
+        const a = g[2 * p * n + l]!, b = g[(2 * p + 1) * n + l]!;
+        if (fired[l]! > 0 && a * a + b * b >= minPlane) members.push(l);
+      }
       const key = members.join(',');
       if (members.length >= 3 && !seen.has(key)) { seen.add(key); candidates.push(members); }
     }
