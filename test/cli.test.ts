@@ -105,6 +105,8 @@ describe('saekit CLI', () => {
       [['train', '--data', 'synthetic', '--latents', '1e12', '--out', join(dir, 'huge')], /--latents 1000000000000: training needs about [\d.e+]+ GB .* more than this machine's [\d.]+ GB/],
       [['train', '--data', 'synthetic', '--tokens', '8k', '--batch', '1024', '--out', join(dir, 'file')], /--out .*file: is a file, not a folder/],
       [['sweep', join(dir, 'sweep.json')], /sweep\.json: key "grid\.__proto__" is not allowed/],
+      [['train', '--data', 'synthetic', '--recipe', 'published', '--out', join(dir, 'r')], /--recipe needs --latents/],
+      [['train', '--data', 'synthetic', '--latents', '64', '--recipe', join(dir, 'nofits.json'), '--out', join(dir, 'r')], /--recipe .*nofits\.json: no such file/],
     ];
     for (const [args, want] of cases) {
       const r = run(args);
@@ -113,6 +115,13 @@ describe('saekit CLI', () => {
       expect(r.stderr, args.join(' ')).not.toMatch(/\n\s+at /);
     }
     expect(existsSync(join(dir, 'huge'))).toBe(false);
+    // train --recipe takes lr and the dead window from the recipe, keeps the flags given
+    const rr = run(['train', '--data', 'synthetic:d=16,features=32,active=3', '--latents', '64', '--k', '3', '--recipe', 'published', '--tokens', '4k', '--batch', '512', '--eval-tokens', '1024', '--out', join(dir, 'rec')]);
+    expect(rr.status, rr.stderr).toBe(0);
+    expect(rr.stdout).toMatch(/recipe \(published: Gao et al\. 2024.*lr 0\.0032, batch 512 \(given; recipe 4096\), deadTokens 10000000/);
+    const saved = JSON.parse(readFileSync(join(dir, 'rec', 'config.json'), 'utf8'));
+    expect(saved.lr).toBeCloseTo(2e-4 / Math.sqrt(64 / 16384), 12);
+    expect(saved.batch).toBe(512);
   });
 
   it('index, export and import refuse to replace an existing target unless --force', () => {

@@ -10,6 +10,8 @@ import { circlesExperiment } from '../src/experiments/circles.js';
 import { initExperiment } from '../src/experiments/init.js';
 import { progressiveExperiment } from '../src/experiments/progressive.js';
 import { scalesExperiment } from '../src/experiments/scales.js';
+import { scalingExperiment } from '../src/experiments/scaling.js';
+import { readFits, recipeFor } from '../src/train/recipe.js';
 import { shuffleExperiment } from '../src/experiments/shuffle.js';
 import { ShardWriter } from '../src/data/shards.js';
 import { SyntheticSource } from '../src/data/synthetic.js';
@@ -41,6 +43,16 @@ describe('experiments (tiny scale)', () => {
     expect(rows.map((l) => l.split('|')[1]!.trim())).toEqual(['topk', 'batchtopk', 'jumprelu']);
     for (const l of rows) expect(l).toMatch(/\| \d+ of 2 \|$/);
     expect(existsSync(join(out, 'circles-fvu.svg')) && existsSync(join(out, 'circles-latents.svg'))).toBe(true);
+  });
+
+  it('scaling: the loss table, the fits with bootstrap intervals, fits.json for the recipe', async () => {
+    const out = tmp();
+    const report = await scalingExperiment(be, 'tiny', out);
+    expect(report).toMatch(/\| 32 \| [\d.]+ \| [\d.]+ \| /);
+    expect(report).toMatch(/Best lr ≈ .*·N\^-?[\d.]+/);
+    const fits = readFits(join(out, 'fits.json'));
+    expect(fits.latents).toEqual([32, 64]);
+    expect(recipeFor(48, { fits, k: 4 }).tokens).toBeGreaterThan(0);
   });
 
   it('scales classifies, scores, inserts and stitches', async () => {

@@ -257,7 +257,8 @@ export function findManifolds(be: Backend, sae: Sae, x: Float32Array, rows: numb
   const fired = new Float64Array(n);
   for (let e = 0; e < z.idx.length; e++) if (z.idx[e]! >= 0 && z.vals[e]! > 0) fired[z.idx[e]!]!++;
   const groups = groupLatents(be, sae, z, fired, o.minLift ?? 2, o.minPlane ?? 0.5, o.perLatent ?? 4).slice(0, o.maxGroups ?? 200);
-  const out = groups.map((latents) => scoreGroup(sae, z, latents));
+  // irreducible groups first, then the largest
+  const out = groups.map((latents) => scoreGroup(sae, z, latents)).sort((a, b) => Number(b.irreducible) - Number(a.irreducible) || b.latents.length - a.latents.length);
   const report: ManifoldReport = { groups: out };
   const ms = o.truth?.manifolds;
   if (ms?.length) {

@@ -67,7 +67,7 @@ export async function scaleSteps(be: Backend, paths: string[], o: { data: string
  *  irreducibility, on held-out rows of the data (default: the SAE's own); with `out`,
  *  manifolds.json and one scatter per group (top 8), coloured by the planted angle on synthetic
  *  data and by the group's most active latent otherwise. */
-export async function manifoldsJob(be: Backend, saePath: string, o: { data?: string; tokens: number; out?: string }): Promise<{ report: ManifoldReport; description: string }> {
+export async function manifoldsJob(be: Backend, saePath: string, o: { data?: string; tokens: number; out?: string; minPlane?: number }): Promise<{ report: ManifoldReport; description: string }> {
   const sae = await openSae(saePath);
   if (!o.data && !sae.cfg.data) throw new Error(`${saePath}: the SAE does not say what data it was trained on; pass --data`);
   const { spec } = evaluationData(o.data ?? sae.cfg.data, o.tokens, o.data === undefined, o.data ? '--data' : `${saePath} cfg.json data`);
@@ -77,7 +77,7 @@ export async function manifoldsJob(be: Backend, saePath: string, o: { data?: str
   const x = new Float32Array(o.tokens * src.d);
   const rows = src.read(x, o.tokens);
   const angles = src instanceof SyntheticSource ? src.lastManifoldValues : null;
-  const report = findManifolds(be, sae, x.subarray(0, rows * src.d), rows, { ...(src.truth ? { truth: src.truth } : {}) });
+  const report = findManifolds(be, sae, x.subarray(0, rows * src.d), rows, { ...(src.truth ? { truth: src.truth } : {}), ...(o.minPlane !== undefined ? { minPlane: o.minPlane } : {}) });
   if (o.out) {
     mkdirSync(o.out, { recursive: true });
     const M = src.truth?.manifolds?.length ?? 0;

@@ -64,8 +64,9 @@ function manifoldsCommand(): Command {
     .argument('<sae>', 'SAE or run folder (any layout saekit reads), or hf:ORG/REPO[/PATH]')
     .option('--data <spec>', 'activations (default: the SAE\'s training data, its held-out part)')
     .option('--tokens <n>', 'rows to analyze', intFlag('--tokens', 100), 20000)
+    .option('--min-plane <share>', 'a latent joins a plane\'s group with at least this share of its decoder\'s squared norm in the plane', realFlag('--min-plane', 0.05, 1), 0.5)
     .option('--out <dir>', 'write manifolds.json and a scatter per group (group-N.svg) here')
-    .action(async (path: string, o: { data?: string; tokens: number; out?: string }) => {
+    .action(async (path: string, o: { data?: string; tokens: number; out?: string; minPlane: number }) => {
       const { report, description } = await manifoldsJob(getBackend(), path, o);
       console.log(`${path} on ${o.tokens} rows of ${description}: ${report.groups.length} groups, ${report.groups.filter((g) => g.irreducible).length} irreducible`);
       console.log('| group | latents | rows | PC variance (top 3) | mixture M | separability S | irreducible |' + (report.truth ? ' planted manifold |' : '') + '\n|---|---|---|---|---|---|---|' + (report.truth ? '---|' : ''));

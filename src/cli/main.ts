@@ -10,6 +10,7 @@ import { infoCommand } from './info.js';
 import { extractCommand, generateCommand } from './lm.js';
 import { indexCommand, serveCommand } from './viewer.js';
 import { quickstartCommand } from './quickstart.js';
+import { recipeCommand } from './recipe.js';
 import { selfcheckCommand } from './selfcheck.js';
 import { stitchCommand } from './stitch.js';
 import { sweepCommand } from './sweep.js';
@@ -38,6 +39,7 @@ program.addCommand(frontierCommand());
 program.addCommand(analyzeCommand());
 program.addCommand(stitchCommand());
 program.addCommand(experimentCommand());
+program.addCommand(recipeCommand());
 program.addCommand(selfcheckCommand());
 
 try {

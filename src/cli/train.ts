@@ -4,6 +4,7 @@ import { trainAndReport, type TrainJob } from '../app/train.js';
 import { getBackend } from '../compute/backend.js';
 import { formatSummary } from '../eval/report.js';
 import { addTrainOptions, intFlag, pickTrainOptions } from './flags.js';
+import { recipeFrom } from './recipe.js';
 import { withStopSignal } from './signals.js';
 
 /** Runs a train job with Ctrl-C / SIGTERM writing a checkpoint (exit code 130). */
@@ -25,9 +26,19 @@ export function trainCommand(): Command {
     .requiredOption('--out <dir>', 'run folder to write')
     .option('--resume', 'continue the run in --out from its last checkpoint, with its saved configuration')
     .option('--eval-tokens <n>', 'held-out tokens for the final evaluation', intFlag('--eval-tokens', 1), 65536)
-    .option('--eval-data <path>', 'held-out data for the final evaluation (default: the held-out part of the training data)');
+    .option('--eval-data <path>', 'held-out data for the final evaluation (default: the held-out part of the training data)')
+    .option('--recipe <fits>', 'take --lr, --tokens, --batch and --dead-tokens (those not given) from saekit recipe: a fits.json, or "published"; needs --latents');
   addTrainOptions(cmd);
   return cmd.action(async (opts: Record<string, unknown>) => {
-    await runTrainJob({ settings: pickTrainOptions(opts), out: opts.out as string, resume: Boolean(opts.resume), evalTokens: opts.evalTokens as number, evalData: opts.evalData as string | undefined });
+    const settings = pickTrainOptions(opts);
+    if (opts.recipe !== undefined && !opts.resume) {
+      if (typeof settings.latents !== 'number') throw new Error('--recipe needs --latents (the recipe is per dictionary size)');
+      const r = recipeFrom(opts.recipe as string, settings.latents, typeof settings.k === 'number' ? settings.k : undefined);
+      const taken = { lr: r.lr, ...(r.tokens !== undefined ? { tokens: r.tokens } : {}), batch: r.batch, deadTokens: r.deadTokens };
+      for (const [key, v] of Object.entries(taken)) settings[key] ??= v;
+      console.log(`saekit: recipe (${r.basis}): ${Object.entries(taken).map(([k2, v]) => `${k2} ${settings[k2] === v ? v : `${settings[k2]} (given; recipe ${v})`}`).join(', ')}`);
+      for (const w of r.warnings) console.log(`saekit: recipe warning: ${w}`);
+    }
+    await runTrainJob({ settings, out: opts.out as string, resume: Boolean(opts.resume), evalTokens: opts.evalTokens as number, evalData: opts.evalData as string | undefined });
   });
 }
