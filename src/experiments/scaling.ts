@@ -1,8 +1,8 @@
 /**
  * Scaling laws and a recipe (Gao et al. 2024 §3): TopK SAEs over latents N (five sizes over 16×)
  * and k (four values) on synthetic data rich enough that larger dictionaries keep improving,
- * the learning rate swept per N (×½, ×1, ×2 of Gao et al.'s fit at the second k; the best
- * factor reused for the other ks), trained to a fixed budget. Fits: L(N) = c·N^(−α) + L_irr per
+ * the learning rate swept per N (×1, ×4, ×16 of Gao et al.'s fit at the second k, grown ×4 while
+ * the largest is the best; the best factor reused for the other ks), trained to a fixed budget. Fits: L(N) = c·N^(−α) + L_irr per
  * k and Gao et al.'s joint L(N, K), each with bootstrap intervals; the best lr against N; the
  * tokens until FVU is within 5% of its final value against N. fits.json feeds `saekit recipe`.
  */
@@ -17,8 +17,8 @@ import { evalAt, heldOutSynthetic, runDir, synthSpec, trainRun, type Scale } fro
 
 const SETUP: Record<Scale, { data: Record<string, number>; latents: number[]; ks: number[]; lrFactors: number[]; tokens: number; batch: number; evalTokens: number }> = {
   tiny: { data: { d: 16, features: 256, active: 4 }, latents: [32, 64], ks: [2, 4], lrFactors: [1, 2], tokens: 32_768, batch: 512, evalTokens: 2048 },
-  small: { data: { d: 64, features: 4096, active: 8 }, latents: [128, 256, 512, 1024, 2048], ks: [4, 8, 16, 32], lrFactors: [0.5, 1, 2], tokens: 1_000_000, batch: 2048, evalTokens: 32768 },
-  medium: { data: { d: 128, features: 32768, active: 16 }, latents: [512, 1024, 2048, 4096, 8192], ks: [8, 16, 32, 64], lrFactors: [0.5, 1, 2, 4], tokens: 4_000_000, batch: 4096, evalTokens: 65536 },
+  small: { data: { d: 64, features: 4096, active: 8 }, latents: [128, 256, 512, 1024, 2048], ks: [4, 8, 16, 32], lrFactors: [1, 4, 16], tokens: 1_000_000, batch: 2048, evalTokens: 32768 },
+  medium: { data: { d: 128, features: 32768, active: 16 }, latents: [512, 1024, 2048, 4096, 8192], ks: [8, 16, 32, 64], lrFactors: [1, 4, 16], tokens: 4_000_000, batch: 4096, evalTokens: 65536 },
 };
 
 const gaoLr = (n: number): number => 2e-4 / Math.sqrt(n / 2 ** 14);
@@ -42,9 +42,14 @@ export async function scalingExperiment(be: Backend, scale: Scale, out: string):
   };
   const bestLr: { n: number; lr: number; factor: number; tokens: number }[] = [];
   for (const n of s.latents) {
+    // the grid, grown ×4 while its largest factor is the best (so the best is bracketed), to 256
     const sweep = [];
     for (const f of s.lrFactors) sweep.push(await run(n, kLr, f));
-    const best = sweep.reduce((a, b) => (b.loss < a.loss ? b : a));
+    let best = sweep.reduce((a, b) => (b.loss < a.loss ? b : a));
+    while (best.factor === Math.max(...sweep.map((r) => r.factor)) && best.factor * 4 <= 256) {
+      sweep.push(await run(n, kLr, best.factor * 4));
+      best = sweep.reduce((a, b) => (b.loss < a.loss ? b : a));
+    }
     bestLr.push({ n, lr: best.lr, factor: best.factor, tokens: tokensToConverge(best.dir) });
     points.push(best);
     for (const k of s.ks) if (k !== kLr && k < n) points.push(await run(n, k, best.factor));
@@ -77,7 +82,7 @@ export async function scalingExperiment(be: Backend, scale: Scale, out: string):
     { x: 'n', y: 'lr', series: 'series', title: 'learning rate against N', xTitle: 'latents N (log)', yTitle: 'lr (log)', logX: true, logY: true }));
   const f3 = (v: number): string => v.toFixed(3);
   const report = [`# Scaling laws (${scale})`, '',
-    `TopK on \`${data}\`, ${s.tokens} tokens in batches of ${s.batch}; FVU on ${s.evalTokens} held-out rows. The lr was swept at k=${kLr} over ${s.lrFactors.join(', ')} × Gao et al.'s 2e-4/√(N/2^14); the best factor is reused for the other ks.`, '',
+    `TopK on \`${data}\`, ${s.tokens} tokens in batches of ${s.batch}; FVU on ${s.evalTokens} held-out rows. The lr was swept at k=${kLr} over ${s.lrFactors.join(', ')} × Gao et al.'s 2e-4/√(N/2^14) (grown ×4 while the largest was best); the best factor is reused for the other ks.`, '',
     '| N | ' + s.ks.map((k) => `k=${k}`).join(' | ') + ' | best lr (factor) | tokens to converge |', '|---|' + s.ks.map(() => '---|').join('') + '---|---|',
     ...s.latents.map((n) => `| ${n} | ` + s.ks.map((k) => { const p = points.find((q) => q.n === n && q.k === k); return p ? p.loss.toFixed(4) : '—'; }).join(' | ') +
       ` | ${bestLr.find((b) => b.n === n)!.lr.toExponential(2)} (×${bestLr.find((b) => b.n === n)!.factor}) | ${bestLr.find((b) => b.n === n)!.tokens} |`), '',
