@@ -4,7 +4,8 @@
  * the learning rate swept per N (×1, ×4, ×16 of Gao et al.'s fit at the second k, grown ×4 while
  * the largest is the best; the best factor reused for the other ks), trained to a fixed budget. Fits: L(N) = c·N^(−α) + L_irr per
  * k and Gao et al.'s joint L(N, K), each with bootstrap intervals; the best lr against N; the
- * tokens until FVU is within 5% of its final value against N. fits.json feeds `saekit recipe`.
+ * tokens until FVU is within 5% of its value at the end of the constant-lr phase, against N.
+ * fits.json feeds `saekit recipe`.
  */
 import { join } from 'node:path';
 import { bootstrap, fitIrreducible, fitJoint, fitPower, jointLoss, type JointFit } from '../analysis/scaling.js';
@@ -23,11 +24,19 @@ const SETUP: Record<Scale, { data: Record<string, number>; latents: number[]; ks
 
 const gaoLr = (n: number): number => 2e-4 / Math.sqrt(n / 2 ** 14);
 
-/** Tokens until the logged FVU first comes within 5% of its final value. */
-function tokensToConverge(dir: string): number {
-  const rows = metricRows(dir, 100_000);
-  const final = rows[rows.length - 1]!.fvu;
-  return rows.find((r) => r.fvu <= final * 1.05)?.tokens ?? rows[rows.length - 1]!.tokens;
+/**
+ * Tokens until the logged FVU (a running mean over five logs) first comes within 5% of its value
+ * at the end of the constant-lr phase (before the decay, which would otherwise mark every run as
+ * converging in its last fifth), and whether the run was still improving there (> 2% over the
+ * phase's last fifth).
+ */
+function tokensToConverge(dir: string, totalTokens: number, decay = 0.2): { tokens: number; stillImproving: boolean } {
+  const rows = metricRows(dir, 100_000).filter((r) => r.tokens <= (1 - decay) * totalTokens);
+  const smooth = rows.map((_, i) => rows.slice(Math.max(0, i - 4), i + 1).reduce((a, r) => a + r.fvu, 0) / Math.min(5, i + 1));
+  const end = smooth[smooth.length - 1]!;
+  const at = smooth.findIndex((v) => v <= end * 1.05);
+  const earlier = smooth[Math.floor(smooth.length * 0.8)] ?? end;
+  return { tokens: rows[Math.max(0, at)]!.tokens, stillImproving: earlier > end * 1.02 };
 }
 
 export async function scalingExperiment(be: Backend, scale: Scale, out: string): Promise<string> {
@@ -40,7 +49,7 @@ export async function scalingExperiment(be: Backend, scale: Scale, out: string):
     const loss = evalAt(be, res, heldOutSynthetic(be, s.data), s.evalTokens).fvu;
     return { n, k, loss, lr: factor * gaoLr(n), factor, dir };
   };
-  const bestLr: { n: number; lr: number; factor: number; tokens: number }[] = [];
+  const bestLr: { n: number; lr: number; factor: number; tokens: number; stillImproving: boolean }[] = [];
   for (const n of s.latents) {
     // the grid, grown ×4 while its largest factor is the best (so the best is bracketed), to 256
     const sweep = [];
@@ -50,7 +59,7 @@ export async function scalingExperiment(be: Backend, scale: Scale, out: string):
       sweep.push(await run(n, kLr, best.factor * 4));
       best = sweep.reduce((a, b) => (b.loss < a.loss ? b : a));
     }
-    bestLr.push({ n, lr: best.lr, factor: best.factor, tokens: tokensToConverge(best.dir) });
+    bestLr.push({ n, lr: best.lr, factor: best.factor, ...tokensToConverge(best.dir, s.tokens) });
     points.push(best);
     for (const k of s.ks) if (k !== kLr && k < n) points.push(await run(n, k, best.factor));
   }
@@ -83,9 +92,9 @@ export async function scalingExperiment(be: Backend, scale: Scale, out: string):
   const f3 = (v: number): string => v.toFixed(3);
   const report = [`# Scaling laws (${scale})`, '',
     `TopK on \`${data}\`, ${s.tokens} tokens in batches of ${s.batch}; FVU on ${s.evalTokens} held-out rows. The lr was swept at k=${kLr} over ${s.lrFactors.join(', ')} × Gao et al.'s 2e-4/√(N/2^14) (grown ×4 while the largest was best); the best factor is reused for the other ks.`, '',
-    '| N | ' + s.ks.map((k) => `k=${k}`).join(' | ') + ' | best lr (factor) | tokens to converge |', '|---|' + s.ks.map(() => '---|').join('') + '---|---|',
+    '| N | ' + s.ks.map((k) => `k=${k}`).join(' | ') + ' | best lr (factor) | tokens to converge (constant-lr phase) |', '|---|' + s.ks.map(() => '---|').join('') + '---|---|',
     ...s.latents.map((n) => `| ${n} | ` + s.ks.map((k) => { const p = points.find((q) => q.n === n && q.k === k); return p ? p.loss.toFixed(4) : '—'; }).join(' | ') +
-      ` | ${bestLr.find((b) => b.n === n)!.lr.toExponential(2)} (×${bestLr.find((b) => b.n === n)!.factor}) | ${bestLr.find((b) => b.n === n)!.tokens} |`), '',
+      ` | ${bestLr.find((b) => b.n === n)!.lr.toExponential(2)} (×${bestLr.find((b) => b.n === n)!.factor}) | ${bestLr.find((b) => b.n === n)!.tokens}${bestLr.find((b) => b.n === n)!.stillImproving ? ' (still improving)' : ''} |`), '',
     '| k | L(N) = c·N^(−α) + L_irr: α (90% bootstrap) | c | L_irr |', '|---|---|---|---|',
     ...perK.map((p) => `| ${p.k} | ${f3(p.alpha)} (${f3(p.ci[0])}–${f3(p.ci[1])}) | ${f3(p.c)} | ${f3(p.irr)} |`), '',
     `Joint fit L(N, K) = exp(a + b_k·log K + b_n·log N + g·log K·log N) + exp(z + e·log K): a ${f3(joint[0])}, b_k ${f3(joint[1])} (${f3(jointCi.bk[0])}–${f3(jointCi.bk[1])}), ` +

@@ -18,7 +18,7 @@ export interface ScalingFits {
   batch: number;
   /** best lr against N */
   lr: PowerFit;
-  /** tokens until FVU is within 5% of its final value, against N */
+  /** tokens until FVU is within 5% of its value at the end of the constant-lr phase, against N */
   tokens: PowerFit;
   joint: JointFit;
   /** the sizes the fits cover */
@@ -57,7 +57,8 @@ export function recipeFor(latents: number, o: { fits?: ScalingFits; k?: number }
   const warnings: string[] = [];
   if (latents < f.latents[0] / 2 || latents > f.latents[1] * 2) warnings.push(`${latents} latents is outside the fitted range ${f.latents[0]}–${f.latents[1]} (×2): an extrapolation`);
   if (o.k !== undefined && (o.k < Math.min(...f.ks) / 2 || o.k > Math.max(...f.ks) * 2)) warnings.push(`k = ${o.k} is outside the fitted ks ${f.ks.join(', ')}`);
-  const tokens = Math.round(f.tokens.c * latents ** f.tokens.p);
+  // the fit is the constant-lr phase's tokens to converge; the budget adds saekit's default 20% decay
+  const tokens = Math.round((f.tokens.c * latents ** f.tokens.p) / 0.8);
   return {
     latents, lr: f.lr.c * latents ** f.lr.p, tokens, batch: f.batch,
     // Gao et al.'s window: shorter ones let AuxK kill latents on real activations (EXPERIMENTS.md, the dead window)
