@@ -15,6 +15,16 @@ export function readJsonFile(path: string): unknown {
   }
 }
 
+/** A JSON file's value, or null when it is missing or not (yet) valid JSON: for files another
+ *  process may be writing (a run's eval.json while the viewer shows it). */
+export function readJsonOrNull(path: string): unknown {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
 /** A settings file (a sweep config): as readJsonFile, but a "__proto__" key anywhere, which
  *  validation would drop silently, is an error naming it. */
 export function readSettingsFile(path: string): unknown {

@@ -1,4 +1,6 @@
 /** The multi-run dashboard's page (dashboard.ts): plain HTML and script polling the JSON API. */
+import { PAGE_HELPERS } from './page-helpers.js';
+
 export const DASHBOARD_PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>saekit runs</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
@@ -20,8 +22,7 @@ th { background: #f0f0f0; white-space: nowrap; overflow-wrap: normal; } tr.run:h
 <div class="grid"><div class="card"><h3 id="curve-title">training curves</h3><p id="steps" class="muted">click a run</p><img id="curve" alt="training curves"></div>
 <div class="card"><h3>MSE–L0 frontier of the folder</h3><img id="frontier" alt="frontier" src="/plot/frontier.svg"></div></div></main>
 <script>
-const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
-const fmt = (v, d = 4) => v === undefined || v === null ? '—' : Number.isInteger(v) ? v.toLocaleString('en-US') : Math.abs(v) < 1e-3 && v !== 0 ? v.toExponential(2) : v.toFixed(d);
+${PAGE_HELPERS}
 let selected = new URLSearchParams(location.hash.slice(1)).get('run');
 let lastSteps = -1, lastFinished = -1;
 async function refresh() {

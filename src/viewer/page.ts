@@ -1,5 +1,7 @@
 /** The viewer's one page: plain HTML and script, talking to the JSON API (server.ts). Paths are
  *  relative to where the page is served (the dashboard serves a run's viewer under /run/NAME/). */
+import { PAGE_HELPERS } from './page-helpers.js';
+
 export const PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>saekit viewer</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
@@ -25,13 +27,7 @@ textarea { width: 100%; box-sizing: border-box; } .axis { font-size: 10px; fill:
 <script>
 const BASE = location.pathname.replace(/\\/(index\\.html)?$/, '');
 const app = document.getElementById('app');
-const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
-const fmt = (v, d = 4) => {
-  if (v === null || v === undefined) return '—';
-  if (typeof v !== 'number') return esc(v);
-  if (Number.isInteger(v)) return v.toLocaleString('en-US');
-  return Math.abs(v) >= 1e5 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(2) : v.toFixed(d);
-};
+${PAGE_HELPERS}
 async function api(path) {
   const r = await fetch(BASE + path);
   const body = await r.json();

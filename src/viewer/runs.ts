@@ -3,9 +3,11 @@
  * the overview's plot of sibling runs: each run's status, configuration, progress, last logged
  * metrics and held-out result, and which runs are Pareto-optimal on the MSE–L0 plane.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { paretoFrontier } from '../eval/frontier.js';
+import { metricRows } from '../eval/report.js';
+import { readJsonOrNull } from '../io/json.js';
 import { lockHolder } from '../io/lock.js';
 
 export type RunStatus = 'running' | 'finished' | 'stopped';
@@ -33,34 +35,18 @@ export interface RunSummary {
   indexed: boolean;
 }
 
-const readJson = (path: string): Record<string, unknown> | null => {
-  try {
-    const v = JSON.parse(readFileSync(path, 'utf8'));
-    return v && typeof v === 'object' ? v as Record<string, unknown> : null;
-  } catch {
-    return null;
-  }
+/** A JSON object file, or null (missing, half written, or not an object). */
+const readObject = (path: string): Record<string, unknown> | null => {
+  const v = readJsonOrNull(path);
+  return v && typeof v === 'object' ? v as Record<string, unknown> : null;
 };
 
-/** The last complete line of metrics.jsonl and how many there are. */
-function lastMetrics(run: string): { steps: number; last?: Record<string, number> } {
-  const p = join(run, 'metrics.jsonl');
-  if (!existsSync(p)) return { steps: 0 };
-  const lines = readFileSync(p, 'utf8').split('\n').filter((l) => l.trim());
-  for (let i = lines.length - 1; i >= 0; i--) {
-    try {
-      return { steps: lines.length, last: JSON.parse(lines[i]!) as Record<string, number> };
-    } catch { /* a half-written last line */ }
-  }
-  return { steps: lines.length };
-}
-
 function summarize(root: string, run: string): RunSummary {
-  const cfg = readJson(join(run, 'config.json')) ?? {};
-  const settings = (cfg.cfg && typeof cfg.cfg === 'object' ? cfg.cfg : cfg) as Record<string, unknown>;
-  const sae = readJson(join(run, 'cfg.json')) ?? {};
-  const ev = readJson(join(run, 'eval.json'));
-  const { steps, last } = lastMetrics(run);
+  const settings = readObject(join(run, 'config.json')) ?? {};
+  const sae = readObject(join(run, 'cfg.json')) ?? {};
+  const ev = readObject(join(run, 'eval.json'));
+  const logged = metricRows(run, Infinity);
+  const steps = logged.length, last = logged[steps - 1] as unknown as Record<string, number> | undefined;
   const finished = existsSync(join(run, 'sae.safetensors')) && ev !== null;
   const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
   return {

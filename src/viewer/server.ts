@@ -4,7 +4,7 @@
  * routes and ids answer 404 JSON, and anything but GET answers 405. When the SAE's model is
  * known, live endpoints run it on typed text and steer it (bounded, one request at a time).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { basename, dirname, join } from 'node:path';
 import type { Backend } from '../compute/backend.js';
@@ -12,6 +12,7 @@ import type { LiveModel } from '../app/live.js';
 import { LIVE_CHARS, LIVE_STEPS } from '../app/live.js';
 import { densitySpec, lossCurveSpec, renderSvg, runsSpec } from '../eval/plots.js';
 import { metricRows } from '../eval/report.js';
+import { readJsonOrNull } from '../io/json.js';
 import { type Sae } from '../sae/common.js';
 import { loadSae } from '../sae/folder.js';
 import { decoderMatches, decoderWidth } from '../sae/geometry.js';
@@ -32,14 +33,6 @@ export function openSide(store: ViewerStore, live?: () => Promise<LiveModel>): V
   const run = String(store.meta().run ?? dirname(store.path));
   if (!existsSync(join(run, 'cfg.json'))) throw new Error(`${store.path}: indexes ${run}, which is not an SAE folder any more`);
   return { store, run, sae: loadSae(run), ...(live ? { live } : {}) };
-}
-
-function readJson(path: string): unknown {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8'));
-  } catch {
-    return null;
-  }
 }
 
 /** The names a request may use for this server: the bound address, and the loopback names
@@ -153,11 +146,7 @@ function params(p: URLSearchParams) {
 /** A latent's row with where its density falls among the SAE's latents. */
 function latentRow(side: ViewerSide, id: number): Record<string, unknown> | null {
   const row = side.store.latent(id);
-  if (!row) return null;
-  const { sorted } = side.store.densityHistogram();
-  const f = row.density as number;
-  const below = f > 0 ? sorted.filter((v) => v < Math.log10(f)).length : 0;
-  return { ...row, density_percentile: sorted.length ? below / sorted.length : null };
+  return row ? { ...row, density_percentile: side.store.densityPercentile(row.density as number) } : null;
 }
 
 /** Answers one routed GET. */
@@ -167,7 +156,7 @@ function route(be: Backend, main: ViewerSide, other: ViewerSide | null, plot: (n
   const { int, real, text, num } = params(p);
   if (path === '/' || path === '/index.html') return send(200, PAGE, 'text/html; charset=utf-8');
   if (path === '/api/overview') {
-    return send(200, { meta: main.store.meta(), cfg: main.sae.cfg, eval: readJson(join(main.run, 'eval.json')), compare: other ? other.run : null });
+    return send(200, { meta: main.store.meta(), cfg: main.sae.cfg, eval: readJsonOrNull(join(main.run, 'eval.json')), compare: other ? other.run : null });
   }
   if (path === '/api/latents') {
     const sort = p.get('sort') ?? 'id';

@@ -18,12 +18,22 @@ export interface LatentQuery {
   q?: string;
 }
 
+export interface DensityHistogram {
+  lo: number;
+  hi: number;
+  counts: number[];
+  dead: number;
+  /** log10 densities of the latents that fired, ascending */
+  sorted: number[];
+}
+
 const SUMMARY = 'l.id, l.density, l.count, l.mean_act, l.max_act, l.top_token, l.truth_id, l.truth_cos';
 
 export class ViewerStore {
   readonly path: string;
   #db: Database.Database;
   #hasSections: boolean;
+  #densities: DensityHistogram | null = null;
 
   constructor(path: string) {
     if (!existsSync(path)) throw new Error(`${path}: no such viewer database (make one with saekit index RUN)`);
@@ -70,14 +80,27 @@ export class ViewerStore {
   }
 
   /** The SAE's firing densities as a histogram of log10 density (latents that fired), for
-   *  placing one latent among all; `dead` counts those that never fired. */
-  densityHistogram(bins = 40): { lo: number; hi: number; counts: number[]; dead: number; sorted: number[] } {
-    const all = this.densities();
+   *  placing one latent among all; `dead` counts those that never fired. Computed once (the
+   *  database is read-only). */
+  densityHistogram(): DensityHistogram {
+    if (this.#densities) return this.#densities;
+    const bins = 40, all = this.densities();
     const logs = all.filter((v) => v > 0).map(Math.log10).sort((a, b) => a - b);
     const lo = logs.length ? Math.floor(logs[0]! * 2) / 2 : -6, hi = logs.length ? Math.ceil(logs[logs.length - 1]! * 2) / 2 + 1e-9 : 0;
     const counts = new Array(bins).fill(0), w = (hi - lo) / bins || 1;
     for (const v of logs) counts[Math.min(bins - 1, Math.floor((v - lo) / w))]++;
-    return { lo, hi, counts, dead: all.length - logs.length, sorted: logs };
+    return (this.#densities = { lo, hi, counts, dead: all.length - logs.length, sorted: logs });
+  }
+
+  /** The share of firing latents whose density is below `density` (null when none fired). */
+  densityPercentile(density: number): number | null {
+    const { sorted } = this.densityHistogram();
+    if (!sorted.length) return null;
+    if (!(density > 0)) return 0;
+    const t = Math.log10(density);
+    let lo = 0, hi = sorted.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (sorted[mid]! < t) lo = mid + 1; else hi = mid; }
+    return lo / sorted.length;
   }
 
   latent(id: number): Record<string, unknown> | null {
