@@ -209,11 +209,13 @@ export async function fetchFile(ref: HubRef, path: string, log: (line: string) =
   return pointer;
 }
 
-/** Files of a repo folder in the cache; returns the snapshot folder that holds `ref.path`. */
+/** Files of a repo folder in the cache; returns the snapshot folder that holds `ref.path`. The
+ *  revision is resolved to its commit once, not once per file. */
 export async function fetchFiles(ref: HubRef, paths: string[], log?: (line: string) => void): Promise<string> {
+  const at = { ...ref, revision: (await commitOf(hub(), ref.repo, ref.revision)).sha };
   let local = '';
   for (const p of paths) {
-    const got = await fetchFile(ref, p, log);
+    const got = await fetchFile(at, p, log);
     local = got.slice(0, got.length - p.length);
   }
   return join(local, ref.path);
