@@ -2,13 +2,11 @@
  * Groups of latents that jointly represent a low-dimensional subspace, and whether what they
  * represent is irreducible (Engels et al. 2024, "Not All Language Model Features Are Linear").
  *
- * Groups: latents that fire on the data, joined when their decoder rows are alike (cosine
- * above `minCos`, among each latent's `neighbors` nearest) and they fire together more than
- * chance (co-firing lift P(i,j)/(P(i)P(j)) above `minLift`), taken as connected components of at
- * least two latents: the latents tiling a circle point roughly the same way as their neighbours
- * and share the points between them, while unrelated latents pass either test only by chance.
+ * Groups (docs/design.md §4.10): candidate planes from pairs of latents that co-fire above chance
+ * (lift P(i,j)/(P(i)P(j)) > `minLift`), the plane their decoder rows span; a plane's group is
+ * every firing latent with at least `minPlane` of its unit decoder's squared norm inside it.
  * Per group, on the rows where any of its latents fires, the group's own reconstruction
- * r = Σ_{i∈G} a_i·W_dec[i] is projected on its top two principal components, standardized, and
+ * r = Σ_{i∈G} a_i·W_dec[i] is projected on its top principal components, standardized, and
  * scored as Engels et al. define irreducibility, on a grid:
  *   mixture index M = max over directions v and offsets c of the share of points with
  *     |v·p − c| < ε (ε = 0.1): near 1 when the points lie on a line (a mixture of 1-D
@@ -16,10 +14,11 @@
  *   separability index S = min over rotations of the mutual information (nats, 16×16 bins)
  *     between the two coordinates: near 0 when the plane splits into independent 1-D parts,
  *     high for a circle.
- * A group is irreducible when M < 0.35 and S > 0.2. On synthetic data with planted circles and
- * spheres, each manifold's own latents (those with ≥ 80% of their decoder's squared norm in its
- * subspace) are compared with the groups: recall is the share of manifolds some group covers
- * (Jaccard ≥ 0.5), precision the share of irreducible groups that cover a manifold.
+ * A group is irreducible when its points fill a plane (≥ 90% of the variance in two components,
+ * or three, the second ≥ 20%), M < 0.4 and S > 0.2. On synthetic data with planted circles and
+ * spheres, a group belongs to the planted subspace holding most of its latents' decoder energy
+ * (≥ 50% on average); recall is the share of manifolds with an irreducible group of their own,
+ * precision the share of irreducible groups that belong to a manifold.
  */
 import type { Backend, SparseRows } from '../compute/backend.js';
 import type { GroundTruth } from '../data/source.js';
@@ -44,6 +43,8 @@ export interface ManifoldGroup {
   points: Float32Array;
   /** per point: the row's index in the sample */
   pointRows: Int32Array;
+  /** per point: the group's most active latent on that row */
+  pointLatents: Int32Array;
 }
 
 export interface ManifoldReport {
@@ -110,11 +111,11 @@ export function separabilityIndex(p: Float32Array, n: number): number {
   return best;
 }
 
-/** Top principal directions of rows [n, w] (power iteration with deflation on the second-moment
- *  matrix, centred unless `centre` is false) and their shares of its trace. */
-function principal(rows: Float64Array, n: number, w: number, k: number, centre = true): { dirs: Float64Array[]; share: number[] } {
+/** Top principal directions of rows [n, w] (power iteration with deflation on the covariance)
+ *  and their shares of its trace. */
+function principal(rows: Float64Array, n: number, w: number, k: number): { dirs: Float64Array[]; share: number[] } {
   const mean = new Float64Array(w);
-  if (centre) for (let i = 0; i < n; i++) for (let c = 0; c < w; c++) mean[c]! += rows[i * w + c]! / n;
+  for (let i = 0; i < n; i++) for (let c = 0; c < w; c++) mean[c]! += rows[i * w + c]! / n;
   const cov = new Float64Array(w * w);
   for (let i = 0; i < n; i++) for (let a = 0; a < w; a++) {
     const xa = rows[i * w + a]! - mean[a]!;
@@ -142,6 +143,26 @@ function principal(rows: Float64Array, n: number, w: number, k: number, centre =
   return { dirs, share };
 }
 
+/** How many rows each latent fires on. */
+export function firingCounts(z: SparseRows, n: number): Float64Array {
+  const fired = new Float64Array(n);
+  for (let e = 0; e < z.idx.length; e++) if (z.idx[e]! >= 0 && z.vals[e]! > 0) fired[z.idx[e]!]!++;
+  return fired;
+}
+
+/** The share of decoder row i's squared norm (W [n, w]) inside the subspace of orthonormal
+ *  rows basis [dim, w]. */
+export function subspaceShare(W: Float32Array, i: number, w: number, basis: Float32Array, dim: number): number {
+  let norm = 0, inside = 0;
+  for (let c = 0; c < w; c++) norm += W[i * w + c]! ** 2;
+  for (let q = 0; q < dim; q++) {
+    let dot = 0;
+    for (let c = 0; c < w; c++) dot += W[i * w + c]! * basis[q * w + c]!;
+    inside += dot * dot;
+  }
+  return norm > 0 ? inside / norm : 0;
+}
+
 /**
  * Groups from planes: for each latent and the partners it co-fires with most above chance
  * (lift > minLift, at least five rows together), the plane their decoder rows span; the group
@@ -167,7 +188,6 @@ function groupLatents(be: Backend, sae: Sae, z: SparseRows, fired: Float64Array,
   }
   // an orthonormal basis (u, v) of span(d_i, d_j) per pair, then every latent's projection on all
   // of them by blocked GEMMs
-  const planes: number[] = [];
   const basis: number[] = [];
   for (let i = 0; i < n; i++) {
     for (const [j] of partners[i]!.sort((a, b) => b[1] - a[1]).slice(0, perLatent)) {
@@ -178,12 +198,11 @@ function groupLatents(be: Backend, sae: Sae, z: SparseRows, fired: Float64Array,
       for (let c = 0; c < w; c++) v[c] = unit[j * w + c]! - dot * u[c]!;
       const vn = Math.hypot(...v);
       if (vn < 0.3) continue; // nearly parallel: a line, not a plane
-      planes.push(i);
       for (let c = 0; c < w; c++) basis.push(u[c]!);
       for (let c = 0; c < w; c++) basis.push(v[c]! / vn);
     }
   }
-  const B = Float32Array.from(basis), P = planes.length, block = 256;
+  const B = Float32Array.from(basis), P = basis.length / (2 * w), block = 256;
   const g = new Float32Array(2 * block * n);
   const seen = new Set<string>(), candidates: number[][] = [];
   for (let p0 = 0; p0 < P; p0 += block) {
@@ -213,16 +232,17 @@ function groupLatents(be: Backend, sae: Sae, z: SparseRows, fired: Float64Array,
  *  principal components (standardized), with the mixture and separability indices. */
 export function scoreGroup(sae: Sae, z: SparseRows, latents: number[]): ManifoldGroup {
   const w = decoderWidth(sae), W = sae.params.W_dec, inGroup = new Set(latents);
-  const pts: { row: number; r: Float64Array }[] = [];
+  const pts: { row: number; r: Float64Array; top: number }[] = [];
   for (let r = 0; r < z.rows; r++) {
-    let v: Float64Array | null = null;
+    let v: Float64Array | null = null, top = -1, topAct = 0;
     for (let e = z.rowPtr[r]!; e < z.rowPtr[r + 1]!; e++) {
       const i = z.idx[e]!, a = z.vals[e]!;
       if (i < 0 || a <= 0 || !inGroup.has(i)) continue;
       v ??= new Float64Array(w);
       for (let c = 0; c < w; c++) v[c]! += a * W[i * w + c]!;
+      if (a > topAct) { topAct = a; top = i; }
     }
-    if (v) pts.push({ row: r, r: v });
+    if (v) pts.push({ row: r, r: v, top });
   }
   const m = pts.length;
   const flat = new Float64Array(m * w);
@@ -239,37 +259,28 @@ export function scoreGroup(sae: Sae, z: SparseRows, latents: number[]): Manifold
   }
   const mixture = m ? mixtureIndex(proj, m) : 1, separability = m > 8 ? separabilityIndex(proj, m) : 0;
   const keep = Math.min(m, 2000), stride = m / Math.max(keep, 1);
-  const points = new Float32Array(keep * 2), pointRows = new Int32Array(keep);
+  const points = new Float32Array(keep * 2), pointRows = new Int32Array(keep), pointLatents = new Int32Array(keep);
   for (let i = 0; i < keep; i++) {
     const s = Math.floor(i * stride);
-    points[2 * i] = proj[2 * s]!; points[2 * i + 1] = proj[2 * s + 1]!; pointRows[i] = pts[s]!.row;
+    points[2 * i] = proj[2 * s]!; points[2 * i + 1] = proj[2 * s + 1]!; pointRows[i] = pts[s]!.row; pointLatents[i] = pts[s]!.top;
   }
   // a plane (or 3-space) the points fill, not a line: most variance in the top two (three)
   // components, the second well above zero, and no line holding most points
   const flatEnough = share[0]! + share[1]! >= PLANE || share[0]! + share[1]! + share[2]! >= PLANE;
-  return { latents, rows: m, pcVar: share, mixture, separability, irreducible: flatEnough && share[1]! >= SECOND && mixture < MIX_MAX && separability > SEP_MIN, points, pointRows };
+  return { latents, rows: m, pcVar: share, mixture, separability, irreducible: flatEnough && share[1]! >= SECOND && mixture < MIX_MAX && separability > SEP_MIN, points, pointRows, pointLatents };
 }
 
 export function findManifolds(be: Backend, sae: Sae, x: Float32Array, rows: number, o: { minLift?: number; minPlane?: number; perLatent?: number; truth?: GroundTruth; maxGroups?: number } = {}): ManifoldReport {
   const { n } = sae.cfg, w = decoderWidth(sae), W = sae.params.W_dec;
   const { z } = encode(be, sae, x, rows);
-  // how many rows each latent fires on
-  const fired = new Float64Array(n);
-  for (let e = 0; e < z.idx.length; e++) if (z.idx[e]! >= 0 && z.vals[e]! > 0) fired[z.idx[e]!]!++;
+  const fired = firingCounts(z, n);
   const groups = groupLatents(be, sae, z, fired, o.minLift ?? 2, o.minPlane ?? 0.5, o.perLatent ?? 4).slice(0, o.maxGroups ?? 200);
   // irreducible groups first, then the largest
   const out = groups.map((latents) => scoreGroup(sae, z, latents)).sort((a, b) => Number(b.irreducible) - Number(a.irreducible) || b.latents.length - a.latents.length);
   const report: ManifoldReport = { groups: out };
   const ms = o.truth?.manifolds;
   if (ms?.length) {
-    // each latent's share of decoder energy in each planted subspace
-    const share = (i: number, j: number): number => {
-      const mf = ms[j]!;
-      let norm = 0, inside = 0;
-      for (let c = 0; c < w; c++) norm += W[i * w + c]! ** 2;
-      for (let q = 0; q < mf.dim; q++) { let dot = 0; for (let c = 0; c < w; c++) dot += W[i * w + c]! * mf.basis[q * w + c]!; inside += dot * dot; }
-      return norm > 0 ? inside / norm : 0;
-    };
+    const share = (i: number, j: number): number => subspaceShare(W, i, w, ms[j]!.basis, ms[j]!.dim);
     // a manifold's own latents: most of their decoder in its subspace
     const own = ms.map((_, j) => Array.from({ length: n }, (_, i) => i).filter((i) => fired[i]! > 0 && share(i, j) >= 0.5));
     for (const g of out) {

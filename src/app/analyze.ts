@@ -19,7 +19,6 @@ import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
 import { readJsonObject } from '../io/json.js';
 import { camel, snake } from '../io/naming.js';
 import type { Sae } from '../sae/common.js';
-import { encode } from '../sae/encode.js';
 import { readSaeConfig, saveSae } from '../sae/folder.js';
 import { readRunConfig, runConfigPath } from '../train/run-config.js';
 import { heldRows } from './evaluate.js';
@@ -83,20 +82,13 @@ export async function manifoldsJob(be: Backend, saePath: string, o: { data?: str
     const M = src.truth?.manifolds?.length ?? 0;
     writeJsonAtomic(join(o.out, 'manifolds.json'), {
       sae: saePath, data: src.description, rows, truth: report.truth ?? null,
-      groups: report.groups.map(({ points: _p, pointRows: _r, ...g }) => g),
+      groups: report.groups.map(({ points: _p, pointRows: _r, pointLatents: _l, ...g }) => g),
     });
-    const { z } = encode(be, sae, x.subarray(0, rows * src.d), rows);
     for (const [gi, g] of report.groups.slice(0, 8).entries()) {
-      const values = Array.from(g.pointRows, (r, t) => {
-        let c: number | string;
-        if (angles && g.manifold !== undefined) c = (angles[(r * M + g.manifold) * 2]! * 180) / Math.PI;
-        else {
-          let best = -1, act = 0;
-          for (let e = z.rowPtr[r]!; e < z.rowPtr[r + 1]!; e++) if (g.latents.includes(z.idx[e]!) && z.vals[e]! > act) { act = z.vals[e]!; best = z.idx[e]!; }
-          c = `latent ${best}`;
-        }
-        return { x: g.points[2 * t]!, y: g.points[2 * t + 1]!, c };
-      }).filter((v) => typeof v.c === 'string' || Number.isFinite(v.c));
+      const values = Array.from(g.pointRows, (r, t) => ({
+        x: g.points[2 * t]!, y: g.points[2 * t + 1]!,
+        c: angles && g.manifold !== undefined ? (angles[(r * M + g.manifold) * 2]! * 180) / Math.PI : `latent ${g.pointLatents[t]}`,
+      })).filter((v) => typeof v.c === 'string' || Number.isFinite(v.c));
       const what = `${g.latents.length} latents, M ${g.mixture.toFixed(2)}, S ${g.separability.toFixed(2)}${g.irreducible ? ', irreducible' : ''}`;
       await writeSvg(join(o.out, `group-${gi}.svg`), scatterSpec(values, { title: `group ${gi}: ${what}`, color: angles && g.manifold !== undefined ? 'angle φ (degrees)' : 'most active latent', nominal: !(angles && g.manifold !== undefined) }));
     }

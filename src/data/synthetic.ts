@@ -173,8 +173,9 @@ export class SyntheticSource implements ActivationSource {
         }
         be.normalizeRows(row, 1, o.d);
       }
-      let at = 0;
-      this.truth = { ...this.truth, manifolds: dims.map((dim) => ({ dim, basis: basis.slice((at += dim) * o.d - dim * o.d, at * o.d) })) };
+      const manifolds: { dim: number; basis: Float32Array }[] = [];
+      for (let at = 0, j = 0; j < dims.length; at += dims[j]!, j++) manifolds.push({ dim: dims[j]!, basis: basis.slice(at * o.d, (at + dims[j]!) * o.d) });
+      this.truth = { ...this.truth, manifolds };
     }
     const w = Float64Array.from({ length: o.features }, (_, i) => (i + 1) ** -o.alpha);
     const sum = w.reduce((a, b) => a + b, 0);

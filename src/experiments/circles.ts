@@ -9,7 +9,7 @@
  * `analyze manifolds` finds it as an irreducible group.
  */
 import { join } from 'node:path';
-import { findManifolds } from '../analysis/manifolds.js';
+import { findManifolds, firingCounts, subspaceShare } from '../analysis/manifolds.js';
 import type { Backend } from '../compute/backend.js';
 import { lineSpec, writeSvg } from '../eval/plots.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -44,8 +44,7 @@ export interface CircleRow {
 export function circleMeasures(be: Backend, sae: Sae, x: Float32Array, rows: number, angles: Float32Array, planes: Float32Array[], d: number) {
   const { z, recon } = encode(be, sae, x, rows);
   const n = sae.cfg.n, W = sae.params.W_dec, M = planes.length;
-  const fired = new Uint8Array(n);
-  for (let e = 0; e < z.idx.length; e++) if (z.idx[e]! >= 0 && z.vals[e]! > 0) fired[z.idx[e]!] = 1;
+  const fired = firingCounts(z, n);
   return planes.map((P, j) => {
     const proj = (v: Float32Array | Float64Array, at: number): [number, number] => {
       let a = 0, b = 0;
@@ -54,16 +53,15 @@ export function circleMeasures(be: Backend, sae: Sae, x: Float32Array, rows: num
     };
     const own: number[] = [], dirs: number[] = [];
     for (let i = 0; i < n; i++) {
-      if (!fired[i]) continue;
-      let norm = 0;
-      for (let c = 0; c < d; c++) norm += W[i * d + c]! ** 2;
+      if (!fired[i] || subspaceShare(W, i, d, P, 2) < 0.5) continue;
       const [a, b] = proj(W, i * d);
-      if (norm > 0 && (a * a + b * b) / norm >= 0.5) { own.push(i); dirs.push(Math.atan2(b, a)); }
+      own.push(i);
+      dirs.push(Math.atan2(b, a));
     }
     dirs.sort((p, q) => p - q);
     let gap = own.length ? 2 * Math.PI - (dirs[dirs.length - 1]! - dirs[0]!) : 2 * Math.PI;
     for (let t = 1; t < dirs.length; t++) gap = Math.max(gap, dirs[t]! - dirs[t - 1]!);
-    let err = 0, tot = 0, onRows = 0, firing = 0;
+    let err = 0, tot = 0, firing = 0;
     const ownSet = new Set(own), mean = [0, 0];
     const active: number[] = [];
     for (let r = 0; r < rows; r++) if (!Number.isNaN(angles[(r * M + j) * 2]!)) active.push(r);
@@ -72,10 +70,9 @@ export function circleMeasures(be: Backend, sae: Sae, x: Float32Array, rows: num
       const [a, b] = proj(x, r * d), [ra, rb] = proj(recon, r * d);
       err += (a - ra) ** 2 + (b - rb) ** 2;
       tot += (a - mean[0]!) ** 2 + (b - mean[1]!) ** 2;
-      onRows++;
       for (let e = z.rowPtr[r]!; e < z.rowPtr[r + 1]!; e++) if (ownSet.has(z.idx[e]!) && z.vals[e]! > 0) firing++;
     }
-    return { latents: own.length, maxGapDeg: (gap * 180) / Math.PI, planeFvu: tot > 0 ? err / tot : NaN, firingPerPoint: onRows ? firing / onRows : 0 };
+    return { latents: own.length, maxGapDeg: (gap * 180) / Math.PI, planeFvu: tot > 0 ? err / tot : NaN, firingPerPoint: active.length ? firing / active.length : 0 };
   });
 }
 
