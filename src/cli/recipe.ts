@@ -6,9 +6,12 @@ import { intFlag } from './flags.js';
 
 export const DEFAULT_FITS = 'runs/experiment-scaling-small/fits.json';
 
-/** The recipe from `fits` ('published', a fits.json path, or the default experiment's when present). */
+/** What `--fits` names: 'published', a fits.json path, or (not given) the default experiment's when present. */
+const fitsSource = (fits: string | undefined): string => fits ?? (existsSync(DEFAULT_FITS) ? DEFAULT_FITS : 'published');
+
+/** The recipe from `fits` (see fitsSource). */
 export function recipeFrom(fits: string | undefined, latents: number, k?: number): Recipe {
-  const path = fits ?? (existsSync(DEFAULT_FITS) ? DEFAULT_FITS : 'published');
+  const path = fitsSource(fits);
   return recipeFor(latents, { ...(path === 'published' ? {} : { fits: readFits(path) }), ...(k !== undefined ? { k } : {}) });
 }
 
@@ -28,6 +31,6 @@ export function recipeCommand(): Command {
       console.log(`  --dead-tokens ${r.deadTokens}`);
       if (r.predictedFvu !== undefined) console.log(`  predicted held-out FVU at k=${o.k}: ${r.predictedFvu.toFixed(4)} (on the fitted data)`);
       for (const w of r.warnings) console.log(`  warning: ${w}`);
-      console.log(`  train with: saekit train --latents ${o.latents}${o.k ? ` --k ${o.k}` : ''} --recipe ${o.fits ?? (existsSync(DEFAULT_FITS) ? DEFAULT_FITS : 'published')} ...`);
+      console.log(`  train with: saekit train --latents ${o.latents}${o.k ? ` --k ${o.k}` : ''} --recipe ${fitsSource(o.fits)} ...`);
     });
 }

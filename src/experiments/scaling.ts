@@ -8,11 +8,12 @@
  * fits.json feeds `saekit recipe`.
  */
 import { join } from 'node:path';
-import { bootstrap, fitIrreducible, fitJoint, fitPower, jointLoss, type JointFit } from '../analysis/scaling.js';
+import { bootstrap, fitIrreducible, fitJoint, fitPower, jointLoss } from '../analysis/scaling.js';
 import type { Backend } from '../compute/backend.js';
 import { metricRows } from '../eval/report.js';
 import { lineSpec, writeSvg } from '../eval/plots.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
+import { DEFAULT_DECAY, defaultLr } from '../train/config.js';
 import type { ScalingFits } from '../train/recipe.js';
 import { evalAt, heldOutSynthetic, runDir, synthSpec, trainRun, type Scale } from './common.js';
 
@@ -22,15 +23,13 @@ const SETUP: Record<Scale, { data: Record<string, number>; latents: number[]; ks
   medium: { data: { d: 128, features: 32768, active: 16 }, latents: [512, 1024, 2048, 4096, 8192], ks: [8, 16, 32, 64], lrFactors: [1, 4, 16], tokens: 4_000_000, batch: 4096, evalTokens: 65536 },
 };
 
-const gaoLr = (n: number): number => 2e-4 / Math.sqrt(n / 2 ** 14);
-
 /**
  * Tokens until the logged FVU (a running mean over five logs) first comes within 5% of its value
  * at the end of the constant-lr phase (before the decay, which would otherwise mark every run as
  * converging in its last fifth), and whether the run was still improving there (> 2% over the
  * phase's last fifth).
  */
-function tokensToConverge(dir: string, totalTokens: number, decay = 0.2): { tokens: number; stillImproving: boolean } {
+function tokensToConverge(dir: string, totalTokens: number, decay = DEFAULT_DECAY): { tokens: number; stillImproving: boolean } {
   const rows = metricRows(dir, 100_000).filter((r) => r.tokens <= (1 - decay) * totalTokens);
   const smooth = rows.map((_, i) => rows.slice(Math.max(0, i - 4), i + 1).reduce((a, r) => a + r.fvu, 0) / Math.min(5, i + 1));
   const end = smooth[smooth.length - 1]!;
@@ -45,9 +44,9 @@ export async function scalingExperiment(be: Backend, scale: Scale, out: string):
   const points: { n: number; k: number; loss: number; lr: number; factor: number; dir: string }[] = [];
   const run = async (n: number, k: number, factor: number) => {
     const dir = runDir(out, `n${n}-k${k}-lr${factor}`);
-    const res = await trainRun(be, dir, { data, latents: n, k, lr: factor * gaoLr(n), tokens: s.tokens, batch: s.batch });
+    const res = await trainRun(be, dir, { data, latents: n, k, lr: factor * defaultLr(n), tokens: s.tokens, batch: s.batch });
     const loss = evalAt(be, res, heldOutSynthetic(be, s.data), s.evalTokens).fvu;
-    return { n, k, loss, lr: factor * gaoLr(n), factor, dir };
+    return { n, k, loss, lr: factor * defaultLr(n), factor, dir };
   };
   const bestLr: { n: number; lr: number; factor: number; tokens: number; stillImproving: boolean }[] = [];
   for (const n of s.latents) {
@@ -83,18 +82,18 @@ export async function scalingExperiment(be: Backend, scale: Scale, out: string):
   };
   writeJsonAtomic(join(out, 'fits.json'), { ...fits, perK, jointCi, bestLr, points: points.map(({ dir: _d, ...p }) => p) });
   // plots: loss against N per k, measured and fitted; the best lr against N
-  const curve = (k: number, j: JointFit | null) => s.latents.map((n) => ({ n, fvu: j ? jointLoss(j, n, k) : NaN, series: `k=${k} joint fit` }));
+  const fitted = s.ks.flatMap((k) => s.latents.map((n) => ({ n, fvu: jointLoss(joint, n, k), series: `k=${k} joint fit` })));
   const measured = points.map((p) => ({ n: p.n, fvu: p.loss, series: `k=${p.k} measured` }));
-  await writeSvg(join(out, 'scaling.svg'), lineSpec([...measured, ...s.ks.flatMap((k) => curve(k, joint))],
+  await writeSvg(join(out, 'scaling.svg'), lineSpec([...measured, ...fitted],
     { x: 'n', y: 'fvu', series: 'series', title: 'held-out FVU against latents N, per k (points: runs; lines: the joint fit)', xTitle: 'latents N (log)', yTitle: 'FVU (log)', logX: true, logY: true }));
-  await writeSvg(join(out, 'lr.svg'), lineSpec([...bestLr.map((b) => ({ n: b.n, lr: b.lr, series: 'best of the sweep' })), ...bestLr.map((b) => ({ n: b.n, lr: gaoLr(b.n), series: 'Gao et al.: 2e-4/√(N/2^14)' }))],
+  await writeSvg(join(out, 'lr.svg'), lineSpec([...bestLr.map((b) => ({ n: b.n, lr: b.lr, series: 'best of the sweep' })), ...bestLr.map((b) => ({ n: b.n, lr: defaultLr(b.n), series: 'Gao et al.: 2e-4/√(N/2^14)' }))],
     { x: 'n', y: 'lr', series: 'series', title: 'learning rate against N', xTitle: 'latents N (log)', yTitle: 'lr (log)', logX: true, logY: true }));
   const f3 = (v: number): string => v.toFixed(3);
   const report = [`# Scaling laws (${scale})`, '',
     `TopK on \`${data}\`, ${s.tokens} tokens in batches of ${s.batch}; FVU on ${s.evalTokens} held-out rows. The lr was swept at k=${kLr} over ${s.lrFactors.join(', ')} × Gao et al.'s 2e-4/√(N/2^14) (grown ×4 while the largest was best); the best factor is reused for the other ks.`, '',
     '| N | ' + s.ks.map((k) => `k=${k}`).join(' | ') + ' | best lr (factor) | tokens to converge (constant-lr phase) |', '|---|' + s.ks.map(() => '---|').join('') + '---|---|',
-    ...s.latents.map((n) => `| ${n} | ` + s.ks.map((k) => { const p = points.find((q) => q.n === n && q.k === k); return p ? p.loss.toFixed(4) : '—'; }).join(' | ') +
-      ` | ${bestLr.find((b) => b.n === n)!.lr.toExponential(2)} (×${bestLr.find((b) => b.n === n)!.factor}) | ${bestLr.find((b) => b.n === n)!.tokens}${bestLr.find((b) => b.n === n)!.stillImproving ? ' (still improving)' : ''} |`), '',
+    ...bestLr.map((b) => `| ${b.n} | ` + s.ks.map((k) => { const p = points.find((q) => q.n === b.n && q.k === k); return p ? p.loss.toFixed(4) : '—'; }).join(' | ') +
+      ` | ${b.lr.toExponential(2)} (×${b.factor}) | ${b.tokens}${b.stillImproving ? ' (still improving)' : ''} |`), '',
     '| k | L(N) = c·N^(−α) + L_irr: α (90% bootstrap) | c | L_irr |', '|---|---|---|---|',
     ...perK.map((p) => `| ${p.k} | ${f3(p.alpha)} (${f3(p.ci[0])}–${f3(p.ci[1])}) | ${f3(p.c)} | ${f3(p.irr)} |`), '',
     `Joint fit L(N, K) = exp(a + b_k·log K + b_n·log N + g·log K·log N) + exp(z + e·log K): a ${f3(joint[0])}, b_k ${f3(joint[1])} (${f3(jointCi.bk[0])}–${f3(jointCi.bk[1])}), ` +

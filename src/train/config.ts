@@ -6,18 +6,23 @@
 import { z } from 'zod';
 import { architecture, ARCH_NAMES, ARCHITECTURES } from '../sae/arch/registry.js';
 
+/** Gao et al.'s dead window, in tokens. */
+export const DEFAULT_DEAD_TOKENS = 10_000_000;
+/** The fraction of final steps over which the learning rate decays linearly to 0. */
+export const DEFAULT_DECAY = 0.2;
+
 export const SharedTrainConfig = z.object({
   arch: z.string().default('topk').describe(`SAE architecture: ${ARCH_NAMES.join(', ')}`),
   data: z.string().default('synthetic').describe('activations: synthetic[:key=value,...], lm:..., a shard folder, or one .safetensors file'),
   latents: z.number().int().positive().optional().describe('number of latents n (default: --expansion × d)'),
   expansion: z.number().positive().default(16).describe('latents per input dimension when --latents is not given (n = expansion × d, rounded)'),
   transcode: z.boolean().default(false).describe('train a transcoder: map the data\'s inputs to its targets (shards with targets from saekit extract --target-site, lm:...,targetSite=SITE, or synthetic:...,targetD=N)'),
-  deadTokens: z.number().int().positive().default(10_000_000).describe('a latent is dead after this many tokens without firing (as Gao et al. and sparsify; in a shorter run none is, and AuxK does not engage)'),
+  deadTokens: z.number().int().positive().default(DEFAULT_DEAD_TOKENS).describe('a latent is dead after this many tokens without firing (as Gao et al. and sparsify; in a shorter run none is, and AuxK does not engage)'),
   tokens: z.number().int().positive().default(20_000_000).describe('training token budget'),
   batch: z.number().int().positive().default(4096).describe('rows per step'),
   lr: z.number().positive().optional().describe('Adam learning rate (default 2e-4 / sqrt(latents / 2^14), Gao et al.; 4× that for relu)'),
   warmup: z.number().min(0).max(1).default(0.01).describe('fraction of steps with linear lr warm-up'),
-  decay: z.number().min(0).max(1).default(0.2).describe('fraction of final steps with linear lr decay to 0'),
+  decay: z.number().min(0).max(1).default(DEFAULT_DECAY).describe('fraction of final steps with linear lr decay to 0'),
   clipGrad: z.number().min(0).default(0).describe('clip the global gradient norm to this (0 = off)'),
   normalize: z.boolean().default(false).describe('scale inputs by one constant so that E||x||² = d (estimated from a sample; folded into the saved SAE, which acts on raw activations)'),
   encoderInit: z.enum(['transpose', 'random']).default('transpose').describe('encoder init: decoder transpose (Gao et al.) or independent random'),

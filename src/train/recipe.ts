@@ -9,6 +9,7 @@
 import { existsSync } from 'node:fs';
 import { readJsonObject } from '../io/json.js';
 import { jointLoss, type JointFit, type PowerFit } from '../analysis/scaling.js';
+import { DEFAULT_DEAD_TOKENS, DEFAULT_DECAY, defaultLr } from './config.js';
 
 /** What fits.json holds (written by the scaling experiment). */
 export interface ScalingFits {
@@ -50,19 +51,19 @@ export function recipeFor(latents: number, o: { fits?: ScalingFits; k?: number }
   const f = o.fits;
   if (!f) {
     return {
-      latents, lr: 2e-4 / Math.sqrt(latents / 2 ** 14), batch: 4096, deadTokens: 10_000_000,
+      latents, lr: defaultLr(latents), batch: 4096, deadTokens: DEFAULT_DEAD_TOKENS,
       basis: 'published: Gao et al. 2024 (lr = 2e-4/√(N/2^14), a 10M-token dead window); no published token budget', warnings: [],
     };
   }
   const warnings: string[] = [];
   if (latents < f.latents[0] / 2 || latents > f.latents[1] * 2) warnings.push(`${latents} latents is outside the fitted range ${f.latents[0]}–${f.latents[1]} (×2): an extrapolation`);
   if (o.k !== undefined && (o.k < Math.min(...f.ks) / 2 || o.k > Math.max(...f.ks) * 2)) warnings.push(`k = ${o.k} is outside the fitted ks ${f.ks.join(', ')}`);
-  // the fit is the constant-lr phase's tokens to converge; the budget adds saekit's default 20% decay
-  const tokens = Math.round((f.tokens.c * latents ** f.tokens.p) / 0.8);
+  // the fit is the constant-lr phase's tokens to converge; the budget adds saekit's default decay
+  const tokens = Math.round((f.tokens.c * latents ** f.tokens.p) / (1 - DEFAULT_DECAY));
   return {
     latents, lr: f.lr.c * latents ** f.lr.p, tokens, batch: f.batch,
     // Gao et al.'s window: shorter ones let AuxK kill latents on real activations (EXPERIMENTS.md, the dead window)
-    deadTokens: 10_000_000,
+    deadTokens: DEFAULT_DEAD_TOKENS,
     ...(o.k !== undefined ? { predictedFvu: jointLoss(f.joint, latents, o.k) } : {}),
     basis: `fitted by ${f.source} on ${f.data}`, warnings,
   };
