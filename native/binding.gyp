@@ -8,15 +8,49 @@
         "src/sparse.cc",
         "src/optim.cc",
         "src/cosine.cc",
-        "src/attention.cc"
+        "src/attention.cc",
+        "src/bf16.cc"
       ],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
-      "cflags!": ["-fno-exceptions"],
-      "cflags_cc!": ["-fno-exceptions"],
-      "cflags_cc": ["-O3", "-march=native", "-fopenmp", "-fexceptions", "-std=c++17"],
-      "ldflags": ["-fopenmp"],
-      "libraries": ["-lopenblas", "-lgomp"]
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_CPP_EXCEPTIONS"
+      ],
+      "cflags!": [
+        "-fno-exceptions"
+      ],
+      "cflags_cc!": [
+        "-fno-exceptions"
+      ],
+      "cflags_cc": [
+        "-O3",
+        "-march=native",
+        "-fopenmp",
+        "-fexceptions",
+        "-std=c++17"
+      ],
+      "ldflags": [
+        "-fopenmp"
+      ],
+      "libraries": [
+        "-lopenblas",
+        "-lgomp"
+      ],
+      "conditions": [
+        [
+          "'<!(node -p \"process.env.SAEKIT_DNNL || 0\")'=='1'",
+          {
+            "defines": [
+              "SAEKIT_DNNL"
+            ],
+            "libraries": [
+              "-ldnnl"
+            ]
+          }
+        ]
+      ]
     }
   ]
 }

@@ -28,6 +28,11 @@ try {
 } catch {
   fail('node-gyp is not installed (run npm ci first).');
 }
-const res = spawnSync(process.execPath, [gyp, 'rebuild'], { cwd: join(root, 'native'), stdio: ['ignore', 'inherit', 'inherit'] });
+// oneDNN (Debian libdnnl-dev) gives the bf16 encoder GEMM (--precision bf16); without it the
+// addon still builds and bf16 falls back to f32
+const dnnl = existsSync('/usr/include/oneapi/dnnl/dnnl.hpp');
+if (!dnnl) process.stderr.write('saekit: oneDNN not found (/usr/include/oneapi/dnnl/dnnl.hpp): building without the bf16 GEMM (apt-get install libdnnl-dev)\n');
+const res = spawnSync(process.execPath, [gyp, 'rebuild'], { cwd: join(root, 'native'), stdio: ['ignore', 'inherit', 'inherit'],
+  env: { ...process.env, SAEKIT_DNNL: dnnl ? '1' : '0' } });
 if (res.status !== 0) fail('building the native addon failed (see the compiler output above).');
-process.stdout.write('saekit: native addon built: native/build/Release/saekit_native.node\n');
+process.stdout.write(`saekit: native addon built: native/build/Release/saekit_native.node${dnnl ? ' (with oneDNN bf16)' : ''}\n`);

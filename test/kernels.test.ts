@@ -112,6 +112,40 @@ describe.skipIf(!nat)('native kernels match the reference', () => {
     }
   });
 
+  // above 2^18 entries the kernel samples a threshold and gathers candidates in one pass; the
+  // result must still be exactly the reference's (ties, NaN, ±0, a sample that misses)
+  it.each([
+    ['normal', 'normals', 64, 8192, 64 * 32], ['ties', 'tied', 40, 8192, 9000], ['NaN, -0 and +0', 'special', 48, 6000, 5000],
+    ['one huge row', 'skew', 64, 8192, 4096], ['an eighth', 'normals', 32, 8192, 32768],
+  ])('batch top-k on the sampled path (%s)', (_name, kind, rows, cols, kTotal) => {
+    const x = kind === 'tied' ? tied(rows * cols) : rng.normals(rows * cols);
+    if (kind === 'special') for (let e = 0; e < x.length; e += 3) x[e] = e % 2 ? NaN : e % 4 ? -0 : 0;
+    // every value of row 5 beats every other: a uniform sample sees few of them
+    if (kind === 'skew') for (let j = 0; j < cols; j++) x[5 * cols + j] = 100 + rng.uniform();
+    const got = b.topkBatch(x, rows, cols, kTotal), want = ref.topkBatch(x, rows, cols, kTotal);
+    expect(Array.from(got.rowPtr)).toEqual(Array.from(want.rowPtr));
+    expect(Array.from(got.idx)).toEqual(Array.from(want.idx));
+    expect(Array.from(got.vals)).toEqual(Array.from(want.vals));
+  });
+
+  it('bf16 rounding: the same bits as the reference, nearest even, NaN kept', () => {
+    const x = Float32Array.from([1, 1 + 2 ** -8, 1 + 3 * 2 ** -8, -2.5, 0, -0, Infinity, -Infinity, NaN, 3.4e38, 1e-40, ...rng.normals(1000)]);
+    const got = b.toBf16(x), want = ref.toBf16(x);
+    expect(Array.from(got)).toEqual(Array.from(want));
+    expect(Array.from(got.subarray(0, 3))).toEqual([0x3f80, 0x3f80, 0x3f82]);
+  });
+
+  it.each([[1, 1, 1, false], [7, 5, 3, true], [33, 65, 17, false], [128, 96, 200, true], [0, 4, 3, false]])(
+    'bf16 GEMM m=%i n=%i k=%i bias=%s: f32 accumulation of bf16 inputs', (m, n, k, withBias) => {
+      const a = b.toBf16(rng.normals(m * k)), w = b.toBf16(rng.normals(n * k));
+      const bias = withBias ? rng.normals(n) : undefined;
+      const c1 = new Float32Array(m * n), c2 = new Float32Array(m * n);
+      b.gemmBf16({ a, b: w, c: c1, m, n, k, bias });
+      ref.gemmBf16({ a, b: w, c: c2, m, n, k, bias });
+      // the products of bf16 values are exact in f32; only the order of the f32 sums differs
+      expectClose(c1, c2, { rtol: 1e-5, atol: 1e-5 * Math.sqrt(k), label: 'C' });
+    });
+
   it('threshold (JumpReLU mask), NaN never passes', () => {
     const rows = 17, cols = 29;
     const x = rng.normals(rows * cols);

@@ -132,6 +132,19 @@ Napi::Value Activate(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value ToBf16(const Napi::CallbackInfo& info) {
+  // (src f32, dst u16, len)
+  saekit::toBf16(ptr<float>(info, 0), ptr<uint16_t>(info, 1), i64(info, 2));
+  return info.Env().Undefined();
+}
+
+Napi::Value GemmBf16(const Napi::CallbackInfo& info) {
+  // (a u16 [m,k], b u16 [n,k], bias|null, c f32 [m,n], m, n, k)
+  saekit::gemmBf16(ptr<uint16_t>(info, 0), ptr<uint16_t>(info, 1), ptr<float>(info, 2), ptr<float>(info, 3), i64(info, 4),
+                   i64(info, 5), i64(info, 6));
+  return info.Env().Undefined();
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   const int t = (int)i64(info, 0);
   omp_set_num_threads(t);
@@ -144,6 +157,9 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("blasConfig", openblas_get_config());
   o.Set("blasCore", openblas_get_corename());
   o.Set("threads", omp_get_max_threads());
+  bool fast = false;
+  o.Set("bf16", saekit::bf16Info(&fast));
+  o.Set("bf16Fast", fast);
   return o;
 }
 
@@ -164,6 +180,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("minCosine", Napi::Function::New(env, MinCosine));
   exports.Set("attention", Napi::Function::New(env, Attention));
   exports.Set("activate", Napi::Function::New(env, Activate));
+  exports.Set("toBf16", Napi::Function::New(env, ToBf16));
+  exports.Set("gemmBf16", Napi::Function::New(env, GemmBf16));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("info", Napi::Function::New(env, Info));
   return exports;

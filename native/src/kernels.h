@@ -4,6 +4,7 @@
 // an entry with idx < 0 is empty and skipped by every consumer.
 #pragma once
 #include <cstdint>
+#include <string>
 
 namespace saekit {
 
@@ -55,5 +56,13 @@ void minCosine(const float* W, int64_t n, int64_t d, int64_t block, float* outVa
 void attention(const float* q, const float* k, const float* v, float* out, int64_t batch, int64_t T, int64_t pos0,
                int64_t cap, int64_t nHeads, int64_t nKv, int64_t hd, float scale, float softcap, int64_t window);
 void activate(float* x, const float* u, int64_t n, int32_t kind);
+
+// float32 -> bfloat16 bits, rounded to nearest even (NaN stays NaN).
+void toBf16(const float* src, uint16_t* dst, int64_t len);
+// C [m, n] = A [m, k] · B [n, k]ᵀ (+ bias [n] on every row; bias may be null), A and B bf16,
+// products accumulated in f32 (oneDNN when built with it and native here, else widened OpenBLAS).
+void gemmBf16(const uint16_t* a, const uint16_t* b, const float* bias, float* c, int64_t m, int64_t n, int64_t k);
+// Which bf16 GEMM runs here; *fast says whether it is native bf16 (else the widened f32 one).
+std::string bf16Info(bool* fast);
 
 }  // namespace saekit

@@ -141,8 +141,12 @@ void topkRows(const float* x, int64_t rows, int64_t cols, int64_t k, const uint8
   }
 }
 
-int64_t topkBatch(const float* x, int64_t rows, int64_t cols, int64_t kTotal, int32_t* rowPtr,
-                  int32_t* outIdx, float* outVals) {
+namespace {
+
+// The exact radix select over the whole matrix: two 16-bit histogram passes for the threshold
+// key, then a count and a gather pass. The fallback of topkBatch.
+int64_t topkBatchRadix(const float* x, int64_t rows, int64_t cols, int64_t kTotal, int32_t* rowPtr,
+                       int32_t* outIdx, float* outVals) {
   const int64_t total = rows * cols;
   if (kTotal > total) kTotal = total;
   if (kTotal < 0) kTotal = 0;
@@ -225,6 +229,94 @@ int64_t topkBatch(const float* x, int64_t rows, int64_t cols, int64_t kTotal, in
       }
     }
   }
+  return kTotal;
+}
+
+// splitmix64: the sample positions of topkBatch, a fixed pseudo-random spread over the matrix.
+inline uint64_t mix(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+// Batch top-k in one pass over x: a threshold t from a sample of 2^16 entries, set below the
+// sample's estimate of the kTotal-th largest value by a margin (1.25x the expected count plus
+// four standard deviations); one vectorized pass gathers every entry >= t, in flat order; the
+// exact kTotal best of those candidates (by key, ties to the earlier flat position) are kept.
+// That is exact whenever the candidates hold at least kTotal entries, which is checked: a
+// sample that set t too high (or a threshold at -inf) falls back to the radix select.
+int64_t topkBatch(const float* x, int64_t rows, int64_t cols, int64_t kTotal, int32_t* rowPtr,
+                  int32_t* outIdx, float* outVals) {
+  const int64_t total = rows * cols;
+  const int64_t SAMPLE = 1 << 16;
+  if (kTotal <= 0 || kTotal >= total || total < 4 * SAMPLE) return topkBatchRadix(x, rows, cols, kTotal, rowPtr, outIdx, outVals);
+  const double q = (double)kTotal / (double)total;
+  const double expect = (double)SAMPLE * q;
+  const int64_t rank = (int64_t)std::ceil(1.25 * expect + 4.0 * std::sqrt(expect) + 16.0);
+  if (rank >= SAMPLE / 2) return topkBatchRadix(x, rows, cols, kTotal, rowPtr, outIdx, outVals);
+  std::vector<uint32_t> sample(SAMPLE);
+  for (int64_t i = 0; i < SAMPLE; i++) sample[i] = orderKey(x[mix((uint64_t)i) % (uint64_t)total]);
+  std::nth_element(sample.begin(), sample.begin() + (rank - 1), sample.end(), std::greater<uint32_t>());
+  const uint32_t tKey = sample[rank - 1];
+  float t;
+  {
+    const uint32_t u = (tKey & 0x80000000u) ? (tKey & 0x7fffffffu) : ~tKey;
+    std::memcpy(&t, &u, 4);
+  }
+  if (!(t > -std::numeric_limits<float>::infinity())) return topkBatchRadix(x, rows, cols, kTotal, rowPtr, outIdx, outVals);
+
+  // one pass: candidates (flat position, key) with x >= t, per thread over contiguous rows
+  const int nt = omp_get_max_threads();
+  std::vector<std::vector<std::pair<int64_t, uint32_t>>> found(nt);
+#pragma omp parallel
+  {
+    auto& mine = found[omp_get_thread_num()];
+    mine.reserve((size_t)(1.5 * (double)kTotal / nt) + 64);
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < rows; b++) {
+      const float* row = x + b * cols;
+      int64_t j = 0;
+      for (; j + 8 <= cols; j += 8) {
+        if (!anyAtLeast(row + j, nullptr, t)) continue;
+        for (int64_t l = j; l < j + 8; l++)
+          if (row[l] >= t) mine.emplace_back(b * cols + l, orderKey(row[l]));
+      }
+      for (; j < cols; j++)
+        if (row[j] >= t) mine.emplace_back(b * cols + j, orderKey(row[j]));
+    }
+  }
+  // static scheduling hands each thread one contiguous block of rows, in thread order
+  std::vector<std::pair<int64_t, uint32_t>> cand;
+  size_t count = 0;
+  for (auto& f : found) count += f.size();
+  if ((int64_t)count < kTotal) return topkBatchRadix(x, rows, cols, kTotal, rowPtr, outIdx, outVals);
+  cand.reserve(count);
+  for (auto& f : found) cand.insert(cand.end(), f.begin(), f.end());
+  // the kTotal-th best candidate's key T; entries above T are kept, and of those equal to T
+  // the first ones in flat order
+  std::vector<uint32_t> keys(count);
+  for (size_t i = 0; i < count; i++) keys[i] = cand[i].second;
+  std::nth_element(keys.begin(), keys.begin() + (kTotal - 1), keys.end(), std::greater<uint32_t>());
+  const uint32_t T = keys[kTotal - 1];
+  int64_t above = 0;
+  for (size_t i = 0; i < count; i++) above += cand[i].second > T;
+  int64_t eqLeft = kTotal - above;
+  std::fill(rowPtr, rowPtr + rows + 1, 0);
+  int64_t o = 0;
+  for (size_t i = 0; i < count; i++) {
+    const auto [flat, key] = cand[i];
+    if (key > T || (key == T && eqLeft-- > 0)) {
+      const int64_t b = flat / cols, j = flat - b * cols;
+      rowPtr[b + 1]++;
+      outIdx[o] = (int32_t)j;
+      outVals[o] = x[flat];
+      o++;
+    }
+  }
+  for (int64_t b = 0; b < rows; b++) rowPtr[b + 1] += rowPtr[b];
   return kTotal;
 }
 

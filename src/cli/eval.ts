@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { evaluateJob } from '../app/evaluate.js';
 import { openSae } from '../app/hub.js';
-import { getBackend } from '../compute/backend.js';
+import { getBackend, PRECISIONS, type Precision } from '../compute/backend.js';
 import type { DownstreamResult } from '../eval/downstream.js';
 import { densityHistogram } from '../eval/metrics.js';
 import { evalWarnings, formatSummary, summary } from '../eval/report.js';
@@ -27,11 +27,13 @@ export function evalCommand(): Command {
     .option('--tokens <n>', 'tokens to evaluate', intFlag('--tokens', 1), 65536)
     .option('--batch <n>', 'rows per forward pass', intFlag('--batch', 1), 4096)
     .option('--norm-scaling-factor <s>', 'SAELens SAEs with normalize_activations "expected_average_only_in": the norm scaling factor', realFlag('--norm-scaling-factor', 0, Infinity))
+    .addOption(new Option('--precision <p>', 'encoder GEMM precision (default: the SAE\'s own, cfg.json "precision", else f32; bf16 needs AVX512_BF16 or AMX)').choices([...PRECISIONS]))
     .option('--json', 'print one JSON object')
     .option('--save', 'also write the result to RUN/eval.json (what saekit frontier reads)')
     .action(async (run: string, o: EvalFlags) => {
       if (o.save && (run.startsWith('hf:') || !existsSync(join(run, 'sae.safetensors')))) throw new Error(`--save writes RUN/eval.json into a saekit run folder; ${run} is not one (saekit import it first)`);
       const sae = await openSae(run, { ...(o.normScalingFactor !== undefined ? { normScale: o.normScalingFactor } : {}) });
+      if (o.precision) sae.cfg.precision = o.precision;
       const model = o.model ? { model: o.model, corpus: o.corpus, layer: o.layer, site: o.site, ctx: o.ctx } : undefined;
       const { source, result: res, downstream, siteMismatch } = await evaluateJob(getBackend(), sae, { data: o.data, model, contexts: o.contexts, tokens: o.tokens, batch: o.batch, progress: !o.json });
       const hist = densityHistogram(res.density);
@@ -56,7 +58,7 @@ export function evalCommand(): Command {
 
 interface EvalFlags {
   data?: string; model?: string; corpus?: string; layer?: number; site?: Site; ctx?: number; contexts: number;
-  tokens: number; batch: number; json?: boolean; save?: boolean; normScalingFactor?: number;
+  tokens: number; batch: number; json?: boolean; save?: boolean; normScalingFactor?: number; precision?: Precision;
 }
 
 export function formatDownstream(r: DownstreamResult): string {

@@ -48,12 +48,20 @@ function sparse(z: SparseRows, cols?: number): void {
   }
 }
 
+/** The encoder GEMM's number format: float32 throughout, or bfloat16 inputs with float32
+ *  accumulation (docs/design.md §7.1). */
+export const PRECISIONS = ['f32', 'bf16'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+
 export class Backend {
   readonly name: BackendName;
   readonly kernels: Kernels;
-  constructor(name: BackendName, kernels: Kernels) {
+  /** which bf16 GEMM runs here, and whether it is native bf16 (faster than f32) or emulated */
+  readonly bf16: { fast: boolean; detail: string };
+  constructor(name: BackendName, kernels: Kernels, bf16 = { fast: false, detail: 'the reference backend widens bf16 to f32' }) {
     this.name = name;
     this.kernels = kernels;
+    this.bf16 = bf16;
   }
 
   /** c [m, n] = alpha·op(a)·op(b) + beta·c, dense row-major; op(a): [m, k], op(b): [k, n]. */
@@ -63,6 +71,24 @@ export class Backend {
     size('m', m); size('n', n); size('k', k);
     len('a', a, m * k); len('b', b, k * n); len('c', c, m * n);
     this.kernels.sgemm(transA, transB, m, n, k, alpha, a, transA ? m : k, b, transB ? k : n, beta, c, n);
+  }
+
+  /** bfloat16 bits of x (rounded to nearest even), into out when given. */
+  toBf16(x: Float32Array, out?: Uint16Array): Uint16Array {
+    const res = out ?? new Uint16Array(x.length);
+    len('out', res, x.length);
+    this.kernels.toBf16(x, res, x.length);
+    return res;
+  }
+
+  /** c [m, n] = a·bᵀ (+ bias [n] on every row) with a [m, k] and b [n, k] as bf16 bits
+   *  (toBf16), accumulated in float32: the encoder GEMM at --precision bf16. */
+  gemmBf16(o: { a: Uint16Array; b: Uint16Array; c: Float32Array; m: number; n: number; k: number; bias?: Float32Array }): void {
+    const { a, b, c, m, n, k, bias } = o;
+    size('m', m); size('n', n); size('k', k);
+    len('a', a, m * k); len('b', b, n * k); len('c', c, m * n);
+    if (bias) len('bias', bias, n);
+    this.kernels.gemmBf16(a, b, bias ?? null, c, m, n, k);
   }
 
   /** Row-wise top-k of x [rows, cols] (+ bias [cols]) → vals/idx [rows, k], best first,
@@ -218,7 +244,8 @@ export function nativeBackend(): { backend: Backend; addon: NativeAddon } | { re
   if (nativeCache) return nativeCache;
   const got = loadNative();
   if (!got.ok) return { reason: got.reason };
-  nativeCache = { backend: new Backend('native', got.addon), addon: got.addon };
+  const info = got.addon.info();
+  nativeCache = { backend: new Backend('native', got.addon, { fast: info.bf16Fast, detail: info.bf16 }), addon: got.addon };
   return nativeCache;
 }
 

@@ -58,6 +58,11 @@ export interface Kernels {
   /** In place over x [n]: kind 0 GELU (tanh form) x·σ(2√(2/π)(x + 0.044715x³)); kind 1 SwiGLU
    *  x·σ(x)·u[i]; kind 2 GELU (exact) x·Φ(x); kind 3 GeGLU, the tanh-form GELU times u[i]. */
   activate(x: Float32Array, u: Float32Array | null, n: number, kind: 0 | 1 | 2 | 3): void;
+  /** float32 → bfloat16 bits (dst [len]), rounded to nearest even; NaN stays NaN. */
+  toBf16(src: Float32Array, dst: Uint16Array, len: number): void;
+  /** C [m, n] = A·Bᵀ (+ bias [n] on every row; null for none) with A [m, k] and B [n, k] as
+   *  bfloat16 bits and the products accumulated in float32. */
+  gemmBf16(a: Uint16Array, b: Uint16Array, bias: Float32Array | null, c: Float32Array, m: number, n: number, k: number): void;
   attention(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, batch: number, T: number, pos0: number,
     cap: number, nHeads: number, nKv: number, hd: number, scale: number, softcap: number, window: number): void;
 }

@@ -11,7 +11,8 @@ import type { Kernels } from './kernels.js';
 
 export interface NativeAddon extends Kernels {
   setThreads(n: number): void;
-  info(): { blasConfig: string; blasCore: string; threads: number };
+  /** bf16: which bf16 GEMM runs; bf16Fast: whether it is native bf16 (oneDNN on AVX512_BF16/AMX) */
+  info(): { blasConfig: string; blasCore: string; threads: number; bf16: string; bf16Fast: boolean };
 }
 
 /** The package root: the nearest folder above this module holding native/binding.gyp. */

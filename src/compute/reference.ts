@@ -2,6 +2,7 @@
  * Pure-TypeScript kernels, accumulating in float64: the oracle the native addon is tested
  * against, and the fallback when the addon cannot be built. Simple over fast.
  */
+import { bf16ToF32, f32ToBf16 } from '../util/bf16.js';
 import { erf } from '../util/erf.js';
 import type { Kernels } from './kernels.js';
 
@@ -184,6 +185,17 @@ export const referenceKernels: Kernels = {
       const z = kind === 1 ? a : Math.sqrt(8 / Math.PI) * (a + 0.044715 * a * a * a);
       x[i] = (a / (1 + Math.exp(-z))) * (kind === 0 ? 1 : u![i]!);
     }
+  },
+
+  toBf16(src, dst, len) {
+    f32ToBf16(src.subarray(0, len), dst);
+  },
+
+  gemmBf16(a, b, bias, c, m, n, k) {
+    // bf16 values are exact in float32 and so are their products: this is f32 accumulation
+    const af = bf16ToF32(a.subarray(0, m * k)), bf = bf16ToF32(b.subarray(0, n * k));
+    this.sgemm(false, true, m, n, k, 1, af, k, bf, k, 0, c, n);
+    if (bias) for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) c[i * n + j]! += bias[j]!;
   },
 
   attention(q, k, v, out, batch, T, pos0, cap, nHeads, nKv, hd, scale, softcap, window) {

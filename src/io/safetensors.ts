@@ -7,6 +7,7 @@
  * tensors (or row ranges of them) from their offsets on demand, so a 20 GB file is never
  * read into one buffer. The writer writes atomically (temp file + rename).
  */
+import { bf16ToF32, f32ToBf16 } from '../util/bf16.js';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { writeFileAtomic } from './atomic.js';
 
@@ -210,23 +211,7 @@ function parseHeader(path: string, fd: number): { tensors: Map<string, TensorInf
   return { tensors, metadata };
 }
 
-export function bf16ToF32(bits: Uint16Array): Float32Array {
-  const u = new Uint32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) u[i] = bits[i]! << 16;
-  return new Float32Array(u.buffer);
-}
-
-/** Round to nearest even; NaN stays NaN. */
-export function f32ToBf16(x: Float32Array): Uint16Array {
-  const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
-  const out = new Uint16Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const v = u[i]!;
-    if ((v & 0x7fffffff) > 0x7f800000) out[i] = (v >>> 16) | 0x40;
-    else out[i] = ((v + 0x7fff + ((v >>> 16) & 1)) >>> 16) & 0xffff;
-  }
-  return out;
-}
+export { bf16ToF32, f32ToBf16 };
 
 export function f16ToF32(bits: Uint16Array): Float32Array {
   const out = new Float32Array(bits.length);

@@ -38,6 +38,9 @@ export interface SaeConfig {
   multiTopK: boolean;
   /** the canonical data spec of the training activations */
   data: string;
+  /** the encoder GEMM's precision it was trained at, and encodes at by default: bf16 inputs
+   *  with f32 accumulation where the CPU has it (absent: f32) */
+  precision?: 'f32' | 'bf16';
   /** an imported SAE: where it reads its activations, as its source says */
   origin?: SaeOrigin;
 }

@@ -25,6 +25,7 @@ export const SaeConfigSchema = z.object({
   dOut: z.number().int().positive().optional().describe('transcoder: output width'),
   multiTopK: z.boolean().default(false).describe('trained with the Multi-TopK loss'),
   data: z.string().default('').describe('the canonical data spec of the training activations'),
+  precision: z.enum(['f32', 'bf16']).optional().describe('the encoder GEMM precision it was trained at and encodes at by default (absent: f32)'),
   origin: z.object({
     imported_from: z.string(), format: z.string(), model: z.string().optional(), layer: z.number().int().min(0).optional(),
     site: z.string().optional(), hook_name: z.string().optional(), context_size: z.number().int().positive().optional(), dataset: z.string().optional(),

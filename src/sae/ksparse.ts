@@ -18,7 +18,7 @@
 import { z } from 'zod';
 import { fixedK, type Backend, type SparseRows } from '../compute/backend.js';
 import type { SaeParams } from './common.js';
-import { centre, diffSq, preActivations, residualVariance, scatterAdd, sumRows, totalVariance } from './primitives.js';
+import { type Bf16Encoder, centre, diffSq, preActivations, residualVariance, scatterAdd, sumRows, totalVariance } from './primitives.js';
 
 export interface TopKLossOptions {
   k: number;
@@ -38,6 +38,8 @@ export interface TopKLossOptions {
   /** transcoder: the input is not centred by b_dec (it lives in another space) and the
    *  reconstruction is compared with the target rows */
   transcoder?: boolean;
+  /** --precision bf16: the refreshed bf16 copy of W_enc the encoder GEMM reads (else f32) */
+  bf16?: Bf16Encoder | null;
 }
 
 /** Named results of one forward(+backward) pass. */
@@ -108,10 +110,12 @@ export class TopKWorkspace {
 }
 
 /** pre = (x − b_dec)·W_encᵀ (b_enc is added inside the top-k), and the kTop best per row. */
-export function encodeTopK(be: Backend, p: SaeParams, x: Float32Array, B: number, ws: TopKWorkspace, k: number, transcoder = false): void {
+export function encodeTopK(be: Backend, p: SaeParams, x: Float32Array, B: number, ws: TopKWorkspace, k: number, transcoder = false,
+  bf16: Bf16Encoder | null = null): void {
   const { d, n } = ws;
   centre(p, x, B, d, transcoder, ws.xc);
-  be.gemm({ a: ws.xc, b: p.W_enc, c: ws.pre, m: B, n, k: d, transB: true });
+  if (bf16) bf16.gemm(be, ws.xc, B, d, ws.pre);
+  else be.gemm({ a: ws.xc, b: p.W_enc, c: ws.pre, m: B, n, k: d, transB: true });
   be.topk(ws.pre, B, n, k, { bias: p.b_enc, vals: ws.topVals, idx: ws.topIdx });
 }
 
@@ -150,14 +154,14 @@ export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
   let z: SparseRows, nnz: number, minKept = Infinity;
   if (batch) {
     // pre with b_enc, then the top B·k of it all
-    preActivations(be, p, x, B, tc, { xc: ws.xc, pre: ws.pre });
+    preActivations(be, p, x, B, tc, { xc: ws.xc, pre: ws.pre, bf16: o.bf16 });
     z = be.topkBatch(ws.pre, B, n, B * k);
     nnz = 0;
     for (let e = 0; e < z.vals.length; e++) {
       if (z.vals[e]! > 0) { nnz++; minKept = Math.min(minKept, z.vals[e]!); } else { z.vals[e] = 0; z.idx[e] = -1; }
     }
   } else {
-    encodeTopK(be, p, x, B, ws, kTop, tc);
+    encodeTopK(be, p, x, B, ws, kTop, tc, o.bf16);
     nnz = keepFirst(ws, B, k, ws.acts, ws.indices);
     z = fixedK(ws.acts, ws.indices, B, k);
   }

@@ -6,8 +6,8 @@
  *   xc  = x − b_dec   (x itself for a transcoder, whose b_dec lives in the output space)
  *   pre = xc·W_encᵀ + b_enc
  */
-import type { Backend, SparseRows } from '../compute/backend.js';
-import type { SaeParams } from './common.js';
+import type { Backend, Precision, SparseRows } from '../compute/backend.js';
+import type { Sae, SaeParams } from './common.js';
 
 /** Widths of a parameter set: d (input), n (latents), dOut (decoder rows; d for an SAE). */
 export function widths(p: SaeParams): { d: number; n: number; dOut: number } {
@@ -22,14 +22,72 @@ export function centre(p: SaeParams, x: Float32Array, B: number, d: number, tran
   return xc;
 }
 
+/**
+ * The encoder GEMM at --precision bf16 (docs/design.md §7.1): a bfloat16 copy of W_enc [n, d],
+ * made by `refresh` (once per training step, after the optimizer has moved the f32 master
+ * weights; once for an SAE at inference), and each batch's centred rows rounded to bf16 as
+ * they are multiplied; products accumulate in f32.
+ */
+export class Bf16Encoder {
+  readonly W: Float32Array;
+  readonly bits: Uint16Array;
+  private rows = new Uint16Array(0);
+  constructor(W: Float32Array) {
+    this.W = W;
+    this.bits = new Uint16Array(W.length);
+  }
+  refresh(be: Backend): this {
+    be.toBf16(this.W, this.bits);
+    return this;
+  }
+  /** pre [B, n] = xc·Wᵀ (+ bias [n]) from the last refreshed copy. */
+  gemm(be: Backend, xc: Float32Array, B: number, d: number, pre: Float32Array, bias?: Float32Array): void {
+    if (this.rows.length < B * d) this.rows = new Uint16Array(B * d);
+    be.toBf16(xc.subarray(0, B * d), this.rows);
+    be.gemmBf16({ a: this.rows, b: this.bits, c: pre, m: B, n: this.W.length / d, k: d, bias });
+  }
+}
+
+/** The precision a run or an SAE asked for, as it runs here: bf16 only where the backend has a
+ *  native bf16 GEMM (else f32, the fallback, said once on stderr). */
+let warnedFallback = false;
+export function resolvePrecision(be: Backend, asked: Precision | undefined): Precision {
+  if (asked !== 'bf16') return 'f32';
+  if (be.bf16.fast) return 'bf16';
+  if (!warnedFallback) {
+    warnedFallback = true;
+    process.stderr.write(`saekit: precision bf16 falls back to f32 here: ${be.bf16.detail}\n`);
+  }
+  return 'f32';
+}
+
+/** The bf16 copies of inference encoders, made once per weight matrix. */
+const inferenceCopies = new WeakMap<Float32Array, Bf16Encoder>();
+/** The encoder copy an SAE's inference uses: at `precision` (else the SAE's own, cfg.json
+ *  `precision`) when that resolves to bf16 here, else null (f32). An SAE's weights do not change
+ *  once it is used for inference, so the copy is made once. */
+export function inferenceEncoder(be: Backend, sae: Sae, precision?: Precision): Bf16Encoder | null {
+  if (resolvePrecision(be, precision ?? sae.cfg.precision) !== 'bf16') return null;
+  const W = sae.params.W_enc;
+  let got = inferenceCopies.get(W);
+  if (!got) inferenceCopies.set(W, (got = new Bf16Encoder(W).refresh(be)));
+  return got;
+}
+
 /** xc = centre(x) [B, d] and pre = xc·Wᵀ + bias [B, n] (bias rows first, the GEMM adds on);
- *  W/bias default to the encoder (the VAE passes its log-variance head). */
+ *  W/bias default to the encoder (the VAE passes its log-variance head); with bf16 (a copy of
+ *  this W) the GEMM runs in bf16. */
 export function preActivations(be: Backend, p: SaeParams, x: Float32Array, B: number, transcoder: boolean,
-  o: { xc?: Float32Array; pre?: Float32Array; W?: Float32Array; bias?: Float32Array } = {}): { xc: Float32Array; pre: Float32Array } {
+  o: { xc?: Float32Array; pre?: Float32Array; W?: Float32Array; bias?: Float32Array; bf16?: Bf16Encoder | null } = {}): { xc: Float32Array; pre: Float32Array } {
   const { d, n } = widths(p);
   const W = o.W ?? p.W_enc, bias = o.bias ?? p.b_enc;
   const xc = centre(p, x, B, d, transcoder, o.xc);
   const pre = o.pre ?? new Float32Array(B * n);
+  if (o.bf16) {
+    if (o.bf16.W !== W) throw new Error('saekit: the bf16 encoder copy is of another weight matrix');
+    o.bf16.gemm(be, xc, B, d, pre.subarray(0, B * n), bias);
+    return { xc, pre };
+  }
   for (let b = 0; b < B; b++) pre.set(bias, b * n);
   be.gemm({ a: xc.subarray(0, B * d), b: W, c: pre.subarray(0, B * n), m: B, n, k: d, transB: true, beta: 1 });
   return { xc, pre };
@@ -109,9 +167,9 @@ export function zerosLike(p: SaeParams): SaeParams {
  *  ŷ = z·W_dec + b_dec, and dL/dŷ = 2(ŷ − y)/Σ||y − ȳ||² of the FVU loss (y = target ?? x).
  *  `uncentred`: the encoder reads x itself, not x − b_dec (always so for a transcoder). */
 export function thresholdForward(be: Backend, p: SaeParams, x: Float32Array, B: number, theta: Float32Array, target: Float32Array | undefined,
-  uncentred: boolean): { xc: Float32Array; pre: Float32Array; z: SparseRows; grad: Float32Array; fvu: number; denom: number } {
+  uncentred: boolean, bf16: Bf16Encoder | null = null): { xc: Float32Array; pre: Float32Array; z: SparseRows; grad: Float32Array; fvu: number; denom: number } {
   const { n, dOut } = widths(p);
-  const { xc, pre } = preActivations(be, p, x, B, uncentred);
+  const { xc, pre } = preActivations(be, p, x, B, uncentred, { bf16 });
   const y = target ?? x;
   const z = be.threshold(pre, B, n, theta);
   const recon = be.sparseDecode(z, p.W_dec, dOut, p.b_dec);
@@ -151,9 +209,10 @@ export function foldCentring(p: SaeParams, sign: 1 | -1 = 1): SaeParams {
 
 /** Inference of a threshold code: z = pre·1[pre > θ] with the stored θ (BatchTopK, Matryoshka,
  *  JumpReLU) or θ = 0 (ReLU). */
-export function encodeThreshold(be: Backend, p: SaeParams, x: Float32Array, B: number, theta: Float32Array, transcoder: boolean): { z: SparseRows; recon: Float32Array } {
+export function encodeThreshold(be: Backend, p: SaeParams, x: Float32Array, B: number, theta: Float32Array, transcoder: boolean,
+  bf16: Bf16Encoder | null = null): { z: SparseRows; recon: Float32Array } {
   const { n, dOut } = widths(p);
-  const { pre } = preActivations(be, p, x, B, transcoder);
+  const { pre } = preActivations(be, p, x, B, transcoder, { bf16 });
   const z = be.threshold(pre, B, n, theta);
   return { z, recon: be.sparseDecode(z, p.W_dec, dOut, p.b_dec) };
 }

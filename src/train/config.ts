@@ -4,6 +4,7 @@
  * all come from these schemas. A run records only its architecture's fields.
  */
 import { z } from 'zod';
+import { PRECISIONS } from '../compute/backend.js';
 import { architecture, ARCH_NAMES, ARCHITECTURES } from '../sae/arch/registry.js';
 
 /** Gao et al.'s dead window, in tokens. */
@@ -27,6 +28,7 @@ export const SharedTrainConfig = z.object({
   normalize: z.boolean().default(false).describe('scale inputs by one constant so that E||x||² = d (estimated from a sample; folded into the saved SAE, which acts on raw activations)'),
   encoderInit: z.enum(['transpose', 'random']).default('transpose').describe('encoder init: decoder transpose (Gao et al.) or independent random'),
   shuffle: z.union([z.literal('none'), z.literal('auto'), z.number().int().positive()]).default('auto').describe('shuffle buffer rows, none, or auto (default: none for synthetic data, whose rows are independent; otherwise a buffer of up to 262,144 rows and 512 MB)'),
+  precision: z.enum(PRECISIONS).default('f32').describe('encoder GEMM: f32, or bf16 inputs with f32 accumulation (oneDNN; needs AVX512_BF16 or AMX, else f32 is used) with f32 master weights and optimizer state'),
   seed: z.number().int().default(0).describe('seed of init and shuffling'),
   logEvery: z.number().int().positive().default(10).describe('steps between metrics.jsonl lines'),
   checkpointEvery: z.number().int().min(0).default(0).describe('tokens between checkpoints (0 = every 10% of the run)'),

@@ -21,6 +21,7 @@ import type { Objective } from '../sae/arch/types.js';
 import type { ParamName, Sae, SaeParams } from '../sae/common.js';
 import { initExtras, initParams, matchReconstructionScale } from '../sae/init.js';
 import { paramEntries, saveSae } from '../sae/folder.js';
+import { Bf16Encoder, resolvePrecision } from '../sae/primitives.js';
 import { Progress } from '../util/progress.js';
 import { Rng, seedFor } from '../util/rng.js';
 import { Adam, clipGradNorm } from './adam.js';
@@ -97,6 +98,8 @@ interface Run {
 /** The trainer's mutable state. */
 interface State {
   objective: Objective;
+  /** --precision bf16: W_enc's bf16 copy, refreshed before every step */
+  bf16: Bf16Encoder | null;
   adam: Adam<SaeParams>;
   tracker: FiringTracker;
   step: number;
@@ -205,6 +208,9 @@ async function prepare(be: Backend, given: TrainConfig, o: TrainOptions): Promis
     // windows of 4–25% of a run flagged rare latents as dead, and AuxK then killed them
     // (EXPERIMENTS.md, "AuxK"); in a run shorter than the window no latent counts as dead
     dead_tokens_effective: kept?.dead_tokens_effective ?? Math.max(B, cfg.deadTokens),
+    // the encoder GEMM's precision as it runs on this machine (bf16 falls back to f32 without a
+    // native bf16 GEMM)
+    precision: resolvePrecision(be, cfg.precision),
     ...arch.resolve?.(archOptions(cfg), { d, n }),
   };
   if (o.progress && !from.length && resolved.dead_tokens_effective > available) {
@@ -297,9 +303,10 @@ function initialize(run: Run): State {
     writeRunConfig(run.out, { cfg, resolved: run.resolved });
   }
   arch.afterInit?.(params, opts, dOut !== undefined);
-  const objective = arch.objective({ be, d, n, dOut, batch: run.B, seed: cfg.seed, options: opts, params });
+  const bf16 = encoderCopy(run, params);
+  const objective = arch.objective({ be, d, n, dOut, batch: run.B, seed: cfg.seed, options: opts, params, bf16 });
   writeFileAtomic(join(run.out, 'metrics.jsonl'), ['']);
-  return { objective, adam: new Adam(objective.params), tracker: new FiringTracker(n, run.resolved.dead_tokens_effective), step: 0, tokens: 0, aboveStart: 0 };
+  return { objective, bf16, adam: new Adam(objective.params), tracker: new FiringTracker(n, run.resolved.dead_tokens_effective), step: 0, tokens: 0, aboveStart: 0 };
 }
 
 function restore(run: Run, dir: string): State {
@@ -311,7 +318,8 @@ function restore(run: Run, dir: string): State {
     return t;
   };
   const params = Object.fromEntries(paramEntries({ d, n, arch: cfg.arch, dOut }).map(([p, shape]) => [p, get(p, shape.reduce((a, v) => a * v, 1))])) as SaeParams;
-  const objective = architecture(cfg.arch).objective({ be, d, n, dOut, batch: run.B, seed: cfg.seed, options: archOptions(cfg), params });
+  const bf16 = encoderCopy(run, params);
+  const objective = architecture(cfg.arch).objective({ be, d, n, dOut, batch: run.B, seed: cfg.seed, options: archOptions(cfg), params, bf16 });
   const adam = new Adam(objective.params);
   for (const [p, t] of Object.entries(objective.params) as [ParamName, Float32Array][]) {
     adam.m[p]!.set(get(`adam.m.${p}`, t.length));
@@ -326,7 +334,12 @@ function restore(run: Run, dir: string): State {
   run.source.restore(sourceStateOf(ck));
   if (ck.meta.tokens > cfg.tokens) throw new Error(`--tokens ${cfg.tokens}: the run in ${run.out} has already trained on ${ck.meta.tokens} tokens`);
   truncateMetrics(join(run.out, 'metrics.jsonl'), ck.meta.step);
-  return { objective, adam, tracker, step: ck.meta.step, tokens: ck.meta.tokens, aboveStart: 0 };
+  return { objective, bf16, adam, tracker, step: ck.meta.step, tokens: ck.meta.tokens, aboveStart: 0 };
+}
+
+/** The bf16 copy of W_enc when the run's precision is bf16 and runs so here (else null). */
+function encoderCopy(run: Run, params: SaeParams): Bf16Encoder | null {
+  return run.resolved.precision === 'bf16' ? new Bf16Encoder(params.W_enc) : null;
 }
 
 /** The saved SAE. It acts on raw activations: with inputs scaled by s during training,
@@ -338,7 +351,8 @@ function saeOf(run: Run, st: State): Sae {
   const fields = architecture(cfg.arch).saeFields(archOptions(cfg), n);
   const fold = (t: Float32Array): Float32Array => t.map((v) => v / scale);
   return {
-    cfg: { format: 'saekit-sae', arch: cfg.arch, d, n, ...(dOut ? { dOut } : {}), multiTopK: false, ...fields, data: run.data },
+    cfg: { format: 'saekit-sae', arch: cfg.arch, d, n, ...(dOut ? { dOut } : {}), multiTopK: false, ...fields, data: run.data,
+      ...(run.resolved.precision === 'bf16' ? { precision: 'bf16' as const } : {}) },
     params: scale === 1 ? params : { ...params, b_enc: fold(params.b_enc), b_dec: fold(params.b_dec), ...(params.threshold ? { threshold: fold(params.threshold) } : {}) },
   };
 }
@@ -369,6 +383,8 @@ function step(run: Run, st: State, x: Float32Array, y: Float32Array | undefined)
     for (let e = 0; e < rows * d; e++) x[e]! *= scale;
     if (y) for (let e = 0; e < rows * (run.dOut ?? d); e++) y[e]! *= scale;
   }
+  // the f32 master weights moved in the last optimizer step: the encoder's bf16 copy follows once
+  st.bf16?.refresh(run.be);
   const res = st.objective.step(x, rows, st.tracker.deadMask(), st.tokens / cfg.tokens, y);
   if (!Number.isFinite(res.loss)) {
     throw new TrainingDiverged(`training diverged at step ${st.step}: loss is ${res.loss} (try a lower --lr; the data's scale may be far from 1)`);

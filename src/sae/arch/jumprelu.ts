@@ -19,7 +19,7 @@
 import { z } from 'zod';
 import type { Backend, SparseRows } from '../../compute/backend.js';
 import type { SaeParams } from '../common.js';
-import { encodeThreshold, encoderBackward, thresholdForward, widths, zerosLike } from '../primitives.js';
+import { type Bf16Encoder, encodeThreshold, encoderBackward, inferenceEncoder, thresholdForward, widths, zerosLike } from '../primitives.js';
 import { centredForm, LambdaSchedule, penaltyInit, penaltyOptions } from './penalty.js';
 import type { Architecture } from './types.js';
 
@@ -57,10 +57,10 @@ export interface JumpReluResult {
 
 /** Forward, loss and (with grads) backward for x [B, d]; θ's gradient into grads.threshold. */
 export function jumpreluForwardBackward(be: Backend, p: SaeParams, x: Float32Array, B: number, o: JumpReluOptions,
-  grads: SaeParams | null, kde: KdeState | null = null, target?: Float32Array): JumpReluResult {
+  grads: SaeParams | null, kde: KdeState | null = null, target?: Float32Array, bf16: Bf16Encoder | null = null): JumpReluResult {
   const { n, dOut } = widths(p), theta = p.threshold!;
   const uncentred = target !== undefined || o.centre === false;
-  const { xc, pre, z, grad, fvu } = thresholdForward(be, p, x, B, theta, target, uncentred);
+  const { xc, pre, z, grad, fvu } = thresholdForward(be, p, x, B, theta, target, uncentred, bf16);
   const l0 = z.rowPtr[B]! / Math.max(B, 1);
   const result = { loss: fvu + o.lambda * l0, fvu, l0, z, windowEntries: 0 };
   if (!grads) return result;
@@ -120,7 +120,7 @@ export const jumprelu: Architecture<Options> = {
   unitNormDecoder: true,
   initScale: 'reconstruction',
   ...penaltyInit((params, q) => params.threshold!.set(q.map((v) => Math.max(v, 1e-6)))),
-  objective({ be, n, dOut, options: o, params }) {
+  objective({ be, n, dOut, options: o, params, bf16 }) {
     const transcoder = dOut !== undefined;
     const grads = zerosLike(params);
     const kde = new KdeState(n);
@@ -131,7 +131,7 @@ export const jumprelu: Architecture<Options> = {
       step(x, rows, _dead, progress, target) {
         progressNow = progress;
         const lam = lambda.at(progress);
-        const r = jumpreluForwardBackward(be, params, x, rows, { lambda: lam, eps: o.jumpEps, kdeDecay: o.kdeDecay, centre: o.centerInput }, grads, kde, target);
+        const r = jumpreluForwardBackward(be, params, x, rows, { lambda: lam, eps: o.jumpEps, kdeDecay: o.kdeDecay, centre: o.centerInput }, grads, kde, target, bf16);
         return { loss: r.loss, fvu: r.fvu, l0: r.l0, auxLoss: 0, acts: r.z.vals, indices: r.z.idx, extra: { window_entries: r.windowEntries, lambda: lam } };
       },
       afterStep(res) {
@@ -150,7 +150,7 @@ export const jumprelu: Architecture<Options> = {
       saved: () => centredForm(params, o, transcoder),
     };
   },
-  encode: (be, sae, x, B) => encodeThreshold(be, sae.params, x, B, sae.params.threshold!, sae.cfg.dOut !== undefined),
+  encode: (be, sae, x, B, o = {}) => encodeThreshold(be, sae.params, x, B, sae.params.threshold!, sae.cfg.dOut !== undefined, inferenceEncoder(be, sae, o.precision)),
   saeFields: () => ({ k: 0 }),
   saelens: { architecture: 'jumprelu', imports: true },
 };

@@ -4,10 +4,10 @@
  * inference. Each architecture file picks its selection and loss terms.
  */
 import { z } from 'zod';
-import { fixedK, type Backend } from '../../compute/backend.js';
+import { fixedK, type Backend, type Precision } from '../../compute/backend.js';
 import type { Sae, SaeParams } from '../common.js';
 import { topkForwardBackward, TopKWorkspace, type TopKLossOptions } from '../ksparse.js';
-import { preActivations, widths, zerosLike } from '../primitives.js';
+import { inferenceEncoder, preActivations, widths, zerosLike } from '../primitives.js';
 import type { Encoded, Objective, ObjectiveContext } from './types.js';
 
 /** Option fields of every k-sparse architecture. */
@@ -33,7 +33,7 @@ export function kSparseObjective(ctx: ObjectiveContext<KSparseOptions>, o: { bat
   const { be, d, n, dOut, options } = ctx;
   const opts: TopKLossOptions = {
     k: options.k, multiTopK: Boolean(o.multiTopK) && !o.batch, kAux: resolveKAux(options, { d, n }), auxAlpha: options.auxAlpha,
-    selection: o.batch ? 'batch' : 'row', prefixes: o.prefixes, transcoder: dOut !== undefined,
+    selection: o.batch ? 'batch' : 'row', prefixes: o.prefixes, transcoder: dOut !== undefined, bf16: ctx.bf16,
   };
   const out = dOut ?? d;
   const ws = new TopKWorkspace(ctx.batch, n, d, opts, out);
@@ -73,10 +73,10 @@ export function kSparseObjective(ctx: ObjectiveContext<KSparseOptions>, o: { bat
 
 /** Inference of a row-TopK code: z = ReLU(TopK_k(pre)); with `next`, each row's (k+1)-th
  *  pre-activation from the same selection (no second pass over the B×n matrix). */
-export function encodeRowTopK(be: Backend, sae: Sae, x: Float32Array, B: number, kWant: number, next: boolean): Encoded {
+export function encodeRowTopK(be: Backend, sae: Sae, x: Float32Array, B: number, kWant: number, next: boolean, precision?: Precision): Encoded {
   const p = sae.params, { n, dOut } = widths(p);
   const k = Math.min(kWant, n), kTop = next ? Math.min(k + 1, n) : k;
-  const { pre } = preActivations(be, p, x, B, sae.cfg.dOut !== undefined);
+  const { pre } = preActivations(be, p, x, B, sae.cfg.dOut !== undefined, { bf16: inferenceEncoder(be, sae, precision) });
   const top = be.topk(pre, B, n, kTop);
   const vals = new Float32Array(B * k), idx = new Int32Array(B * k);
   const nextVals = next && kTop > k ? new Float32Array(B) : undefined;

@@ -11,7 +11,7 @@
 import { z } from 'zod';
 import type { Backend, SparseRows } from '../../compute/backend.js';
 import type { SaeParams } from '../common.js';
-import { encodeThreshold, encoderBackward, thresholdForward, widths, zerosLike } from '../primitives.js';
+import { type Bf16Encoder, encodeThreshold, encoderBackward, inferenceEncoder, thresholdForward, widths, zerosLike } from '../primitives.js';
 import { centredForm, LambdaSchedule, penaltyInit, penaltyOptions } from './penalty.js';
 import type { Architecture } from './types.js';
 
@@ -26,10 +26,10 @@ export interface ReluResult {
 
 /** `centre`: encode x − b_dec (true) or x (false; a transcoder never centres). */
 export function reluForwardBackward(be: Backend, p: SaeParams, x: Float32Array, B: number, lambda: number, grads: SaeParams | null,
-  target?: Float32Array, centre = true): ReluResult {
+  target?: Float32Array, centre = true, bf16: Bf16Encoder | null = null): ReluResult {
   const { n, dOut: d } = widths(p);
   const uncentred = target !== undefined || !centre;
-  const { xc, z, grad, fvu, denom } = thresholdForward(be, p, x, B, new Float32Array(n), target, uncentred);
+  const { xc, z, grad, fvu, denom } = thresholdForward(be, p, x, B, new Float32Array(n), target, uncentred, bf16);
   const norms = be.rowNorms(p.W_dec, n, d);
   const nnz = z.rowPtr[B]!;
   const sumZ = new Float64Array(n);
@@ -74,7 +74,7 @@ export const relu: Architecture<Options> = {
   ...penaltyInit((params, q) => {
     for (let i = 0; i < q.length; i++) params.b_enc[i]! -= q[i]!;
   }),
-  objective({ be, dOut, options: o, params }) {
+  objective({ be, dOut, options: o, params, bf16 }) {
     const transcoder = dOut !== undefined;
     const grads = zerosLike(params);
     const lambda = new LambdaSchedule(o);
@@ -84,7 +84,7 @@ export const relu: Architecture<Options> = {
       step(x, rows, _dead, progress, target) {
         progressNow = progress;
         const lam = lambda.at(progress);
-        const r = reluForwardBackward(be, params, x, rows, lam, grads, target, o.centerInput);
+        const r = reluForwardBackward(be, params, x, rows, lam, grads, target, o.centerInput, bf16);
         return { loss: r.loss, fvu: r.fvu, l0: r.l0, auxLoss: 0, acts: r.z.vals, indices: r.z.idx, extra: { l1: r.l1, lambda: lam } };
       },
       afterStep(res) {
@@ -97,7 +97,7 @@ export const relu: Architecture<Options> = {
       saved: () => centredForm(params, o, transcoder),
     };
   },
-  encode: (be, sae, x, B) => encodeThreshold(be, sae.params, x, B, new Float32Array(sae.cfg.n), sae.cfg.dOut !== undefined),
+  encode: (be, sae, x, B, o = {}) => encodeThreshold(be, sae.params, x, B, new Float32Array(sae.cfg.n), sae.cfg.dOut !== undefined, inferenceEncoder(be, sae, o.precision)),
   saeFields: () => ({ k: 0 }),
   saelens: { architecture: 'standard', imports: true },
 };

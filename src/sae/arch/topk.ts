@@ -25,7 +25,7 @@ export const topk: Architecture<Options> = {
   unitNormDecoder: true,
   initScale: 'linear',
   objective: (ctx) => kSparseObjective(ctx, { batch: false, multiTopK: ctx.options.multiTopK }),
-  encode: (be, sae, x, B, o = {}) => encodeRowTopK(be, sae, x, B, o.k ?? sae.cfg.k, Boolean(o.next)),
+  encode: (be, sae, x, B, o = {}) => encodeRowTopK(be, sae, x, B, o.k ?? sae.cfg.k, Boolean(o.next), o.precision),
   saeFields: (o) => ({ k: o.k, multiTopK: o.multiTopK }),
   saelens: { architecture: 'topk', imports: true },
   sparsify: true,

@@ -4,8 +4,9 @@
  * the architecture's name.
  */
 import type { z } from 'zod';
-import type { Backend, SparseRows } from '../../compute/backend.js';
+import type { Backend, Precision, SparseRows } from '../../compute/backend.js';
 import type { ParamName, Sae, SaeParams } from '../common.js';
+import type { Bf16Encoder } from '../primitives.js';
 
 /** What one training step reports to the trainer. */
 export interface StepOutcome {
@@ -52,6 +53,9 @@ export interface ObjectiveContext<O> {
   options: O;
   /** every tensor of paramShapes (initialized or restored) */
   params: SaeParams;
+  /** --precision bf16: the bf16 copy of params.W_enc the encoder GEMM uses, refreshed by the
+   *  trainer before every step (null: f32) */
+  bf16: Bf16Encoder | null;
 }
 
 /** Inference on rows x [B, d]. */
@@ -60,6 +64,8 @@ export interface EncodeOptions {
   k?: number;
   /** also return each row's (k+1)-th pre-activation (k-sparse codes only) */
   next?: boolean;
+  /** the encoder GEMM's precision (default: the SAE's cfg.json precision, else f32) */
+  precision?: Precision;
 }
 
 export interface Encoded {

@@ -90,7 +90,8 @@ export const vae: Architecture<Options> = {
   extraInit: (name) => (name === 'b_logvar' ? -4 : 0),
   unitNormDecoder: false,
   initScale: 'reconstruction',
-  objective({ be, n, seed, options: o, params }) {
+  objective({ be, n, seed, options: o, params, bf16 }) {
+    if (bf16) throw new Error('--precision: the vae architecture runs in f32 only (its two encoder heads have no bf16 path); use --precision f32');
     const grads = zerosLike(params);
     let rng = new Rng(seed + 7919);
     // the code is dense: every latent "fires" on every row
