@@ -7,7 +7,7 @@
  * Flags: --quick (a small scale, minutes), --out DIR (default runs/peer), --kinds a,b
  * (a subset), --saekit key=value,... (extra saekit settings for a variant, e.g. warmup=0.02).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { heldOutSynthetic, runDir, synthSpec, trainRun } from '../src/experiment
 import { importSparsify } from '../src/formats/sparsify.js';
 import { writeFileAtomic } from '../src/io/atomic.js';
 import type { Sae } from '../src/sae/common.js';
+import { pythonWithTorch } from './peer-step.js';
 
 /** Generated data kinds: none of them is the default generator the defaults were tuned on
  *  except `uniform`. ~16 true features per dimension, k = active features. */
@@ -36,16 +37,6 @@ const SCALE = {
   full: { d: 96, features: 1536, active: 16, latents: 1536, k: 16, batch: 4096, tokens: 4_700_000, evalTokens: 65_536 },
   quick: { d: 64, features: 1024, active: 8, latents: 1024, k: 8, batch: 2048, tokens: 600_000, evalTokens: 32_768 },
 };
-
-function pythonWithTorch(): string | null {
-  for (const py of ['/usr/bin/python3', 'python3']) {
-    try {
-      execFileSync(py, ['-c', 'import torch, numpy'], { stdio: 'ignore' });
-      return py;
-    } catch { /* next */ }
-  }
-  return null;
-}
 
 function parseSettings(s: string | undefined): Record<string, number> {
   if (!s) return {};

@@ -5,10 +5,11 @@
  *   - opposing-direction search vs its symmetric-Gram GEMM floor
  *   - the TopK training step, and the language-model forward used for extraction
  *   - the feature viewer: indexing and serving an SAE with 262,144 latents
- * Flags: --quick (smaller sizes), --full-opposing (n = 262144 latents; minutes).
+ *   - with --peer: the TopK step against PyTorch running sparsify's step (bench/peer-step.ts)
+ * Flags: --quick (smaller sizes), --full-opposing (n = 262144 latents; minutes), --peer.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fixedK, nativeBackend } from '../src/compute/backend.js';
@@ -17,6 +18,7 @@ import { Rng } from '../src/util/rng.js';
 import { bestOf, fmt } from './timing.js';
 import { benchLmForward } from './lm-forward.js';
 import { benchViewer } from './viewer.js';
+import { benchPeer } from './peer-step.js';
 import { benchTrainStep } from './train-step.js';
 
 const args = new Set(process.argv.slice(2));
@@ -37,6 +39,7 @@ const report = (what: string, value: string, note = ''): void => {
 
 console.log(`machine: ${cpus()[0]?.model ?? '?'} x${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`);
 console.log(`blas: ${info.blasConfig}; core ${info.blasCore}; OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? '(unset)'}; threads ${info.threads}`);
+console.log(`bf16 GEMM: ${info.bf16}`);
 
 // 1. GEMM: addon vs C, encoder shape X [B, d] · W_enc [n, d]^T
 const [B, n, d, k] = quick ? [2048, 8192, 768, 32] : [8192, 32768, 768, 32];
@@ -52,6 +55,16 @@ const flops = 2 * B * n * d;
 report(`GEMM ${B}x${d} · ${d}x${n} via addon`, `${fmt(flops / gemmSec / 1e9)} GFLOP/s`);
 report('GEMM from C (same cblas_sgemm)', `${fmt(flops / cSec / 1e9)} GFLOP/s`);
 report('addon GEMM / C GEMM speed', fmt(cSec / gemmSec), 'target >= 0.9');
+// the bf16 libraries (oneDNN, libxsmm) at the same shape, as candidates for --precision bf16
+if (existsSync('/usr/include/oneapi/dnnl/dnnl.hpp')) {
+  const xsmm = existsSync('/usr/include/libxsmm.h');
+  const libs = join(buildDir, 'bf16_libs');
+  execFileSync('c++', ['-O2', '-fopenmp', '-o', libs, join(packageRoot(), 'bench', 'bf16_libs.cc'), ...(xsmm ? ['-DHAVE_XSMM', '-lxsmm', '-lopenblas', '-ldl', '-lpthread'] : []), '-ldnnl']);
+  for (const line of execFileSync(libs, [String(B), String(n), String(d), '2']).toString().trim().split('\n')) {
+    const [what, value] = line.split(': ');
+    report(what!, value ?? '', 'bf16 candidates, not what saekit calls (see bf16 GEMM below)');
+  }
+}
 
 // 2. top-k of the GEMM's output
 const vals = new Float32Array(B * k), idx = new Int32Array(B * k);
@@ -62,9 +75,6 @@ const kAux = d / 2;
 const auxV = new Float32Array(B * kAux), auxI = new Int32Array(B * kAux);
 const maskSec = bestOf(2, () => be.topk(pre, B, n, kAux, { mask, vals: auxV, idx: auxI }));
 report(`masked top-k (k=${kAux}, 10% dead) / GEMM`, fmt(maskSec / gemmSec));
-const batchSec = bestOf(2, () => be.topkBatch(pre, B, n, B * k));
-report(`batch top-k (B·k=${B * k}) / GEMM`, fmt(batchSec / gemmSec));
-
 // 3. sparse kernels at the training step's shape
 const z = fixedK(vals, idx, B, k);
 const recon = new Float32Array(B * d);
@@ -111,8 +121,9 @@ const scratch = (block * block + 2 * info.threads * block) * 4;
 report('opposing search memory / decoder', fmt(1 + scratch / (on * d * 4)), 'target <= 2 (decoder + scratch)');
 
 
-// 6. the TopK training step
+// 6. the TopK training step, f32 and bf16 (and batch top-k against both GEMMs)
 benchTrainStep(be, { B, n, d, k }, report);
+if (args.has('--peer')) benchPeer(be, report);
 
 // 7. language-model forward (activation extraction)
 benchLmForward(be, quick, report);
