@@ -9,7 +9,8 @@
         "src/optim.cc",
         "src/cosine.cc",
         "src/attention.cc",
-        "src/bf16.cc"
+        "src/bf16.cc",
+        "src/mpi.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"
@@ -47,6 +48,20 @@
             ],
             "libraries": [
               "-ldnnl"
+            ]
+          }
+        ],
+        [
+          "'<!(node -p \"process.env.SAEKIT_MPI || 0\")'=='1'",
+          {
+            "defines": [
+              "SAEKIT_MPI"
+            ],
+            "include_dirs": [
+              "<!@(node -p \"process.env.SAEKIT_MPI_INCLUDE || ''\")"
+            ],
+            "libraries": [
+              "<!@(node -p \"process.env.SAEKIT_MPI_LIBS || ''\")"
             ]
           }
         ]

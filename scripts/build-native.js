@@ -32,7 +32,19 @@ try {
 // addon still builds and bf16 falls back to f32
 const dnnl = existsSync('/usr/include/oneapi/dnnl/dnnl.hpp');
 if (!dnnl) process.stderr.write('saekit: oneDNN not found (/usr/include/oneapi/dnnl/dnnl.hpp): building without the bf16 GEMM (apt-get install libdnnl-dev)\n');
+// Open MPI (Debian libopenmpi-dev), found by pkg-config, gives --parallel data
+const mpi = pkgConfig('ompi-c');
+if (!mpi) process.stderr.write('saekit: Open MPI not found (pkg-config ompi-c): building without --parallel (apt-get install libopenmpi-dev openmpi-bin)\n');
 const res = spawnSync(process.execPath, [gyp, 'rebuild'], { cwd: join(root, 'native'), stdio: ['ignore', 'inherit', 'inherit'],
-  env: { ...process.env, SAEKIT_DNNL: dnnl ? '1' : '0' } });
+  env: { ...process.env, SAEKIT_DNNL: dnnl ? '1' : '0', SAEKIT_MPI: mpi ? '1' : '0', SAEKIT_MPI_INCLUDE: mpi?.include ?? '', SAEKIT_MPI_LIBS: mpi?.libs ?? '' } });
 if (res.status !== 0) fail('building the native addon failed (see the compiler output above).');
-process.stdout.write(`saekit: native addon built: native/build/Release/saekit_native.node${dnnl ? ' (with oneDNN bf16)' : ''}\n`);
+const extras = [dnnl ? 'oneDNN bf16' : '', mpi ? 'Open MPI' : ''].filter(Boolean);
+process.stdout.write(`saekit: native addon built: native/build/Release/saekit_native.node${extras.length ? ` (with ${extras.join(', ')})` : ''}\n`);
+
+/** Include folders (space-separated, without -I) and link flags of a pkg-config package, or null. */
+function pkgConfig(name) {
+  const run = (flag) => spawnSync('pkg-config', [flag, name], { encoding: 'utf8' });
+  const inc = run('--cflags-only-I'), libs = run('--libs');
+  if (inc.status !== 0 || libs.status !== 0) return null;
+  return { include: inc.stdout.trim().split(/\s+/).filter(Boolean).map((f) => f.replace(/^-I/, '')).join(' '), libs: libs.stdout.trim() };
+}

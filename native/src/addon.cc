@@ -4,6 +4,7 @@
 #include <napi.h>
 #include <omp.h>
 
+#include "comm.h"
 #include "kernels.h"
 
 extern "C" {
@@ -145,6 +146,50 @@ Napi::Value GemmBf16(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value MpiInit(const Napi::CallbackInfo& info) {
+  int rank = 0, size = 1;
+  try {
+    saekit::mpiInit(&rank, &size);
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("rank", rank);
+  o.Set("size", size);
+  return o;
+}
+
+Napi::Value MpiSum(const Napi::CallbackInfo& info) {
+  // (Float32Array | Float64Array): summed over the ranks in place, in rank order
+  try {
+    if (info[0].As<Napi::TypedArray>().TypedArrayType() == napi_float64_array) {
+      auto a = info[0].As<Napi::Float64Array>();
+      saekit::mpiSumF64(a.Data(), (int64_t)a.ElementLength());
+    } else {
+      auto a = info[0].As<Napi::Float32Array>();
+      saekit::mpiSumF32(a.Data(), (int64_t)a.ElementLength());
+    }
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value MpiBarrier(const Napi::CallbackInfo& info) {
+  saekit::mpiBarrier();
+  return info.Env().Undefined();
+}
+
+Napi::Value MpiAbort(const Napi::CallbackInfo& info) {
+  saekit::mpiAbort((int)i64(info, 0));
+  return info.Env().Undefined();
+}
+
+Napi::Value MpiFinalize(const Napi::CallbackInfo& info) {
+  saekit::mpiFinalize();
+  return info.Env().Undefined();
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   const int t = (int)i64(info, 0);
   omp_set_num_threads(t);
@@ -160,6 +205,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   bool fast = false;
   o.Set("bf16", saekit::bf16Info(&fast));
   o.Set("bf16Fast", fast);
+  o.Set("mpi", saekit::mpiAvailable());
   return o;
 }
 
@@ -182,6 +228,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("activate", Napi::Function::New(env, Activate));
   exports.Set("toBf16", Napi::Function::New(env, ToBf16));
   exports.Set("gemmBf16", Napi::Function::New(env, GemmBf16));
+  exports.Set("mpiInit", Napi::Function::New(env, MpiInit));
+  exports.Set("mpiSum", Napi::Function::New(env, MpiSum));
+  exports.Set("mpiBarrier", Napi::Function::New(env, MpiBarrier));
+  exports.Set("mpiAbort", Napi::Function::New(env, MpiAbort));
+  exports.Set("mpiFinalize", Napi::Function::New(env, MpiFinalize));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("info", Napi::Function::New(env, Info));
   return exports;

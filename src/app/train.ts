@@ -5,6 +5,7 @@
  * eval.json, the plots and report.md.
  */
 import type { Backend } from '../compute/backend.js';
+import type { Comm } from '../compute/comm.js';
 import { readManifest } from '../data/shards.js';
 import { evaluationData, formatDataSpec, openData, parseDataSpec } from '../data/spec.js';
 import type { ActivationSource } from '../data/source.js';
@@ -28,6 +29,8 @@ export interface TrainJob {
   log?: (line: string) => void;
   /** where the settings came from, for error messages */
   where?: string;
+  /** data parallel: this process is one rank of an MPI job (rank 0 evaluates and reports) */
+  comm?: Comm;
 }
 
 export interface TrainJobResult {
@@ -72,8 +75,8 @@ export async function trainAndReport(be: Backend, job: TrainJob): Promise<TrainJ
   const { cfg, resuming } = resolveRunConfig(reserved.settings, job.out, job.resume, job.where);
   job.log?.(banner(cfg, be.name) + (resuming ? ` — resuming ${job.out}` : ''));
   if (reserved.note) job.log?.(`saekit: ${reserved.note}`);
-  const res = await train(be, cfg, { out: job.out, resume: job.resume, progress: job.progress, signal: job.signal });
-  if (!res.finished) return { cfg, train: res };
+  const res = await train(be, cfg, { out: job.out, resume: job.resume, progress: job.progress, signal: job.signal, ...(job.comm ? { comm: job.comm } : {}) });
+  if (!res.finished || (job.comm && job.comm.rank !== 0)) return { cfg, train: res };
   const held = await heldOutSource(be, res.sae.cfg.data, job.evalTokens, job.evalData);
   const resolved = readRunConfig(job.out)?.resolved;
   const training = {

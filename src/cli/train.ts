@@ -1,15 +1,28 @@
 /** `saekit train`: train an SAE into a run folder (resumable), then evaluate and plot. */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { trainAndReport, type TrainJob } from '../app/train.js';
 import { getBackend } from '../compute/backend.js';
+import { mpiComm } from '../compute/comm.js';
 import { formatSummary } from '../eval/report.js';
 import { addTrainOptions, intFlag, pickTrainOptions } from './flags.js';
 import { recipeFrom } from './recipe.js';
 import { withStopSignal } from './signals.js';
 
-/** Runs a train job with Ctrl-C / SIGTERM writing a checkpoint (exit code 130). */
+/** Runs a train job with Ctrl-C / SIGTERM writing a checkpoint (exit code 130). Under
+ *  --parallel data only rank 0 prints, writes and reports; a rank's error names the rank. */
 export async function runTrainJob(job: Omit<TrainJob, 'signal' | 'log' | 'progress'>): Promise<void> {
-  const res = await withStopSignal((signal) => trainAndReport(getBackend(), { ...job, progress: true, signal, log: (l) => console.log(l) }));
+  const lead = !job.comm || job.comm.rank === 0;
+  let res;
+  try {
+    res = await withStopSignal((signal) => trainAndReport(getBackend(), { ...job, progress: lead, signal, ...(lead ? { log: (l: string) => console.log(l) } : {}) }));
+  } catch (err) {
+    if (job.comm && job.comm.size > 1) {
+      process.stderr.write(`saekit: rank ${job.comm.rank} of ${job.comm.size}: ${(err as Error).message}; stopping the job\n`);
+      job.comm.abort(1);
+    }
+    throw err;
+  }
+  if (!lead) return;
   if (!res.summary) {
     process.stderr.write(`saekit: ${res.train.stoppedBy}: checkpoint written at step ${res.train.steps}; continue with --resume\n`);
     process.exitCode = 130;
@@ -27,7 +40,8 @@ export function trainCommand(): Command {
     .option('--resume', 'continue the run in --out from its last checkpoint, with its saved configuration')
     .option('--eval-tokens <n>', 'held-out tokens for the final evaluation', intFlag('--eval-tokens', 1), 65536)
     .option('--eval-data <path>', 'held-out data for the final evaluation (default: the held-out part of the training data)')
-    .option('--recipe <fits>', 'take --lr, --tokens, --batch and --dead-tokens (those not given) from saekit recipe: a fits.json, or "published"; needs --latents');
+    .option('--recipe <fits>', 'take --lr, --tokens, --batch and --dead-tokens (those not given) from saekit recipe: a fits.json, or "published"; needs --latents')
+    .addOption(new Option('--parallel <mode>', 'under mpirun -np P: data (each rank trains on its slice of every global batch; gradients summed across the ranks)').choices(['data']));
   addTrainOptions(cmd);
   return cmd.action(async (opts: Record<string, unknown>) => {
     const settings = pickTrainOptions(opts);
@@ -39,6 +53,7 @@ export function trainCommand(): Command {
       console.log(`saekit: recipe (${r.basis}): ${Object.entries(taken).map(([k2, v]) => `${k2} ${settings[k2] === v ? v : `${settings[k2]} (given; recipe ${v})`}`).join(', ')}`);
       for (const w of r.warnings) console.log(`saekit: recipe warning: ${w}`);
     }
-    await runTrainJob({ settings, out: opts.out as string, resume: Boolean(opts.resume), evalTokens: opts.evalTokens as number, evalData: opts.evalData as string | undefined });
+    await runTrainJob({ settings, out: opts.out as string, resume: Boolean(opts.resume), evalTokens: opts.evalTokens as number, evalData: opts.evalData as string | undefined,
+      ...(opts.parallel === 'data' ? { comm: mpiComm() } : {}) });
   });
 }

@@ -11,8 +11,14 @@ import type { Kernels } from './kernels.js';
 
 export interface NativeAddon extends Kernels {
   setThreads(n: number): void;
+  /** Open MPI (when built with it; src/compute/comm.ts): sums in rank order, in place */
+  mpiInit(): { rank: number; size: number };
+  mpiSum(a: Float32Array | Float64Array): void;
+  mpiBarrier(): void;
+  mpiAbort(code: number): void;
+  mpiFinalize(): void;
   /** bf16: which bf16 GEMM runs; bf16Fast: whether it is native bf16 (oneDNN on AVX512_BF16/AMX) */
-  info(): { blasConfig: string; blasCore: string; threads: number; bf16: string; bf16Fast: boolean };
+  info(): { blasConfig: string; blasCore: string; threads: number; bf16: string; bf16Fast: boolean; mpi: boolean };
 }
 
 /** The package root: the nearest folder above this module holding native/binding.gyp. */

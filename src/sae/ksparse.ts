@@ -17,6 +17,7 @@
  */
 import { z } from 'zod';
 import { fixedK, type Backend, type SparseRows } from '../compute/backend.js';
+import type { Comm } from '../compute/comm.js';
 import type { SaeParams } from './common.js';
 import { type Bf16Encoder, centre, diffSq, preActivations, residualVariance, scatterAdd, sumRows, totalVariance } from './primitives.js';
 
@@ -40,6 +41,9 @@ export interface TopKLossOptions {
   transcoder?: boolean;
   /** --precision bf16: the refreshed bf16 copy of W_enc the encoder GEMM reads (else f32) */
   bf16?: Bf16Encoder | null;
+  /** data parallel: x is this rank's slice of the global batch; the losses' normalizers are the
+   *  global batch's, so the ranks' gradients sum to the global gradient (row selection only) */
+  comm?: Comm;
 }
 
 /** Named results of one forward(+backward) pass. */
@@ -165,7 +169,7 @@ export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
     nnz = keepFirst(ws, B, k, ws.acts, ws.indices);
     z = fixedK(ws.acts, ws.indices, B, k);
   }
-  const denom = Math.max(totalVariance(target, B, dOut), 1e-30);
+  const denom = Math.max(totalVariance(target, B, dOut, o.comm), 1e-30);
   // reconstruction terms: the code itself, or (Matryoshka) each nested prefix of it
   const terms: ReconTerm[] = o.prefixes
     ? o.prefixes.map((m, j) => prefixTerm(z, m, j === o.prefixes!.length - 1 ? ws : null, B, dOut, 1 / o.prefixes!.length))
@@ -206,7 +210,7 @@ export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
     // target: the residual e = x − x̂ (x̂ detached); ê − e = auxRecon + recon − x. As OpenAI's
     // reference code, the loss is the normalized MSE of ê against e: divided by the residual's
     // own variance Σ_b ||e_b − ē||² (0 when the residual has none, as their nan_to_num(0))
-    const eVar = residualVariance(target, ws.recon, B, dOut);
+    const eVar = residualVariance(target, ws.recon, B, dOut, o.comm);
     const norm = eVar > 1e-30 ? 1 / eVar : 0;
     let s = 0;
     for (let e = 0; e < B * dOut; e++) {

@@ -7,6 +7,7 @@
  *   pre = xc·W_encᵀ + b_enc
  */
 import type { Backend, Precision, SparseRows } from '../compute/backend.js';
+import type { Comm } from '../compute/comm.js';
 import type { Sae, SaeParams } from './common.js';
 
 /** Widths of a parameter set: d (input), n (latents), dOut (decoder rows; d for an SAE). */
@@ -93,36 +94,41 @@ export function preActivations(be: Backend, p: SaeParams, x: Float32Array, B: nu
   return { xc, pre };
 }
 
-/** Σ_b ||x_b − mean(x)||² over rows x [B, d], in float64, in one pass (Σ||x||² − B·||mean||²). */
-export function totalVariance(x: Float32Array, B: number, d: number): number {
-  const sum = new Float64Array(d);
+/** Float64 [d + 2]: the column sums of e = y − ŷ (ŷ null: e = y) over rows [B, d], then
+ *  Σ||e||² and the row count: what a variance needs, summable across ranks. */
+function moments(y: Float32Array, yHat: Float32Array | null, B: number, d: number): Float64Array {
+  const m = new Float64Array(d + 2);
   let sq = 0;
   for (let b = 0; b < B; b++) {
     for (let c = 0; c < d; c++) {
-      const v = x[b * d + c]!;
-      sum[c]! += v;
+      const v = yHat ? y[b * d + c]! - yHat[b * d + c]! : y[b * d + c]!;
+      m[c]! += v;
       sq += v * v;
     }
   }
-  let meanSq = 0;
-  for (let c = 0; c < d; c++) meanSq += sum[c]! * sum[c]!;
-  return sq - meanSq / Math.max(B, 1);
+  m[d] = sq;
+  m[d + 1] = B;
+  return m;
 }
 
-/** Σ_b ||e_b − ē||² of the residual e = y − ŷ over rows [B, d], in float64. */
-export function residualVariance(y: Float32Array, yHat: Float32Array, B: number, d: number): number {
-  const sum = new Float64Array(d);
-  let sq = 0;
-  for (let b = 0; b < B; b++) {
-    for (let c = 0; c < d; c++) {
-      const r = y[b * d + c]! - yHat[b * d + c]!;
-      sum[c]! += r;
-      sq += r * r;
-    }
-  }
+/** Σ_b ||e_b − ē||² from moments (Σ||e||² − rows·||ē||²), summed over the ranks of comm first. */
+function varianceOf(m: Float64Array, d: number, comm?: Comm): number {
+  if (comm && comm.size > 1) comm.sum(m);
   let meanSq = 0;
-  for (let c = 0; c < d; c++) meanSq += sum[c]! * sum[c]!;
-  return sq - meanSq / Math.max(B, 1);
+  for (let c = 0; c < d; c++) meanSq += m[c]! * m[c]!;
+  return m[d]! - meanSq / Math.max(m[d + 1]!, 1);
+}
+
+/** Σ_b ||x_b − mean(x)||² over rows x [B, d], in float64, in one pass (Σ||x||² − B·||mean||²);
+ *  with comm, over the rows of every rank (the global batch's variance). */
+export function totalVariance(x: Float32Array, B: number, d: number, comm?: Comm): number {
+  return varianceOf(moments(x, null, B, d), d, comm);
+}
+
+/** Σ_b ||e_b − ē||² of the residual e = y − ŷ over rows [B, d], in float64 (with comm, over
+ *  every rank's rows). */
+export function residualVariance(y: Float32Array, yHat: Float32Array, B: number, d: number, comm?: Comm): number {
+  return varianceOf(moments(y, yHat, B, d), d, comm);
 }
 
 /** Σ (a − b)² over [len] and, when grad is given, grad = scale·(a − b). */

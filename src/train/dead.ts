@@ -22,6 +22,12 @@ export class FiringTracker {
     return c / this.sinceFired.length;
   }
 
+  /** After a batch of `rows` tokens in which the latents with fired[i] > 0 fired (data parallel:
+   *  every rank's firing, summed). */
+  recordFired(rows: number, fired: Float32Array): void {
+    for (let i = 0; i < this.sinceFired.length; i++) this.sinceFired[i] = fired[i]! > 0 ? 0 : this.sinceFired[i]! + rows;
+  }
+
   /** After a batch of `rows` tokens whose kept activations are acts/indices. */
   record(rows: number, acts: Float32Array, indices: Int32Array): void {
     for (let i = 0; i < this.sinceFired.length; i++) this.sinceFired[i]! += rows;

@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, rmdirSync } f
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Backend } from '../compute/backend.js';
+import { SINGLE, type Comm } from '../compute/comm.js';
 import { formatDataSpec, openData, parseDataSpec } from '../data/spec.js';
 import type { ActivationSource } from '../data/source.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -58,6 +59,9 @@ export interface TrainOptions {
   /** the training rows instead of cfg.data (cfg.data then only describes them): called once
    *  for the training stream and, on a fresh start, once more for the init sample */
   source?: () => ActivationSource | Promise<ActivationSource>;
+  /** data parallel (--parallel data): this process is one rank of an MPI job; every rank reads
+   *  the global batch and trains on its slice, rank 0 alone writes the run folder */
+  comm?: Comm;
 }
 
 export interface TrainResult {
@@ -93,6 +97,9 @@ interface Run {
   from: string[];
   /** a data sample for the init (fresh starts only), already scaled */
   sample: { x: Float32Array; y: Float32Array; rows: number } | null;
+  /** the job's ranks (SINGLE for one process); rank 0 is the writer of the run folder */
+  comm: Comm;
+  writer: boolean;
 }
 
 /** The trainer's mutable state. */
@@ -110,19 +117,23 @@ interface State {
 
 export async function train(be: Backend, rawCfg: TrainConfig, o: TrainOptions): Promise<TrainResult> {
   const cfg = parseTrainConfig(rawCfg);
+  const comm = o.comm ?? SINGLE, writer = comm.rank === 0;
   requireFolder(o.out);
-  const created = entries(o.out).length === 0;
-  const release = lockFolder(o.out, `saekit train (${o.resume ? 'resume' : 'start'})`);
+  const created = writer && entries(o.out).length === 0;
+  // rank 0 owns the folder: it checks and writes it first; the other ranks then read it
+  const release = writer ? lockFolder(o.out, `saekit train (${o.resume ? 'resume' : 'start'})`) : () => {};
   let run: Run | null = null;
   try {
-    run = await prepare(be, cfg, o);
+    if (!writer) comm.barrier();
+    run = await prepare(be, cfg, o, comm);
+    if (writer && comm.size > 1) comm.barrier();
     const state = run.from.length === 0 ? initialize(run) : restoreNewestReadable(run);
     return await loop(run, state, o);
   } catch (err) {
     // a start that fails before its first checkpoint leaves nothing --resume would reuse (and
     // a folder this call created is removed); files it did not write are never touched
-    if (run && run.from.length === 0 && checkpointDirs(o.out).length === 0) discardRun(o.out, created, release);
-    else if (!run) discardRun(o.out, created, release, false);
+    if (writer && run && run.from.length === 0 && checkpointDirs(o.out).length === 0) discardRun(o.out, created, release);
+    else if (writer && !run) discardRun(o.out, created, release, false);
     throw err;
   } finally {
     release();
@@ -158,14 +169,15 @@ function restoreNewestReadable(run: Run): State {
 }
 
 /** Opens the data, checks the run folder against cfg, derives sizes, writes config.json. */
-async function prepare(be: Backend, given: TrainConfig, o: TrainOptions): Promise<Run> {
+async function prepare(be: Backend, given: TrainConfig, o: TrainOptions, comm: Comm): Promise<Run> {
   const { out } = o;
+  const writer = comm.rank === 0;
   const cfg = o.source ? given : { ...given, data: formatDataSpec(parseDataSpec(given.data)) };
   const saved = o.resume ? readRunConfig(out) : null;
   if (saved) refuseConflicts(out, saved.cfg, cfg);
-  if (o.resume) sweepTemps(out);
+  if (o.resume && writer) sweepTemps(out);
   const ckpts = o.resume ? checkpointDirs(out) : [];
-  if (!o.resume && entries(out).length > 0) {
+  if (!o.resume && writer && entries(out).length > 0) {
     throw new Error(`--out ${out} already exists and is not empty: ${checkpointDirs(out).length ? 'pass --resume to continue it, or ' : ''}choose a new folder`);
   }
   const open = o.source ?? (() => openData(parseDataSpec(cfg.data), be, { shuffle: cfg.shuffle, seed: cfg.seed }));
@@ -181,6 +193,13 @@ async function prepare(be: Backend, given: TrainConfig, o: TrainOptions): Promis
   const from = saved ? ckpts.map((c) => c.dir).reverse() : [];
   if (from.length && saved && saved.resolved.d !== d) throw new Error(`data ${cfg.data} has d=${d}, but the run in ${out} was trained on d=${saved.resolved.d}`);
   const arch = architecture(cfg.arch);
+  if (comm.size > 1 && !arch.dataParallel) {
+    throw new Error(`--parallel data: the ${cfg.arch} architecture couples the rows of a batch beyond sums the ranks can share (it splits topk only)`);
+  }
+  if (saved && Number(saved.resolved.ranks ?? 1) !== comm.size) {
+    throw new Error(`--resume: the run in ${out} was trained by ${Number(saved.resolved.ranks ?? 1)} rank(s); resume it with the same number (mpirun -np ${Number(saved.resolved.ranks ?? 1)}), not ${comm.size}`);
+  }
+  if (comm.size > B) throw new Error(`--parallel data: --batch ${B} has fewer rows than the ${comm.size} ranks`);
   let sample: Run['sample'] = null;
   let scale = 1;
   if (from.length) {
@@ -211,15 +230,19 @@ async function prepare(be: Backend, given: TrainConfig, o: TrainOptions): Promis
     // the encoder GEMM's precision as it runs on this machine (bf16 falls back to f32 without a
     // native bf16 GEMM)
     precision: resolvePrecision(be, cfg.precision),
+    // data parallel: the number of ranks (a resumed run needs as many)
+    ...(comm.size > 1 ? { ranks: comm.size } : {}),
     ...arch.resolve?.(archOptions(cfg), { d, n }),
   };
   if (o.progress && !from.length && resolved.dead_tokens_effective > available) {
     process.stderr.write(`saekit: the dead window (${resolved.dead_tokens_effective} tokens, --dead-tokens) is longer than the ${available} tokens of this run: no latent will count as dead${Number(resolved.k_aux) > 0 ? ' and AuxK will not engage' : ''}\n`);
   }
-  mkdirSync(out, { recursive: true });
-  writeRunConfig(out, { cfg, resolved });
+  if (writer) {
+    mkdirSync(out, { recursive: true });
+    writeRunConfig(out, { cfg, resolved });
+  }
   return {
-    be, cfg, out, data: cfg.data, source, d, n, B, dOut, resolved, from, sample,
+    be, cfg, out, data: cfg.data, source, d, n, B, dOut, resolved, from, sample, comm, writer,
     available,
     totalSteps: Math.ceil(available / B),
     ckptEvery: cfg.checkpointEvery > 0 ? cfg.checkpointEvery : Math.max(B, Math.ceil(available / 10)),
@@ -272,7 +295,7 @@ export class TrainingDiverged extends Error {}
 function checkDivergence(run: Run, st: State, fvu: number): void {
   if (run.resolved.start_fvu === undefined) {
     run.resolved.start_fvu = fvu;
-    writeRunConfig(run.out, { cfg: run.cfg, resolved: run.resolved });
+    if (run.writer) writeRunConfig(run.out, { cfg: run.cfg, resolved: run.resolved });
   }
   const start = Number(run.resolved.start_fvu);
   st.aboveStart = (fvu > DIVERGED_FACTOR * start && fvu > DIVERGED_FVU) || fvu > DIVERGED_ABS ? st.aboveStart + 1 : 0;
@@ -300,12 +323,12 @@ function initialize(run: Run): State {
     run.resolved.init_recon_ratio = matchReconstructionScale(be, sae, s.x, s.y, s.rows);
     // a code set to a chosen L0 is then rescaled as a whole, keeping which latents fire
     if (arch.initCode?.(params, opts, { be, x: s.x, rows: s.rows, transcoder: dOut !== undefined })) matchReconstructionScale(be, sae, s.x, s.y, s.rows, true);
-    writeRunConfig(run.out, { cfg, resolved: run.resolved });
+    if (run.writer) writeRunConfig(run.out, { cfg, resolved: run.resolved });
   }
   arch.afterInit?.(params, opts, dOut !== undefined);
   const bf16 = encoderCopy(run, params);
-  const objective = arch.objective({ be, d, n, dOut, batch: run.B, seed: cfg.seed, options: opts, params, bf16 });
-  writeFileAtomic(join(run.out, 'metrics.jsonl'), ['']);
+  const objective = arch.objective({ be, d, n, dOut, batch: localRows(run, run.B).rows, seed: cfg.seed, options: opts, params, bf16, ...commOf(run) });
+  if (run.writer) writeFileAtomic(join(run.out, 'metrics.jsonl'), ['']);
   return { objective, bf16, adam: new Adam(objective.params), tracker: new FiringTracker(n, run.resolved.dead_tokens_effective), step: 0, tokens: 0, aboveStart: 0 };
 }
 
@@ -319,7 +342,7 @@ function restore(run: Run, dir: string): State {
   };
   const params = Object.fromEntries(paramEntries({ d, n, arch: cfg.arch, dOut }).map(([p, shape]) => [p, get(p, shape.reduce((a, v) => a * v, 1))])) as SaeParams;
   const bf16 = encoderCopy(run, params);
-  const objective = architecture(cfg.arch).objective({ be, d, n, dOut, batch: run.B, seed: cfg.seed, options: archOptions(cfg), params, bf16 });
+  const objective = architecture(cfg.arch).objective({ be, d, n, dOut, batch: localRows(run, run.B).rows, seed: cfg.seed, options: archOptions(cfg), params, bf16, ...commOf(run) });
   const adam = new Adam(objective.params);
   for (const [p, t] of Object.entries(objective.params) as [ParamName, Float32Array][]) {
     adam.m[p]!.set(get(`adam.m.${p}`, t.length));
@@ -333,7 +356,7 @@ function restore(run: Run, dir: string): State {
   tracker.sinceFired.set(ck.sinceFired);
   run.source.restore(sourceStateOf(ck));
   if (ck.meta.tokens > cfg.tokens) throw new Error(`--tokens ${cfg.tokens}: the run in ${run.out} has already trained on ${ck.meta.tokens} tokens`);
-  truncateMetrics(join(run.out, 'metrics.jsonl'), ck.meta.step);
+  if (run.writer) truncateMetrics(join(run.out, 'metrics.jsonl'), ck.meta.step);
   return { objective, bf16, adam, tracker, step: ck.meta.step, tokens: ck.meta.tokens, aboveStart: 0 };
 }
 
@@ -385,12 +408,16 @@ function step(run: Run, st: State, x: Float32Array, y: Float32Array | undefined)
   }
   // the f32 master weights moved in the last optimizer step: the encoder's bf16 copy follows once
   st.bf16?.refresh(run.be);
-  const res = st.objective.step(x, rows, st.tracker.deadMask(), st.tokens / cfg.tokens, y);
+  // data parallel: this rank's slice of the global batch, then the ranks' sums
+  const mine = localRows(run, rows), dY = run.dOut ?? d;
+  const res = st.objective.step(x.subarray(mine.lo * d, (mine.lo + mine.rows) * d), mine.rows, st.tracker.deadMask(), st.tokens / cfg.tokens,
+    y?.subarray(mine.lo * dY, (mine.lo + mine.rows) * dY));
+  if (run.comm.size > 1) sumAcrossRanks(run, st, res, mine.rows, rows);
   if (!Number.isFinite(res.loss)) {
     throw new TrainingDiverged(`training diverged at step ${st.step}: loss is ${res.loss} (try a lower --lr; the data's scale may be far from 1)`);
   }
   checkDivergence(run, st, res.fvu);
-  st.tracker.record(rows, res.acts, res.indices);
+  if (run.comm.size === 1) st.tracker.record(rows, res.acts, res.indices);
   if (cfg.clipGrad > 0) clipGradNorm(st.objective.grads, cfg.clipGrad);
   const lr = lrAt(st.step, run.totalSteps, run.resolved.lr, cfg.warmup, cfg.decay);
   // unit-norm decoder rows (all but ReLU and VAE): gradient projected off each row, renormalized after
@@ -399,6 +426,40 @@ function step(run: Run, st: State, x: Float32Array, y: Float32Array | undefined)
   st.step++;
   st.tokens += rows;
   return { res, rows, lr };
+}
+
+/** Rank r's rows of a global batch of `rows`: [lo, lo + rows) (all of them for one process). */
+function localRows(run: Run, rows: number): { lo: number; rows: number } {
+  const { rank, size } = run.comm;
+  const lo = Math.floor((rank * rows) / size), hi = Math.floor(((rank + 1) * rows) / size);
+  return { lo, rows: hi - lo };
+}
+
+function commOf(run: Run): { comm?: Comm } {
+  return run.comm.size > 1 ? { comm: run.comm } : {};
+}
+
+/** After each rank's forward and backward on its slice: the gradients summed over the ranks (in
+ *  rank order, the same bits everywhere; the losses were normalized by the global batch, so the
+ *  sum is the global batch's gradient), the step's metrics made the global batch's, and the
+ *  firing statistics updated with every rank's latents. */
+function sumAcrossRanks(run: Run, st: State, res: ReturnType<Objective['step']>, mine: number, rows: number): void {
+  const { comm, n } = run;
+  for (const name of Object.keys(st.objective.grads).sort()) comm.sum(st.objective.grads[name as ParamName]!);
+  const extraKeys = Object.keys(res.extra).sort();
+  // loss, fvu, aux loss and fvu_4k are sums over rows already divided by the global normalizer;
+  // L0 is a mean per row; other extras (running statistics) are the global batch's mean
+  const m = new Float64Array(3 + extraKeys.length);
+  m[0] = res.loss; m[1] = res.fvu; m[2] = res.l0 * mine;
+  extraKeys.forEach((key, i) => { m[3 + i] = key === 'fvu_4k' ? res.extra[key]! : res.extra[key]! * mine; });
+  const aux = new Float64Array([res.auxLoss]);
+  comm.sum(m); comm.sum(aux);
+  res.loss = m[0]!; res.fvu = m[1]!; res.l0 = m[2]! / rows; res.auxLoss = aux[0]!;
+  extraKeys.forEach((key, i) => { res.extra[key] = key === 'fvu_4k' ? m[3 + i]! : m[3 + i]! / rows; });
+  const fired = new Float32Array(n);
+  for (let e = 0; e < res.acts.length; e++) if (res.acts[e]! > 0 && res.indices[e]! >= 0) fired[res.indices[e]!] = 1;
+  comm.sum(fired);
+  st.tracker.recordFired(rows, fired);
 }
 
 async function loop(run: Run, st: State, o: TrainOptions): Promise<TrainResult> {
@@ -412,7 +473,7 @@ async function loop(run: Run, st: State, o: TrainOptions): Promise<TrainResult> 
   let nextCkpt = (Math.floor(st.tokens / run.ckptEvery) + 1) * run.ckptEvery;
   let stepsHere = 0;
   const done = (finished: boolean, stoppedBy?: string): TrainResult => {
-    flushMetrics(metricsPath, pending);
+    if (run.writer) flushMetrics(metricsPath, pending);
     progress?.done();
     return { sae: saeOf(run, st), source: run.source, steps: st.step, tokens: st.tokens, finished, last, ...(stoppedBy ? { stoppedBy } : {}) };
   };
@@ -432,10 +493,19 @@ async function loop(run: Run, st: State, o: TrainOptions): Promise<TrainResult> 
       pending.push(JSON.stringify(last));
       progress?.update(st.tokens, `fvu ${res.fvu.toFixed(4)} L0 ${res.l0.toFixed(1)} dead ${(100 * last.dead_fraction).toFixed(1)}%`);
     }
-    const stoppedBy = o.signal?.aborted ? String(o.signal.reason ?? 'abort') : o.stopAfterSteps !== undefined && stepsHere >= o.stopAfterSteps ? 'stopAfterSteps' : null;
+    let stoppedBy = o.signal?.aborted ? String(o.signal.reason ?? 'abort') : o.stopAfterSteps !== undefined && stepsHere >= o.stopAfterSteps ? 'stopAfterSteps' : null;
+    if (run.comm.size > 1) {
+      // every rank stops at the same step when any rank was asked to (else the others would
+      // wait for it in the next sum)
+      const asked = new Float64Array([stoppedBy ? 1 : 0]);
+      run.comm.sum(asked);
+      if (asked[0]! > 0) stoppedBy ??= 'another rank stopped';
+    }
     if (st.tokens >= nextCkpt || stoppedBy) {
-      flushMetrics(metricsPath, pending);
-      checkpoint(run, st);
+      if (run.writer) {
+        flushMetrics(metricsPath, pending);
+        checkpoint(run, st);
+      }
       nextCkpt = (Math.floor(st.tokens / run.ckptEvery) + 1) * run.ckptEvery;
     }
     if (stoppedBy && st.tokens < cfg.tokens) return done(false, stoppedBy);
@@ -443,8 +513,10 @@ async function loop(run: Run, st: State, o: TrainOptions): Promise<TrainResult> 
     if (st.step % 4 === 0) await new Promise((r) => setImmediate(r));
   }
   const res = done(true);
-  checkpoint(run, st);
-  saveSae(out, res.sae);
+  if (run.writer) {
+    checkpoint(run, st);
+    saveSae(out, res.sae);
+  }
   return res;
 }
 

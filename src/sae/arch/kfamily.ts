@@ -33,7 +33,7 @@ export function kSparseObjective(ctx: ObjectiveContext<KSparseOptions>, o: { bat
   const { be, d, n, dOut, options } = ctx;
   const opts: TopKLossOptions = {
     k: options.k, multiTopK: Boolean(o.multiTopK) && !o.batch, kAux: resolveKAux(options, { d, n }), auxAlpha: options.auxAlpha,
-    selection: o.batch ? 'batch' : 'row', prefixes: o.prefixes, transcoder: dOut !== undefined, bf16: ctx.bf16,
+    selection: o.batch ? 'batch' : 'row', prefixes: o.prefixes, transcoder: dOut !== undefined, bf16: ctx.bf16, comm: ctx.comm,
   };
   const out = dOut ?? d;
   const ws = new TopKWorkspace(ctx.batch, n, d, opts, out);

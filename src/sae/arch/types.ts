@@ -5,6 +5,7 @@
  */
 import type { z } from 'zod';
 import type { Backend, Precision, SparseRows } from '../../compute/backend.js';
+import type { Comm } from '../../compute/comm.js';
 import type { ParamName, Sae, SaeParams } from '../common.js';
 import type { Bf16Encoder } from '../primitives.js';
 
@@ -56,6 +57,8 @@ export interface ObjectiveContext<O> {
   /** --precision bf16: the bf16 copy of params.W_enc the encoder GEMM uses, refreshed by the
    *  trainer before every step (null: f32) */
   bf16: Bf16Encoder | null;
+  /** data parallel (dataParallel architectures only): the job's ranks; x holds this rank's rows */
+  comm?: Comm;
 }
 
 /** Inference on rows x [B, d]. */
@@ -115,6 +118,9 @@ export interface Architecture<O extends object = any> {
   /** a last change to freshly initialized parameters (not restored ones), after the encoder's
    *  scale is set: e.g. an uncentred encoder takes the centred init's pre-activations */
   afterInit?(params: SaeParams, o: O, transcoder: boolean): void;
+  /** its objective trains on a slice of the global batch per rank (--parallel data): the loss
+   *  couples rows only through normalizers the ranks sum (TopK) */
+  readonly dataParallel?: boolean;
   objective(ctx: ObjectiveContext<O>): Objective;
   encode(be: Backend, sae: Sae, x: Float32Array, B: number, o?: EncodeOptions): Encoded;
   /** the saved SAE's architecture fields */

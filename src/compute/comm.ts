@@ -1,0 +1,40 @@
+/**
+ * The ranks of a training job (docs/design.md §3.4): one process, or the ranks of an MPI job
+ * started by mpirun, through the addon's Open MPI calls. Sums run in rank order, so every rank
+ * holds the same bits and a rerun with the same number of ranks repeats them.
+ */
+import { cpus } from 'node:os';
+import { nativeBackend } from './backend.js';
+
+export interface Comm {
+  readonly rank: number;
+  readonly size: number;
+  /** in place: the elementwise sum over the ranks, in rank order */
+  sum(a: Float32Array | Float64Array): void;
+  barrier(): void;
+  /** ends every rank of the job (after a rank's own error, so that none waits in a sum) */
+  abort(code: number): void;
+}
+
+/** One process: sums are the identity. */
+export const SINGLE: Comm = { rank: 0, size: 1, sum() {}, barrier() {}, abort(code) { process.exit(code); } };
+
+/** The MPI job this process is a rank of (MPI is initialized on the first call). Each rank runs
+ *  its kernels on its share of the machine's cores (cores / ranks on this node). */
+export function mpiComm(): Comm {
+  const native = nativeBackend();
+  if (!('addon' in native)) throw new Error(`--parallel needs the native addon (${native.reason})`);
+  const addon = native.addon;
+  if (!addon.info().mpi) throw new Error('--parallel: the native addon was built without Open MPI (apt-get install libopenmpi-dev openmpi-bin, then npm run build:native)');
+  if (process.env.OMPI_COMM_WORLD_SIZE === undefined) throw new Error('--parallel: not started by mpirun (run: mpirun -np P saekit train ... --parallel data)');
+  const { rank, size } = addon.mpiInit();
+  const local = Number(process.env.OMPI_COMM_WORLD_LOCAL_SIZE ?? size);
+  addon.setThreads(Math.max(1, Math.floor(cpus().length / Math.max(1, local))));
+  process.on('exit', () => addon.mpiFinalize());
+  return {
+    rank, size,
+    sum: (a) => addon.mpiSum(a),
+    barrier: () => addon.mpiBarrier(),
+    abort: (code) => addon.mpiAbort(code),
+  };
+}
