@@ -3,7 +3,7 @@
 // killed with kill -9 mid-run, then --resume. Skips, saying so, where mpirun cannot run or the
 // addon was built without Open MPI.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -94,6 +94,24 @@ describe.skipIf(missing !== null)('--parallel data under mpirun', () => {
     expect(resumed.status, resumed.stderr).toBe(0);
     expect(readFileSync(join(killed, 'sae.safetensors')).equals(readFileSync(join(whole, 'sae.safetensors')))).toBe(true);
   }, 600_000);
+
+  it('mpirun -np 2 saekit sweep: the ranks share the grid, one run each at a time, and rank 0 gathers the table', () => {
+    const dir = tmp(), cfgPath = join(dir, 'sweep.json');
+    writeFileSync(cfgPath, JSON.stringify({
+      out: join(dir, 'sweep'), evalTokens: 2048,
+      base: { data: 'synthetic:d=16,features=48,active=4', latents: 96, tokens: 20_000, batch: 1024 },
+      grid: { k: [2, 4, 8, 12] },
+    }));
+    const r = spawnSync('mpirun', [...MPIRUN, process.execPath, ...cli, 'sweep', cfgPath], { cwd: root, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    // grid points 1 and 3 on rank 0, 2 and 4 on rank 1
+    expect(r.stdout).toMatch(/rank 0: \[1\/4\] k=2/);
+    expect(r.stdout).toMatch(/rank 1: \[2\/4\] k=4/);
+    expect(r.stdout).toMatch(/rank 1: \[4\/4\] k=12/);
+    const table = readFileSync(join(dir, 'sweep', 'summary.md'), 'utf8');
+    for (const k of [2, 4, 8, 12]) expect(table).toMatch(new RegExp(`\\| k=${k} \\| ${k}\\.00 \\|`));
+    expect(r.stdout.match(/\| run \| L0 \|/g) ?? []).toHaveLength(1);
+  }, 300_000);
 
   it('architectures whose loss couples the rows of a batch are refused by name', () => {
     const r = spawnSync('mpirun', [...MPIRUN, process.execPath, ...cli, 'train', '--arch', 'batchtopk', '--data', 'synthetic:d=16,features=32', '--latents', '64', '--tokens', '4096', '--batch', '512', '--out', join(tmp(), 'r'), '--parallel', 'data'], { cwd: root, encoding: 'utf8' });

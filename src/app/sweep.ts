@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Backend } from '../compute/backend.js';
+import type { Comm } from '../compute/comm.js';
 import { formatSummary, readEvalSummary, type EvalSummary } from '../eval/report.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
 import { lockFolder } from '../io/lock.js';
@@ -68,16 +69,21 @@ export function readSweepConfig(path: string): SweepConfig {
   return parsed.data;
 }
 
+/** How a sweep runs: its stop signal, its log, and (under mpirun) the ranks that share the grid. */
+export interface SweepOptions { signal?: AbortSignal; log?: (line: string) => void; comm?: Comm }
+
 /**
  * Runs every grid point one after another into <out>/<name> (each a train-then-report job);
  * finished runs (with eval.json) are not redone, interrupted ones resume. Every run's settings
- * are validated before the first one starts. Returns the rows, or null when stopped early.
+ * are validated before the first one starts. Under mpirun (comm), rank r trains grid points
+ * r, r + P, r + 2P, …, one at a time, each as one process; rank 0 gathers the results at the
+ * end. Returns the rows (rank 0; [] on the other ranks), or null when stopped early.
  */
-export async function runSweep(be: Backend, path: string, o: { signal?: AbortSignal; log?: (line: string) => void } = {}): Promise<SweepRow[] | null> {
+export async function runSweep(be: Backend, path: string, o: SweepOptions = {}): Promise<SweepRow[] | null> {
   const cfg = readSweepConfig(path);
   const runs = expandGrid(cfg, path);
   for (const r of runs) parseTrainConfig(r.settings, `${path} (run ${r.name})`);
-  const release = lockFolder(cfg.out, `saekit sweep ${path}`);
+  const release = !o.comm || o.comm.rank === 0 ? lockFolder(cfg.out, `saekit sweep ${path}`) : () => {};
   try {
     return await sweepRuns(be, path, cfg, runs, o);
   } finally {
@@ -85,22 +91,35 @@ export async function runSweep(be: Backend, path: string, o: { signal?: AbortSig
   }
 }
 
-async function sweepRuns(be: Backend, path: string, cfg: SweepConfig, runs: SweepRun[], o: { signal?: AbortSignal; log?: (line: string) => void }): Promise<SweepRow[] | null> {
-  writeJsonAtomic(join(cfg.out, 'sweep.json'), cfg);
-  const rows: SweepRow[] = [];
+async function sweepRuns(be: Backend, path: string, cfg: SweepConfig, runs: SweepRun[], o: SweepOptions): Promise<SweepRow[] | null> {
+  const { rank, size } = o.comm ?? { rank: 0, size: 1 };
+  const who = size > 1 ? `rank ${rank}: ` : '';
+  if (rank === 0) writeJsonAtomic(join(cfg.out, 'sweep.json'), cfg);
+  let stopped = false;
   for (const [i, run] of runs.entries()) {
+    if (i % size !== rank) continue;
     const dir = join(cfg.out, run.name);
     if (existsSync(join(dir, 'eval.json'))) {
-      o.log?.(`[${i + 1}/${runs.length}] ${run.name}: done already`);
-      rows.push({ name: run.name, summary: readEvalSummary(join(dir, 'eval.json')) });
+      o.log?.(`${who}[${i + 1}/${runs.length}] ${run.name}: done already`);
       continue;
     }
-    o.log?.(`[${i + 1}/${runs.length}] ${run.name}`);
-    const res = await trainAndReport(be, { settings: run.settings, out: dir, resume: true, evalTokens: cfg.evalTokens, evalData: cfg.evalData, progress: true, signal: o.signal, where: `${path} (run ${run.name})` });
-    if (!res.summary) return null;
-    o.log?.(formatSummary(res.summary));
-    rows.push({ name: run.name, summary: res.summary });
+    o.log?.(`${who}[${i + 1}/${runs.length}] ${run.name}`);
+    const res = await trainAndReport(be, { settings: run.settings, out: dir, resume: true, evalTokens: cfg.evalTokens, evalData: cfg.evalData, progress: rank === 0, signal: o.signal, where: `${path} (run ${run.name})` });
+    if (!res.summary) {
+      stopped = true;
+      break;
+    }
+    o.log?.(`${who}${run.name}:\n${formatSummary(res.summary)}`);
   }
+  if (o.comm && size > 1) {
+    // every rank has finished its share (or stopped): gather
+    const any = new Float64Array([stopped ? 1 : 0]);
+    o.comm.sum(any);
+    stopped = any[0]! > 0;
+  }
+  if (stopped) return null;
+  if (rank !== 0) return [];
+  const rows = runs.map((run) => ({ name: run.name, summary: readEvalSummary(join(cfg.out, run.name, 'eval.json')) }));
   writeFileAtomic(join(cfg.out, 'summary.md'), [sweepTable(rows) + '\n']);
   return rows;
 }
