@@ -6,7 +6,8 @@
  *   - the TopK training step, and the language-model forward used for extraction
  *   - the feature viewer: indexing and serving an SAE with 262,144 latents
  *   - with --peer: the TopK step against PyTorch running sparsify's step (bench/peer-step.ts)
- * Flags: --quick (smaller sizes), --full-opposing (n = 262144 latents; minutes), --peer.
+ *   - with --parallel: two ranks under mpirun against one process, and the split on paper (bench/parallel.ts)
+ * Flags: --quick (smaller sizes), --full-opposing (n = 262144 latents; minutes), --peer, --parallel.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { Rng } from '../src/util/rng.js';
 import { bestOf, fmt } from './timing.js';
 import { benchLmForward } from './lm-forward.js';
 import { benchViewer } from './viewer.js';
+import { benchParallel } from './parallel.js';
 import { benchPeer } from './peer-step.js';
 import { benchTrainStep } from './train-step.js';
 
@@ -122,8 +124,10 @@ report('opposing search memory / decoder', fmt(1 + scratch / (on * d * 4)), 'tar
 
 
 // 6. the TopK training step, f32 and bf16 (and batch top-k against both GEMMs)
-benchTrainStep(be, { B, n, d, k }, report);
+const { bf16Gemm } = benchTrainStep(be, { B, n, d, k }, report);
 if (args.has('--peer')) benchPeer(be, report);
+// 6b. data parallel under mpirun, and the split on paper at 16M latents
+if (args.has('--parallel')) benchParallel(report, flops / (bf16Gemm ?? gemmSec), bf16Gemm ? 'bf16' : 'f32');
 
 // 7. language-model forward (activation extraction)
 benchLmForward(be, quick, report);
