@@ -84,6 +84,12 @@ describe.skipIf(missing !== null)('--parallel data under mpirun', () => {
     process.kill(rank1!, 'SIGKILL');
     const code = await exited;
     expect(code).not.toBe(0);
+    // mpirun may return while rank 0 is still being torn down (it holds the folder's lock until then)
+    const alive = () => readdirSync('/proc').filter((p) => /^\d+$/.test(p)).some((p) => {
+      try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(killed); } catch { return false; }
+    });
+    for (const until = Date.now() + 60_000; alive() && Date.now() < until;) await new Promise((r) => setTimeout(r, 50));
+    expect(alive(), 'a rank of the killed job still runs a minute after mpirun returned').toBe(false);
     // mpirun names the rank that died
     expect(out).toMatch(/rank 1|process rank 1|exited on signal 9/i);
     expect(existsSync(join(killed, 'sae.safetensors')), 'the run finished before it could be killed').toBe(false);

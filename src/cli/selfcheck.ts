@@ -23,6 +23,8 @@ export function selfcheckCommand(): Command {
       if ('addon' in native && be.name === 'native') {
         const info = native.addon.info();
         console.log(`blas: ${info.blasConfig} (core ${info.blasCore}), threads: ${info.threads}`);
+        console.log(`bf16 GEMM (--precision bf16): ${info.bf16}${info.bf16Fast ? '' : ' — bf16 falls back to f32'}`);
+        console.log(`Open MPI (--parallel data, sweeps under mpirun): ${info.mpi ? 'built in' : 'not built in (apt-get install libopenmpi-dev openmpi-bin, then npm run build:native)'}`);
       }
       const checks: [string, number][] = [];
       // small problems, checked against the float64 reference
@@ -31,6 +33,10 @@ export function selfcheckCommand(): Command {
       be.gemm({ a: x, b: w, c: pre, m, n, k: d, transB: true });
       ref.gemm({ a: x, b: w, c: preRef, m, n, k: d, transB: true });
       checks.push(['sgemm', maxAbsDiff(pre, preRef)]);
+      const xb = be.toBf16(x), wb = be.toBf16(w), preB = new Float32Array(m * n), preBRef = new Float32Array(m * n);
+      be.gemmBf16({ a: xb, b: wb, c: preB, m, n, k: d });
+      ref.gemmBf16({ a: xb, b: wb, c: preBRef, m, n, k: d });
+      checks.push(['bf16 gemm', maxAbsDiff(preB, preBRef)]);
       const top = be.topk(pre, m, n, k), topRef = ref.topk(pre, m, n, k);
       checks.push(['topk', maxAbsDiff(top.idx, topRef.idx)]);
       const mask = new Uint8Array(n).map((_, j) => j % 3);
@@ -75,6 +81,14 @@ export function selfcheckCommand(): Command {
       for (let r = 0; r < reps; r++) be.gemm({ a, b: bw, c, m: B, n: N, k: D, transB: true });
       const sec = (performance.now() - t0) / 1000 / reps;
       console.log(`gemm ${B}x${D} · ${D}x${N}: ${(2 * B * N * D / sec / 1e9).toFixed(1)} GFLOP/s on ${be.name}`);
+      if (be.bf16.fast) {
+        const ab = be.toBf16(a), bb = be.toBf16(bw);
+        be.gemmBf16({ a: ab, b: bb, c, m: B, n: N, k: D });
+        const t1 = performance.now();
+        for (let r = 0; r < reps; r++) be.gemmBf16({ a: ab, b: bb, c, m: B, n: N, k: D });
+        const secB = (performance.now() - t1) / 1000 / reps;
+        console.log(`bf16 gemm, same shape: ${(2 * B * N * D / secB / 1e9).toFixed(1)} GFLOP/s (${(sec / secB).toFixed(2)}x f32)`);
+      }
       console.log(ok ? 'selfcheck: all kernels ok' : 'selfcheck: FAILED');
       if (!ok) process.exitCode = 1;
     });

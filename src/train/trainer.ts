@@ -449,13 +449,12 @@ function sumAcrossRanks(run: Run, st: State, res: ReturnType<Objective['step']>,
   const extraKeys = Object.keys(res.extra).sort();
   // loss, fvu, aux loss and fvu_4k are sums over rows already divided by the global normalizer;
   // L0 is a mean per row; other extras (running statistics) are the global batch's mean
-  const m = new Float64Array(3 + extraKeys.length);
-  m[0] = res.loss; m[1] = res.fvu; m[2] = res.l0 * mine;
-  extraKeys.forEach((key, i) => { m[3 + i] = key === 'fvu_4k' ? res.extra[key]! : res.extra[key]! * mine; });
-  const aux = new Float64Array([res.auxLoss]);
-  comm.sum(m); comm.sum(aux);
-  res.loss = m[0]!; res.fvu = m[1]!; res.l0 = m[2]! / rows; res.auxLoss = aux[0]!;
-  extraKeys.forEach((key, i) => { res.extra[key] = key === 'fvu_4k' ? m[3 + i]! : m[3 + i]! / rows; });
+  const m = new Float64Array(4 + extraKeys.length);
+  m[0] = res.loss; m[1] = res.fvu; m[2] = res.l0 * mine; m[3] = res.auxLoss;
+  extraKeys.forEach((key, i) => { m[4 + i] = key === 'fvu_4k' ? res.extra[key]! : res.extra[key]! * mine; });
+  comm.sum(m);
+  res.loss = m[0]!; res.fvu = m[1]!; res.l0 = m[2]! / rows; res.auxLoss = m[3]!;
+  extraKeys.forEach((key, i) => { res.extra[key] = key === 'fvu_4k' ? m[4 + i]! : m[4 + i]! / rows; });
   const fired = new Float32Array(n);
   for (let e = 0; e < res.acts.length; e++) if (res.acts[e]! > 0 && res.indices[e]! >= 0) fired[res.indices[e]!] = 1;
   comm.sum(fired);
