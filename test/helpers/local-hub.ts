@@ -193,7 +193,10 @@ export class LocalHub {
     const cut = this.cut.get(path);
     if (cut !== undefined && body.length > 1) {
       this.cut.delete(path);
-      res.write(body.subarray(0, cut), () => res.destroy());
+      // the first bytes, then a clean close (FIN) mid-body: the client reads what was sent and
+      // then sees the connection end early (destroy() could reset the connection before the
+      // client had read the bytes, leaving nothing to resume from)
+      res.write(body.subarray(0, cut), () => res.socket?.end());
       return;
     }
     res.end(body);
