@@ -1,7 +1,7 @@
 // The seams between saekit's parts, where 0.1 decided one concept in several places: resume
 // and the run config, the data spec and its held-out rule, the decoder geometry of
 // transcoders, and the per-process model cache.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -326,6 +326,15 @@ describe('one writer per run folder, and resumes that survive what killed runs l
     const again = run(['train', '--out', out, '--resume', '--eval-tokens', '1024']);
     expect(again.status, again.stderr).toBe(0);
     expect(existsSync(join(out, '.lock'))).toBe(false);
+    // so is one whose holder is a zombie (killed, never reaped: an MPI rank after mpirun left,
+    // where the container's init does not reap): here a child whose parent execs sleep and never waits
+    const parent = spawn('sh', ['-c', 'sh -c "exit 0" & echo $!; exec sleep 20'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const zombie = Number(await new Promise<string>((r) => parent.stdout.once('data', (b) => r(String(b)))));
+    for (const until = Date.now() + 5000; !/\) Z/.test(readFileSync(`/proc/${zombie}/stat`, 'utf8')) && Date.now() < until;) await new Promise((r) => setTimeout(r, 20));
+    writeFileSync(join(out, '.lock'), JSON.stringify({ pid: zombie, what: 'saekit train', since: 'then' }));
+    const release2 = lockFolder(out, 'after a zombie');
+    release2();
+    parent.kill();
   });
 
   it('resume falls back past a corrupt newest checkpoint, cleans temp files of killed writers, and still ends bit-identical', async () => {

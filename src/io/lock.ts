@@ -8,12 +8,21 @@ import { join } from 'node:path';
 
 export const LOCK_FILE = '.lock';
 
+/** Whether the process runs: it exists and (where /proc tells) is not a zombie — a killed
+ *  process whose parent is gone may stay a zombie when nothing reaps it (e.g. an MPI rank after
+ *  mpirun exited, in a container whose init does not reap), and it holds nothing. */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    // /proc/PID/stat: "pid (comm) state …"; comm may hold spaces and parentheses
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
   }
 }
 
