@@ -31,6 +31,10 @@ const args = ['train', '--data', 'synthetic:d=32,features=128,active=4,seed=1', 
 const single = (extra: string[]) => spawnSync(process.execPath, [...cli, ...args, ...extra], { cwd: root, encoding: 'utf8' });
 const ranks = (extra: string[]) => spawnSync('mpirun', [...MPIRUN, process.execPath, ...cli, ...args, ...extra, '--parallel', 'data'], { cwd: root, encoding: 'utf8' });
 const weights = (dir: string) => loadSae(dir).params;
+/** The pids whose command line names `dir` (the ranks and mpirun of a job writing it). */
+const jobProcesses = (dir: string): number[] => readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((p) => {
+  try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir); } catch { return false; }
+});
 
 describe.skipIf(missing !== null)('--parallel data under mpirun', () => {
   it('two ranks train to the weights of one process at the same global batch, and repeat themselves bit for bit', () => {
@@ -75,19 +79,15 @@ describe.skipIf(missing !== null)('--parallel data under mpirun', () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     // rank 1: the process of this job whose environment says so
-    const rank1 = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).find((p) => {
-      try {
-        return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(killed) && /(^|\0)OMPI_COMM_WORLD_RANK=1(\0|$)/.test(readFileSync(`/proc/${p}/environ`, 'utf8'));
-      } catch { return false; }
+    const rank1 = jobProcesses(killed).find((p) => {
+      try { return /(^|\0)OMPI_COMM_WORLD_RANK=1(\0|$)/.test(readFileSync(`/proc/${p}/environ`, 'utf8')); } catch { return false; }
     });
     expect(rank1, 'no rank-1 process of the job').toBeDefined();
     process.kill(rank1!, 'SIGKILL');
     const code = await exited;
     expect(code).not.toBe(0);
     // mpirun may return while rank 0 is still being torn down (it holds the folder's lock until then)
-    const alive = () => readdirSync('/proc').filter((p) => /^\d+$/.test(p)).some((p) => {
-      try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(killed); } catch { return false; }
-    });
+    const alive = () => jobProcesses(killed).length > 0;
     for (const until = Date.now() + 60_000; alive() && Date.now() < until;) await new Promise((r) => setTimeout(r, 50));
     expect(alive(), 'a rank of the killed job still runs a minute after mpirun returned').toBe(false);
     // mpirun names the rank that died

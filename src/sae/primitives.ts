@@ -223,6 +223,12 @@ export function encodeThreshold(be: Backend, p: SaeParams, x: Float32Array, B: n
   return { z, recon: be.sparseDecode(z, p.W_dec, dOut, p.b_dec) };
 }
 
+/** Inference with the thresholds the SAE stores (`threshold`: BatchTopK, Matryoshka, JumpReLU),
+ *  at the asked precision (else the SAE's own). */
+export function encodeStoredThreshold(be: Backend, sae: Sae, x: Float32Array, B: number, o: { precision?: Precision } = {}): { z: SparseRows; recon: Float32Array } {
+  return encodeThreshold(be, sae.params, x, B, sae.params.threshold!, sae.cfg.dOut !== undefined, inferenceEncoder(be, sae, o.precision));
+}
+
 /**
  * Per-latent quantiles of the sample's pre-activations: for each latent the value it exceeds
  * on a fraction `rate` of the rows (at most 2^24 entries of [rows, n] are formed).

@@ -4,7 +4,7 @@
  * the smallest kept activation over training batches. docs/design.md §4.3.
  */
 import { z } from 'zod';
-import { encodeThreshold, inferenceEncoder } from '../primitives.js';
+import { encodeStoredThreshold } from '../primitives.js';
 import { checkK, K_SPARSE_OPTIONS, kSparseObjective, resolveKAux, type KSparseOptions } from './kfamily.js';
 import type { Architecture } from './types.js';
 
@@ -19,7 +19,7 @@ export const batchtopk: Architecture<KSparseOptions> = {
   unitNormDecoder: true,
   initScale: 'linear',
   objective: (ctx) => kSparseObjective(ctx, { batch: true }),
-  encode: (be, sae, x, B, o = {}) => encodeThreshold(be, sae.params, x, B, sae.params.threshold!, sae.cfg.dOut !== undefined, inferenceEncoder(be, sae, o.precision)),
+  encode: encodeStoredThreshold,
   saeFields: (o) => ({ k: o.k }),
   // SAELens saves its own BatchTopK SAEs as JumpReLU ones (a threshold per latent)
   saelens: { architecture: 'jumprelu', imports: false },

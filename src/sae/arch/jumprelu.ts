@@ -19,7 +19,7 @@
 import { z } from 'zod';
 import type { Backend, SparseRows } from '../../compute/backend.js';
 import type { SaeParams } from '../common.js';
-import { type Bf16Encoder, encodeThreshold, encoderBackward, inferenceEncoder, thresholdForward, widths, zerosLike } from '../primitives.js';
+import { type Bf16Encoder, encodeStoredThreshold, encoderBackward, thresholdForward, widths, zerosLike } from '../primitives.js';
 import { centredForm, LambdaSchedule, penaltyInit, penaltyOptions } from './penalty.js';
 import type { Architecture } from './types.js';
 
@@ -150,7 +150,7 @@ export const jumprelu: Architecture<Options> = {
       saved: () => centredForm(params, o, transcoder),
     };
   },
-  encode: (be, sae, x, B, o = {}) => encodeThreshold(be, sae.params, x, B, sae.params.threshold!, sae.cfg.dOut !== undefined, inferenceEncoder(be, sae, o.precision)),
+  encode: encodeStoredThreshold,
   saeFields: () => ({ k: 0 }),
   saelens: { architecture: 'jumprelu', imports: true },
 };

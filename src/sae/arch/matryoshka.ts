@@ -4,7 +4,7 @@
  * the first latents must reconstruct on their own. docs/design.md §4.4.
  */
 import { z } from 'zod';
-import { encodeThreshold, inferenceEncoder } from '../primitives.js';
+import { encodeStoredThreshold } from '../primitives.js';
 import { checkK, K_SPARSE_OPTIONS, kSparseObjective, resolveKAux, type KSparseOptions } from './kfamily.js';
 import type { Architecture } from './types.js';
 
@@ -38,7 +38,7 @@ export const matryoshka: Architecture<Options> = {
   unitNormDecoder: true,
   initScale: 'linear',
   objective: (ctx) => kSparseObjective(ctx, { batch: true, prefixes: prefixesFor(ctx.options, ctx.n) }),
-  encode: (be, sae, x, B, o = {}) => encodeThreshold(be, sae.params, x, B, sae.params.threshold!, sae.cfg.dOut !== undefined, inferenceEncoder(be, sae, o.precision)),
+  encode: encodeStoredThreshold,
   saeFields: (o, n) => ({ k: o.k, prefixes: prefixesFor(o, n) }),
   saelens: { architecture: 'jumprelu', imports: false },
 };
