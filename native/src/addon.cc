@@ -175,6 +175,20 @@ Napi::Value MpiSum(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value MpiAllgather(const Napi::CallbackInfo& info) {
+  // (src TypedArray, dst TypedArray of ranks × src's bytes): every rank's src in rank order
+  auto src = info[0].As<Napi::TypedArray>(), dst = info[1].As<Napi::TypedArray>();
+  const int64_t bytes = (int64_t)src.ByteLength();
+  uint8_t* s = static_cast<uint8_t*>(src.ArrayBuffer().Data()) + src.ByteOffset();
+  uint8_t* d = static_cast<uint8_t*>(dst.ArrayBuffer().Data()) + dst.ByteOffset();
+  try {
+    saekit::mpiAllgather(s, d, bytes);
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+  return info.Env().Undefined();
+}
+
 Napi::Value MpiBarrier(const Napi::CallbackInfo& info) {
   saekit::mpiBarrier();
   return info.Env().Undefined();
@@ -230,6 +244,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gemmBf16", Napi::Function::New(env, GemmBf16));
   exports.Set("mpiInit", Napi::Function::New(env, MpiInit));
   exports.Set("mpiSum", Napi::Function::New(env, MpiSum));
+  exports.Set("mpiAllgather", Napi::Function::New(env, MpiAllgather));
   exports.Set("mpiBarrier", Napi::Function::New(env, MpiBarrier));
   exports.Set("mpiAbort", Napi::Function::New(env, MpiAbort));
   exports.Set("mpiFinalize", Napi::Function::New(env, MpiFinalize));

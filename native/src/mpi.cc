@@ -10,6 +10,7 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -67,6 +68,11 @@ void mpiSumF64(double* buf, int64_t len) {
   }
 }
 
+void mpiAllgather(const void* src, void* dst, int64_t bytes) {
+  if (bytes > INT32_MAX) throw std::runtime_error("MPI allgather: more than 2 GiB per rank");
+  check(MPI_Allgather(src, (int)bytes, MPI_BYTE, dst, (int)bytes, MPI_BYTE, MPI_COMM_WORLD), "allgather");
+}
+
 void mpiBarrier() { check(MPI_Barrier(MPI_COMM_WORLD), "barrier"); }
 
 void mpiAbort(int code) { MPI_Abort(MPI_COMM_WORLD, code); }
@@ -88,6 +94,7 @@ bool mpiAvailable() { return false; }
 void mpiInit(int*, int*) { throw std::runtime_error("the addon was built without MPI (install libopenmpi-dev openmpi-bin and run npm run build:native)"); }
 void mpiSumF32(float*, int64_t) { throw std::runtime_error("no MPI"); }
 void mpiSumF64(double*, int64_t) { throw std::runtime_error("no MPI"); }
+void mpiAllgather(const void*, void*, int64_t) { throw std::runtime_error("no MPI"); }
 void mpiBarrier() {}
 void mpiAbort(int) {}
 void mpiFinalize() {}

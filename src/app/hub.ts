@@ -17,7 +17,7 @@ import { fetchFiles, formatHubRef, listRepo, parseHubRef, pushFolder, type HubFi
 import { readJsonObject } from '../io/json.js';
 import type { Site } from '../lm/transformer.js';
 import type { Sae } from '../sae/common.js';
-import { loadSae, saveSae } from '../sae/folder.js';
+import { hasSaeWeights, loadSae, saveSae } from '../sae/folder.js';
 
 export type SaeLayout = 'saekit' | 'saelens' | 'sparsify' | 'gemmascope';
 
@@ -56,7 +56,7 @@ export function findSaes(files: HubFile[]): FoundSae[] {
 export function localLayout(dir: string): SaeLayout | null {
   if (isGemmaScopeFolder(dir)) return 'gemmascope';
   if (isSaeLensFolder(dir)) return 'saelens';
-  if (!existsSync(join(dir, 'cfg.json')) || !existsSync(join(dir, 'sae.safetensors'))) return null;
+  if (!existsSync(join(dir, 'cfg.json')) || !hasSaeWeights(dir)) return null;
   const cfg = readJsonObject(join(dir, 'cfg.json'));
   return cfg.format === 'saekit-sae' || 'arch' in cfg ? 'saekit' : isSparsifyFolder(dir) ? 'sparsify' : null;
 }

@@ -29,8 +29,10 @@ export interface TrainJob {
   log?: (line: string) => void;
   /** where the settings came from, for error messages */
   where?: string;
-  /** data parallel: this process is one rank of an MPI job (rank 0 evaluates and reports) */
+  /** this process is one rank of an MPI job (rank 0 evaluates and reports) */
   comm?: Comm;
+  /** how the ranks split the training (default data) */
+  parallel?: 'data' | 'latents';
 }
 
 export interface TrainJobResult {
@@ -75,7 +77,7 @@ export async function trainAndReport(be: Backend, job: TrainJob): Promise<TrainJ
   const { cfg, resuming } = resolveRunConfig(reserved.settings, job.out, job.resume, job.where);
   job.log?.(banner(cfg, be.name) + (resuming ? ` — resuming ${job.out}` : ''));
   if (reserved.note) job.log?.(`saekit: ${reserved.note}`);
-  const res = await train(be, cfg, { out: job.out, resume: job.resume, progress: job.progress, signal: job.signal, ...(job.comm ? { comm: job.comm } : {}) });
+  const res = await train(be, cfg, { out: job.out, resume: job.resume, progress: job.progress, signal: job.signal, ...(job.comm ? { comm: job.comm, parallel: job.parallel ?? 'data' } : {}) });
   if (!res.finished || (job.comm && job.comm.rank !== 0)) return { cfg, train: res };
   const held = await heldOutSource(be, res.sae.cfg.data, job.evalTokens, job.evalData);
   const resolved = readRunConfig(job.out)?.resolved;

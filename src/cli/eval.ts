@@ -10,6 +10,7 @@ import { densityHistogram } from '../eval/metrics.js';
 import { evalWarnings, formatSummary, summary } from '../eval/report.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { SITES, type Site } from '../lm/transformer.js';
+import { hasSaeWeights } from '../sae/folder.js';
 import { intFlag, realFlag } from './flags.js';
 
 export function evalCommand(): Command {
@@ -31,7 +32,7 @@ export function evalCommand(): Command {
     .option('--json', 'print one JSON object')
     .option('--save', 'also write the result to RUN/eval.json (what saekit frontier reads)')
     .action(async (run: string, o: EvalFlags) => {
-      if (o.save && (run.startsWith('hf:') || !existsSync(join(run, 'sae.safetensors')))) throw new Error(`--save writes RUN/eval.json into a saekit run folder; ${run} is not one (saekit import it first)`);
+      if (o.save && (run.startsWith('hf:') || !hasSaeWeights(run))) throw new Error(`--save writes RUN/eval.json into a saekit run folder; ${run} is not one (saekit import it first)`);
       const sae = await openSae(run, { ...(o.normScalingFactor !== undefined ? { normScale: o.normScalingFactor } : {}) });
       if (o.precision) sae.cfg.precision = o.precision;
       const model = o.model ? { model: o.model, corpus: o.corpus, layer: o.layer, site: o.site, ctx: o.ctx } : undefined;

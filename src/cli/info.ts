@@ -4,6 +4,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ShardSource } from '../data/shards.js';
 import { SafetensorsFile } from '../io/safetensors.js';
+import { hasSaeWeights, readSaeConfig } from '../sae/folder.js';
 import { checkpointDirs } from '../train/checkpoint.js';
 
 function describeFile(path: string): string[] {
@@ -33,7 +34,8 @@ export function info(path: string): string[] {
   for (const name of ['cfg.json', 'config.json', 'eval.json']) {
     if (existsSync(join(path, name))) lines.push(`${name}: ${readFileSync(join(path, name), 'utf8').trim().replace(/\s*\n\s*/g, ' ')}`);
   }
-  for (const weights of ['sae.safetensors', 'sae_weights.safetensors']) {
+  const shards = existsSync(join(path, 'cfg.json')) && hasSaeWeights(path) ? readSaeConfig(path).shards ?? [] : [];
+  for (const weights of ['sae.safetensors', 'sae_weights.safetensors', ...shards.map((s) => s.file)]) {
     if (existsSync(join(path, weights))) lines.push(...describeFile(join(path, weights)));
   }
   const ck = checkpointDirs(path);

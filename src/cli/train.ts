@@ -9,7 +9,7 @@ import { recipeFrom } from './recipe.js';
 import { withStopSignal } from './signals.js';
 
 /** Runs a train job with Ctrl-C / SIGTERM writing a checkpoint (exit code 130). Under
- *  --parallel data only rank 0 prints, writes and reports; a rank's error names the rank. */
+ *  --parallel only rank 0 prints and reports; a rank's error names the rank. */
 export async function runTrainJob(job: Omit<TrainJob, 'signal' | 'log' | 'progress'>): Promise<void> {
   const lead = !job.comm || job.comm.rank === 0;
   let res;
@@ -30,7 +30,8 @@ export async function runTrainJob(job: Omit<TrainJob, 'signal' | 'log' | 'progre
   }
   console.log(`saekit: done: ${res.train.steps} steps, ${res.train.tokens} tokens. Held-out evaluation:`);
   console.log(formatSummary(res.summary));
-  console.log(`saekit: wrote ${job.out}/{sae.safetensors,cfg.json,metrics.jsonl,eval.json,loss.svg,density.svg,report.md}`);
+  const weights = job.parallel === 'latents' && job.comm ? `sae-{0..${job.comm.size - 1}}-of-${job.comm.size}.safetensors` : 'sae.safetensors';
+  console.log(`saekit: wrote ${job.out}/{${weights},cfg.json,metrics.jsonl,eval.json,loss.svg,density.svg,report.md}`);
 }
 
 export function trainCommand(): Command {
@@ -41,7 +42,7 @@ export function trainCommand(): Command {
     .option('--eval-tokens <n>', 'held-out tokens for the final evaluation', intFlag('--eval-tokens', 1), 65536)
     .option('--eval-data <path>', 'held-out data for the final evaluation (default: the held-out part of the training data)')
     .option('--recipe <fits>', 'take --lr, --tokens, --batch and --dead-tokens (those not given) from saekit recipe: a fits.json, or "published"; needs --latents')
-    .addOption(new Option('--parallel <mode>', 'under mpirun -np P: data (each rank trains on its slice of every global batch; gradients summed across the ranks)').choices(['data']));
+    .addOption(new Option('--parallel <mode>', 'under mpirun -np P: data (each rank trains on its slice of every global batch; gradients summed across the ranks) or latents (each rank holds n/P latents and sees the whole batch; the top k chosen together; one SAE file per rank)').choices(['data', 'latents']));
   addTrainOptions(cmd);
   return cmd.action(async (opts: Record<string, unknown>) => {
     const settings = pickTrainOptions(opts);
@@ -54,6 +55,6 @@ export function trainCommand(): Command {
       for (const w of r.warnings) console.log(`saekit: recipe warning: ${w}`);
     }
     await runTrainJob({ settings, out: opts.out as string, resume: Boolean(opts.resume), evalTokens: opts.evalTokens as number, evalData: opts.evalData as string | undefined,
-      ...(opts.parallel === 'data' ? { comm: mpiComm() } : {}) });
+      ...(opts.parallel ? { comm: mpiComm(), parallel: opts.parallel as 'data' | 'latents' } : {}) });
   });
 }

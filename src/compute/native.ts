@@ -14,6 +14,8 @@ export interface NativeAddon extends Kernels {
   /** Open MPI (when built with it; src/compute/comm.ts): sums in rank order, in place */
   mpiInit(): { rank: number; size: number };
   mpiSum(a: Float32Array | Float64Array): void;
+  /** every rank's src (same length on every rank) in rank order into dst [size × src.length] */
+  mpiAllgather<T extends Float32Array | Int32Array>(src: T, dst: T): void;
   mpiBarrier(): void;
   mpiAbort(code: number): void;
   mpiFinalize(): void;

@@ -10,7 +10,7 @@ import type { Kernels } from './kernels.js';
 const rankKey = (v: number): number => (Number.isNaN(v) ? -Infinity : v);
 
 /** Negative when (av, ai) ranks above (bv, bi). */
-function rankCompare(av: number, ai: number, bv: number, bi: number): number {
+export function rankCompare(av: number, ai: number, bv: number, bi: number): number {
   const ka = rankKey(av), kb = rankKey(bv);
   if (ka !== kb) return ka > kb ? -1 : 1;
   return ai - bi;

@@ -43,6 +43,8 @@ export interface SaeConfig {
   precision?: 'f32' | 'bf16';
   /** an imported SAE: where it reads its activations, as its source says */
   origin?: SaeOrigin;
+  /** on disk only (cfg.json of a latent split, folder.ts): each rank's weights file and latents */
+  shards?: { file: string; latents: [number, number] }[];
 }
 
 /** What a published SAE says of its activations (snake_case keys, as on disk). */

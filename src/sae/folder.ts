@@ -3,8 +3,14 @@
  * from Python. Tensors (row i belongs to latent i): W_enc [n, d], b_enc [n], W_dec [n, dOut],
  * b_dec [dOut], plus the architecture's extras (threshold [n]; the VAE's W_logvar [n, d],
  * b_logvar [n]). cfg.json keys are snake_case (d_out, multi_top_k); 0.1's camelCase loads too.
+ *
+ * A latent split (--parallel latents) saves one file per rank instead of sae.safetensors:
+ * sae-R-of-P.safetensors holds latents [lo, hi) (those rows of every latent-indexed tensor, and
+ * the whole b_dec), and cfg.json's "shards" lists each file with its range. loadSae reads such a
+ * folder as one SAE.
  */
 import { existsSync, mkdirSync } from 'node:fs';
+import { together, type Comm } from '../compute/comm.js';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeJsonAtomic } from '../io/atomic.js';
@@ -30,7 +36,22 @@ export const SaeConfigSchema = z.object({
     imported_from: z.string(), format: z.string(), model: z.string().optional(), layer: z.number().int().min(0).optional(),
     site: z.string().optional(), hook_name: z.string().optional(), context_size: z.number().int().positive().optional(), dataset: z.string().optional(),
   }).optional().describe('an imported SAE: where it reads its activations, as its source says'),
+  shards: z.array(z.object({ file: z.string().regex(/^[\w.-]+\.safetensors$/), latents: z.tuple([z.number().int().min(0), z.number().int().positive()]) }))
+    .min(1).optional().describe('a latent split\'s weights: one file per rank with its latents [lo, hi)'),
 });
+
+/** The weights file of rank r of P of a latent split. */
+export const shardFile = (rank: number, size: number): string => `sae-${rank}-of-${size}.safetensors`;
+
+/** Whether a saekit folder holds an SAE's weights (one file, or a latent split's shards). */
+export function hasSaeWeights(dir: string): boolean {
+  if (existsSync(join(dir, 'sae.safetensors'))) return true;
+  try {
+    return Array.isArray((readJsonFile(join(dir, 'cfg.json')) as { shards?: unknown }).shards);
+  } catch {
+    return false;
+  }
+}
 
 type Dims = { d: number; n: number; arch: string; dOut?: number };
 
@@ -43,6 +64,26 @@ export function paramShapes(cfg: Dims): Partial<Record<ParamName, number[]>> {
 /** Names and shapes of paramShapes as entries, typed. */
 export function paramEntries(cfg: Dims): [ParamName, number[]][] {
   return Object.entries(paramShapes(cfg)) as [ParamName, number[]][];
+}
+
+/** The latent-indexed tensors' row width (0 for b_dec, which every shard holds whole). */
+function rowsOfLatent(name: ParamName, shape: number[], n: number): number {
+  return name !== 'b_dec' && shape[0] === n ? shape.slice(1).reduce((a, v) => a * v, 1) : 0;
+}
+
+/**
+ * A latent split's save, called by every rank with its latents [lo, hi) of cfg.n: each rank
+ * writes its own file; rank 0 writes cfg.json with the list of shards once every file is
+ * written, so the folder reads as an SAE only when whole.
+ */
+export function saveSaeShard(dir: string, cfg: SaeConfig, params: SaeParams, comm: Comm, range: (rank: number) => { lo: number; hi: number }): void {
+  const { lo, hi } = range(comm.rank);
+  const shapes = paramEntries(cfg).map(([p, shape]): [ParamName, number[]] => [p, rowsOfLatent(p, shape, cfg.n) ? [hi - lo, ...shape.slice(1)] : shape]);
+  together(comm, `saving the SAE in ${dir}`, () => writeSafetensors(join(dir, shardFile(comm.rank, comm.size)),
+    Object.fromEntries(shapes.map(([p, shape]) => [p, { dtype: 'F32' as const, shape, data: params[p]! }])), { format: 'saekit', latents: `${lo}:${hi}` }));
+  if (comm.rank !== 0) return;
+  const shards = Array.from({ length: comm.size }, (_, r) => ({ file: shardFile(r, comm.size), latents: [range(r).lo, range(r).hi] }));
+  writeJsonAtomic(join(dir, 'cfg.json'), toDiskKeys({ ...cfg, shards }));
 }
 
 export function saveSae(dir: string, sae: Sae): void {
@@ -80,11 +121,42 @@ export function readSaeConfig(dir: string): SaeConfig {
 }
 
 export function loadSae(dir: string): Sae {
-  const cfg = readSaeConfig(dir);
+  const { shards, ...cfg } = readSaeConfig(dir);
+  if (shards) return { cfg, params: readShards(dir, cfg, shards) };
   const file = SafetensorsFile.open(join(dir, 'sae.safetensors'));
   try {
     return { cfg, params: readParams(file, cfg) };
   } finally {
     file.close();
   }
+}
+
+/** A latent split's files read into whole tensors: the shards must tile [0, n) in order. */
+function readShards(dir: string, cfg: SaeConfig, shards: { file: string; latents: [number, number] }[]): SaeParams {
+  const where = join(dir, 'cfg.json');
+  let next = 0;
+  for (const { file, latents: [lo, hi] } of shards) {
+    if (lo !== next || hi <= lo || hi > cfg.n) throw new Error(`${where}: field "shards": ${file} holds latents ${lo}:${hi}, expected ${next}:… (the shards must cover 0:${cfg.n} in order)`);
+    next = hi;
+  }
+  if (next !== cfg.n) throw new Error(`${where}: field "shards": the shards end at latent ${next}, expected ${cfg.n}`);
+  const out = {} as SaeParams;
+  const entries = paramEntries(cfg);
+  for (const [p, shape] of entries) out[p] = new Float32Array(shape.reduce((a, v) => a * v, 1));
+  for (const [s, { file, latents: [lo, hi] }] of shards.entries()) {
+    const f = SafetensorsFile.open(join(dir, file));
+    try {
+      for (const [p, shape] of entries) {
+        const rows = rowsOfLatent(p, shape, cfg.n);
+        if (!rows && s > 0) continue;
+        const want = rows ? [hi - lo, ...shape.slice(1)] : shape;
+        const got = f.info(p).shape;
+        if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(`${f.path}: tensor "${p}" has shape ${JSON.stringify(got)}, expected ${JSON.stringify(want)} (latents ${lo}:${hi} of ${cfg.n})`);
+        out[p]!.set(f.readF32(p), rows * lo);
+      }
+    } finally {
+      f.close();
+    }
+  }
+  return out;
 }

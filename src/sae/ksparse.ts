@@ -20,6 +20,7 @@ import { fixedK, type Backend, type SparseRows } from '../compute/backend.js';
 import type { Comm } from '../compute/comm.js';
 import type { SaeParams } from './common.js';
 import { type Bf16Encoder, centre, diffSq, preActivations, residualVariance, scatterAdd, sumRows, totalVariance } from './primitives.js';
+import { localCode, shardDecode, shardTopK, type LatentShard } from './shard.js';
 
 export interface TopKLossOptions {
   k: number;
@@ -44,6 +45,9 @@ export interface TopKLossOptions {
   /** data parallel: x is this rank's slice of the global batch; the losses' normalizers are the
    *  global batch's, so the ranks' gradients sum to the global gradient (row selection only) */
   comm?: Comm;
+  /** latent split (./shard.ts): params hold this rank's latents, x the whole batch; the top k is
+   *  chosen over every rank's latents and the reconstruction summed over them (row selection) */
+  shard?: LatentShard;
 }
 
 /** Named results of one forward(+backward) pass. */
@@ -62,7 +66,8 @@ export interface TopKStepResult {
   auxLoss: number;
   /** mean nonzero latents per row */
   l0: number;
-  /** the kept entries (flat, row by row) after ReLU and their latent indices (−1 = empty) */
+  /** the kept entries (flat, row by row) after ReLU and their latent indices (−1 = empty; under
+   *  a latent split, this rank's local indices, −1 for other ranks' latents) */
   acts: Float32Array;
   indices: Int32Array;
   /** the code as CSR */
@@ -93,10 +98,12 @@ export class TopKWorkspace {
   indices: Int32Array;
   auxVals: Float32Array;
   auxIdx: Int32Array;
+  /** n: the latents this process holds (a rank's share under a latent split) */
   constructor(B: number, n: number, d: number, o: TopKLossOptions, dOut = d) {
     this.B = B; this.n = n; this.d = d; this.dOut = dOut;
-    this.kTop = Math.min(n, o.multiTopK ? 4 * o.k : o.k);
-    this.kAux = Math.min(n, o.kAux);
+    const total = o.shard?.total ?? n;
+    this.kTop = Math.min(total, o.multiTopK ? 4 * o.k : o.k);
+    this.kAux = Math.min(total, o.kAux);
     this.pre = new Float32Array(B * n);
     this.xc = new Float32Array(B * d);
     this.recon = new Float32Array(B * dOut);
@@ -113,14 +120,17 @@ export class TopKWorkspace {
   }
 }
 
-/** pre = (x − b_dec)·W_encᵀ (b_enc is added inside the top-k), and the kTop best per row. */
+/** pre = (x − b_dec)·W_encᵀ (b_enc is added inside the top-k), and the kTop best per row
+ *  (under a latent split, over every rank's latents, with global indices). */
 export function encodeTopK(be: Backend, p: SaeParams, x: Float32Array, B: number, ws: TopKWorkspace, k: number, transcoder = false,
-  bf16: Bf16Encoder | null = null): void {
+  bf16: Bf16Encoder | null = null, shard?: LatentShard): void {
   const { d, n } = ws;
   centre(p, x, B, d, transcoder, ws.xc);
   if (bf16) bf16.gemm(be, ws.xc, B, d, ws.pre);
   else be.gemm({ a: ws.xc, b: p.W_enc, c: ws.pre, m: B, n, k: d, transB: true });
-  be.topk(ws.pre, B, n, k, { bias: p.b_enc, vals: ws.topVals, idx: ws.topIdx });
+  const into = { bias: p.b_enc, vals: ws.topVals, idx: ws.topIdx };
+  if (shard) shardTopK(be, shard, ws.pre, B, k, into);
+  else be.topk(ws.pre, B, n, k, into);
 }
 
 /** ReLU of the first k of each row's kTop best entries into acts/indices [B, k]; returns L0·B. */
@@ -153,7 +163,13 @@ export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
   ws: TopKWorkspace, dead: Uint8Array | null, grads: TopKGrads | null, target: Float32Array = x): TopKStepResult {
   const { n, kTop, dOut } = ws;
   const tc = Boolean(o.transcoder);
-  const k = Math.min(o.k, n);
+  const shard = o.shard;
+  const k = Math.min(o.k, shard?.total ?? n);
+  // a code's reconstruction: from this process's decoder rows, or summed over the ranks' shards
+  const decode = (code: SparseRows, out: Float32Array, bias: Float32Array | null = p.b_dec): void => {
+    if (shard) shardDecode(be, shard, code, p.W_dec, dOut, bias, out);
+    else be.sparseDecode(code, p.W_dec, dOut, bias, out);
+  };
   const batch = o.selection === 'batch';
   let z: SparseRows, nnz: number, minKept = Infinity;
   if (batch) {
@@ -165,9 +181,11 @@ export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
       if (z.vals[e]! > 0) { nnz++; minKept = Math.min(minKept, z.vals[e]!); } else { z.vals[e] = 0; z.idx[e] = -1; }
     }
   } else {
-    encodeTopK(be, p, x, B, ws, kTop, tc, o.bf16);
+    encodeTopK(be, p, x, B, ws, kTop, tc, o.bf16, shard);
     nnz = keepFirst(ws, B, k, ws.acts, ws.indices);
     z = fixedK(ws.acts, ws.indices, B, k);
+    // from here on a rank sees its own latents of the code
+    if (shard) z = localCode(z, shard);
   }
   const denom = Math.max(totalVariance(target, B, dOut, o.comm), 1e-30);
   // reconstruction terms: the code itself, or (Matryoshka) each nested prefix of it
@@ -176,7 +194,7 @@ export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
     : [{ z, recon: ws.recon, grad: ws.grad, weight: 1 }];
   let loss = 0, sse = 0;
   for (const t of terms) {
-    be.sparseDecode(t.z, p.W_dec, dOut, p.b_dec, t.recon);
+    decode(t.z, t.recon);
     // dL/dx̂ = 2·weight·(x̂ − x)/denom
     const s = diffSq(t.recon, target, B * dOut, grads ? t.grad : null, (2 * t.weight) / denom);
     loss += (t.weight * s) / denom;
@@ -190,7 +208,8 @@ export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
     const v4 = new Float32Array(B * kTop);
     for (let e = 0; e < B * kTop; e++) v4[e] = ws.topVals[e]! > 0 ? ws.topVals[e]! : 0;
     z4 = fixedK(v4, ws.topIdx, B, kTop);
-    be.sparseDecode(z4, p.W_dec, dOut, p.b_dec, ws.recon4);
+    if (shard) z4 = localCode(z4, shard);
+    decode(z4, ws.recon4);
     fvuMulti = diffSq(ws.recon4, target, B * dOut, grads ? ws.grad4 : null, 2 / (8 * denom)) / denom;
     loss += fvuMulti / 8;
   }
@@ -199,13 +218,19 @@ export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
   let aux: AuxCode | null = null;
   let nDead = 0;
   if (dead && ws.kAux > 0) for (let i = 0; i < n; i++) nDead += dead[i]!;
+  if (shard && dead && ws.kAux > 0) {
+    const all = new Float64Array([nDead]);
+    shard.comm.sum(all);
+    nDead = all[0]!;
+  }
   if (nDead > 0) {
     // dense GEMMs over the dead columns cost ~B·#dead·d at GEMM speed; the sparse kernels
     // cost ~B·k_aux·d at memory speed, about 16× slower per flop on this kind of CPU
     const path = o.auxPath ?? 'auto';
     // (the sparse path reads ws.pre, which holds b_enc already under batch selection)
-    const dense = batch || path === 'dense' || (path === 'auto' && nDead <= 16 * ws.kAux);
-    aux = dense ? denseAux(be, p, ws, dead!, B) : sparseAux(be, p, ws, dead!, B);
+    // (a latent split selects through the sparse path, whose selection it can share)
+    const dense = !shard && (batch || path === 'dense' || (path === 'auto' && nDead <= 16 * ws.kAux));
+    aux = dense ? denseAux(be, p, ws, dead!, B) : sparseAux(be, p, ws, dead!, B, shard);
     aux.decode(ws.auxRecon);
     // target: the residual e = x − x̂ (x̂ detached); ê − e = auxRecon + recon − x. As OpenAI's
     // reference code, the loss is the normalized MSE of ê against e: divided by the residual's
@@ -223,7 +248,7 @@ export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
   }
 
   if (grads) {
-    backward(be, p, B, ws, z, terms, z4, aux, grads, tc);
+    backward(be, p, B, ws, z, terms, z4, aux, grads, tc, shard);
   }
   return { loss, fvu, sse, totalVariance: denom, fvuMulti, auxLoss, l0: nnz / Math.max(B, 1), acts: z.vals, indices: z.idx, z, minKept };
 }
@@ -244,7 +269,7 @@ function prefixTerm(z: SparseRows, m: number, ws: TopKWorkspace | null, B: numbe
 }
 
 function backward(be: Backend, p: SaeParams, B: number, ws: TopKWorkspace, z: SparseRows, terms: ReconTerm[],
-  z4: SparseRows | null, aux: AuxCode | null, g: TopKGrads, transcoder: boolean): void {
+  z4: SparseRows | null, aux: AuxCode | null, g: TopKGrads, transcoder: boolean, shard?: LatentShard): void {
   const { d, kTop, dOut } = ws;
   const k = z.idx.length / Math.max(B, 1);
   g.b_enc.fill(0);
@@ -282,7 +307,16 @@ function backward(be: Backend, p: SaeParams, B: number, ws: TopKWorkspace, z: Sp
   // AuxK (dL/dê is in ws.auxRecon): into W_dec, and through the dead pre-activations into W_enc, b_enc
   aux?.backward(ws.auxRecon, g);
   // b_dec also enters the encoder input (not a transcoder's): db_dec −= Σ_i db_enc[i]·W_enc[i]
-  if (!transcoder) be.gemm({ a: g.b_enc, b: p.W_enc, c: g.b_dec, m: 1, n: d, k: ws.n, alpha: -1, beta: 1 });
+  // (under a latent split, a sum over every rank's latents)
+  if (transcoder) return;
+  if (!shard) {
+    be.gemm({ a: g.b_enc, b: p.W_enc, c: g.b_dec, m: 1, n: d, k: ws.n, alpha: -1, beta: 1 });
+    return;
+  }
+  const part = new Float32Array(d);
+  be.gemm({ a: g.b_enc, b: p.W_enc, c: part, m: 1, n: d, k: ws.n, alpha: -1 });
+  shard.comm.sum(part);
+  for (let c = 0; c < d; c++) g.b_dec[c]! += part[c]!;
 }
 
 /** The AuxK code z_aux [B, k_aux] (dead latents only): its decode and its backward. */
@@ -293,14 +327,21 @@ interface AuxCode {
   backward(gAux: Float32Array, g: TopKGrads): void;
 }
 
-/** AuxK selection over the full pre-activation matrix, then the sparse kernels. */
-function sparseAux(be: Backend, p: SaeParams, ws: TopKWorkspace, dead: Uint8Array, B: number): AuxCode {
+/** AuxK selection over the full pre-activation matrix, then the sparse kernels (under a latent
+ *  split, the selection over every rank's dead latents and the decode summed over the ranks). */
+function sparseAux(be: Backend, p: SaeParams, ws: TopKWorkspace, dead: Uint8Array, B: number, shard?: LatentShard): AuxCode {
   const { d, n, dOut } = ws;
-  be.topk(ws.pre, B, n, ws.kAux, { mask: dead, bias: p.b_enc, vals: ws.auxVals, idx: ws.auxIdx });
+  const into = { mask: dead, bias: p.b_enc, vals: ws.auxVals, idx: ws.auxIdx };
+  if (shard) shardTopK(be, shard, ws.pre, B, ws.kAux, into);
+  else be.topk(ws.pre, B, n, ws.kAux, into);
   for (let e = 0; e < ws.auxVals.length; e++) if (!(ws.auxVals[e]! > 0)) ws.auxVals[e] = 0;
-  const zAux = fixedK(ws.auxVals, ws.auxIdx, B, ws.kAux);
+  let zAux = fixedK(ws.auxVals, ws.auxIdx, B, ws.kAux);
+  if (shard) zAux = localCode(zAux, shard);
   return {
-    decode: (out) => { be.sparseDecode(zAux, p.W_dec, dOut, null, out); },
+    decode: (out) => {
+      if (shard) shardDecode(be, shard, zAux, p.W_dec, dOut, null, out);
+      else be.sparseDecode(zAux, p.W_dec, dOut, null, out);
+    },
     backward: (gAux, g) => {
       be.sparseAccumulate(zAux, gAux, dOut, g.W_dec);
       const dAux = be.sparseDot(zAux, gAux, p.W_dec, dOut);

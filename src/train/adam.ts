@@ -1,5 +1,6 @@
 /** Adam over a named parameter set (β = (0.9, 0.999), ε = 6.25e-10 as in Gao et al.). */
 import type { Backend } from '../compute/backend.js';
+import type { Comm } from '../compute/comm.js';
 
 export const ADAM_DEFAULTS = { beta1: 0.9, beta2: 0.999, eps: 6.25e-10 };
 
@@ -31,11 +32,18 @@ export class Adam<P extends { [name: string]: Float32Array | undefined }> {
   }
 }
 
-/** Scales all gradients so their global L2 norm is at most maxNorm; returns the norm before. */
-export function clipGradNorm(grads: { [name: string]: Float32Array | undefined }, maxNorm: number): number {
-  let s = 0;
-  for (const g of Object.values(grads)) if (g) for (let e = 0; e < g.length; e++) s += g[e]! * g[e]!;
-  const norm = Math.sqrt(s);
+/** Scales all gradients so their global L2 norm is at most maxNorm; returns the norm before.
+ *  Under a latent split the norm is over every rank's gradients: the tensors each rank holds
+ *  whole (replicated, the same on every rank) count once. */
+export function clipGradNorm(grads: { [name: string]: Float32Array | undefined }, maxNorm: number,
+  ranks?: { comm: Comm; replicated: string[] }): number {
+  const sq = new Float64Array(1);
+  for (const [name, g] of Object.entries(grads)) {
+    if (!g || (ranks && ranks.comm.rank > 0 && ranks.replicated.includes(name))) continue;
+    for (let e = 0; e < g.length; e++) sq[0]! += g[e]! * g[e]!;
+  }
+  ranks?.comm.sum(sq);
+  const norm = Math.sqrt(sq[0]!);
   if (maxNorm > 0 && norm > maxNorm) {
     const f = maxNorm / norm;
     for (const g of Object.values(grads)) if (g) for (let e = 0; e < g.length; e++) g[e]! *= f;

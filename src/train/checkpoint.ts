@@ -2,10 +2,14 @@
  * Trainer checkpoints: checkpoints/step-N/ holding state.safetensors (parameters, Adam
  * moments, firing counters, data-source tensors) and trainer.json (step, tokens, adam_step,
  * the data source's position, the architecture's state). A checkpoint folder appears whole or not at all: it is written
- * under a temp name and renamed.
+ * under a temp name and renamed. Under a latent split (--parallel latents) every rank writes its
+ * own state-R-of-P.safetensors (its latents' parameters, Adam moments and firing counters, the
+ * shared b_dec and data position) into the same temp folder; rank 0 adds trainer.json, naming
+ * the number of ranks, once every rank's file is written, and renames the folder.
  */
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { together, type Comm } from '../compute/comm.js';
 import { tempPathFor, writeJsonAtomic } from '../io/atomic.js';
 import { readJsonObject } from '../io/json.js';
 import { fromDiskKeys, snake, toDiskKeys } from '../io/naming.js';
@@ -19,6 +23,13 @@ export interface TrainerMeta {
   source: Record<string, unknown>;
   /** the architecture's own state (e.g. BatchTopK's running threshold) */
   objective?: Record<string, unknown>;
+  /** a latent split's number of ranks (one state file each) */
+  ranks?: number;
+}
+
+/** The state file of rank r of P (P = 1: the one state.safetensors). */
+export function stateFile(rank: number, size: number): string {
+  return size > 1 ? `state-${rank}-of-${size}.safetensors` : 'state.safetensors';
 }
 
 export interface CheckpointData {
@@ -40,37 +51,53 @@ export function checkpointDirs(runDir: string): { step: number; dir: string }[] 
     .sort((a, b) => a.step - b.step);
 }
 
-export function writeCheckpoint(runDir: string, data: CheckpointData, keep = 2): string {
+/** Writes a checkpoint (one process, or every rank of a latent split, each with its own data). */
+export function writeCheckpoint(runDir: string, data: CheckpointData, keep = 2, comm?: Comm): string {
   const root = join(runDir, 'checkpoints');
-  mkdirSync(root, { recursive: true });
+  const ranks = comm && comm.size > 1 ? comm : null, leader = !ranks || ranks.rank === 0;
   const final = join(root, `step-${data.meta.step}`);
-  const tmp = tempPathFor(final);
+  // the ranks of a latent split share a temp name (pid 0, the step in hex: swept as a temp on resume)
+  const tmp = ranks ? `${final}.tmp-0-${(data.meta.step >>> 0).toString(16).padStart(8, '0')}` : tempPathFor(final);
   const tensors: Record<string, TensorOut> = {};
   for (const [name, t] of Object.entries(data.f32)) tensors[name] = { dtype: 'F32', shape: [t.length], data: t };
   for (const [name, t] of Object.entries(data.sourceTensors)) tensors[`source.${name}`] = { dtype: 'F32', shape: [t.length], data: t };
   tensors.sinceFired = { dtype: 'F64', shape: [data.sinceFired.length], data: data.sinceFired };
   try {
-    mkdirSync(tmp);
-    writeSafetensors(join(tmp, 'state.safetensors'), tensors);
-    writeJsonAtomic(join(tmp, 'trainer.json'), toDiskKeys({ ...data.meta }));
-    rmSync(final, { recursive: true, force: true });
-    renameSync(tmp, final);
+    if (leader) {
+      mkdirSync(root, { recursive: true });
+      rmSync(tmp, { recursive: true, force: true });
+      mkdirSync(tmp);
+    }
+    const file = join(tmp, stateFile(ranks?.rank ?? 0, ranks?.size ?? 1));
+    if (ranks) {
+      ranks.barrier();
+      together(ranks, `checkpoint step-${data.meta.step}`, () => writeSafetensors(file, tensors));
+    } else {
+      writeSafetensors(file, tensors);
+    }
+    if (leader) {
+      writeJsonAtomic(join(tmp, 'trainer.json'), toDiskKeys({ ...data.meta, ...(ranks ? { ranks: ranks.size } : {}) }));
+      rmSync(final, { recursive: true, force: true });
+      renameSync(tmp, final);
+    }
   } catch (err) {
-    rmSync(tmp, { recursive: true, force: true });
+    if (leader) rmSync(tmp, { recursive: true, force: true });
     const kept = checkpointDirs(runDir).at(-1);
     throw new Error(`${(err as Error).message}\n  checkpoint step-${data.meta.step} was not written; ${kept ? `${kept.dir} (step ${kept.step}) is intact: make room, then --resume` : 'no earlier checkpoint exists'}`);
   }
-  for (const old of checkpointDirs(runDir).slice(0, -keep)) rmSync(old.dir, { recursive: true, force: true });
+  if (leader) for (const old of checkpointDirs(runDir).slice(0, -keep)) rmSync(old.dir, { recursive: true, force: true });
   return final;
 }
 
-export function readCheckpoint(dir: string): CheckpointData {
+/** Reads a checkpoint: the one state file, or rank r's of a latent split of P ranks. */
+export function readCheckpoint(dir: string, rank = 0, size = 1): CheckpointData {
   const metaPath = join(dir, 'trainer.json');
   const meta = fromDiskKeys(readJsonObject(metaPath)) as unknown as TrainerMeta;
   for (const key of ['step', 'tokens', 'adamStep'] as const) {
     if (!Number.isInteger(meta[key]) || meta[key] < 0) throw new Error(`${metaPath}: field "${snake(key)}" must be a non-negative integer, got ${JSON.stringify(meta[key])}`);
   }
-  const file = SafetensorsFile.open(join(dir, 'state.safetensors'));
+  if ((meta.ranks ?? 1) !== size) throw new Error(`${metaPath}: written by ${meta.ranks ?? 1} rank(s), read by ${size}`);
+  const file = SafetensorsFile.open(join(dir, stateFile(rank, size)));
   try {
     const f32: Record<string, Float32Array> = {};
     const sourceTensors: Record<string, Float32Array> = {};

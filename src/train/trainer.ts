@@ -21,8 +21,9 @@ import { architecture } from '../sae/arch/registry.js';
 import type { Objective } from '../sae/arch/types.js';
 import type { ParamName, Sae, SaeParams } from '../sae/common.js';
 import { initExtras, initParams, matchReconstructionScale } from '../sae/init.js';
-import { paramEntries, saveSae } from '../sae/folder.js';
+import { loadSae, paramEntries, saveSae, saveSaeShard } from '../sae/folder.js';
 import { Bf16Encoder, resolvePrecision } from '../sae/primitives.js';
+import { latentRange, sliceLatents, type LatentShard } from '../sae/shard.js';
 import { Progress } from '../util/progress.js';
 import { Rng, seedFor } from '../util/rng.js';
 import { Adam, clipGradNorm } from './adam.js';
@@ -59,12 +60,17 @@ export interface TrainOptions {
   /** the training rows instead of cfg.data (cfg.data then only describes them): called once
    *  for the training stream and, on a fresh start, once more for the init sample */
   source?: () => ActivationSource | Promise<ActivationSource>;
-  /** data parallel (--parallel data): this process is one rank of an MPI job; every rank reads
-   *  the global batch and trains on its slice, rank 0 alone writes the run folder */
+  /** this process is one rank of an MPI job (docs/design.md §3.4); rank 0 writes the run folder */
   comm?: Comm;
+  /** with comm: 'data' (default; every rank reads the global batch and trains on its slice) or
+   *  'latents' (every rank trains its share of the latents on the whole batch; each writes its
+   *  own checkpoint and SAE shard) */
+  parallel?: 'data' | 'latents';
 }
 
 export interface TrainResult {
+  /** the trained SAE (under a latent split: rank 0's is the whole SAE read back from the folder
+   *  when finished, other ranks' their own latents as an SAE of their own) */
   sae: Sae;
   source: ActivationSource;
   steps: number;
@@ -100,6 +106,10 @@ interface Run {
   /** the job's ranks (SINGLE for one process); rank 0 is the writer of the run folder */
   comm: Comm;
   writer: boolean;
+  /** how the ranks share the work (null: one process) */
+  split: 'data' | 'latents' | null;
+  /** a latent split: this rank's latents of n (params, Adam and firing counters hold only them) */
+  shard: LatentShard | null;
 }
 
 /** The trainer's mutable state. */
@@ -189,17 +199,26 @@ async function prepare(be: Backend, given: TrainConfig, o: TrainOptions, comm: C
     throw new Error(`data ${cfg.data} has no targets to transcode to (use shards from saekit extract --target-site, lm:...,targetSite=SITE, or synthetic:...,targetD=N)`);
   }
   const dOut = cfg.transcode ? source.dOut : undefined;
-  checkMemory(n, d, dOut ?? d, B);
   const from = saved ? ckpts.map((c) => c.dir).reverse() : [];
   if (from.length && saved && saved.resolved.d !== d) throw new Error(`data ${cfg.data} has d=${d}, but the run in ${out} was trained on d=${saved.resolved.d}`);
   const arch = architecture(cfg.arch);
-  if (comm.size > 1 && !arch.dataParallel) {
+  const split = comm.size > 1 ? o.parallel ?? 'data' : null;
+  if (split === 'data' && !arch.dataParallel) {
     throw new Error(`--parallel data: the ${cfg.arch} architecture couples the rows of a batch beyond sums the ranks can share (it splits topk only)`);
+  }
+  if (split === 'latents' && !arch.latentParallel) {
+    throw new Error(`--parallel latents: the ${cfg.arch} architecture does not choose each row's code by a top k the ranks can merge (it splits topk only)`);
   }
   if (saved && Number(saved.resolved.ranks ?? 1) !== comm.size) {
     throw new Error(`--resume: the run in ${out} was trained by ${Number(saved.resolved.ranks ?? 1)} rank(s); resume it with the same number (mpirun -np ${Number(saved.resolved.ranks ?? 1)}), not ${comm.size}`);
   }
-  if (comm.size > B) throw new Error(`--parallel data: --batch ${B} has fewer rows than the ${comm.size} ranks`);
+  const savedSplit = saved && Number(saved.resolved.ranks ?? 1) > 1 ? String(saved.resolved.parallel ?? 'data') : null;
+  if (saved && savedSplit !== split) throw new Error(`--resume: the run in ${out} was trained with --parallel ${savedSplit}; resume it with --parallel ${savedSplit}`);
+  if (split === 'data' && comm.size > B) throw new Error(`--parallel data: --batch ${B} has fewer rows than the ${comm.size} ranks`);
+  if (split === 'latents' && comm.size > n) throw new Error(`--parallel latents: --latents ${n} is fewer than the ${comm.size} ranks`);
+  const range = latentRange(n, comm.rank, split === 'latents' ? comm.size : 1);
+  const shard: LatentShard | null = split === 'latents' ? { comm, lo: range.lo, count: range.hi - range.lo, total: n } : null;
+  checkMemory(range.hi - range.lo, d, dOut ?? d, split === 'data' ? Math.ceil(B / comm.size) : B);
   let sample: Run['sample'] = null;
   let scale = 1;
   if (from.length) {
@@ -230,8 +249,8 @@ async function prepare(be: Backend, given: TrainConfig, o: TrainOptions, comm: C
     // the encoder GEMM's precision as it runs on this machine (bf16 falls back to f32 without a
     // native bf16 GEMM)
     precision: resolvePrecision(be, cfg.precision),
-    // data parallel: the number of ranks (a resumed run needs as many)
-    ...(comm.size > 1 ? { ranks: comm.size } : {}),
+    // the number of ranks and how they split the work (a resumed run needs the same)
+    ...(split ? { ranks: comm.size, parallel: split } : {}),
     ...arch.resolve?.(archOptions(cfg), { d, n }),
   };
   if (o.progress && !from.length && resolved.dead_tokens_effective > available) {
@@ -242,7 +261,7 @@ async function prepare(be: Backend, given: TrainConfig, o: TrainOptions, comm: C
     writeRunConfig(out, { cfg, resolved });
   }
   return {
-    be, cfg, out, data: cfg.data, source, d, n, B, dOut, resolved, from, sample, comm, writer,
+    be, cfg, out, data: cfg.data, source, d, n, B, dOut, resolved, from, sample, comm, writer, split, shard,
     available,
     totalSteps: Math.ceil(available / B),
     ckptEvery: cfg.checkpointEvery > 0 ? cfg.checkpointEvery : Math.max(B, Math.ceil(available / 10)),
@@ -326,23 +345,41 @@ function initialize(run: Run): State {
     if (run.writer) writeRunConfig(run.out, { cfg, resolved: run.resolved });
   }
   arch.afterInit?.(params, opts, dOut !== undefined);
-  const bf16 = encoderCopy(run, params);
-  const objective = arch.objective({ be, d, n, dOut, batch: localRows(run, run.B).rows, seed: cfg.seed, options: opts, params, bf16, ...commOf(run) });
+  // a latent split: every rank makes the single process's init and keeps its own latents
+  const mine = run.shard ? sliceLatents(params, n, run.shard.lo, run.shard.lo + run.shard.count) : params;
+  const objective = objectiveOf(run, mine);
   if (run.writer) writeFileAtomic(join(run.out, 'metrics.jsonl'), ['']);
-  return { objective, bf16, adam: new Adam(objective.params), tracker: new FiringTracker(n, run.resolved.dead_tokens_effective), step: 0, tokens: 0, aboveStart: 0 };
+  return { objective: objective.objective, bf16: objective.bf16, adam: new Adam(objective.objective.params), tracker: new FiringTracker(localLatents(run), run.resolved.dead_tokens_effective), step: 0, tokens: 0, aboveStart: 0 };
+}
+
+/** The latents this process trains (a rank's share under a latent split). */
+function localLatents(run: Run): number {
+  return run.shard?.count ?? run.n;
+}
+
+/** The architecture's objective over this process's parameters, with the encoder's bf16 copy
+ *  when the run's precision is bf16. */
+function objectiveOf(run: Run, params: SaeParams): { objective: Objective; bf16: Bf16Encoder | null } {
+  const { be, cfg, d, dOut } = run;
+  const bf16 = run.resolved.precision === 'bf16' ? new Bf16Encoder(params.W_enc) : null;
+  const parallel = run.split === 'data' ? { comm: run.comm } : run.shard ? { shard: run.shard } : {};
+  const objective = architecture(cfg.arch).objective({
+    be, d, n: localLatents(run), dOut, batch: localRows(run, run.B).rows, seed: cfg.seed, options: archOptions(cfg), params, bf16, ...parallel,
+  });
+  return { objective, bf16 };
 }
 
 function restore(run: Run, dir: string): State {
-  const { be, cfg, d, n, dOut } = run;
-  const ck = readCheckpoint(dir);
+  const { cfg, d, dOut } = run;
+  const n = localLatents(run);
+  const ck = run.shard ? readCheckpoint(dir, run.comm.rank, run.comm.size) : readCheckpoint(dir);
   const get = (name: string, len: number): Float32Array => {
     const t = ck.f32[name];
     if (!t || t.length !== len) throw new Error(`checkpoint ${dir}: tensor "${name}" missing or of the wrong size (expected ${len} values)`);
     return t;
   };
   const params = Object.fromEntries(paramEntries({ d, n, arch: cfg.arch, dOut }).map(([p, shape]) => [p, get(p, shape.reduce((a, v) => a * v, 1))])) as SaeParams;
-  const bf16 = encoderCopy(run, params);
-  const objective = architecture(cfg.arch).objective({ be, d, n, dOut, batch: localRows(run, run.B).rows, seed: cfg.seed, options: archOptions(cfg), params, bf16, ...commOf(run) });
+  const { objective, bf16 } = objectiveOf(run, params);
   const adam = new Adam(objective.params);
   for (const [p, t] of Object.entries(objective.params) as [ParamName, Float32Array][]) {
     adam.m[p]!.set(get(`adam.m.${p}`, t.length));
@@ -360,16 +397,12 @@ function restore(run: Run, dir: string): State {
   return { objective, bf16, adam, tracker, step: ck.meta.step, tokens: ck.meta.tokens, aboveStart: 0 };
 }
 
-/** The bf16 copy of W_enc when the run's precision is bf16 and runs so here (else null). */
-function encoderCopy(run: Run, params: SaeParams): Bf16Encoder | null {
-  return run.resolved.precision === 'bf16' ? new Bf16Encoder(params.W_enc) : null;
-}
-
 /** The saved SAE. It acts on raw activations: with inputs scaled by s during training,
  *  dividing b_enc, b_dec (and thresholds) by s gives the same latents divided by s and the
  *  reconstruction of x itself (the VAE's log-variance head is left as trained). */
 function saeOf(run: Run, st: State): Sae {
-  const { cfg, d, n, dOut } = run, scale = run.resolved.input_scale;
+  const { cfg, d, dOut } = run, scale = run.resolved.input_scale;
+  const n = localLatents(run);
   const params = st.objective.saved();
   const fields = architecture(cfg.arch).saeFields(archOptions(cfg), n);
   const fold = (t: Float32Array): Float32Array => t.map((v) => v / scale);
@@ -393,7 +426,7 @@ function checkpoint(run: Run, st: State): void {
   writeCheckpoint(run.out, {
     meta: { step: st.step, tokens: st.tokens, adamStep: st.adam.step, source: sourceState.json, objective: objState.json },
     f32, sinceFired: st.tracker.sinceFired, sourceTensors: sourceState.tensors ?? {},
-  });
+  }, 2, run.shard ? run.comm : undefined);
 }
 
 /** One batch: forward/backward, the optimizer and the firing statistics. Returns the metrics
@@ -412,13 +445,13 @@ function step(run: Run, st: State, x: Float32Array, y: Float32Array | undefined)
   const mine = localRows(run, rows), dY = run.dOut ?? d;
   const res = st.objective.step(x.subarray(mine.lo * d, (mine.lo + mine.rows) * d), mine.rows, st.tracker.deadMask(), st.tokens / cfg.tokens,
     y?.subarray(mine.lo * dY, (mine.lo + mine.rows) * dY));
-  if (run.comm.size > 1) sumAcrossRanks(run, st, res, mine.rows, rows);
+  if (run.split === 'data') sumAcrossRanks(run, st, res, mine.rows, rows);
   if (!Number.isFinite(res.loss)) {
     throw new TrainingDiverged(`training diverged at step ${st.step}: loss is ${res.loss} (try a lower --lr; the data's scale may be far from 1)`);
   }
   checkDivergence(run, st, res.fvu);
-  if (run.comm.size === 1) st.tracker.record(rows, res.acts, res.indices);
-  if (cfg.clipGrad > 0) clipGradNorm(st.objective.grads, cfg.clipGrad);
+  if (run.split !== 'data') st.tracker.record(rows, res.acts, res.indices);
+  if (cfg.clipGrad > 0) clipGradNorm(st.objective.grads, cfg.clipGrad, run.shard ? { comm: run.comm, replicated: ['b_dec'] } : undefined);
   const lr = lrAt(st.step, run.totalSteps, run.resolved.lr, cfg.warmup, cfg.decay);
   // unit-norm decoder rows (all but ReLU and VAE): gradient projected off each row, renormalized after
   st.adam.update(run.be, st.objective.params, st.objective.grads, lr, st.objective.unitRows);
@@ -428,15 +461,13 @@ function step(run: Run, st: State, x: Float32Array, y: Float32Array | undefined)
   return { res, rows, lr };
 }
 
-/** Rank r's rows of a global batch of `rows`: [lo, lo + rows) (all of them for one process). */
+/** Rank r's rows of a global batch of `rows`: [lo, lo + rows) (all of them for one process or a
+ *  latent split). */
 function localRows(run: Run, rows: number): { lo: number; rows: number } {
+  if (run.split !== 'data') return { lo: 0, rows };
   const { rank, size } = run.comm;
   const lo = Math.floor((rank * rows) / size), hi = Math.floor(((rank + 1) * rows) / size);
   return { lo, rows: hi - lo };
-}
-
-function commOf(run: Run): { comm?: Comm } {
-  return run.comm.size > 1 ? { comm: run.comm } : {};
 }
 
 /** After each rank's forward and backward on its slice: the gradients summed over the ranks (in
@@ -486,7 +517,7 @@ async function loop(run: Run, st: State, o: TrainOptions): Promise<TrainResult> 
     const { res, lr } = got;
     if (st.step % cfg.logEvery === 0 || st.tokens >= run.available) {
       last = {
-        step: st.step, tokens: st.tokens, loss: res.loss, fvu: res.fvu, l0: res.l0, dead_fraction: st.tracker.deadFraction(), aux_loss: res.auxLoss,
+        step: st.step, tokens: st.tokens, loss: res.loss, fvu: res.fvu, l0: res.l0, dead_fraction: deadFraction(run, st), aux_loss: res.auxLoss,
         ...res.extra, lr, tokens_per_s: progress?.rate(st.tokens) ?? 0,
       };
       pending.push(JSON.stringify(last));
@@ -501,10 +532,9 @@ async function loop(run: Run, st: State, o: TrainOptions): Promise<TrainResult> 
       if (asked[0]! > 0) stoppedBy ??= 'another rank stopped';
     }
     if (st.tokens >= nextCkpt || stoppedBy) {
-      if (run.writer) {
-        flushMetrics(metricsPath, pending);
-        checkpoint(run, st);
-      }
+      if (run.writer) flushMetrics(metricsPath, pending);
+      // (every rank of a latent split writes its own state)
+      if (run.writer || run.shard) checkpoint(run, st);
       nextCkpt = (Math.floor(st.tokens / run.ckptEvery) + 1) * run.ckptEvery;
     }
     if (stoppedBy && st.tokens < cfg.tokens) return done(false, stoppedBy);
@@ -512,11 +542,24 @@ async function loop(run: Run, st: State, o: TrainOptions): Promise<TrainResult> 
     if (st.step % 4 === 0) await new Promise((r) => setImmediate(r));
   }
   const res = done(true);
-  if (run.writer) {
+  if (run.shard) {
+    checkpoint(run, st);
+    const whole = { ...res.sae.cfg, n: run.n };
+    saveSaeShard(out, whole, res.sae.params, run.comm, (r) => latentRange(run.n, r, run.comm.size));
+    if (run.writer) res.sae = loadSae(out);
+  } else if (run.writer) {
     checkpoint(run, st);
     saveSae(out, res.sae);
   }
   return res;
+}
+
+/** The fraction of dead latents (over every rank's latents under a latent split). */
+function deadFraction(run: Run, st: State): number {
+  if (!run.shard) return st.tracker.deadFraction();
+  const dead = new Float64Array([st.tracker.deadFraction() * run.shard.count]);
+  run.comm.sum(dead);
+  return Math.round(dead[0]!) / run.n;
 }
 
 /** Removes what a failed fresh start wrote (and the folder, when this call created it). */

@@ -9,6 +9,7 @@ import { paretoFrontier } from '../eval/frontier.js';
 import { metricRows } from '../eval/report.js';
 import { readJsonOrNull } from '../io/json.js';
 import { lockHolder } from '../io/lock.js';
+import { hasSaeWeights } from '../sae/folder.js';
 
 export type RunStatus = 'running' | 'finished' | 'stopped';
 
@@ -16,7 +17,7 @@ export interface RunSummary {
   /** the run's folder relative to the scanned folder */
   name: string;
   path: string;
-  /** running: its lock is held by a live process; finished: sae.safetensors and eval.json
+  /** running: its lock is held by a live process; finished: the SAE's weights and eval.json
    *  written; stopped: neither (killed or failed; `saekit train --out RUN --resume` continues it) */
   status: RunStatus;
   arch: string;
@@ -47,7 +48,7 @@ function summarize(root: string, run: string): RunSummary {
   const ev = readObject(join(run, 'eval.json'));
   const logged = metricRows(run, Infinity);
   const steps = logged.length, last = logged[steps - 1] as unknown as Record<string, number> | undefined;
-  const finished = existsSync(join(run, 'sae.safetensors')) && ev !== null;
+  const finished = hasSaeWeights(run) && ev !== null;
   const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
   return {
     name: relative(root, run) || basename(run), path: run,

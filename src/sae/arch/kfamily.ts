@@ -32,8 +32,8 @@ export const resolveKAux = (o: KSparseOptions, { d, n }: { d: number; n: number 
 export function kSparseObjective(ctx: ObjectiveContext<KSparseOptions>, o: { batch: boolean; multiTopK?: boolean; prefixes?: number[] }): Objective {
   const { be, d, n, dOut, options } = ctx;
   const opts: TopKLossOptions = {
-    k: options.k, multiTopK: Boolean(o.multiTopK) && !o.batch, kAux: resolveKAux(options, { d, n }), auxAlpha: options.auxAlpha,
-    selection: o.batch ? 'batch' : 'row', prefixes: o.prefixes, transcoder: dOut !== undefined, bf16: ctx.bf16, comm: ctx.comm,
+    k: options.k, multiTopK: Boolean(o.multiTopK) && !o.batch, kAux: resolveKAux(options, { d, n: ctx.shard?.total ?? n }), auxAlpha: options.auxAlpha,
+    selection: o.batch ? 'batch' : 'row', prefixes: o.prefixes, transcoder: dOut !== undefined, bf16: ctx.bf16, comm: ctx.comm, shard: ctx.shard,
   };
   const out = dOut ?? d;
   const ws = new TopKWorkspace(ctx.batch, n, d, opts, out);

@@ -8,6 +8,7 @@ import type { Backend, Precision, SparseRows } from '../../compute/backend.js';
 import type { Comm } from '../../compute/comm.js';
 import type { ParamName, Sae, SaeParams } from '../common.js';
 import type { Bf16Encoder } from '../primitives.js';
+import type { LatentShard } from '../shard.js';
 
 /** What one training step reports to the trainer. */
 export interface StepOutcome {
@@ -59,6 +60,9 @@ export interface ObjectiveContext<O> {
   bf16: Bf16Encoder | null;
   /** data parallel (dataParallel architectures only): the job's ranks; x holds this rank's rows */
   comm?: Comm;
+  /** latent split (latentParallel architectures only): n and params are this rank's latents of
+   *  shard.total; x holds the whole batch */
+  shard?: LatentShard;
 }
 
 /** Inference on rows x [B, d]. */
@@ -121,6 +125,9 @@ export interface Architecture<O extends object = any> {
   /** its objective trains on a slice of the global batch per rank (--parallel data): the loss
    *  couples rows only through normalizers the ranks sum (TopK) */
   readonly dataParallel?: boolean;
+  /** its objective trains on a share of the latents per rank (--parallel latents): a row top-k
+   *  the ranks can choose together from their own candidates (TopK) */
+  readonly latentParallel?: boolean;
   objective(ctx: ObjectiveContext<O>): Objective;
   encode(be: Backend, sae: Sae, x: Float32Array, B: number, o?: EncodeOptions): Encoded;
   /** the saved SAE's architecture fields */
