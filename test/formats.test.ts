@@ -10,7 +10,9 @@ import { writeJsonAtomic } from '../src/io/atomic.js';
 import { exportSparsify, importSparsify } from '../src/formats/sparsify.js';
 import { SafetensorsFile, writeSafetensors } from '../src/io/safetensors.js';
 import { type Sae } from '../src/sae/common.js';
-import { loadSae, saveSae } from '../src/sae/folder.js';
+import { SINGLE, type Comm } from '../src/compute/comm.js';
+import { hasSaeWeights, loadSae, saveSae, saveSaeShard } from '../src/sae/folder.js';
+import { latentRange, sliceLatents } from '../src/sae/shard.js';
 import { topkForwardBackward, TopKWorkspace } from '../src/sae/ksparse.js';
 import { Rng } from '../src/util/rng.js';
 
@@ -37,6 +39,31 @@ describe('formats', () => {
     const back = loadSae(dir);
     expect(back.cfg).toEqual(sae.cfg);
     for (const p of ['W_enc', 'b_enc', 'W_dec', 'b_dec'] as const) expect(Array.from(back.params[p])).toEqual(Array.from(sae.params[p]));
+  });
+
+  it('a latent split\'s shards (one file per rank, listed in cfg.json) load as one SAE; a gap or a wrong shape is named', () => {
+    const dir = tmp(), sae = randomSae(), P = 3;
+    const range = (r: number) => latentRange(n, r, P);
+    // the ranks in reverse: rank 0 writes cfg.json last, as under mpirun once every file is written
+    for (const rank of [2, 1, 0]) {
+      const comm: Comm = { ...SINGLE, rank, size: P };
+      expect(hasSaeWeights(dir)).toBe(false);
+      saveSaeShard(dir, sae.cfg, sliceLatents(sae.params, n, range(rank).lo, range(rank).hi), comm, range);
+    }
+    expect(hasSaeWeights(dir)).toBe(true);
+    const back = loadSae(dir);
+    expect(back.cfg).toEqual(sae.cfg);
+    for (const p of ['W_enc', 'b_enc', 'W_dec', 'b_dec'] as const) expect(Array.from(back.params[p])).toEqual(Array.from(sae.params[p]));
+    expect(SafetensorsFile.open(join(dir, 'sae-1-of-3.safetensors')).info('W_enc').shape).toEqual([range(1).hi - range(1).lo, d]);
+    // a saved copy is one ordinary file again
+    const copy = tmp();
+    saveSae(copy, back);
+    expect(JSON.parse(readFileSync(join(copy, 'cfg.json'), 'utf8')).shards).toBeUndefined();
+    const cfgPath = join(dir, 'cfg.json'), cfg = JSON.parse(readFileSync(cfgPath, 'utf8'));
+    writeJsonAtomic(cfgPath, { ...cfg, shards: [cfg.shards[0], cfg.shards[2]] });
+    expect(() => loadSae(dir)).toThrow(/cfg\.json: field "shards": sae-2-of-3\.safetensors holds latents 6:10, expected 3:…/);
+    writeJsonAtomic(cfgPath, { ...cfg, shards: [cfg.shards[0], { ...cfg.shards[1], latents: [3, 7] }, { ...cfg.shards[2], latents: [7, 10] }] });
+    expect(() => loadSae(dir)).toThrow(/sae-1-of-3\.safetensors: tensor "W_enc" has shape \[3,6\], expected \[4,6\] \(latents 3:7 of 10\)/);
   });
 
   it('SAELens: W_enc is [d_in, d_sae], cfg keys as SAELens writes them, round trip and same reconstruction', () => {
