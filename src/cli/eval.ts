@@ -1,5 +1,4 @@
 /** `saekit eval RUN --data PATH [--json]`: evaluate a trained SAE on activations. */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { evaluateJob } from '../app/evaluate.js';

@@ -15,7 +15,6 @@
  * The backward is written by hand and sparse: only the dense encoder GEMM touches all n
  * latents; every gradient of W_enc, b_enc, W_dec flows through the B·k kept entries.
  */
-import { z } from 'zod';
 import { fixedK, type Backend, type SparseRows } from '../compute/backend.js';
 import type { Comm } from '../compute/comm.js';
 import type { SaeParams } from './common.js';
