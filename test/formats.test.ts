@@ -10,9 +10,9 @@ import { writeJsonAtomic } from '../src/io/atomic.js';
 import { exportSparsify, importSparsify } from '../src/formats/sparsify.js';
 import { SafetensorsFile, writeSafetensors } from '../src/io/safetensors.js';
 import { type Sae } from '../src/sae/common.js';
-import { SINGLE, type Comm } from '../src/compute/comm.js';
+import { rankRange, SINGLE, type Comm } from '../src/compute/comm.js';
 import { hasSaeWeights, loadSae, saveSae, saveSaeShard } from '../src/sae/folder.js';
-import { latentRange, sliceLatents } from '../src/sae/shard.js';
+import { sliceLatents } from '../src/sae/shard.js';
 import { topkForwardBackward, TopKWorkspace } from '../src/sae/ksparse.js';
 import { Rng } from '../src/util/rng.js';
 
@@ -43,7 +43,7 @@ describe('formats', () => {
 
   it('a latent split\'s shards (one file per rank, listed in cfg.json) load as one SAE; a gap or a wrong shape is named', () => {
     const dir = tmp(), sae = randomSae(), P = 3;
-    const range = (r: number) => latentRange(n, r, P);
+    const range = (r: number) => rankRange(n, r, P);
     // the ranks in reverse: rank 0 writes cfg.json last, as under mpirun once every file is written
     for (const rank of [2, 1, 0]) {
       const comm: Comm = { ...SINGLE, rank, size: P };

@@ -18,6 +18,12 @@ export interface Comm {
   abort(code: number): void;
 }
 
+/** Rank r's part [lo, hi) of `count` items (latents, a batch's rows) over `size` ranks:
+ *  contiguous, in rank order, sizes differing by at most one. */
+export function rankRange(count: number, rank: number, size: number): { lo: number; hi: number } {
+  return { lo: Math.floor((rank * count) / size), hi: Math.floor(((rank + 1) * count) / size) };
+}
+
 /** One process: sums are the identity. */
 export const SINGLE: Comm = { rank: 0, size: 1, sum() {}, gather: (part) => part.slice() as typeof part, barrier() {}, abort(code) { process.exit(code); } };
 

@@ -204,6 +204,19 @@ export class ShardSource implements ActivationSource {
     return filled;
   }
 
+  skip(rows: number): number {
+    const n = Math.max(0, Math.min(rows, this.end - this.#pos));
+    const entry = this.manifest.shards[this.#shard];
+    // within the open shard: move the row; else seek (closing the file)
+    if (entry && this.#row + n < entry.tokens) {
+      this.#row += n;
+      this.#pos += n;
+    } else {
+      this.#seek(this.#pos + n);
+    }
+    return n;
+  }
+
   state(): SourceState {
     return { json: { kind: 'shards', shard: this.#shard, row: this.#row } };
   }

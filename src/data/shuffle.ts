@@ -4,7 +4,7 @@
  * Its state (buffer contents, fill, RNG) is saved in checkpoints so resume is exact.
  */
 import { Rng } from '../util/rng.js';
-import type { ActivationSource, SourceState } from './source.js';
+import { fromInnerTensors, innerTensors, type ActivationSource, type SourceState } from './source.js';
 
 export class ShuffleBuffer implements ActivationSource {
   readonly d: number;
@@ -72,7 +72,7 @@ export class ShuffleBuffer implements ActivationSource {
     return {
       json: { kind: 'shuffle', fill: this.#fill, primed: this.#primed, rng: Array.from(this.#rng.state), inner: inner.json },
       tensors: {
-        ...prefix(inner.tensors ?? {}, 'inner.'),
+        ...innerTensors(inner.tensors ?? {}),
         buffer: this.#buf.slice(0, this.#fill * this.d),
         stage: this.#stage.slice(this.#stagePos * this.d, this.#stageFill * this.d),
       },
@@ -92,11 +92,6 @@ export class ShuffleBuffer implements ActivationSource {
     this.#stage.set(stage);
     this.#stageFill = stage.length / this.d;
     this.#stagePos = 0;
-    const innerTensors = Object.fromEntries(Object.entries(state.tensors ?? {}).filter(([k]) => k.startsWith('inner.')).map(([k, v]) => [k.slice(6), v]));
-    this.inner.restore({ json: j.inner, tensors: innerTensors });
+    this.inner.restore({ json: j.inner, tensors: fromInnerTensors(state.tensors) });
   }
-}
-
-function prefix(t: Record<string, Float32Array>, p: string): Record<string, Float32Array> {
-  return Object.fromEntries(Object.entries(t).map(([k, v]) => [p + k, v]));
 }

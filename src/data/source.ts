@@ -37,6 +37,19 @@ export interface ActivationSource {
   /** Fills out[0 .. rows·d) with the next rows (and targets [rows, dOut] with their targets,
    *  when given and the source has them); returns how many were filled (fewer only at the end). */
   read(out: Float32Array, rows: number, targets?: Float32Array): number;
+  /** Passes over the next `rows` rows without reading them (where the source can seek); returns
+   *  how many there were. Absent: a reader that skips reads and drops them. */
+  skip?(rows: number): number;
   state(): SourceState;
   restore(state: SourceState): void;
+}
+
+/** A wrapping source's state tensors: the inner source's under "inner." beside its own. */
+export function innerTensors(t: Record<string, Float32Array>): Record<string, Float32Array> {
+  return Object.fromEntries(Object.entries(t).map(([k, v]) => ['inner.' + k, v]));
+}
+
+/** The inner source's tensors back out of a wrapping source's state. */
+export function fromInnerTensors(t: Record<string, Float32Array> | undefined): Record<string, Float32Array> {
+  return Object.fromEntries(Object.entries(t ?? {}).filter(([k]) => k.startsWith('inner.')).map(([k, v]) => [k.slice(6), v]));
 }

@@ -11,9 +11,11 @@ import type { Backend } from '../compute/backend.js';
 import { formatLmSpec, LmSpec, openLmSource, parseLmSpec } from './lm.js';
 import { JoinedTargets, SplitTargets } from './pairs.js';
 import { readManifest, ShardOrigin, ShardSource } from './shards.js';
+import { RankSlice } from './rank-slice.js';
 import { ShuffleBuffer } from './shuffle.js';
 import type { ActivationSource } from './source.js';
 import { parseSyntheticSpec, SyntheticOptions, SyntheticSource } from './synthetic.js';
+import { seedFor } from '../util/rng.js';
 
 export type DataSpec =
   /** `given`: the options the spec names (defaults apply to the rest) */
@@ -96,7 +98,10 @@ export function autoShuffleRows(spec: DataSpec, d: number, dOut = 0): number | '
 }
 
 /** Opens a source; `shuffle` rows (a transcoder's with their targets) through a buffer. */
-export async function openData(spec: DataSpec, be: Backend, o: { shuffle?: 'none' | 'auto' | number; seed?: number } = {}): Promise<ActivationSource> {
+/** Opens a spec's rows. With `rank` (--parallel data): that rank's slice [lo, hi) of every block
+ *  of `block` rows (the global batch), shuffled by a buffer of its own with a seed of its own. */
+export async function openData(spec: DataSpec, be: Backend,
+  o: { shuffle?: 'none' | 'auto' | number; seed?: number; rank?: { rank: number; block: number; lo: number; hi: number } } = {}): Promise<ActivationSource> {
   let base: ActivationSource;
   switch (spec.kind) {
     case 'synthetic': base = new SyntheticSource(spec.given, be); break;
@@ -105,8 +110,9 @@ export async function openData(spec: DataSpec, be: Backend, o: { shuffle?: 'none
     default: throw new Error(`unknown data spec ${String(spec satisfies never)}`);
   }
   const shuffle = o.shuffle === 'auto' ? autoShuffleRows(spec, base.d, base.dOut) : o.shuffle ?? 'none';
+  if (o.rank) base = new RankSlice(base, o.rank.block, o.rank.lo, o.rank.hi);
   if (shuffle === 'none') return base;
-  const seed = o.seed ?? 0;
+  const seed = o.rank && o.rank.rank > 0 ? seedFor(o.seed ?? 0, `data-rank-${o.rank.rank}`) : o.seed ?? 0;
   return base.dOut ? new SplitTargets(new ShuffleBuffer(new JoinedTargets(base), shuffle, seed), base.d, base.dOut) : new ShuffleBuffer(base, shuffle, seed);
 }
 

@@ -21,11 +21,6 @@ export interface LatentShard {
   total: number;
 }
 
-/** Rank r's latent range of n over P ranks: contiguous, sizes differing by at most one. */
-export function latentRange(n: number, rank: number, size: number): { lo: number; hi: number } {
-  return { lo: Math.floor((rank * n) / size), hi: Math.floor(((rank + 1) * n) / size) };
-}
-
 /** Rows [lo, hi) of every latent-indexed tensor (rows of W_enc, W_dec, entries of b_enc and the
  *  extras of length n); b_dec and other tensors whole. */
 export function sliceLatents(p: SaeParams, n: number, lo: number, hi: number): SaeParams {

@@ -2,10 +2,12 @@
  * Trainer checkpoints: checkpoints/step-N/ holding state.safetensors (parameters, Adam
  * moments, firing counters, data-source tensors) and trainer.json (step, tokens, adam_step,
  * the data source's position, the architecture's state). A checkpoint folder appears whole or not at all: it is written
- * under a temp name and renamed. Under a latent split (--parallel latents) every rank writes its
- * own state-R-of-P.safetensors (its latents' parameters, Adam moments and firing counters, the
- * shared b_dec and data position) into the same temp folder; rank 0 adds trainer.json, naming
- * the number of ranks, once every rank's file is written, and renames the folder.
+ * under a temp name and renamed. With ranks every rank writes its own state-R-of-P.safetensors
+ * into the same temp folder (a latent split: its latents' parameters, Adam moments and firing
+ * counters, the shared b_dec; data parallel: rank 0 the trainer's state, the same on every rank,
+ * and every rank its own data position, also kept in its file's header); rank 0 adds
+ * trainer.json, naming the number of ranks, once every rank's file is written, and renames the
+ * folder.
  */
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -71,7 +73,8 @@ export function writeCheckpoint(runDir: string, data: CheckpointData, keep = 2, 
     const file = join(tmp, stateFile(ranks?.rank ?? 0, ranks?.size ?? 1));
     if (ranks) {
       ranks.barrier();
-      together(ranks, `checkpoint step-${data.meta.step}`, () => writeSafetensors(file, tensors));
+      // each rank's data position in its own file's header
+      together(ranks, `checkpoint step-${data.meta.step}`, () => writeSafetensors(file, tensors, { source: JSON.stringify(data.meta.source) }));
     } else {
       writeSafetensors(file, tensors);
     }
@@ -109,7 +112,15 @@ export function readCheckpoint(dir: string, rank = 0, size = 1): CheckpointData 
       else f32[name] = file.readF32(name);
     }
     if (!sinceFired) throw new Error(`${file.path}: no "sinceFired" tensor: not a saekit trainer checkpoint`);
-    return { meta, f32, sinceFired, sourceTensors };
+    const source = file.metadata.source;
+    if (source === undefined) return { meta, f32, sinceFired, sourceTensors };
+    let own: Record<string, unknown>;
+    try {
+      own = JSON.parse(source) as Record<string, unknown>;
+    } catch {
+      throw new Error(`${file.path}: the header's "source" (this rank's data position) is not JSON`);
+    }
+    return { meta: { ...meta, source: own }, f32, sinceFired, sourceTensors };
   } finally {
     file.close();
   }

@@ -12,8 +12,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, rmdirSync } f
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Backend } from '../compute/backend.js';
-import { SINGLE, type Comm } from '../compute/comm.js';
+import { rankRange, SINGLE, type Comm } from '../compute/comm.js';
 import { formatDataSpec, openData, parseDataSpec } from '../data/spec.js';
+import { RankSlice, wholeLength } from '../data/rank-slice.js';
 import type { ActivationSource } from '../data/source.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { LOCK_FILE, lockFolder, requireFolder } from '../io/lock.js';
@@ -23,7 +24,7 @@ import type { ParamName, Sae, SaeParams } from '../sae/common.js';
 import { initExtras, initParams, matchReconstructionScale } from '../sae/init.js';
 import { loadSae, paramEntries, saveSae, saveSaeShard } from '../sae/folder.js';
 import { Bf16Encoder, resolvePrecision } from '../sae/primitives.js';
-import { latentRange, sliceLatents, type LatentShard } from '../sae/shard.js';
+import { sliceLatents, type LatentShard } from '../sae/shard.js';
 import { Progress } from '../util/progress.js';
 import { Rng, seedFor } from '../util/rng.js';
 import { Adam, clipGradNorm } from './adam.js';
@@ -190,7 +191,14 @@ async function prepare(be: Backend, given: TrainConfig, o: TrainOptions, comm: C
   if (!o.resume && writer && entries(out).length > 0) {
     throw new Error(`--out ${out} already exists and is not empty: ${checkpointDirs(out).length ? 'pass --resume to continue it, or ' : ''}choose a new folder`);
   }
-  const open = o.source ?? (() => openData(parseDataSpec(cfg.data), be, { shuffle: cfg.shuffle, seed: cfg.seed }));
+  // data parallel: this rank reads its own slice of every global batch (its own shuffle buffer)
+  const split = comm.size > 1 ? o.parallel ?? 'data' : null;
+  const part = split === 'data' ? { rank: comm.rank, block: given.batch, ...rankRange(given.batch, comm.rank, comm.size) } : undefined;
+  const open = async (): Promise<ActivationSource> => {
+    if (!o.source) return openData(parseDataSpec(cfg.data), be, { shuffle: cfg.shuffle, seed: cfg.seed, ...(part ? { rank: part } : {}) });
+    const given = await o.source();
+    return part ? new RankSlice(given, part.block, part.lo, part.hi) : given;
+  };
   const source = await open();
   const d = source.d, n = latentsFor(cfg, d), B = cfg.batch;
   if (cfg.latents === undefined) checkArchitecture(cfg, n, `--latents ${n} (${cfg.expansion} × d=${d})`);
@@ -202,7 +210,6 @@ async function prepare(be: Backend, given: TrainConfig, o: TrainOptions, comm: C
   const from = saved ? ckpts.map((c) => c.dir).reverse() : [];
   if (from.length && saved && saved.resolved.d !== d) throw new Error(`data ${cfg.data} has d=${d}, but the run in ${out} was trained on d=${saved.resolved.d}`);
   const arch = architecture(cfg.arch);
-  const split = comm.size > 1 ? o.parallel ?? 'data' : null;
   if (split === 'data' && !arch.dataParallel) {
     throw new Error(`--parallel data: the ${cfg.arch} architecture couples the rows of a batch beyond sums the ranks can share (it splits topk only)`);
   }
@@ -216,7 +223,7 @@ async function prepare(be: Backend, given: TrainConfig, o: TrainOptions, comm: C
   if (saved && savedSplit !== split) throw new Error(`--resume: the run in ${out} was trained with --parallel ${savedSplit}; resume it with --parallel ${savedSplit}`);
   if (split === 'data' && comm.size > B) throw new Error(`--parallel data: --batch ${B} has fewer rows than the ${comm.size} ranks`);
   if (split === 'latents' && comm.size > n) throw new Error(`--parallel latents: --latents ${n} is fewer than the ${comm.size} ranks`);
-  const range = latentRange(n, comm.rank, split === 'latents' ? comm.size : 1);
+  const range = rankRange(n, comm.rank, split === 'latents' ? comm.size : 1);
   const shard: LatentShard | null = split === 'latents' ? { comm, lo: range.lo, count: range.hi - range.lo, total: n } : null;
   checkMemory(range.hi - range.lo, d, dOut ?? d, split === 'data' ? Math.ceil(B / comm.size) : B);
   let sample: Run['sample'] = null;
@@ -232,7 +239,9 @@ async function prepare(be: Backend, given: TrainConfig, o: TrainOptions, comm: C
     for (let e = 0; e < sample.rows * d; e++) sample.x[e]! *= scale;
     if (dOut) for (let e = 0; e < sample.rows * dOut; e++) sample.y[e]! *= scale;
   }
-  const available = Number.isFinite(source.length) ? Math.min(cfg.tokens, source.length) : cfg.tokens;
+  // (data parallel: the rows of every rank's slice together)
+  const rowsThere = wholeLength(source);
+  const available = Number.isFinite(rowsThere) ? Math.min(cfg.tokens, rowsThere) : cfg.tokens;
   if (available < cfg.tokens && o.progress) process.stderr.write(`saekit: the data holds ${available} rows, fewer than the ${cfg.tokens} tokens asked for: training on them, with the schedule fitted to them\n`);
   const kept = from.length ? saved!.resolved : undefined;
   const resolved: Resolved = {
@@ -372,7 +381,11 @@ function objectiveOf(run: Run, params: SaeParams): { objective: Objective; bf16:
 function restore(run: Run, dir: string): State {
   const { cfg, d, dOut } = run;
   const n = localLatents(run);
-  const ck = run.shard ? readCheckpoint(dir, run.comm.rank, run.comm.size) : readCheckpoint(dir);
+  // a latent split: this rank's file; data parallel: the trainer's state from rank 0's file (the
+  // same on every rank), the data position from this rank's own
+  const ranks = run.split ? run.comm.size : 1;
+  const ck = readCheckpoint(dir, run.shard ? run.comm.rank : 0, ranks);
+  const own = run.split === 'data' && run.comm.rank > 0 ? readCheckpoint(dir, run.comm.rank, ranks) : ck;
   const get = (name: string, len: number): Float32Array => {
     const t = ck.f32[name];
     if (!t || t.length !== len) throw new Error(`checkpoint ${dir}: tensor "${name}" missing or of the wrong size (expected ${len} values)`);
@@ -391,7 +404,7 @@ function restore(run: Run, dir: string): State {
   if (ck.sinceFired.length !== n) throw new Error(`checkpoint ${dir}: firing counters cover ${ck.sinceFired.length} latents, expected ${n}`);
   const tracker = new FiringTracker(n, run.resolved.dead_tokens_effective);
   tracker.sinceFired.set(ck.sinceFired);
-  run.source.restore(sourceStateOf(ck));
+  run.source.restore(sourceStateOf(own));
   if (ck.meta.tokens > cfg.tokens) throw new Error(`--tokens ${cfg.tokens}: the run in ${run.out} has already trained on ${ck.meta.tokens} tokens`);
   if (run.writer) truncateMetrics(join(run.out, 'metrics.jsonl'), ck.meta.step);
   return { objective, bf16, adam, tracker, step: ck.meta.step, tokens: ck.meta.tokens, aboveStart: 0 };
@@ -413,39 +426,46 @@ function saeOf(run: Run, st: State): Sae {
   };
 }
 
+/** Writes a checkpoint: one process's; every rank's own under a latent split; under data
+ *  parallel rank 0's trainer state (the same on every rank) and every rank's data position. */
 function checkpoint(run: Run, st: State): void {
   const sourceState = run.source.state();
   const objState = st.objective.state();
-  // the trained parameters as they are (saved() may fold them), plus what saved() adds
-  const f32: Record<string, Float32Array> = { ...st.objective.saved() as Record<string, Float32Array>, ...st.objective.params as Record<string, Float32Array> };
-  for (const p of Object.keys(st.objective.params) as ParamName[]) {
-    f32[`adam.m.${p}`] = st.adam.m[p]!;
-    f32[`adam.v.${p}`] = st.adam.v[p]!;
+  const f32: Record<string, Float32Array> = {};
+  if (run.split !== 'data' || run.writer) {
+    // the trained parameters as they are (saved() may fold them), plus what saved() adds
+    Object.assign(f32, st.objective.saved(), st.objective.params);
+    for (const p of Object.keys(st.objective.params) as ParamName[]) {
+      f32[`adam.m.${p}`] = st.adam.m[p]!;
+      f32[`adam.v.${p}`] = st.adam.v[p]!;
+    }
+    for (const [k, t] of Object.entries(objState.tensors)) f32[`objective.${k}`] = t;
   }
-  for (const [k, t] of Object.entries(objState.tensors)) f32[`objective.${k}`] = t;
   writeCheckpoint(run.out, {
     meta: { step: st.step, tokens: st.tokens, adamStep: st.adam.step, source: sourceState.json, objective: objState.json },
     f32, sinceFired: st.tracker.sinceFired, sourceTensors: sourceState.tensors ?? {},
-  }, 2, run.shard ? run.comm : undefined);
+  }, 2, run.split ? run.comm : undefined);
 }
 
 /** One batch: forward/backward, the optimizer and the firing statistics. Returns the metrics
  *  line, or null at the end of the data. */
 function step(run: Run, st: State, x: Float32Array, y: Float32Array | undefined): { res: ReturnType<Objective['step']>; rows: number; lr: number } | null {
   const { cfg, d, B } = run, scale = run.resolved.input_scale;
-  const rows = run.source.read(x, Math.min(B, cfg.tokens - st.tokens), y);
+  // data parallel: this rank reads its slice of the global batch, and the ranks count the rows
+  const want = Math.min(B, cfg.tokens - st.tokens);
+  const mine = run.source.read(x, localRows(run, want).rows, y);
+  const counted = new Float64Array([mine]);
+  if (run.split === 'data') run.comm.sum(counted);
+  const rows = counted[0]!;
   if (rows === 0) return null;
   if (scale !== 1) {
-    for (let e = 0; e < rows * d; e++) x[e]! *= scale;
-    if (y) for (let e = 0; e < rows * (run.dOut ?? d); e++) y[e]! *= scale;
+    for (let e = 0; e < mine * d; e++) x[e]! *= scale;
+    if (y) for (let e = 0; e < mine * (run.dOut ?? d); e++) y[e]! *= scale;
   }
   // the f32 master weights moved in the last optimizer step: the encoder's bf16 copy follows once
   st.bf16?.refresh(run.be);
-  // data parallel: this rank's slice of the global batch, then the ranks' sums
-  const mine = localRows(run, rows), dY = run.dOut ?? d;
-  const res = st.objective.step(x.subarray(mine.lo * d, (mine.lo + mine.rows) * d), mine.rows, st.tracker.deadMask(), st.tokens / cfg.tokens,
-    y?.subarray(mine.lo * dY, (mine.lo + mine.rows) * dY));
-  if (run.split === 'data') sumAcrossRanks(run, st, res, mine.rows, rows);
+  const res = st.objective.step(x, mine, st.tracker.deadMask(), st.tokens / cfg.tokens, y);
+  if (run.split === 'data') sumAcrossRanks(run, st, res, mine, rows);
   if (!Number.isFinite(res.loss)) {
     throw new TrainingDiverged(`training diverged at step ${st.step}: loss is ${res.loss} (try a lower --lr; the data's scale may be far from 1)`);
   }
@@ -465,8 +485,7 @@ function step(run: Run, st: State, x: Float32Array, y: Float32Array | undefined)
  *  latent split). */
 function localRows(run: Run, rows: number): { lo: number; rows: number } {
   if (run.split !== 'data') return { lo: 0, rows };
-  const { rank, size } = run.comm;
-  const lo = Math.floor((rank * rows) / size), hi = Math.floor(((rank + 1) * rows) / size);
+  const { lo, hi } = rankRange(rows, run.comm.rank, run.comm.size);
   return { lo, rows: hi - lo };
 }
 
@@ -533,8 +552,8 @@ async function loop(run: Run, st: State, o: TrainOptions): Promise<TrainResult> 
     }
     if (st.tokens >= nextCkpt || stoppedBy) {
       if (run.writer) flushMetrics(metricsPath, pending);
-      // (every rank of a latent split writes its own state)
-      if (run.writer || run.shard) checkpoint(run, st);
+      // (with ranks, each writes its own part)
+      if (run.writer || run.split) checkpoint(run, st);
       nextCkpt = (Math.floor(st.tokens / run.ckptEvery) + 1) * run.ckptEvery;
     }
     if (stoppedBy && st.tokens < cfg.tokens) return done(false, stoppedBy);
@@ -545,11 +564,11 @@ async function loop(run: Run, st: State, o: TrainOptions): Promise<TrainResult> 
   if (run.shard) {
     checkpoint(run, st);
     const whole = { ...res.sae.cfg, n: run.n };
-    saveSaeShard(out, whole, res.sae.params, run.comm, (r) => latentRange(run.n, r, run.comm.size));
+    saveSaeShard(out, whole, res.sae.params, run.comm, (r) => rankRange(run.n, r, run.comm.size));
     if (run.writer) res.sae = loadSae(out);
-  } else if (run.writer) {
-    checkpoint(run, st);
-    saveSae(out, res.sae);
+  } else {
+    if (run.writer || run.split) checkpoint(run, st);
+    if (run.writer) saveSae(out, res.sae);
   }
   return res;
 }

@@ -5,9 +5,9 @@
 // tie in every row: the lower index must win on every rank.
 import { writeFileSync } from 'node:fs';
 import { getBackend } from '../../src/compute/backend.js';
-import { mpiComm } from '../../src/compute/comm.js';
+import { mpiComm, rankRange } from '../../src/compute/comm.js';
 import { encodeTopK, TopKWorkspace } from '../../src/sae/ksparse.js';
-import { latentRange, shardTopK, sliceLatents } from '../../src/sae/shard.js';
+import { shardTopK, sliceLatents } from '../../src/sae/shard.js';
 import { Rng } from '../../src/util/rng.js';
 
 const out = process.argv[2]!;
@@ -28,7 +28,7 @@ const whole = new TopKWorkspace(B, n, d, opts);
 encodeTopK(be, p, x, B, whole, k);
 const wholeAux = be.topk(whole.pre, B, n, 8, { mask: dead, bias: p.b_enc });
 
-const { lo, hi } = latentRange(n, comm.rank, comm.size);
+const { lo, hi } = rankRange(n, comm.rank, comm.size);
 const shard = { comm, lo, count: hi - lo, total: n };
 const mine = sliceLatents(p, n, lo, hi);
 const ws = new TopKWorkspace(B, hi - lo, d, { ...opts, shard });
