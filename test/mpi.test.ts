@@ -7,7 +7,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { nativeBackend } from '../src/compute/backend.js';
+import { getBackend, nativeBackend } from '../src/compute/backend.js';
+import { ShardWriter } from '../src/data/shards.js';
+import { openData, parseDataSpec } from '../src/data/spec.js';
+import { SafetensorsFile } from '../src/io/safetensors.js';
 import { loadSae } from '../src/sae/folder.js';
 import { expectClose } from './helpers.js';
 
@@ -62,6 +65,37 @@ describe.skipIf(missing !== null)('--parallel data under mpirun', () => {
     const last = (dir: string) => JSON.parse(readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').pop()!);
     expect(last(twoA).fvu).toBeCloseTo(last(one).fvu, 3);
     expect(last(twoA).tokens).toBe(51200);
+  }, 300_000);
+
+  it('on shards each rank reads only its rows: equal to one process without a shuffle; with one, each rank keeps its own buffer and position in the checkpoint', async () => {
+    const data = tmp();
+    const src = await openData(parseDataSpec('synthetic:d=32,features=128,active=4,seed=2'), getBackend());
+    const w = new ShardWriter(data, { d: 32, shardTokens: 3000 });
+    const rows = new Float32Array(20480 * 32);
+    src.read(rows, 20480);
+    w.write(rows, 20480);
+    w.close();
+    const base = ['train', '--data', data, '--latents', '128', '--k', '4', '--batch', '512', '--tokens', '16384', '--eval-tokens', '2048'];
+    const one = tmp(), two = tmp(), shuffled = tmp();
+    expect(saekit([...base, '--shuffle', 'none', '--out', one]).status).toBe(0);
+    const job = (extra: string[]) => spawnSync('mpirun', [...MPIRUN, process.execPath, ...cli, ...base, ...extra, '--parallel', 'data'], { cwd: root, encoding: 'utf8' });
+    const r2 = job(['--shuffle', 'none', '--out', two]);
+    expect(r2.status, r2.stderr).toBe(0);
+    for (const name of ['W_enc', 'W_dec', 'b_dec'] as const) expectClose(weights(two)[name]!, weights(one)[name]!, { rtol: 1e-5, atol: 1e-5, label: `${name} on shards, two ranks vs one process` });
+    const r3 = job(['--shuffle', '4096', '--out', shuffled]);
+    expect(r3.status, r3.stderr).toBe(0);
+    const ck = join(shuffled, 'checkpoints', 'step-32');
+    const position = (rank: number) => {
+      const f = SafetensorsFile.open(join(ck, `state-${rank}-of-2.safetensors`));
+      try { return { source: JSON.parse(f.metadata.source!), params: f.tensors.has('W_enc') }; } finally { f.close(); }
+    };
+    const [p0, p1] = [position(0), position(1)];
+    expect(p0.params).toBe(true);
+    expect(p1.params).toBe(false);
+    expect(p0.source.kind).toBe('shuffle');
+    expect(p0.source.inner.kind).toBe('rank-slice');
+    expect([p0.source.inner.lo, p0.source.inner.hi, p1.source.inner.lo, p1.source.inner.hi]).toEqual([0, 256, 256, 512]);
+    expect(p0.source.rng).not.toEqual(p1.source.rng);
   }, 300_000);
 
   it.each([['data', '2M'], ['latents', '1M']])('--parallel %s: a rank killed with kill -9 stops the job; --resume with two ranks ends where an uninterrupted run does', async (mode, tokens) => {
