@@ -1,8 +1,8 @@
 /**
- * `npm run bench -- --parallel`: data-parallel training under mpirun on this machine, and the
- * split on paper for machines we do not have (docs/design.md §3.4).
+ * `npm run bench -- --parallel`: training under mpirun on this machine, both splits, and the
+ * splits on paper for machines we do not have (docs/design.md §3.4).
  *   - tokens/s of one process and of two ranks (mpirun -np 2, loopback) at the same global
- *     batch, and the bytes each rank sends and receives per step against the step's compute;
+ *     batch, data split and latent split, and the bytes each rank sends per step;
  *   - a table for P = 8 and 64 ranks at n = 16M latents, d = 4096: per-rank memory, bytes per
  *     step, and the bandwidth at which communication stays under 20% of the step, for the data
  *     split and the latent split, with each rank as fast as this machine's bf16 (else f32) GEMM.
@@ -54,7 +54,7 @@ export function benchParallel(report: Report, gemmFlops: number, precision: stri
   // measured: one process against two ranks on this machine
   const v = spawnSync('mpirun', ['--allow-run-as-root', '--version'], { encoding: 'utf8' });
   if (v.status !== 0) {
-    report('data parallel, 2 ranks', 'skipped', 'mpirun cannot run here (apt-get install openmpi-bin libopenmpi-dev, then npm run build:native)');
+    report('parallel, 2 ranks', 'skipped', 'mpirun cannot run here (apt-get install openmpi-bin libopenmpi-dev, then npm run build:native)');
     return;
   }
   const cfg = { d: 256, n: 8192, B: 4096, k: 32, tokens: 409_600 };
@@ -67,16 +67,27 @@ export function benchParallel(report: Report, gemmFlops: number, precision: stri
     const half = lines.slice(Math.floor(lines.length / 2));
     return half.reduce((s, l) => s + l.tokens_per_s, 0) / half.length;
   };
-  const one = mkdtempSync(join(tmpdir(), 'saekit-bench-p1-')), two = mkdtempSync(join(tmpdir(), 'saekit-bench-p2-'));
-  const r1 = spawnSync(process.execPath, [bin, ...args, '--out', one], { encoding: 'utf8', env: { ...process.env, CI: 'true' } });
-  const r2 = spawnSync('mpirun', ['--oversubscribe', '--allow-run-as-root', '-np', '2', process.execPath, bin, ...args, '--out', two, '--parallel', 'data'],
-    { encoding: 'utf8', env: { ...process.env, CI: 'true' } });
-  if (r1.status !== 0 || r2.status !== 0) {
-    report('data parallel, 2 ranks', 'failed', (r1.stderr || r2.stderr).trim().split('\n').pop() ?? '');
+  const run = (mode: 'one' | 'data' | 'latents'): { rate: number } | { error: string } => {
+    const dir = mkdtempSync(join(tmpdir(), `saekit-bench-${mode}-`));
+    const env = { ...process.env, CI: 'true' };
+    const r = mode === 'one'
+      ? spawnSync(process.execPath, [bin, ...args, '--out', dir], { encoding: 'utf8', env })
+      : spawnSync('mpirun', ['--oversubscribe', '--allow-run-as-root', '-np', '2', process.execPath, bin, ...args, '--out', dir, '--parallel', mode], { encoding: 'utf8', env });
+    return r.status === 0 ? { rate: rate(dir) } : { error: r.stderr.trim().split('\n').pop() ?? '' };
+  };
+  const one = run('one');
+  if ('error' in one) {
+    report('parallel, 1 process', 'failed', one.error);
     return;
   }
-  const t1 = rate(one), t2 = rate(two);
-  const bytes = commBytes({ ...cfg, P: 2 }).data;
-  report(`data parallel d=${cfg.d} n=${cfg.n} B=${cfg.B}: 2 ranks / 1 process tokens/s`, fmt(t2 / t1),
-    `1 process ${fmt(t1)} tokens/s (2 threads), 2 ranks ${fmt(t2)} tokens/s (1 thread each); ${fmt(bytes / 2 ** 20)} MiB sent per rank per step, ${fmt(bytes * t2 / cfg.B / 2 ** 20)} MiB/s`);
+  for (const mode of ['data', 'latents'] as const) {
+    const two = run(mode);
+    if ('error' in two) {
+      report(`${mode} split, 2 ranks`, 'failed', two.error);
+      continue;
+    }
+    const bytes = commBytes({ ...cfg, P: 2 })[mode];
+    report(`${mode} split d=${cfg.d} n=${cfg.n} B=${cfg.B}: 2 ranks / 1 process tokens/s`, fmt(two.rate / one.rate),
+      `1 process ${fmt(one.rate)} tokens/s (2 threads), 2 ranks ${fmt(two.rate)} tokens/s (1 thread each); ${fmt(bytes / 2 ** 20)} MiB sent per rank per step, ${fmt(bytes * two.rate / cfg.B / 2 ** 20)} MiB/s`);
+  }
 }
