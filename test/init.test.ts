@@ -46,6 +46,22 @@ describe('init', () => {
     }
   });
 
+  it('a rank of a latent split draws its own latents of the single process\'s init (SAE, random encoder, transcoder)', () => {
+    const d = 12, n = 50, dOut = 7;
+    const x = new Rng(9).normals(32 * dOut);
+    for (const [cfg, enc] of [[{ d, n }, 'transpose'], [{ d, n }, 'random'], [{ d, n, dOut }, 'transpose']] as const) {
+      const whole = initParams(be, cfg, new Rng(4), x, 32, enc);
+      for (const [lo, hi] of [[0, 17], [17, 33], [33, 50]]) {
+        const part = initParams(be, cfg, new Rng(4), x, 32, enc, { lo, hi });
+        const w = cfg.dOut ?? d;
+        expect(Array.from(part.W_dec)).toEqual(Array.from(whole.W_dec.subarray(lo * w, hi * w)));
+        expect(Array.from(part.W_enc)).toEqual(Array.from(whole.W_enc.subarray(lo * d, hi * d)));
+        expect(part.b_enc.length).toBe(hi - lo);
+        expect(Array.from(part.b_dec)).toEqual(Array.from(whole.b_dec));
+      }
+    }
+  });
+
   it.each([
     ['relu', {}],
     ['jumprelu', { theta0: 0.01 }],

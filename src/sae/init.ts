@@ -53,20 +53,23 @@ export function geometricMedian(x: Float32Array, rows: number, d: number, iters 
  * sample.
  */
 export function initParams(be: Backend, cfg: { d: number; n: number; dOut?: number }, rng: Rng, sample: Float32Array, sampleRows: number,
-  encoderInit: 'transpose' | 'random' = 'transpose'): SaeParams {
+  encoderInit: 'transpose' | 'random' = 'transpose', rows?: { lo: number; hi: number }): SaeParams {
   const { d, n } = cfg;
   const dOut = cfg.dOut ?? d;
-  const W_dec = rng.normals(n * dOut);
-  be.normalizeRows(W_dec, n, dOut);
-  let W_enc: Float32Array;
-  if (encoderInit === 'transpose' && cfg.dOut === undefined) {
-    W_enc = Float32Array.from(W_dec);
-  } else {
-    W_enc = rng.normals(n * d);
-    be.normalizeRows(W_enc, n, d);
-  }
+  // with rows (a rank of a latent split): only latents [lo, hi) of the same draws, the others'
+  // draws passed over, so memory is the rank's share and the values are the single process's
+  const { lo, hi } = rows ?? { lo: 0, hi: n }, count = hi - lo;
+  const unitRows = (width: number): Float32Array => {
+    rng.skipNormals(lo * width);
+    const w = rng.normals(count * width);
+    rng.skipNormals((n - hi) * width);
+    be.normalizeRows(w, count, width);
+    return w;
+  };
+  const W_dec = unitRows(dOut);
+  const W_enc = encoderInit === 'transpose' && cfg.dOut === undefined ? Float32Array.from(W_dec) : unitRows(d);
   for (let e = 0; e < W_enc.length; e++) W_enc[e]! *= LINEAR_INIT_ROW_NORM;
-  return { W_enc, b_enc: new Float32Array(n), W_dec, b_dec: geometricMedian(sample, sampleRows, dOut) };
+  return { W_enc, b_enc: new Float32Array(count), W_dec, b_dec: geometricMedian(sample, sampleRows, dOut) };
 }
 
 /** Adds the architecture's extra tensors (threshold, the VAE's log-variance head) at their initial values. */

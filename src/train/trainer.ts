@@ -24,7 +24,7 @@ import type { ParamName, Sae, SaeParams } from '../sae/common.js';
 import { initExtras, initParams, matchReconstructionScale } from '../sae/init.js';
 import { loadSae, paramEntries, saveSae, saveSaeShard } from '../sae/folder.js';
 import { Bf16Encoder, resolvePrecision } from '../sae/primitives.js';
-import { sliceLatents, type LatentShard } from '../sae/shard.js';
+import type { LatentShard } from '../sae/shard.js';
 import { Progress } from '../util/progress.js';
 import { Rng, seedFor } from '../util/rng.js';
 import { Adam, clipGradNorm } from './adam.js';
@@ -344,8 +344,12 @@ function initialize(run: Run): State {
   const { be, cfg, d, n, dOut } = run;
   const arch = architecture(cfg.arch), opts = archOptions(cfg);
   const s = run.sample!;
-  const params = initExtras(initParams(be, { d, n, dOut }, new Rng(seedFor(cfg.seed, 'sae-init')), s.y, s.rows, cfg.encoderInit), { arch: cfg.arch, d, n, dOut }, opts);
-  if (arch.initScale === 'reconstruction') {
+  // a latent split: each rank makes its own latents of the single process's init (the
+  // latentParallel architectures need no data-dependent scale, which would need every latent)
+  const rows = run.shard ? { lo: run.shard.lo, hi: run.shard.lo + run.shard.count } : undefined;
+  const mine = { d, n: localLatents(run), dOut };
+  const params = initExtras(initParams(be, { d, n, dOut }, new Rng(seedFor(cfg.seed, 'sae-init')), s.y, s.rows, cfg.encoderInit, rows), { arch: cfg.arch, ...mine }, opts);
+  if (arch.initScale === 'reconstruction' && !run.shard) {
     const sae: Sae = { cfg: { format: 'saekit-sae', arch: cfg.arch, d, n, k: 0, multiTopK: false, data: run.data, ...(dOut ? { dOut } : {}) }, params };
     // recorded: how far from the data's scale the unscaled init reconstructed
     run.resolved.init_recon_ratio = matchReconstructionScale(be, sae, s.x, s.y, s.rows);
@@ -354,9 +358,7 @@ function initialize(run: Run): State {
     if (run.writer) writeRunConfig(run.out, { cfg, resolved: run.resolved });
   }
   arch.afterInit?.(params, opts, dOut !== undefined);
-  // a latent split: every rank makes the single process's init and keeps its own latents
-  const mine = run.shard ? sliceLatents(params, n, run.shard.lo, run.shard.lo + run.shard.count) : params;
-  const objective = objectiveOf(run, mine);
+  const objective = objectiveOf(run, params);
   if (run.writer) writeFileAtomic(join(run.out, 'metrics.jsonl'), ['']);
   return { objective: objective.objective, bf16: objective.bf16, adam: new Adam(objective.objective.params), tracker: new FiringTracker(localLatents(run), run.resolved.dead_tokens_effective), step: 0, tokens: 0, aboveStart: 0 };
 }

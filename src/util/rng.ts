@@ -58,6 +58,11 @@ export class Rng {
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
   }
 
+  /** Moves past `count` normals (as many draws as normals(count) makes, without keeping them). */
+  skipNormals(count: number): void {
+    for (let i = 0; i < 2 * count; i++) this.nextU32();
+  }
+
   /** Float32Array of standard normals times scale */
   normals(len: number, scale = 1): Float32Array {
     const out = new Float32Array(len);
