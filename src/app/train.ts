@@ -33,6 +33,12 @@ export interface TrainJob {
   comm?: Comm;
   /** how the ranks split the training (default data) */
   parallel?: 'data' | 'latents';
+  /** the training rows instead of opening settings.data (which then describes them): called
+   *  with the run's configuration once for the training stream and, on a fresh start, once more
+   *  for the init sample (--layers: a reader of a forward shared with the other layers) */
+  source?: (cfg: TrainConfig) => ActivationSource | Promise<ActivationSource>;
+  /** the progress bar's label (default "train") */
+  label?: string;
 }
 
 export interface TrainJobResult {
@@ -77,7 +83,10 @@ export async function trainAndReport(be: Backend, job: TrainJob): Promise<TrainJ
   const { cfg, resuming } = resolveRunConfig(reserved.settings, job.out, job.resume, job.where);
   job.log?.(banner(cfg, be.name) + (resuming ? ` — resuming ${job.out}` : ''));
   if (reserved.note) job.log?.(`saekit: ${reserved.note}`);
-  const res = await train(be, cfg, { out: job.out, resume: job.resume, progress: job.progress, signal: job.signal, ...(job.comm ? { comm: job.comm, parallel: job.parallel ?? 'data' } : {}) });
+  const res = await train(be, cfg, {
+    out: job.out, resume: job.resume, progress: job.progress, signal: job.signal, ...(job.label ? { label: job.label } : {}),
+    ...(job.source ? { source: () => job.source!(cfg) } : {}), ...(job.comm ? { comm: job.comm, parallel: job.parallel ?? 'data' } : {}),
+  });
   if (!res.finished || (job.comm && job.comm.rank !== 0)) return { cfg, train: res };
   const held = await heldOutSource(be, res.sae.cfg.data, job.evalTokens, job.evalData);
   const resolved = readRunConfig(job.out)?.resolved;

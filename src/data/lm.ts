@@ -52,6 +52,102 @@ export function formatLmSpec(s: LmSpec): string {
   return `lm:${parts.join(',')}`;
 }
 
+/** One forward's kept rows of one layer: the site's (and the target site's), token ids, positions. */
+interface Chunk {
+  x: Float32Array;
+  y: Float32Array | null;
+  tok: Int32Array;
+  pos: Int32Array;
+  rows: number;
+}
+
+/** What the forward over a batch of contexts reads out. */
+interface ForwardPlan {
+  model: Transformer;
+  tokenizer: Tokenizer;
+  contexts: Contexts;
+  site: Site;
+  targetSite?: Site;
+  excludeBos: boolean;
+  batch: number;
+}
+
+/** The forward over the `batch` contexts from `first`, with the kept rows of each layer asked for. */
+function forwardChunk(p: ForwardPlan, first: number, layers: number[]): Map<number, Chunk> {
+  const { ctx, count, tokens } = p.contexts;
+  const B = Math.min(p.batch, count - first);
+  const chunk = tokens.subarray(first * ctx, (first + B) * ctx);
+  const d = p.model.config.dim;
+  const out = new Map<number, Chunk>();
+  for (const l of layers) {
+    out.set(l, { x: new Float32Array(B * ctx * d), y: p.targetSite ? new Float32Array(B * ctx * d) : null, tok: new Int32Array(B * ctx), pos: new Int32Array(B * ctx), rows: 0 });
+  }
+  const keep = (h: Float32Array, into: Float32Array, R: number, c: Chunk): number => {
+    let kept = 0;
+    for (let r = 0; r < R; r++) {
+      if (p.excludeBos && chunk[r] === p.tokenizer.bos) continue;
+      into.set(h.subarray(r * d, (r + 1) * d), kept * d);
+      c.tok[kept] = chunk[r]!;
+      c.pos[kept] = r % ctx;
+      kept++;
+    }
+    return kept;
+  };
+  p.model.forward(chunk, B, {
+    lastLayer: Math.max(...layers),
+    hook: (l, site, h, R) => {
+      const c = out.get(l);
+      if (!c) return;
+      if (site === p.site) c.rows = keep(h, c.x, R, c);
+      if (c.y && site === p.targetSite) keep(h, c.y, R, c);
+    },
+  });
+  return out;
+}
+
+/**
+ * One model forward per batch of contexts for every layer a job trains (--layers): each
+ * layer's reader takes its rows of the same forward. A forward's rows are kept until every
+ * tracked reader has passed them; a reader that goes back (a resume from an earlier
+ * checkpoint) or an untracked one (the init sample) gets the forward run again.
+ */
+export class SharedForward {
+  readonly plan: ForwardPlan;
+  readonly layers: number[];
+  readonly #chunks = new Map<number, Map<number, Chunk>>();
+  readonly #readers = new Set<LmActivations>();
+  /** forwards run (for tests: one per batch of contexts, not one per layer) */
+  forwards = 0;
+
+  constructor(plan: ForwardPlan, layers: number[]) {
+    const n = plan.model.config.nLayers;
+    for (const l of layers) if (!Number.isInteger(l) || l < 0 || l >= n) throw new Error(`layer ${l} does not exist: ${plan.model.source} has layers 0..${n - 1}`);
+    this.plan = plan;
+    this.layers = [...layers];
+  }
+
+  track(reader: LmActivations): void {
+    this.#readers.add(reader);
+  }
+
+  /** A reader that reads no more (its run finished or failed) no longer holds rows back. */
+  untrack(reader: LmActivations): void {
+    this.#readers.delete(reader);
+  }
+
+  chunk(first: number, layer: number): Chunk {
+    let c = this.#chunks.get(first);
+    if (!c) {
+      c = forwardChunk(this.plan, first, this.layers);
+      this.forwards++;
+      this.#chunks.set(first, c);
+    }
+    const min = this.#readers.size ? Math.min(...[...this.#readers].map((r) => r.contextFirst)) : first;
+    for (const key of this.#chunks.keys()) if (key < min) this.#chunks.delete(key);
+    return c.get(layer)!;
+  }
+}
+
 /** Rows of one site, with each row's token id and position, in corpus order. */
 export class LmActivations implements ActivationSource {
   readonly d: number;
@@ -70,9 +166,12 @@ export class LmActivations implements ActivationSource {
   #first = 0;
   #cursor = 0;
   #handedOut = 0;
-  #buf: { x: Float32Array; y: Float32Array | null; tok: Int32Array; pos: Int32Array; rows: number } | null = null;
+  #buf: Chunk | null = null;
+  /** the forward shared with other layers' readers (else its own) */
+  readonly #shared: SharedForward | null;
 
-  constructor(model: Transformer, tokenizer: Tokenizer, contexts: Contexts, o: { layer: number; site: Site; targetSite?: Site; excludeBos: boolean; batch: number; limit?: number; description: string }) {
+  constructor(model: Transformer, tokenizer: Tokenizer, contexts: Contexts,
+    o: { layer: number; site: Site; targetSite?: Site; excludeBos: boolean; batch: number; limit?: number; description: string; shared?: SharedForward }) {
     const c = model.config;
     if (o.layer >= c.nLayers) throw new Error(`layer ${o.layer} does not exist: ${model.source} has layers 0..${c.nLayers - 1}`);
     if (contexts.ctx > c.maxSeqLen) throw new Error(`--ctx ${contexts.ctx} is longer than ${model.source}'s context of ${c.maxSeqLen}`);
@@ -89,37 +188,18 @@ export class LmActivations implements ActivationSource {
     let rows = contexts.tokens.length;
     if (o.excludeBos) for (const t of contexts.tokens) if (t === tokenizer.bos) rows--;
     this.length = Math.min(rows, o.limit ?? Infinity);
+    this.#shared = o.shared ?? null;
   }
 
-  /** Runs the forward for the contexts starting at #first and keeps the wanted rows. */
+  /** The first context of the forward this reader is in. */
+  get contextFirst(): number {
+    return this.#first;
+  }
+
+  /** The forward for the contexts starting at #first (shared, or its own), this layer's rows. */
   #fill(): void {
-    const { ctx, count, tokens } = this.contexts;
-    const B = Math.min(this.batch, count - this.#first);
-    const chunk = tokens.subarray(this.#first * ctx, (this.#first + B) * ctx);
-    const d = this.d;
-    const x = new Float32Array(B * ctx * d), tok = new Int32Array(B * ctx), pos = new Int32Array(B * ctx);
-    const y = this.targetSite ? new Float32Array(B * ctx * d) : null;
-    let rows = 0;
-    const keep = (h: Float32Array, into: Float32Array, R: number): number => {
-      let kept = 0;
-      for (let r = 0; r < R; r++) {
-        if (this.excludeBos && chunk[r] === this.tokenizer.bos) continue;
-        into.set(h.subarray(r * d, (r + 1) * d), kept * d);
-        tok[kept] = chunk[r]!;
-        pos[kept] = r % ctx;
-        kept++;
-      }
-      return kept;
-    };
-    this.model.forward(chunk, B, {
-      lastLayer: this.layer,
-      hook: (l, site, h, R) => {
-        if (l !== this.layer) return;
-        if (site === this.site) rows = keep(h, x, R);
-        if (y && site === this.targetSite) keep(h, y, R);
-      },
-    });
-    this.#buf = { x, y, tok, pos, rows };
+    this.#buf = this.#shared ? this.#shared.chunk(this.#first, this.layer)
+      : forwardChunk({ model: this.model, tokenizer: this.tokenizer, contexts: this.contexts, site: this.site, targetSite: this.targetSite, excludeBos: this.excludeBos, batch: this.batch }, this.#first, [this.layer]).get(this.layer)!;
   }
 
   /** Like read(), also giving each row's token id and position in its context. */
@@ -171,12 +251,42 @@ export class LmActivations implements ActivationSource {
   }
 }
 
-/** Loads the model, packs the corpus and opens the stream a spec describes. */
-export async function openLmSource(spec: string | LmSpec, be: Backend): Promise<LmActivations> {
-  const s = typeof spec === 'string' ? parseLmSpec(spec) : spec;
+/** The model, its tokenizer and the corpus packed into contexts, as a spec asks. */
+async function loadForSpec(s: LmSpec, be: Backend): Promise<{ model: Transformer; tokenizer: Tokenizer; contexts: Contexts }> {
   const { model, tokenizer } = await loadLm(s.model, be, s.tokenizer);
   const contexts = await buildContexts(s.corpus, tokenizer, {
     ctx: s.ctx, rows: s.tokens, excludeBos: s.excludeBos === 1, fromEnd: s.from === 'end', field: s.textField, separator: s.sep,
   });
-  return new LmActivations(model, tokenizer, contexts, { layer: s.layer, site: s.site, targetSite: s.targetSite, excludeBos: s.excludeBos === 1, batch: s.batch, limit: s.tokens, description: formatLmSpec(s) });
+  return { model, tokenizer, contexts };
+}
+
+/** The reader of one layer's rows a spec describes (over a shared forward when given). */
+function readerFor(s: LmSpec, loaded: { model: Transformer; tokenizer: Tokenizer; contexts: Contexts }, layer: number, shared?: SharedForward): LmActivations {
+  return new LmActivations(loaded.model, loaded.tokenizer, loaded.contexts, {
+    layer, site: s.site, targetSite: s.targetSite, excludeBos: s.excludeBos === 1, batch: s.batch, limit: s.tokens,
+    description: formatLmSpec({ ...s, layer }), ...(shared ? { shared } : {}),
+  });
+}
+
+/** Loads the model, packs the corpus and opens the stream a spec describes. */
+export async function openLmSource(spec: string | LmSpec, be: Backend): Promise<LmActivations> {
+  const s = typeof spec === 'string' ? parseLmSpec(spec) : spec;
+  return readerFor(s, await loadForSpec(s, be), s.layer);
+}
+
+/** Loads the model once and packs the corpus once for readers of several layers over one
+ *  shared forward (--layers): `open(layer)` is that layer's stream (tracked: the forward's rows
+ *  are kept until it has read them; untracked: a one-off read such as the init sample). */
+export async function openSharedLm(spec: LmSpec, be: Backend, layers: number[] | 'all'): Promise<{ shared: SharedForward; open(layer: number, tracked?: boolean): LmActivations }> {
+  const loaded = await loadForSpec(spec, be);
+  const plan = { ...loaded, site: spec.site, ...(spec.targetSite ? { targetSite: spec.targetSite } : {}), excludeBos: spec.excludeBos === 1, batch: spec.batch };
+  const shared = new SharedForward(plan, layers === 'all' ? Array.from({ length: loaded.model.config.nLayers }, (_, l) => l) : layers);
+  return {
+    shared,
+    open(layer, tracked = true) {
+      const reader = readerFor(spec, loaded, layer, shared);
+      if (tracked) shared.track(reader);
+      return reader;
+    },
+  };
 }

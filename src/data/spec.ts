@@ -109,10 +109,15 @@ export async function openData(spec: DataSpec, be: Backend,
     case 'file': case 'shards': base = new ShardSource(spec.path, spec.rows); break;
     default: throw new Error(`unknown data spec ${String(spec satisfies never)}`);
   }
-  const shuffle = o.shuffle === 'auto' ? autoShuffleRows(spec, base.d, base.dOut) : o.shuffle ?? 'none';
   if (o.rank) base = new RankSlice(base, o.rank.block, o.rank.lo, o.rank.hi);
+  return shuffled(base, spec, o.shuffle, o.rank && o.rank.rank > 0 ? seedFor(o.seed ?? 0, `data-rank-${o.rank.rank}`) : o.seed ?? 0);
+}
+
+/** A spec's rows through the shuffle buffer it asks for ('auto': none for synthetic data, else
+ *  a buffer sized by autoShuffleRows); a transcoder's targets travel with their inputs. */
+export function shuffled(base: ActivationSource, spec: DataSpec, asked: 'none' | 'auto' | number | undefined, seed: number): ActivationSource {
+  const shuffle = asked === 'auto' ? autoShuffleRows(spec, base.d, base.dOut) : asked ?? 'none';
   if (shuffle === 'none') return base;
-  const seed = o.rank && o.rank.rank > 0 ? seedFor(o.seed ?? 0, `data-rank-${o.rank.rank}`) : o.seed ?? 0;
   return base.dOut ? new SplitTargets(new ShuffleBuffer(new JoinedTargets(base), shuffle, seed), base.d, base.dOut) : new ShuffleBuffer(base, shuffle, seed);
 }
 

@@ -58,6 +58,8 @@ export interface TrainOptions {
   stopAfterSteps?: number;
   /** when aborted, stop at the next step with a checkpoint (the CLI aborts on SIGINT/SIGTERM) */
   signal?: AbortSignal;
+  /** the progress bar's label (default "train") */
+  label?: string;
   /** the training rows instead of cfg.data (cfg.data then only describes them): called once
    *  for the training stream and, on a fresh start, once more for the init sample */
   source?: () => ActivationSource | Promise<ActivationSource>;
@@ -517,7 +519,7 @@ async function loop(run: Run, st: State, o: TrainOptions): Promise<TrainResult> 
   const { cfg, out, B, d } = run;
   const x = new Float32Array(B * d);
   const y = run.dOut ? new Float32Array(B * run.dOut) : undefined;
-  const progress = o.progress ? new Progress('train', run.available, 'tokens', st.tokens) : null;
+  const progress = o.progress ? new Progress(o.label ?? 'train', run.available, 'tokens', st.tokens) : null;
   const metricsPath = join(out, 'metrics.jsonl');
   const pending: string[] = [];
   let last: MetricsLine | null = null;
