@@ -8,6 +8,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { getBackend } from '../src/compute/backend.js';
 import { openLmSource, openSharedLm, parseLmSpec } from '../src/data/lm.js';
+import { downstreamEval } from '../src/eval/downstream.js';
+import type { Sae } from '../src/sae/common.js';
+import { Rng } from '../src/util/rng.js';
 import { sharedPath } from './helpers.js';
 
 const root = join(import.meta.dirname, '..');
@@ -75,9 +78,39 @@ describe.skipIf(!stories || !shakespeare)('--layers', () => {
     const resumed = run(['train', '--data', spec(0), '--layers', '1,3', ...args, '--out', stopped, '--resume']);
     expect(resumed.status, resumed.stderr).toBe(0);
     for (const l of [1, 3]) expect(readFileSync(join(stopped, `layer-${l}`, 'sae.safetensors')).equals(readFileSync(join(dir, `layer-${l}`, 'sae.safetensors'))), `layer ${l}`).toBe(true);
+    // the folder evaluates as a whole: each layer's transcoder alone, then all spliced in together
+    const ev = run(['eval', dir, '--model', stories!, '--contexts', '4', '--json']);
+    expect(ev.status, ev.stderr).toBe(0);
+    const res = JSON.parse(ev.stdout);
+    expect(res.alone.map((a: { layer: number }) => a.layer)).toEqual([0, 1, 2, 3, 4]);
+    expect(res.together.sites).toHaveLength(5);
+    // layer 0 reads the clean stream whether or not the later layers are spliced
+    expect(res.together.sites[0].fvu).toBeCloseTo(res.alone[0].downstream.site_fvu, 10);
+    expect(res.together.kl_spliced).toBeGreaterThan(0);
     const bad = run(['train', '--data', 'synthetic:d=8', '--layers', 'all', '--out', join(tmp(), 'x')]);
     expect(bad.stderr).toMatch(/--layers trains on a live model's layers: --data must be lm:/);
     const bad2 = run(['train', '--data', spec(0), '--layers', '0,7', '--out', join(tmp(), 'x')]);
     expect(bad2.stderr).toMatch(/layer 7 does not exist: .* has layers 0\.\.4/);
   }, 600_000);
+
+  it('transcoders spliced at every layer replace the MLPs: ones that output nothing give exactly the model with every MLP zeroed', async () => {
+    const be = getBackend();
+    const lm = await openLmSource(parseLmSpec(spec(0) + ',tokens=512,from=end'), be);
+    const rng = new Rng(2), d = 64, n = 16;
+    const silent: Sae = { cfg: { format: 'saekit-sae', arch: 'topk', d, n, k: 4, dOut: d, multiTopK: false, data: '' },
+      params: { W_enc: rng.normals(n * d), b_enc: new Float32Array(n), W_dec: new Float32Array(n * d), b_dec: new Float32Array(d) } };
+    const splices = [0, 1, 2, 3, 4].map((layer) => ({ sae: silent, layer, site: 'mlp_in' as const, target: 'mlp_out' as const }));
+    const r = downstreamEval(be, splices, lm, 4);
+    expect(r.ce_spliced).toBe(r.ce_zero);
+    expect(r.kl_spliced).toBe(r.kl_zero);
+    expect(r.ce_recovered).toBe(0);
+    expect(r.kl_zero).toBeGreaterThan(0.1);
+    // predicting zero: FVU = Σ||x||² / Σ||x − x̄||² >= 1 at every site
+    for (const site of r.sites) expect(site.fvu).toBeGreaterThanOrEqual(1);
+    // one layer's transcoder alone zeroes only that layer's MLP
+    const one = downstreamEval(be, [splices[2]!], lm, 4);
+    expect(one.ce_spliced).toBe(one.ce_zero);
+    expect(one.kl_zero).toBeLessThan(r.kl_zero);
+    expect(() => downstreamEval(be, [splices[2]!, splices[2]!], lm, 4)).toThrow(/two splices write layer 2 mlp_out/);
+  }, 120_000);
 });

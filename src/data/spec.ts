@@ -184,6 +184,7 @@ export function lmSpecFromOrigin(origin: ShardOrigin | null, given: Partial<LmSp
   const got = LmSpec.safeParse({
     model: given.model ?? o.model, corpus: given.corpus ?? o.corpus, layer: given.layer ?? o.layer, site: given.site ?? o.site,
     ctx: given.ctx ?? o.ctx, excludeBos: o.exclude_bos === false ? 0 : 1, textField: o.text_field, sep: o.sep, from: given.from, tokens: given.tokens,
+    targetSite: given.targetSite ?? o.target_site,
   });
   if (!got.success) {
     const issue = got.error.issues[0]!;
