@@ -9,6 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { getBackend } from '../src/compute/backend.js';
 import { openLmSource, openSharedLm, parseLmSpec } from '../src/data/lm.js';
 import { downstreamEval } from '../src/eval/downstream.js';
+import { encode } from '../src/sae/encode.js';
+import { loadSae } from '../src/sae/folder.js';
 import type { Sae } from '../src/sae/common.js';
 import { Rng } from '../src/util/rng.js';
 import { sharedPath } from './helpers.js';
@@ -112,5 +114,30 @@ describe.skipIf(!stories || !shakespeare)('--layers', () => {
     expect(one.ce_spliced).toBe(one.ce_zero);
     expect(one.kl_zero).toBeLessThan(r.kl_zero);
     expect(() => downstreamEval(be, [splices[2]!, splices[2]!], lm, 4)).toThrow(/two splices write layer 2 mlp_out/);
+  }, 120_000);
+
+  it('--skip trains skip transcoders (x·W_skipᵀ added to the output): saved, loaded and encoded with the skip path, refused where it has no meaning', () => {
+    const dir = tmp();
+    const args = ['--transcode', '--latents', '128', '--k', '8', '--tokens', '16384', '--batch', '1024', '--eval-tokens', '2048', '--shuffle', '4096'];
+    const r = run(['train', '--data', spec(0), '--layers', '2', '--skip', ...args, '--out', dir]);
+    expect(r.status, r.stderr).toBe(0);
+    const sae = loadSae(join(dir, 'layer-2'));
+    expect(sae.cfg.skip).toBe(true);
+    expect(sae.params.W_skip!.length).toBe(64 * 64);
+    expect(sae.params.W_skip!.some((v) => v !== 0)).toBe(true);
+    // inference adds the skip path: recon = z·W_dec + b_dec + x·W_skipᵀ
+    const be = getBackend('reference');
+    const x = new Rng(5).normals(3 * 64);
+    const { z, recon } = encode(be, sae, x, 3);
+    const sparse = be.sparseDecode(z, sae.params.W_dec, 64, sae.params.b_dec);
+    for (let b = 0; b < 3; b++) {
+      for (let c = 0; c < 64; c += 9) {
+        let s = sparse[b * 64 + c]!;
+        for (let j = 0; j < 64; j++) s += x[b * 64 + j]! * sae.params.W_skip![c * 64 + j]!;
+        expect(recon[b * 64 + c]).toBeCloseTo(s, 4);
+      }
+    }
+    expect(run(['export', join(dir, 'layer-2'), '--format', 'sparsify', '--out', join(tmp(), 'e')]).stderr).toMatch(/skip transcoder's skip path \(W_skip\) has no place/);
+    expect(run(['train', '--data', 'synthetic:d=8', '--skip', '--out', join(tmp(), 'x')]).stderr).toMatch(/"skip": a skip path maps a transcoder's input to its output; pass transcode/);
   }, 120_000);
 });

@@ -35,8 +35,10 @@ function loss64(p: SaeParams, x: Float32Array, B: number, d: number, n: number, 
   let total = 0;
   for (let b = 0; b < B; b++) {
     const pre = preAll[b]!;
+    // a skip transcoder's x·W_skipᵀ joins every reconstruction (not AuxK's, which has no bias either)
+    const skip = (c: number): number => (p.W_skip ? Array.from({ length: d }, (_, j) => x[b * d + j]! * p.W_skip![c * d + j]!).reduce((a, v) => a + v, 0) : 0);
     const decode = (ids: number[], bias: boolean): number[] => Array.from({ length: dOut }, (_, c) =>
-      ids.reduce((s, i) => s + Math.max(pre[i]!, 0) * p.W_dec[i * dOut + c]!, bias ? p.b_dec[c]! : 0));
+      ids.reduce((s, i) => s + Math.max(pre[i]!, 0) * p.W_dec[i * dOut + c]!, bias ? p.b_dec[c]! + skip(c) : 0));
     const sq = (r: number[], target: (c: number) => number): number => r.reduce((s, v, c) => s + (v - target(c)) ** 2, 0);
     const xr = (c: number): number => y[b * dOut + c]!;
     const kept = o.selection === 'batch' ? batchKept.filter((e) => e.b === b).map((e) => e.i) : topIdx(pre, o.k, () => true);
@@ -63,7 +65,7 @@ function loss64(p: SaeParams, x: Float32Array, B: number, d: number, n: number, 
   return total;
 }
 
-function checkGradients(be: Backend, o: TopKLossOptions): void {
+function checkGradients(be: Backend, o: TopKLossOptions, withSkip = false): void {
   const rng = new Rng(99);
   // a transcoder maps 6 input dimensions to 4 target dimensions
   const B = 5, d = 6, n = 14, dOut = o.transcoder ? 4 : d;
@@ -71,17 +73,23 @@ function checkGradients(be: Backend, o: TopKLossOptions): void {
     W_enc: rng.normals(n * d, 0.5), b_enc: rng.normals(n, 0.3), W_dec: rng.normals(n * dOut, 0.5), b_dec: rng.normals(dOut, 0.2),
   };
   be.normalizeRows(p.W_dec, n, dOut);
+  if (withSkip) p.W_skip = rng.normals(dOut * d, 0.3);
   const x = rng.normals(B * d);
   const y = o.transcoder ? rng.normals(B * dOut) : x;
   const dead = new Uint8Array(n).map((_, i) => (i % 3 === 0 ? 1 : 0));
   const ws = new TopKWorkspace(B, n, d, o, dOut);
-  const grads = { W_enc: new Float32Array(n * d), b_enc: new Float32Array(n), W_dec: new Float32Array(n * dOut), b_dec: new Float32Array(dOut) };
+  const grads: SaeParams = { W_enc: new Float32Array(n * d), b_enc: new Float32Array(n), W_dec: new Float32Array(n * dOut), b_dec: new Float32Array(dOut), ...(withSkip ? { W_skip: new Float32Array(dOut * d) } : {}) };
   const res = topkForwardBackward(be, p, x, B, o, ws, dead, grads, y);
   const frozen: number[][] = [];
   const lossAt = (): number => loss64(p, x, B, d, n, o, dead, frozen, y, dOut);
   expect(res.loss).toBeCloseTo(lossAt(), 5);
-  checkFd(p, grads, PARAM_NAMES, lossAt);
+  checkFd(p, grads, withSkip ? [...PARAM_NAMES, 'W_skip'] : PARAM_NAMES, lossAt);
 }
+
+const skipCases: [string, TopKLossOptions][] = [
+  ['skip transcoder (6 → 4) + AuxK (sparse path)', { k: 3, multiTopK: false, kAux: 3, auxAlpha: 0.5, auxPath: 'sparse', transcoder: true }],
+  ['Multi-TopK skip transcoder + AuxK (dense path)', { k: 2, multiTopK: true, kAux: 4, auxAlpha: 0.25, auxPath: 'dense', transcoder: true }],
+];
 
 const cases: [string, TopKLossOptions][] = [
   ['TopK', { k: 3, multiTopK: false, kAux: 0, auxAlpha: 1 / 32 }],
@@ -102,4 +110,6 @@ describe('k-sparse backward equals finite differences of the float64 loss', () =
   it.each(cases)('%s on the reference backend', (_name, o) => checkGradients(referenceBackend, o));
   const nat = nativeOrSkip();
   it.skipIf(!nat).each(cases)('%s on the native backend', (_name, o) => checkGradients(nat!, o));
+  it.each(skipCases)('%s on the reference backend', (_name, o) => checkGradients(referenceBackend, o, true));
+  it.skipIf(!nat).each(skipCases)('%s on the native backend', (_name, o) => checkGradients(nat!, o, true));
 });

@@ -18,6 +18,7 @@ export function exportSparsify(sae: Sae, dir: string): void {
   const transcode = sae.cfg.dOut !== undefined;
   if (transcode && sae.cfg.dOut !== d) throw new Error(`sparsify transcoders write into their input's width; this transcoder maps ${d} to ${sae.cfg.dOut}`);
   if (!architecture(arch).sparsify) throw new Error(`sparsify SAEs are TopK only; this SAE is ${arch} (export it to SAELens instead)`);
+  if (sae.params.W_skip) throw new Error('a skip transcoder\'s skip path (W_skip) has no place saekit writes in a sparsify folder: keep it as a saekit folder');
   mkdirSync(dir, { recursive: true });
   writeSafetensors(join(dir, 'sae.safetensors'), {
     'encoder.weight': { dtype: 'F32', shape: [n, d], data: sae.params.W_enc },

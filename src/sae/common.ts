@@ -14,10 +14,14 @@ export type SaeParams = {
   threshold?: Float32Array;
   W_logvar?: Float32Array;
   b_logvar?: Float32Array;
+  /** a skip transcoder's affine skip path [dOut, d]: x̂ += x·W_skipᵀ (Paulo et al. 2025) */
+  W_skip?: Float32Array;
 };
 export type ParamName = keyof SaeParams;
 /** The four tensors every architecture has. */
 export const PARAM_NAMES = ['W_enc', 'b_enc', 'W_dec', 'b_dec'] as const;
+/** The tensors whose rows (or entries) belong to latents: what a latent split divides. */
+export const LATENT_PARAMS: readonly ParamName[] = ['W_enc', 'b_enc', 'W_dec', 'threshold', 'W_logvar', 'b_logvar'];
 
 /** An SAE's configuration (cfg.json; schema and on-disk names in folder.ts). */
 export interface SaeConfig {
@@ -36,6 +40,8 @@ export interface SaeConfig {
   dOut?: number;
   /** trained with the Multi-TopK loss L(k) + L(4k)/8 */
   multiTopK: boolean;
+  /** a skip transcoder: W_skip [dOut, d] adds x·W_skipᵀ to the output */
+  skip?: boolean;
   /** the canonical data spec of the training activations */
   data: string;
   /** the encoder GEMM's precision it was trained at, and encodes at by default: bf16 inputs

@@ -18,7 +18,7 @@ import { readJsonFile } from '../io/json.js';
 import { fromDiskKeys, toDiskKeys } from '../io/naming.js';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.js';
 import { architecture, ARCH_NAMES } from './arch/registry.js';
-import type { ParamName, Sae, SaeConfig, SaeParams } from './common.js';
+import { LATENT_PARAMS, type ParamName, type Sae, type SaeConfig, type SaeParams } from './common.js';
 
 /** cfg.json, validated (camelCase field names after fromDiskKeys). */
 export const SaeConfigSchema = z.object({
@@ -30,6 +30,7 @@ export const SaeConfigSchema = z.object({
   prefixes: z.array(z.number().int().positive()).optional().describe('Matryoshka: nested dictionary sizes, the last = n'),
   dOut: z.number().int().positive().optional().describe('transcoder: output width'),
   multiTopK: z.boolean().default(false).describe('trained with the Multi-TopK loss'),
+  skip: z.boolean().optional().describe('a skip transcoder: W_skip [d_out, d] adds x·W_skipᵀ to the output'),
   data: z.string().default('').describe('the canonical data spec of the training activations'),
   precision: z.enum(['f32', 'bf16']).optional().describe('the encoder GEMM precision it was trained at and encodes at by default (absent: f32)'),
   origin: z.object({
@@ -53,12 +54,15 @@ export function hasSaeWeights(dir: string): boolean {
   }
 }
 
-type Dims = { d: number; n: number; arch: string; dOut?: number };
+type Dims = { d: number; n: number; arch: string; dOut?: number; skip?: boolean };
 
 /** The tensors an SAE of this architecture has, with their shapes, in file order. */
 export function paramShapes(cfg: Dims): Partial<Record<ParamName, number[]>> {
   const dOut = cfg.dOut ?? cfg.d;
-  return { W_enc: [cfg.n, cfg.d], b_enc: [cfg.n], W_dec: [cfg.n, dOut], b_dec: [dOut], ...architecture(cfg.arch).extraShapes(cfg.d, cfg.n) };
+  return {
+    W_enc: [cfg.n, cfg.d], b_enc: [cfg.n], W_dec: [cfg.n, dOut], b_dec: [dOut], ...architecture(cfg.arch).extraShapes(cfg.d, cfg.n),
+    ...(cfg.skip ? { W_skip: [dOut, cfg.d] } : {}),
+  };
 }
 
 /** Names and shapes of paramShapes as entries, typed. */
@@ -66,9 +70,9 @@ export function paramEntries(cfg: Dims): [ParamName, number[]][] {
   return Object.entries(paramShapes(cfg)) as [ParamName, number[]][];
 }
 
-/** The latent-indexed tensors' row width (0 for b_dec, which every shard holds whole). */
-function rowsOfLatent(name: ParamName, shape: number[], n: number): number {
-  return name !== 'b_dec' && shape[0] === n ? shape.slice(1).reduce((a, v) => a * v, 1) : 0;
+/** The latent-indexed tensors' row width (0 for b_dec and W_skip, which every shard holds whole). */
+function rowsOfLatent(name: ParamName, shape: number[]): number {
+  return LATENT_PARAMS.includes(name) ? shape.slice(1).reduce((a, v) => a * v, 1) : 0;
 }
 
 /**
@@ -78,7 +82,7 @@ function rowsOfLatent(name: ParamName, shape: number[], n: number): number {
  */
 export function saveSaeShard(dir: string, cfg: SaeConfig, params: SaeParams, comm: Comm, range: (rank: number) => { lo: number; hi: number }): void {
   const { lo, hi } = range(comm.rank);
-  const shapes = paramEntries(cfg).map(([p, shape]): [ParamName, number[]] => [p, rowsOfLatent(p, shape, cfg.n) ? [hi - lo, ...shape.slice(1)] : shape]);
+  const shapes = paramEntries(cfg).map(([p, shape]): [ParamName, number[]] => [p, rowsOfLatent(p, shape) ? [hi - lo, ...shape.slice(1)] : shape]);
   together(comm, `saving the SAE in ${dir}`, () => writeSafetensors(join(dir, shardFile(comm.rank, comm.size)),
     Object.fromEntries(shapes.map(([p, shape]) => [p, { dtype: 'F32' as const, shape, data: params[p]! }])), { format: 'saekit', latents: `${lo}:${hi}` }));
   if (comm.rank !== 0) return;
@@ -147,7 +151,7 @@ function readShards(dir: string, cfg: SaeConfig, shards: { file: string; latents
     const f = SafetensorsFile.open(join(dir, file));
     try {
       for (const [p, shape] of entries) {
-        const rows = rowsOfLatent(p, shape, cfg.n);
+        const rows = rowsOfLatent(p, shape);
         if (!rows && s > 0) continue;
         const want = rows ? [hi - lo, ...shape.slice(1)] : shape;
         const got = f.info(p).shape;

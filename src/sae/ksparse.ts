@@ -164,10 +164,12 @@ export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
   const tc = Boolean(o.transcoder);
   const shard = o.shard;
   const k = Math.min(o.k, shard?.total ?? n);
-  // a code's reconstruction: from this process's decoder rows, or summed over the ranks' shards
+  // a code's reconstruction: from this process's decoder rows, or summed over the ranks' shards;
+  // a skip transcoder adds its skip path x·W_skipᵀ (its input is not centred: ws.xc is x)
   const decode = (code: SparseRows, out: Float32Array, bias: Float32Array | null = p.b_dec): void => {
     if (shard) shardDecode(be, shard, code, p.W_dec, dOut, bias, out);
     else be.sparseDecode(code, p.W_dec, dOut, bias, out);
+    if (p.W_skip) be.gemm({ a: ws.xc, b: p.W_skip, c: out, m: B, n: dOut, k: ws.d, transB: true, beta: 1 });
   };
   const batch = o.selection === 'batch';
   let z: SparseRows, nnz: number, minKept = Infinity;
@@ -273,14 +275,17 @@ function backward(be: Backend, p: SaeParams, B: number, ws: TopKWorkspace, z: Sp
   const k = z.idx.length / Math.max(B, 1);
   g.b_enc.fill(0);
   g.b_dec.fill(0);
-  // decoder: dW_dec[i] = Σ_b z_bi·dx̂_b; db_dec = Σ_b dx̂_b (the AuxK decode has no bias)
+  // decoder: dW_dec[i] = Σ_b z_bi·dx̂_b; db_dec = Σ_b dx̂_b (the AuxK decode has no bias); a skip
+  // transcoder's dW_skip = Σ_b dx̂_bᵀ·x_b
   terms.forEach((t, j) => {
     be.sparseAccumulate(t.z, t.grad, dOut, g.W_dec, j === 0);
     sumRows(t.grad, B, dOut, g.b_dec, true);
+    if (g.W_skip) be.gemm({ a: t.grad, b: ws.xc, c: g.W_skip, m: dOut, n: d, k: B, transA: true, beta: j === 0 ? 0 : 1 });
   });
   if (z4) {
     be.sparseAccumulate(z4, ws.grad4, dOut, g.W_dec);
     sumRows(ws.grad4, B, dOut, g.b_dec, true);
+    if (g.W_skip) be.gemm({ a: ws.grad4, b: ws.xc, c: g.W_skip, m: dOut, n: d, k: B, transA: true, beta: 1 });
   }
 
   // latents: dz = Σ_terms dx̂·W_dec[i] (entries share z's layout), through the ReLU; the

@@ -11,7 +11,7 @@ import type { Backend } from '../compute/backend.js';
 import type { Comm } from '../compute/comm.js';
 import { rankCompare } from '../compute/reference.js';
 import type { SparseRows } from '../compute/backend.js';
-import type { SaeParams } from './common.js';
+import { LATENT_PARAMS, type SaeParams } from './common.js';
 
 /** This rank's latents [lo, lo + count) of total. */
 export interface LatentShard {
@@ -21,12 +21,12 @@ export interface LatentShard {
   total: number;
 }
 
-/** Rows [lo, hi) of every latent-indexed tensor (rows of W_enc, W_dec, entries of b_enc and the
- *  extras of length n); b_dec and other tensors whole. */
+/** Rows [lo, hi) of every latent-indexed tensor (LATENT_PARAMS: rows of W_enc, W_dec, entries of
+ *  b_enc, the thresholds); b_dec and W_skip whole. */
 export function sliceLatents(p: SaeParams, n: number, lo: number, hi: number): SaeParams {
   const out = {} as SaeParams;
   for (const [name, t] of Object.entries(p) as [keyof SaeParams, Float32Array][]) {
-    const rowsOf = name === 'b_dec' ? 0 : t.length % n === 0 ? t.length / n : 0;
+    const rowsOf = LATENT_PARAMS.includes(name) ? t.length / n : 0;
     out[name] = rowsOf ? t.slice(lo * rowsOf, hi * rowsOf) : t.slice();
   }
   return out;

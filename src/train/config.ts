@@ -82,6 +82,7 @@ export function parseTrainConfig(raw: unknown, where = 'config'): TrainConfig {
   }
   const cfg = got.data as TrainConfig;
   if (cfg.batch > cfg.tokens) throw new Error(`${where}: "batch": batch must be <= tokens (${cfg.tokens}), got ${cfg.batch}`);
+  if (cfg.skip === true && !cfg.transcode) throw new Error(`${where}: "skip": a skip path maps a transcoder's input to its output; pass transcode (--transcode) too`);
   if (cfg.latents !== undefined) checkArchitecture(cfg, cfg.latents, where);
   return cfg;
 }

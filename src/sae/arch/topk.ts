@@ -11,8 +11,9 @@ import type { Architecture } from './types.js';
 const Options = z.object({
   ...K_SPARSE_OPTIONS,
   multiTopK: z.boolean().default(false).describe('TopK: Multi-TopK loss L(k) + L(4k)/8'),
+  skip: z.boolean().default(false).describe('TopK transcoders: a skip transcoder, an affine skip path x·W_skipᵀ (W_skip [d_out, d], from zero) added to the output (Paulo et al. 2025)'),
 });
-type Options = KSparseOptions & { multiTopK: boolean };
+type Options = KSparseOptions & { multiTopK: boolean; skip: boolean };
 
 export const topk: Architecture<Options> = {
   name: 'topk',
@@ -28,7 +29,7 @@ export const topk: Architecture<Options> = {
   latentParallel: true,
   objective: (ctx) => kSparseObjective(ctx, { batch: false, multiTopK: ctx.options.multiTopK }),
   encode: (be, sae, x, B, o = {}) => encodeRowTopK(be, sae, x, B, o.k ?? sae.cfg.k, Boolean(o.next), o.precision),
-  saeFields: (o) => ({ k: o.k, multiTopK: o.multiTopK }),
+  saeFields: (o) => ({ k: o.k, multiTopK: o.multiTopK, ...(o.skip ? { skip: true } : {}) }),
   saelens: { architecture: 'topk', imports: true },
   sparsify: true,
 };

@@ -89,6 +89,7 @@ export interface SaeFields {
   k: number;
   prefixes?: number[];
   multiTopK?: boolean;
+  skip?: boolean;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
