@@ -1,5 +1,5 @@
 /**
- * Every layer in one pass (`saekit train --layers all|L,L,...`, docs/design.md §3.5): one SAE
+ * Every layer in one pass (`saekit train --layers all|L,L,...`, docs/design.md §4.7): one SAE
  * or transcoder per layer of a live model, each a run folder of its own (OUT/layer-L: config,
  * checkpoints, --resume, report), trained side by side in one process over one model forward
  * per batch of contexts (SharedForward): the model runs once per batch, not once per layer.
