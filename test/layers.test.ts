@@ -89,6 +89,28 @@ describe.skipIf(!stories || !shakespeare)('--layers', () => {
     // layer 0 reads the clean stream whether or not the later layers are spliced
     expect(res.together.sites[0].fvu).toBeCloseTo(res.alone[0].downstream.site_fvu, 10);
     expect(res.together.kl_spliced).toBeGreaterThan(0);
+    // the attribution graph of a prompt on these transcoders, and an intervention checked against it:
+    // a last-layer feature has no later feature to respond, so zeroing it moves the target logit
+    // by exactly its edge
+    const graphPath = join(tmp(), 'graph.json');
+    const prompt = ['attribute', '--model', stories!, '--transcoders', dir, '--prompt', 'Once upon a time, there was a dog', '--out', graphPath];
+    const at = run(prompt);
+    expect(at.status, at.stderr).toBe(0);
+    const graph = JSON.parse(readFileSync(graphPath, 'utf8'));
+    expect(graph.metadata.replacement_score).toBeGreaterThan(0);
+    expect(graph.metadata.replacement_score).toBeLessThan(1);
+    const T = graph.metadata.prompt_tokens.length;
+    expect(graph.nodes.filter((n: { feature_type: string }) => n.feature_type === 'embedding')).toHaveLength(T);
+    const targetId = graph.metadata.target;
+    const lastLayer = graph.nodes.find((n: { layer: number; ctx_idx: number; feature_type: string }) => n.feature_type === 'transcoder' && n.layer === 4 && n.ctx_idx === T - 1);
+    expect(lastLayer, 'a layer-4 feature at the last position in the pruned graph').toBeDefined();
+    for (const l of graph.links) expect(graph.nodes.some((n: { node_id: string }) => n.node_id === l.source)).toBe(true);
+    const ab = run([...prompt, '--ablate', lastLayer.node_id]);
+    expect(ab.status, ab.stderr).toBe(0);
+    const m = /zeroed: target logit ([-+][\d.]+) in the replacement model; the graph's direct edge predicts ([-+][\d.]+)/.exec(ab.stdout);
+    expect(m, ab.stdout).not.toBeNull();
+    expect(Number(m![1])).toBeCloseTo(Number(m![2]), 3);
+    expect(targetId).toMatch(/^L_\d+_/);
     const bad = run(['train', '--data', 'synthetic:d=8', '--layers', 'all', '--out', join(tmp(), 'x')]);
     expect(bad.stderr).toMatch(/--layers trains on a live model's layers: --data must be lm:/);
     const bad2 = run(['train', '--data', spec(0), '--layers', '0,7', '--out', join(tmp(), 'x')]);

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { getBackend } from '../src/compute/backend.js';
 import { loadLm } from '../src/lm/load.js';
+import { attribute, prune } from '../src/analysis/attribution.js';
 import { frozenForward, replacementMlps, traceForward } from '../src/lm/replacement.js';
 import type { Sae } from '../src/sae/common.js';
 import { Rng } from '../src/util/rng.js';
@@ -93,5 +94,53 @@ describe.skipIf(!stories)('replacement model (stories260K)', async () => {
     let bent = 0;
     for (let e = 0; e < g0.length; e++) bent = Math.max(bent, Math.abs(g2[e]! - g0[e]! - 2 * (g1[e]! - g0[e]!)));
     expect(bent).toBeGreaterThan(1e-3);
+  });
+
+  it('attribution edges are the exact direct effects: they add up to each target\'s value less its value with no writes, and match finite differences', () => {
+    const short = tokens.subarray(0, 8), Ts = short.length;
+    const trace = traceForward(model, short);
+    const tcs = new Map([0, 1, 2, 3, 4].map((l) => [l, transcoder(l + 11, 48, 4)]));
+    const g = attribute(be, model, trace, tcs, { topLogits: 3 });
+    const kinds = (k: string) => g.nodes.filter((n) => n.kind === k).length;
+    expect(kinds('embedding')).toBe(Ts);
+    expect(kinds('error')).toBe(5 * Ts);
+    expect(kinds('feature')).toBeGreaterThan(5 * Ts * 2);
+    expect(kinds('logit')).toBe(3);
+    // nothing written anywhere: every target's remaining value (biases through the frozen stream)
+    const zero = frozenForward(model, trace, () => new Float32Array(Ts * 64), { embedding: new Float32Array(Ts * 64) });
+    const into = new Map<number, number>();
+    for (const [, t, w] of g.edges) into.set(t, (into.get(t) ?? 0) + w);
+    g.nodes.forEach((n, i) => {
+      if (n.kind === 'logit') {
+        const rest = zero.logits[(Ts - 1) * V + n.index!]!;
+        expect(into.get(i)! + rest).toBeCloseTo(n.value, 3);
+      }
+      if (n.kind === 'feature') {
+        const tc = tcs.get(n.layer)!;
+        let rest = tc.params.b_enc[n.index!]!;
+        for (let j = 0; j < 64; j++) rest += tc.params.W_enc[n.index! * 64 + j]! * zero.mlpIn[n.layer]![n.pos * 64 + j]!;
+        // the node's value is its pre-activation (kept by the top k)
+        expect((into.get(i) ?? 0) + rest).toBeCloseTo(n.value, 3);
+      }
+    });
+    // a finite difference: one feature's write scaled by 1 + ε moves the top logit by ε times its edge
+    const src = g.nodes.findIndex((n) => n.kind === 'feature' && n.layer === 1 && n.pos === Ts - 1);
+    const tgt = g.nodes.findIndex((n) => n.kind === 'logit');
+    const edge = g.edges.find(([s, t]) => s === src && t === tgt)?.[2] ?? 0;
+    const node = g.nodes[src]!, tc = tcs.get(1)!, eps = 1e-2;
+    const held = (scale: number) => frozenForward(model, trace, (l) => {
+      const out = trace.layers[l]!.mlpOut.slice();
+      if (l === 1) for (let j = 0; j < 64; j++) out[node.pos * 64 + j]! += (scale - 1) * node.value * tc.params.W_dec[node.index! * 64 + j]!;
+      return out;
+    }).logits[(Ts - 1) * V + g.nodes[tgt]!.index!]!;
+    expect((held(1 + eps) - held(1 - eps)) / (2 * eps)).toBeCloseTo(edge, 3);
+    expect(Math.abs(edge)).toBeGreaterThan(1e-4);
+    // scores are shares; pruning keeps the embeddings and logits and the most influential nodes
+    expect(g.replacementScore).toBeGreaterThan(0);
+    expect(g.replacementScore).toBeLessThan(1);
+    const p = prune(g, 0.5);
+    expect(p.nodes.filter((n) => n.kind === 'logit')).toHaveLength(3);
+    expect(p.nodes.length).toBeLessThan(g.nodes.length);
+    for (const [s, t] of p.edges) expect(s < p.nodes.length && t < p.nodes.length).toBe(true);
   });
 });

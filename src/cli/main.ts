@@ -1,6 +1,7 @@
 /** The saekit command line: wires one command per file. */
 import { Command, CommanderError } from 'commander';
 import { analyzeCommand } from './analyze.js';
+import { attributeCommand } from './attribute.js';
 import { exportCommand, importCommand } from './convert.js';
 import { evalCommand } from './eval.js';
 import { experimentCommand } from './experiment.js';
@@ -37,6 +38,7 @@ program.addCommand(serveCommand());
 program.addCommand(sweepCommand());
 program.addCommand(frontierCommand());
 program.addCommand(analyzeCommand());
+program.addCommand(attributeCommand());
 program.addCommand(stitchCommand());
 program.addCommand(experimentCommand());
 program.addCommand(recipeCommand());

@@ -73,10 +73,11 @@ export function traceForward(model: Transformer, tokens: Int32Array): Trace {
  * and each MLP output as `mlp` says (null: the model's own MLP on this run's input). Returns the
  * logits [T, vocab] and each layer's MLP input in this run.
  */
-export function frozenForward(model: Transformer, trace: Trace, mlp: MlpReplacement): { logits: Float32Array; mlpIn: Float32Array[] } {
+export function frozenForward(model: Transformer, trace: Trace, mlp: MlpReplacement, o: { embedding?: Float32Array } = {}): { logits: Float32Array; mlpIn: Float32Array[] } {
   refuseUnsupported(model);
   const mlpIn: Float32Array[] = [];
   const { logits } = run(model, trace.tokens, {
+    ...(o.embedding ? { embedding: o.embedding } : {}),
     norm: (l, which, x, w, b) => normalize(x, model.config.dim, model.config.normEps, w, b,
       which === 'final' ? trace.normF : which === 1 ? trace.layers[l]!.norm1 : trace.layers[l]!.norm2),
     pattern: (l) => trace.layers[l]!.pattern,
@@ -119,6 +120,8 @@ export function replacementMlps(be: Backend, trace: Trace, transcoders: Map<numb
 }
 
 interface RunHooks {
+  /** the residual stream's start [T, dim] instead of the tokens' embeddings */
+  embedding?: Float32Array;
   /** a normalization of x [T, dim] (layer, which: 1, 2 or 'final') */
   norm(layer: number, which: 1 | 2 | 'final', x: Float32Array, weight: Float32Array, bias: Float32Array | undefined): { y: Float32Array; frozen: FrozenNorm };
   /** frozen patterns of a layer, or null to compute them */
@@ -132,14 +135,7 @@ function run(model: Transformer, tokens: Int32Array, hooks: RunHooks): { logits:
   const c = model.config, w = model.weights, be = model.be;
   const T = tokens.length, d = c.dim, hd = c.headDim, qDim = c.nHeads * hd, kvDim = c.nKvHeads * hd;
   if (T === 0 || T > c.maxSeqLen) throw new Error(`the prompt has ${T} tokens; ${model.source} takes 1..${c.maxSeqLen}`);
-  const x = new Float32Array(T * d);
-  for (let t = 0; t < T; t++) {
-    const id = tokens[t]!;
-    if (!(id >= 0 && id < c.vocabSize)) throw new Error(`token id ${id} is outside the model's vocabulary of ${c.vocabSize}`);
-    x.set(w.embed.subarray(id * d, (id + 1) * d), t * d);
-    if (c.embedScale !== undefined) for (let j = 0; j < d; j++) x[t * d + j]! *= c.embedScale;
-    if (w.posEmbed) for (let j = 0; j < d; j++) x[t * d + j]! += w.posEmbed[t * d + j]!;
-  }
+  const x = hooks.embedding ? hooks.embedding.slice() : embed(model, tokens);
   const linear = (a: Float32Array, W: Float32Array, bias: Float32Array | undefined, n: number, k: number): Float32Array => {
     const y = new Float32Array(T * n);
     if (bias) for (let t = 0; t < T; t++) y.set(bias, t * n);
@@ -181,6 +177,21 @@ function run(model: Transformer, tokens: Int32Array, hooks: RunHooks): { logits:
   }
   const nf = hooks.norm(c.nLayers, 'final', x, w.normF, w.normFBias);
   return { logits: model.logits(nf.y, 0, T), normF: nf.frozen };
+}
+
+/** The tokens' embeddings (with the embedding scale and learned positions) [T, dim]: the
+ *  residual stream's start. */
+export function embed(model: Transformer, tokens: Int32Array): Float32Array {
+  const c = model.config, w = model.weights, d = c.dim, T = tokens.length;
+  const x = new Float32Array(T * d);
+  for (let t = 0; t < T; t++) {
+    const id = tokens[t]!;
+    if (!(id >= 0 && id < c.vocabSize)) throw new Error(`token id ${id} is outside the model's vocabulary of ${c.vocabSize}`);
+    x.set(w.embed.subarray(id * d, (id + 1) * d), t * d);
+    if (c.embedScale !== undefined) for (let j = 0; j < d; j++) x[t * d + j]! *= c.embedScale;
+    if (w.posEmbed) for (let j = 0; j < d; j++) x[t * d + j]! += w.posEmbed[t * d + j]!;
+  }
+  return x;
 }
 
 /** Causal softmax patterns [heads, T, T] of q [T, heads·hd] against k [T, kvHeads·hd] after the

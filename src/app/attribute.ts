@@ -1,0 +1,89 @@
+/**
+ * `saekit attribute`: the attribution graph of a prompt on a --layers folder of transcoders
+ * (src/analysis/attribution.ts), pruned and written as JSON in circuit-tracer's frontend layout
+ * (metadata, nodes, links), and optionally one intervention on it: a feature zeroed in the
+ * replacement model (error terms kept, later features recomputed), its measured effect on the
+ * target logit beside the graph's direct edge.
+ */
+import type { Backend } from '../compute/backend.js';
+import { attribute, prune, type AttributionGraph, type GraphNode } from '../analysis/attribution.js';
+import { loadLm } from '../lm/load.js';
+import { frozenForward, replacementMlps, traceForward } from '../lm/replacement.js';
+import type { Tokenizer } from '../lm/tokenizer.js';
+import { loadSae } from '../sae/folder.js';
+import { layerRuns } from './evaluate.js';
+
+export interface AttributeJob {
+  model: string;
+  transcoders: string;
+  prompt: string;
+  /** the logit to explain: a token's text (one token) or id; default the most probable */
+  target?: string;
+  topLogits: number;
+  /** cumulative influence the pruned graph keeps */
+  keep: number;
+  /** a feature node to zero in the replacement model (its node id, LAYER_LATENT_POS) */
+  ablate?: string;
+}
+
+export interface AttributeResult {
+  json: Record<string, unknown>;
+  full: { nodes: number; edges: number };
+  graph: AttributionGraph;
+  target: GraphNode;
+  ablation?: { node: string; predicted: number; measured: number };
+}
+
+export async function attributePrompt(be: Backend, job: AttributeJob): Promise<AttributeResult> {
+  const runs = layerRuns(job.transcoders);
+  if (!runs.length) throw new Error(`--transcoders ${job.transcoders}: expected the --out of saekit train --layers (layer-L folders of transcoders)`);
+  const transcoders = new Map(runs.map((r) => [r.layer, loadSae(r.dir)]));
+  const { model, tokenizer } = await loadLm(job.model, be);
+  const tokens = Int32Array.from([tokenizer.bos, ...tokenizer.encode(job.prompt)]);
+  const target = job.target === undefined ? undefined : tokenOf(tokenizer, job.target);
+  const trace = traceForward(model, tokens);
+  const full = attribute(be, model, trace, transcoders, { topLogits: job.topLogits, ...(target !== undefined ? { target } : {}) });
+  const graph = prune(full, job.keep);
+  const logits = graph.nodes.filter((n) => n.kind === 'logit');
+  const tnode = target !== undefined ? logits.find((n) => n.index === target)! : logits.reduce((a, n) => (n.prob! > a.prob! ? n : a));
+  let ablation: AttributeResult['ablation'];
+  if (job.ablate) {
+    const fi = full.nodes.findIndex((n) => n.kind === 'feature' && n.id === job.ablate);
+    if (fi < 0) throw new Error(`--ablate ${job.ablate}: no active feature node of that id (LAYER_LATENT_POS) in the graph`);
+    const f = full.nodes[fi]!;
+    const ti = full.nodes.findIndex((n) => n.id === tnode.id);
+    const predicted = -(full.edges.find(([s, t]) => s === fi && t === ti)?.[2] ?? 0);
+    const V = model.config.vocabSize, T = trace.T;
+    const logitOf = (mlp: ReturnType<typeof replacementMlps>) => frozenForward(model, trace, mlp).logits[(T - 1) * V + tnode.index!]!;
+    const base = logitOf(replacementMlps(be, trace, transcoders));
+    const zeroed = logitOf(replacementMlps(be, trace, transcoders, (l, acts, idx, rowPtr) => {
+      if (l === f.layer) for (let e = rowPtr[f.pos]!; e < rowPtr[f.pos + 1]!; e++) if (idx[e] === f.index) acts[e] = 0;
+    }));
+    ablation = { node: f.id, predicted, measured: zeroed - base };
+  }
+  const text = (id: number): string => tokenizer.decode([id]);
+  const json = {
+    metadata: {
+      format: 'saekit-attribution-graph', scan: job.model, transcoders: job.transcoders, prompt: job.prompt,
+      prompt_tokens: [...tokens].map(text), target: tnode.id,
+      replacement_score: full.replacementScore, completeness_score: full.completenessScore,
+      full_graph: { nodes: full.nodes.length, links: full.edges.length }, node_threshold: job.keep,
+    },
+    nodes: graph.nodes.map((n) => ({
+      node_id: n.id, feature: n.index ?? null, layer: n.kind === 'embedding' ? 'E' : n.kind === 'logit' ? String(n.layer) : n.layer,
+      ctx_idx: n.pos, feature_type: { embedding: 'embedding', feature: 'transcoder', error: 'mlp reconstruction error', logit: 'logit' }[n.kind],
+      activation: n.value, influence: n.influence, ...(n.kind === 'logit' ? { token_prob: n.prob, is_target_logit: n.id === tnode.id, clerp: text(n.index!) } : {}),
+      ...(n.kind === 'embedding' ? { clerp: text(n.index!) } : {}),
+    })),
+    links: graph.edges.map(([s, t, w]) => ({ source: graph.nodes[s]!.id, target: graph.nodes[t]!.id, weight: w })),
+  };
+  return { json, full: { nodes: full.nodes.length, edges: full.edges.length }, graph, target: tnode, ...(ablation ? { ablation } : {}) };
+}
+
+/** A target given as a token id or as text that is exactly one token. */
+function tokenOf(tokenizer: Tokenizer, given: string): number {
+  if (/^\d+$/.test(given)) return Number(given);
+  const ids = tokenizer.encode(given, true);
+  if (ids.length !== 1) throw new Error(`--target "${given}" is ${ids.length} tokens (${ids.join(', ')}); give one token's text or its id`);
+  return ids[0]!;
+}
