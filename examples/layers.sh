@@ -3,7 +3,9 @@
 # 1,024 latents, k = 16, over tinyshakespeare (300k tokens, one model forward per batch for all
 # five layers), plain and skip transcoders (--skip), then each folder evaluated on the corpus's
 # last (held-out) contexts: every layer's transcoder spliced in alone and all five together
-# (the replacement model without error terms): FVU at each site, CE recovered, KL.
+# (the replacement model without error terms): FVU at each site, CE recovered, KL. Then the
+# attribution graph of a TinyStories prompt on the skip transcoders (the replacement model with
+# error terms, attention and norms frozen) and two interventions checked against it.
 source "$(dirname "$0")/stories-env.sh"
 out=${1:-$here/runs/layers}
 mkdir -p "$out"
@@ -24,3 +26,8 @@ for (const [name, r] of [["plain", a], ["skip", b]]) {
   console.log(`\n${name}, all five spliced: CE clean ${t.ce_clean.toFixed(4)}, spliced ${t.ce_spliced.toFixed(4)}, every MLP zeroed ${t.ce_zero.toFixed(4)} nats; CE recovered ${(100 * t.ce_recovered).toFixed(1)}%; KL spliced ${t.kl_spliced.toFixed(4)}, zeroed ${t.kl_zero.toFixed(4)}; FVU in the spliced model ${t.sites.map((s) => s.fvu.toFixed(3)).join(", ")} (${t.predictions} predictions)`);
 }
 ' "$out"
+prompt="Once upon a time, there was a little dog named Max. Max liked to"
+for node in 4_60_22 0_449_22; do
+  saekit attribute --model "$model" --transcoders "$out/skip" --prompt "$prompt" --keep 0.5 --ablate $node \
+    --out "$out/graph.json" --svg "$out/graph.svg"
+done

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { getBackend } from '../src/compute/backend.js';
 import { loadLm } from '../src/lm/load.js';
-import { attribute, prune } from '../src/analysis/attribution.js';
+import { attribute, pathEffect, prune } from '../src/analysis/attribution.js';
 import { frozenForward, replacementMlps, traceForward } from '../src/lm/replacement.js';
 import type { Sae } from '../src/sae/common.js';
 import { Rng } from '../src/util/rng.js';
@@ -142,5 +142,29 @@ describe.skipIf(!stories)('replacement model (stories260K)', async () => {
     expect(p.nodes.filter((n) => n.kind === 'logit')).toHaveLength(3);
     expect(p.nodes.length).toBeLessThan(g.nodes.length);
     for (const [s, t] of p.edges) expect(s < p.nodes.length && t < p.nodes.length).toBe(true);
+  });
+
+  it('where no feature leaves or enters its code (every feature kept, all pre-activations positive), a feature zeroed in the replacement model moves the logits exactly as the graph\'s paths say', () => {
+    const short = tokens.subarray(0, 6), Ts = short.length;
+    const trace = traceForward(model, short);
+    // k = n and a large b_enc: every feature active at every position whatever happens upstream
+    const linearTc = (seed: number): Sae => {
+      const t = transcoder(seed, 12, 12);
+      t.params.b_enc.fill(40);
+      for (let e = 0; e < t.params.W_enc.length; e++) t.params.W_enc[e]! *= 0.1;
+      return t;
+    };
+    const tcs = new Map([0, 1, 2, 3, 4].map((l) => [l, linearTc(l + 21)]));
+    const g = attribute(be, model, trace, tcs, { topLogits: 2 });
+    const src = g.nodes.findIndex((n) => n.kind === 'feature' && n.layer === 0 && n.pos === 2 && n.index === 5);
+    const tgt = g.nodes.findIndex((n) => n.kind === 'logit');
+    const f = g.nodes[src]!, tok = g.nodes[tgt]!.index!;
+    const logit = (edit?: Parameters<typeof replacementMlps>[3]) => frozenForward(model, trace, replacementMlps(be, trace, tcs, edit)).logits[(Ts - 1) * V + tok]!;
+    const measured = logit((l, acts, idx, rowPtr) => { if (l === 0) for (let e = rowPtr[f.pos]!; e < rowPtr[f.pos + 1]!; e++) if (idx[e] === f.index) acts[e] = 0; }) - logit();
+    const direct = -(g.edges.find(([s, t]) => s === src && t === tgt)?.[2] ?? 0);
+    expect(Math.abs(measured)).toBeGreaterThan(1e-3);
+    // the direct edge alone misses the paths through later features; all paths give it exactly
+    expect(Math.abs(measured - direct)).toBeGreaterThan(1e-4);
+    expect(pathEffect(g, src, tgt)).toBeCloseTo(measured, 4);
   });
 });

@@ -209,3 +209,20 @@ export function prune(g: AttributionGraph, keep = 0.8): AttributionGraph {
     edges: g.edges.filter(([s, t]) => index.has(s) && index.has(t)).map(([s, t, w]) => [index.get(s)!, index.get(t)!, w]),
   };
 }
+
+/** The change of node `target` when feature `source` is zeroed, through every path of the graph:
+ *  the source's activation goes to 0, and each later feature's activation moves by Σ edge ×
+ *  (its source's change / that source's activation) — linear, as the frozen model is, while the
+ *  top k keeps the same features. */
+export function pathEffect(g: AttributionGraph, source: number, target: number): number {
+  const change = new Float64Array(g.nodes.length);
+  change[source] = -g.nodes[source]!.value;
+  const bySource = new Map<number, [number, number][]>();
+  for (const [s, t, w] of g.edges) bySource.set(s, [...(bySource.get(s) ?? []), [t, w]]);
+  const order = g.nodes.map((_, i) => i).filter((i) => g.nodes[i]!.layer >= g.nodes[source]!.layer).sort((a, b) => g.nodes[a]!.layer - g.nodes[b]!.layer);
+  for (const s of order) {
+    if (change[s] === 0 || g.nodes[s]!.kind !== 'feature') continue;
+    for (const [t, w] of bySource.get(s) ?? []) change[t]! += (w * change[s]!) / g.nodes[s]!.value;
+  }
+  return change[target]!;
+}

@@ -6,7 +6,7 @@
  * target logit beside the graph's direct edge.
  */
 import type { Backend } from '../compute/backend.js';
-import { attribute, prune, type AttributionGraph, type GraphNode } from '../analysis/attribution.js';
+import { attribute, pathEffect, prune, type AttributionGraph, type GraphNode } from '../analysis/attribution.js';
 import { loadLm } from '../lm/load.js';
 import { frozenForward, replacementMlps, traceForward } from '../lm/replacement.js';
 import type { Tokenizer } from '../lm/tokenizer.js';
@@ -31,7 +31,9 @@ export interface AttributeResult {
   full: { nodes: number; edges: number };
   graph: AttributionGraph;
   target: GraphNode;
-  ablation?: { node: string; predicted: number; measured: number };
+  /** the target logit's change: measured in the replacement model, predicted by the direct edge
+   *  and by every path of the graph (features downstream changing linearly with their inputs) */
+  ablation?: { node: string; predicted: number; throughGraph: number; measured: number };
 }
 
 export async function attributePrompt(be: Backend, job: AttributeJob): Promise<AttributeResult> {
@@ -59,7 +61,7 @@ export async function attributePrompt(be: Backend, job: AttributeJob): Promise<A
     const zeroed = logitOf(replacementMlps(be, trace, transcoders, (l, acts, idx, rowPtr) => {
       if (l === f.layer) for (let e = rowPtr[f.pos]!; e < rowPtr[f.pos + 1]!; e++) if (idx[e] === f.index) acts[e] = 0;
     }));
-    ablation = { node: f.id, predicted, measured: zeroed - base };
+    ablation = { node: f.id, predicted, throughGraph: pathEffect(full, fi, ti), measured: zeroed - base };
   }
   const text = (id: number): string => tokenizer.decode([id]);
   const json = {

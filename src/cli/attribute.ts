@@ -2,7 +2,8 @@
 import { Command } from 'commander';
 import { attributePrompt } from '../app/attribute.js';
 import { getBackend } from '../compute/backend.js';
-import { writeJsonAtomic } from '../io/atomic.js';
+import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
+import { graphSvg } from '../viewer/graph.js';
 import { intFlag, realFlag } from './flags.js';
 
 export function attributeCommand(): Command {
@@ -16,16 +17,19 @@ export function attributeCommand(): Command {
     .option('--keep <f>', 'the cumulative influence on the logits the pruned graph keeps', realFlag('--keep', 0, 1), 0.8)
     .option('--ablate <node>', 'also zero this feature (node id LAYER_LATENT_POS) in the replacement model and compare the target logit\'s change with the graph\'s edge')
     .requiredOption('--out <file>', 'graph JSON to write')
-    .action(async (o: { model: string; transcoders: string; prompt: string; target?: string; topLogits: number; keep: number; ablate?: string; out: string }) => {
+    .option('--svg <file>', 'also draw the pruned graph (positions on x, layers on y, the strongest edges)')
+    .action(async (o: { model: string; transcoders: string; prompt: string; target?: string; topLogits: number; keep: number; ablate?: string; out: string; svg?: string }) => {
       const r = await attributePrompt(getBackend(), { model: o.model, transcoders: o.transcoders, prompt: o.prompt, topLogits: o.topLogits, keep: o.keep,
         ...(o.target !== undefined ? { target: o.target } : {}), ...(o.ablate ? { ablate: o.ablate } : {}) });
       writeJsonAtomic(o.out, r.json);
+      if (o.svg) writeFileAtomic(o.svg, [graphSvg(r.json as unknown as Parameters<typeof graphSvg>[0])]);
       const meta = r.json.metadata as { replacement_score: number; completeness_score: number };
       console.log(`saekit: graph of ${r.full.nodes} nodes and ${r.full.edges} edges, pruned to ${r.graph.nodes.length} nodes and ${r.graph.edges.length} edges (influence ${o.keep}); target ${r.target.id} (p = ${r.target.prob!.toFixed(3)})`);
       console.log(`  replacement score ${meta.replacement_score.toFixed(3)}, completeness ${meta.completeness_score.toFixed(3)}`);
       const top = r.graph.nodes.filter((n) => n.kind === 'feature').sort((a, b) => b.influence - a.influence).slice(0, 8);
       console.log(`  most influential features: ${top.map((n) => `${n.id} (${n.influence.toFixed(3)})`).join(', ')}`);
-      if (r.ablation) console.log(`  ${r.ablation.node} zeroed: target logit ${r.ablation.measured >= 0 ? '+' : ''}${r.ablation.measured.toFixed(4)} in the replacement model; the graph's direct edge predicts ${r.ablation.predicted >= 0 ? '+' : ''}${r.ablation.predicted.toFixed(4)}`);
-      console.log(`saekit: wrote ${o.out}`);
+      const sign = (v: number): string => `${v >= 0 ? '+' : ''}${v.toFixed(4)}`;
+      if (r.ablation) console.log(`  ${r.ablation.node} zeroed: target logit ${sign(r.ablation.measured)} in the replacement model; the graph's direct edge predicts ${sign(r.ablation.predicted)}, its paths ${sign(r.ablation.throughGraph)}`);
+      console.log(`saekit: wrote ${o.out}${o.svg ? ` and ${o.svg}` : ''}`);
     });
 }
