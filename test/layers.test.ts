@@ -107,9 +107,16 @@ describe.skipIf(!stories || !shakespeare)('--layers', () => {
     for (const l of graph.links) expect(graph.nodes.some((n: { node_id: string }) => n.node_id === l.source)).toBe(true);
     const ab = run([...prompt, '--ablate', lastLayer.node_id]);
     expect(ab.status, ab.stderr).toBe(0);
-    const m = /zeroed: target logit ([-+][\d.]+) in the replacement model; the graph's direct edge predicts ([-+][\d.]+)/.exec(ab.stdout);
+    const m = /set from [\d.]+ to 0: target logit ([-+][\d.]+) in the replacement model; the graph's direct edge predicts ([-+][\d.]+), its paths ([-+][\d.]+)/.exec(ab.stdout);
     expect(m, ab.stdout).not.toBeNull();
     expect(Number(m![1])).toBeCloseTo(Number(m![2]), 3);
+    expect(Number(m![3])).toBeCloseTo(Number(m![2]), 3);
+    // steered to twice its activation: the last-layer feature moves the logit by exactly its edge again
+    const steered = run([...prompt, '--steer', `${lastLayer.node_id}=${2 * lastLayer.activation}`]);
+    expect(steered.status, steered.stderr).toBe(0);
+    const m2 = /target logit ([-+][\d.]+) in the replacement model; the graph's direct edge predicts ([-+][\d.]+)/.exec(steered.stdout);
+    expect(Number(m2![1])).toBeCloseTo(-Number(m![1]), 3);
+    expect(Number(m2![1])).toBeCloseTo(Number(m2![2]), 3);
     expect(targetId).toMatch(/^L_\d+_/);
     const bad = run(['train', '--data', 'synthetic:d=8', '--layers', 'all', '--out', join(tmp(), 'x')]);
     expect(bad.stderr).toMatch(/--layers trains on a live model's layers: --data must be lm:/);

@@ -210,13 +210,13 @@ export function prune(g: AttributionGraph, keep = 0.8): AttributionGraph {
   };
 }
 
-/** The change of node `target` when feature `source` is zeroed, through every path of the graph:
- *  the source's activation goes to 0, and each later feature's activation moves by Σ edge ×
+/** The change of node `target` when feature `source` is set to `value` (0: zeroed), through every
+ *  path of the graph: the source's activation moves to `value`, and each later feature's activation moves by Σ edge ×
  *  (its source's change / that source's activation) — linear, as the frozen model is, while the
  *  top k keeps the same features. */
-export function pathEffect(g: AttributionGraph, source: number, target: number): number {
+export function pathEffect(g: AttributionGraph, source: number, target: number, value = 0): number {
   const change = new Float64Array(g.nodes.length);
-  change[source] = -g.nodes[source]!.value;
+  change[source] = value - g.nodes[source]!.value;
   const bySource = new Map<number, [number, number][]>();
   for (const [s, t, w] of g.edges) bySource.set(s, [...(bySource.get(s) ?? []), [t, w]]);
   const order = g.nodes.map((_, i) => i).filter((i) => g.nodes[i]!.layer >= g.nodes[source]!.layer).sort((a, b) => g.nodes[a]!.layer - g.nodes[b]!.layer);

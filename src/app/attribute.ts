@@ -22,8 +22,9 @@ export interface AttributeJob {
   topLogits: number;
   /** cumulative influence the pruned graph keeps */
   keep: number;
-  /** a feature node to zero in the replacement model (its node id, LAYER_LATENT_POS) */
-  ablate?: string;
+  /** an intervention in the replacement model: a feature node (LAYER_LATENT_POS) set to a value
+   *  (0: ablated; a multiple of its activation: steered) */
+  intervene?: { node: string; value: number };
 }
 
 export interface AttributeResult {
@@ -33,7 +34,7 @@ export interface AttributeResult {
   target: GraphNode;
   /** the target logit's change: measured in the replacement model, predicted by the direct edge
    *  and by every path of the graph (features downstream changing linearly with their inputs) */
-  ablation?: { node: string; predicted: number; throughGraph: number; measured: number };
+  ablation?: { node: string; from: number; to: number; predicted: number; throughGraph: number; measured: number };
 }
 
 export async function attributePrompt(be: Backend, job: AttributeJob): Promise<AttributeResult> {
@@ -49,19 +50,21 @@ export async function attributePrompt(be: Backend, job: AttributeJob): Promise<A
   const logits = graph.nodes.filter((n) => n.kind === 'logit');
   const tnode = target !== undefined ? logits.find((n) => n.index === target)! : logits.reduce((a, n) => (n.prob! > a.prob! ? n : a));
   let ablation: AttributeResult['ablation'];
-  if (job.ablate) {
-    const fi = full.nodes.findIndex((n) => n.kind === 'feature' && n.id === job.ablate);
-    if (fi < 0) throw new Error(`--ablate ${job.ablate}: no active feature node of that id (LAYER_LATENT_POS) in the graph`);
+  if (job.intervene) {
+    const { node, value } = job.intervene;
+    const fi = full.nodes.findIndex((n) => n.kind === 'feature' && n.id === node);
+    if (fi < 0) throw new Error(`${node}: no active feature node of that id (LAYER_LATENT_POS) in the graph`);
     const f = full.nodes[fi]!;
     const ti = full.nodes.findIndex((n) => n.id === tnode.id);
-    const predicted = -(full.edges.find(([s, t]) => s === fi && t === ti)?.[2] ?? 0);
+    // the edge is the effect of the feature's whole activation: a change to `value` scales it
+    const predicted = ((full.edges.find(([s, t]) => s === fi && t === ti)?.[2] ?? 0) * (value - f.value)) / f.value;
     const V = model.config.vocabSize, T = trace.T;
     const logitOf = (mlp: ReturnType<typeof replacementMlps>) => frozenForward(model, trace, mlp).logits[(T - 1) * V + tnode.index!]!;
     const base = logitOf(replacementMlps(be, trace, transcoders));
     const zeroed = logitOf(replacementMlps(be, trace, transcoders, (l, acts, idx, rowPtr) => {
-      if (l === f.layer) for (let e = rowPtr[f.pos]!; e < rowPtr[f.pos + 1]!; e++) if (idx[e] === f.index) acts[e] = 0;
+      if (l === f.layer) for (let e = rowPtr[f.pos]!; e < rowPtr[f.pos + 1]!; e++) if (idx[e] === f.index) acts[e] = value;
     }));
-    ablation = { node: f.id, predicted, throughGraph: pathEffect(full, fi, ti), measured: zeroed - base };
+    ablation = { node: f.id, from: f.value, to: value, predicted, throughGraph: pathEffect(full, fi, ti, value), measured: zeroed - base };
   }
   const text = (id: number): string => tokenizer.decode([id]);
   const json = {
