@@ -48,7 +48,7 @@ describe('formats', () => {
     for (const rank of [2, 1, 0]) {
       const comm: Comm = { ...SINGLE, rank, size: P };
       expect(hasSaeWeights(dir)).toBe(false);
-      saveSaeShard(dir, sae.cfg, sliceLatents(sae.params, n, range(rank).lo, range(rank).hi), comm, range);
+      saveSaeShard(dir, sae.cfg, sliceLatents(sae.params, n, range(rank).lo, range(rank).hi), comm);
     }
     expect(hasSaeWeights(dir)).toBe(true);
     const back = loadSae(dir);

@@ -11,7 +11,7 @@
  * (influence propagated through the normalized absolute edge weights, as in the paper).
  */
 import type { Backend } from '../compute/backend.js';
-import { embed, frozenForward, type Trace } from '../lm/replacement.js';
+import { frozenForward, type Trace } from '../lm/replacement.js';
 import type { Transformer } from '../lm/transformer.js';
 import type { Sae } from '../sae/common.js';
 import { encode } from '../sae/encode.js';
@@ -70,7 +70,7 @@ export function attribute(be: Backend, model: Transformer, trace: Trace, transco
   }
   const nodes: GraphNode[] = [];
   const sources: Source[] = [];
-  const emb = embed(model, trace.tokens);
+  const emb = model.embed(trace.tokens, T);
   const norm = (v: Float32Array): number => Math.sqrt(v.reduce((a, x) => a + x * x, 0));
   for (let p = 0; p < T; p++) {
     const write = emb.slice(p * d, (p + 1) * d);

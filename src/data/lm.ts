@@ -109,7 +109,8 @@ function forwardChunk(p: ForwardPlan, first: number, layers: number[]): Map<numb
  * One model forward per batch of contexts for every layer a job trains (--layers): each
  * layer's reader takes its rows of the same forward. A forward's rows are kept until every
  * tracked reader has passed them; a reader that goes back (a resume from an earlier
- * checkpoint) or an untracked one (the init sample) gets the forward run again.
+ * checkpoint) or an untracked one (the init sample) gets the forward run again. A reader of one
+ * layer alone has one of its own, untracked (it keeps the latest forward only).
  */
 export class SharedForward {
   readonly plan: ForwardPlan;
@@ -167,8 +168,8 @@ export class LmActivations implements ActivationSource {
   #cursor = 0;
   #handedOut = 0;
   #buf: Chunk | null = null;
-  /** the forward shared with other layers' readers (else its own) */
-  readonly #shared: SharedForward | null;
+  /** the forward it reads from: shared with other layers' readers, or its own */
+  readonly #shared: SharedForward;
 
   constructor(model: Transformer, tokenizer: Tokenizer, contexts: Contexts,
     o: { layer: number; site: Site; targetSite?: Site; excludeBos: boolean; batch: number; limit?: number; description: string; shared?: SharedForward }) {
@@ -188,7 +189,7 @@ export class LmActivations implements ActivationSource {
     let rows = contexts.tokens.length;
     if (o.excludeBos) for (const t of contexts.tokens) if (t === tokenizer.bos) rows--;
     this.length = Math.min(rows, o.limit ?? Infinity);
-    this.#shared = o.shared ?? null;
+    this.#shared = o.shared ?? new SharedForward({ model, tokenizer, contexts, site: o.site, ...(o.targetSite ? { targetSite: o.targetSite } : {}), excludeBos: o.excludeBos, batch: o.batch }, [o.layer]);
   }
 
   /** The first context of the forward this reader is in. */
@@ -196,10 +197,9 @@ export class LmActivations implements ActivationSource {
     return this.#first;
   }
 
-  /** The forward for the contexts starting at #first (shared, or its own), this layer's rows. */
+  /** This layer's rows of the forward for the contexts starting at #first. */
   #fill(): void {
-    this.#buf = this.#shared ? this.#shared.chunk(this.#first, this.layer)
-      : forwardChunk({ model: this.model, tokenizer: this.tokenizer, contexts: this.contexts, site: this.site, targetSite: this.targetSite, excludeBos: this.excludeBos, batch: this.batch }, this.#first, [this.layer]).get(this.layer)!;
+    this.#buf = this.#shared.chunk(this.#first, this.layer);
   }
 
   /** Like read(), also giving each row's token id and position in its context. */

@@ -131,6 +131,70 @@ export class Transformer {
     if (pos0 + T > cache.capacity) throw new Error(`forward: ${pos0 + T} positions exceed the KV cache's ${cache.capacity}`);
     if (pos0 + T > c.maxSeqLen) throw new Error(`forward: position ${pos0 + T - 1} is past the model's context of ${c.maxSeqLen}`);
     const R = batch * T, d = c.dim, kvDim = c.nKvHeads * c.headDim, qDim = c.nHeads * c.headDim;
+    const x = this.embed(tokens, T, pos0);
+    const h = new Float32Array(R * d), q = new Float32Array(R * qDim), k = new Float32Array(R * kvDim), v = new Float32Array(R * kvDim);
+    const att = new Float32Array(R * qDim), out = new Float32Array(R * d);
+    const act = this.act();
+    const g = new Float32Array(R * c.hiddenDim), u = act === 'swiglu' || act === 'geglu' ? new Float32Array(R * c.hiddenDim) : null;
+    const last = o.lastLayer ?? c.nLayers - 1;
+    const rope = c.rope === 'none' ? null : this.ropeTable(T, pos0);
+    const hook = o.hook ?? (() => undefined);
+    for (let l = 0; l <= last; l++) {
+      const L = w.layers[l]!;
+      hook(l, 'resid_pre', x, R);
+      this.norm(x, R, L.norm1, L.norm1Bias, h);
+      this.linear(h, R, L.wq, L.bq, q, qDim, d);
+      this.linear(h, R, L.wk, L.bk, k, kvDim, d);
+      this.linear(h, R, L.wv, L.bv, v, kvDim, d);
+      if (rope) {
+        this.rope(q, R, T, c.nHeads, rope);
+        this.rope(k, R, T, c.nKvHeads, rope);
+      }
+      for (let b = 0; b < batch; b++) {
+        const dst = (b * cache.capacity + pos0) * kvDim;
+        cache.k[l]!.set(k.subarray(b * T * kvDim, (b + 1) * T * kvDim), dst);
+        cache.v[l]!.set(v.subarray(b * T * kvDim, (b + 1) * T * kvDim), dst);
+      }
+      this.be.attention({
+        q, k: cache.k[l]!, v: cache.v[l]!, out: att, batch, T, pos0, cap: cache.capacity, nHeads: c.nHeads, nKv: c.nKvHeads, hd: c.headDim,
+        scale: c.attnScale ?? 1 / Math.sqrt(c.headDim), softcap: c.attnSoftcap ?? 0, window: c.windows?.[l] ?? 0,
+      });
+      this.linear(att, R, L.wo, L.bo, out, d, qDim);
+      if (L.postAttnNorm) this.norm(out, R, L.postAttnNorm, undefined, out);
+      hook(l, 'attn_out', out, R);
+      // a parallel block's MLP reads resid_pre, normed before the attention's output joins it
+      if (c.parallelResidual) this.norm(x, R, L.norm2, L.norm2Bias, h);
+      for (let e = 0; e < R * d; e++) x[e]! += out[e]!;
+      hook(l, 'resid_mid', x, R);
+      if (!c.parallelResidual) this.norm(x, R, L.norm2, L.norm2Bias, h);
+      hook(l, 'mlp_in', h, R);
+      this.linear(h, R, L.w1, L.b1, g, c.hiddenDim, d);
+      if (u) this.linear(h, R, L.w3!, undefined, u, c.hiddenDim, d);
+      this.be.activate(g, R * c.hiddenDim, act, u);
+      this.linear(g, R, L.w2, L.b2, out, d, c.hiddenDim);
+      if (L.postMlpNorm) this.norm(out, R, L.postMlpNorm, undefined, out);
+      hook(l, 'mlp_out', out, R);
+      for (let e = 0; e < R * d; e++) x[e]! += out[e]!;
+      hook(l, 'resid_post', x, R);
+    }
+    cache.length = pos0 + T;
+    if (last < c.nLayers - 1) return null;
+    this.norm(x, R, w.normF, w.normFBias, h);
+    return h;
+  }
+
+  /** logits [rows, vocab] of hidden rows [start, start+rows) of a forward's output. */
+  logits(hidden: Float32Array, start: number, rows: number, out = new Float32Array(rows * this.config.vocabSize)): Float32Array {
+    const d = this.config.dim, cap = this.config.finalSoftcap;
+    this.linear(hidden.subarray(start * d, (start + rows) * d), rows, this.weights.head, undefined, out, this.config.vocabSize, d);
+    if (cap) for (let e = 0; e < rows * this.config.vocabSize; e++) out[e] = cap * Math.tanh(out[e]! / cap);
+    return out;
+  }
+
+  /** The residual stream's start for tokens [B, T] at positions pos0 … pos0+T−1: each token's
+   *  embedding (times the embedding scale) plus its learned position, [B·T, dim]. */
+  embed(tokens: Int32Array, T: number, pos0 = 0): Float32Array {
+    const c = this.config, w = this.weights, d = c.dim, R = tokens.length;
     const x = new Float32Array(R * d);
     for (let r = 0; r < R; r++) {
       const id = tokens[r]!;
@@ -142,79 +206,28 @@ export class Transformer {
         for (let j = 0; j < d; j++) x[r * d + j]! += w.posEmbed[p * d + j]!;
       }
     }
-    const h = new Float32Array(R * d), q = new Float32Array(R * qDim), k = new Float32Array(R * kvDim), v = new Float32Array(R * kvDim);
-    const att = new Float32Array(R * qDim), out = new Float32Array(R * d);
-    const act = this.#act();
-    const g = new Float32Array(R * c.hiddenDim), u = act === 'swiglu' || act === 'geglu' ? new Float32Array(R * c.hiddenDim) : null;
-    const last = o.lastLayer ?? c.nLayers - 1;
-    const rope = c.rope === 'none' ? null : this.#ropeTable(T, pos0);
-    const hook = o.hook ?? (() => undefined);
-    for (let l = 0; l <= last; l++) {
-      const L = w.layers[l]!;
-      hook(l, 'resid_pre', x, R);
-      this.#norm(x, R, L.norm1, L.norm1Bias, h);
-      this.#linear(h, R, L.wq, L.bq, q, qDim, d);
-      this.#linear(h, R, L.wk, L.bk, k, kvDim, d);
-      this.#linear(h, R, L.wv, L.bv, v, kvDim, d);
-      if (rope) {
-        this.#rope(q, R, T, c.nHeads, rope);
-        this.#rope(k, R, T, c.nKvHeads, rope);
-      }
-      for (let b = 0; b < batch; b++) {
-        const dst = (b * cache.capacity + pos0) * kvDim;
-        cache.k[l]!.set(k.subarray(b * T * kvDim, (b + 1) * T * kvDim), dst);
-        cache.v[l]!.set(v.subarray(b * T * kvDim, (b + 1) * T * kvDim), dst);
-      }
-      this.be.attention({
-        q, k: cache.k[l]!, v: cache.v[l]!, out: att, batch, T, pos0, cap: cache.capacity, nHeads: c.nHeads, nKv: c.nKvHeads, hd: c.headDim,
-        scale: c.attnScale ?? 1 / Math.sqrt(c.headDim), softcap: c.attnSoftcap ?? 0, window: c.windows?.[l] ?? 0,
-      });
-      this.#linear(att, R, L.wo, L.bo, out, d, qDim);
-      if (L.postAttnNorm) this.#norm(out, R, L.postAttnNorm, undefined, out);
-      hook(l, 'attn_out', out, R);
-      // a parallel block's MLP reads resid_pre, normed before the attention's output joins it
-      if (c.parallelResidual) this.#norm(x, R, L.norm2, L.norm2Bias, h);
-      for (let e = 0; e < R * d; e++) x[e]! += out[e]!;
-      hook(l, 'resid_mid', x, R);
-      if (!c.parallelResidual) this.#norm(x, R, L.norm2, L.norm2Bias, h);
-      hook(l, 'mlp_in', h, R);
-      this.#linear(h, R, L.w1, L.b1, g, c.hiddenDim, d);
-      if (u) this.#linear(h, R, L.w3!, undefined, u, c.hiddenDim, d);
-      this.be.activate(g, R * c.hiddenDim, act, u);
-      this.#linear(g, R, L.w2, L.b2, out, d, c.hiddenDim);
-      if (L.postMlpNorm) this.#norm(out, R, L.postMlpNorm, undefined, out);
-      hook(l, 'mlp_out', out, R);
-      for (let e = 0; e < R * d; e++) x[e]! += out[e]!;
-      hook(l, 'resid_post', x, R);
-    }
-    cache.length = pos0 + T;
-    if (last < c.nLayers - 1) return null;
-    this.#norm(x, R, w.normF, w.normFBias, h);
-    return h;
+    return x;
   }
 
-  /** logits [rows, vocab] of hidden rows [start, start+rows) of a forward's output. */
-  logits(hidden: Float32Array, start: number, rows: number, out = new Float32Array(rows * this.config.vocabSize)): Float32Array {
-    const d = this.config.dim, cap = this.config.finalSoftcap;
-    this.#linear(hidden.subarray(start * d, (start + rows) * d), rows, this.weights.head, undefined, out, this.config.vocabSize, d);
-    if (cap) for (let e = 0; e < rows * this.config.vocabSize; e++) out[e] = cap * Math.tanh(out[e]! / cap);
-    return out;
-  }
-
-  #act(): Activation {
+  /** The MLP's activation. */
+  act(): Activation {
     return this.config.act ?? (this.config.family === 'gpt2' ? 'gelu' : 'swiglu');
   }
 
   /** y [R, n] = x [R, k] · W^T (+ bias) */
-  #linear(x: Float32Array, R: number, W: Float32Array, bias: Float32Array | undefined, y: Float32Array, n: number, k: number): void {
+  linear(x: Float32Array, R: number, W: Float32Array, bias: Float32Array | undefined, y: Float32Array, n: number, k: number): void {
     if (R === 0) return;
     // a bias is copied into every row first and the GEMM adds onto it (beta = 1)
     if (bias) for (let r = 0; r < R; r++) y.set(bias, r * n);
     this.be.gemm({ a: x.subarray(0, R * k), b: W, c: y.subarray(0, R * n), m: R, n, k, transB: true, beta: bias ? 1 : 0 });
   }
 
-  /** RMSNorm (no bias) or LayerNorm (with bias), row by row, accumulated in float64. */
-  #norm(x: Float32Array, R: number, weight: Float32Array, bias: Float32Array | undefined, y: Float32Array): void {
+  /** RMSNorm (no bias) or LayerNorm (with bias), row by row, accumulated in float64. With
+   *  `scales`: each row's denominator 1/√(mean square + eps) is recorded there, or, `frozen`,
+   *  taken from there instead of computed (the norm is then linear in x; a LayerNorm still
+   *  centres x by its own mean). */
+  norm(x: Float32Array, R: number, weight: Float32Array, bias: Float32Array | undefined, y: Float32Array,
+    scales?: { scale: Float64Array; frozen: boolean }): void {
     const d = this.config.dim, eps = this.config.normEps;
     for (let r = 0; r < R; r++) {
       const o = r * d;
@@ -223,15 +236,21 @@ export class Transformer {
         for (let j = 0; j < d; j++) mean += x[o + j]!;
         mean /= d;
       }
-      let ss = 0;
-      for (let j = 0; j < d; j++) { const t = x[o + j]! - mean; ss += t * t; }
-      const scale = 1 / Math.sqrt(ss / d + eps);
+      let scale: number;
+      if (scales?.frozen) {
+        scale = scales.scale[r]!;
+      } else {
+        let ss = 0;
+        for (let j = 0; j < d; j++) { const t = x[o + j]! - mean; ss += t * t; }
+        scale = 1 / Math.sqrt(ss / d + eps);
+        if (scales) scales.scale[r] = scale;
+      }
       for (let j = 0; j < d; j++) y[o + j] = weight[j]! * ((x[o + j]! - mean) * scale) + (bias ? bias[j]! : 0);
     }
   }
 
   /** cos and sin [T, rotaryDims/2] of the rotary angles of positions pos0 .. pos0+T−1. */
-  #ropeTable(T: number, pos0: number): { cos: Float32Array; sin: Float32Array } {
+  ropeTable(T: number, pos0: number): { cos: Float32Array; sin: Float32Array } {
     const rd = this.config.rotaryDims ?? this.config.headDim, half = rd / 2;
     const cos = new Float32Array(T * half), sin = new Float32Array(T * half);
     for (let i = 0; i < half; i++) {
@@ -243,7 +262,7 @@ export class Transformer {
 
   /** Rotary embedding in place on rows [R, heads·headDim] (the first rotaryDims of each head);
    *  row r sits at position pos0 + r % T. */
-  #rope(x: Float32Array, R: number, T: number, heads: number, tab: { cos: Float32Array; sin: Float32Array }): void {
+  rope(x: Float32Array, R: number, T: number, heads: number, tab: { cos: Float32Array; sin: Float32Array }): void {
     const hd = this.config.headDim, half = (this.config.rotaryDims ?? hd) / 2, width = heads * hd;
     const interleaved = this.config.rope === 'interleaved';
     const { cos, sin } = tab;

@@ -10,7 +10,7 @@
  * folder as one SAE.
  */
 import { existsSync, mkdirSync } from 'node:fs';
-import { together, type Comm } from '../compute/comm.js';
+import { rankRange, together, type Comm } from '../compute/comm.js';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeJsonAtomic } from '../io/atomic.js';
@@ -76,11 +76,12 @@ function rowsOfLatent(name: ParamName, shape: number[]): number {
 }
 
 /**
- * A latent split's save, called by every rank with its latents [lo, hi) of cfg.n: each rank
+ * A latent split's save, called by every rank with its latents (rankRange of cfg.n): each rank
  * writes its own file; rank 0 writes cfg.json with the list of shards once every file is
  * written, so the folder reads as an SAE only when whole.
  */
-export function saveSaeShard(dir: string, cfg: SaeConfig, params: SaeParams, comm: Comm, range: (rank: number) => { lo: number; hi: number }): void {
+export function saveSaeShard(dir: string, cfg: SaeConfig, params: SaeParams, comm: Comm): void {
+  const range = (rank: number) => rankRange(cfg.n, rank, comm.size);
   const { lo, hi } = range(comm.rank);
   const shapes = paramEntries(cfg).map(([p, shape]): [ParamName, number[]] => [p, rowsOfLatent(p, shape) ? [hi - lo, ...shape.slice(1)] : shape]);
   together(comm, `saving the SAE in ${dir}`, () => writeSafetensors(join(dir, shardFile(comm.rank, comm.size)),

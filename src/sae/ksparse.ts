@@ -18,7 +18,7 @@
 import { fixedK, type Backend, type SparseRows } from '../compute/backend.js';
 import type { Comm } from '../compute/comm.js';
 import type { SaeParams } from './common.js';
-import { type Bf16Encoder, centre, diffSq, preActivations, residualVariance, scatterAdd, sumRows, totalVariance } from './primitives.js';
+import { addSkipPath, type Bf16Encoder, centre, diffSq, preActivations, residualVariance, scatterAdd, sumRows, totalVariance } from './primitives.js';
 import { localCode, shardDecode, shardTopK, type LatentShard } from './shard.js';
 
 export interface TopKLossOptions {
@@ -169,7 +169,7 @@ export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
   const decode = (code: SparseRows, out: Float32Array, bias: Float32Array | null = p.b_dec): void => {
     if (shard) shardDecode(be, shard, code, p.W_dec, dOut, bias, out);
     else be.sparseDecode(code, p.W_dec, dOut, bias, out);
-    if (p.W_skip) be.gemm({ a: ws.xc, b: p.W_skip, c: out, m: B, n: dOut, k: ws.d, transB: true, beta: 1 });
+    addSkipPath(be, p, ws.xc, B, out);
   };
   const batch = o.selection === 'batch';
   let z: SparseRows, nnz: number, minKept = Infinity;

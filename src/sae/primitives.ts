@@ -16,6 +16,13 @@ export function widths(p: SaeParams): { d: number; n: number; dOut: number } {
   return { n, d: p.W_enc.length / n, dOut: p.b_dec.length };
 }
 
+/** A skip transcoder's skip path: out [B, dOut] += x·W_skipᵀ (nothing without W_skip). */
+export function addSkipPath(be: Backend, p: SaeParams, x: Float32Array, B: number, out: Float32Array): void {
+  if (!p.W_skip) return;
+  const { d, dOut } = widths(p);
+  be.gemm({ a: x.subarray(0, B * d), b: p.W_skip, c: out.subarray(0, B * dOut), m: B, n: dOut, k: d, transB: true, beta: 1 });
+}
+
 /** xc [B, d] = x − b_dec, or a copy of x for a transcoder. */
 export function centre(p: SaeParams, x: Float32Array, B: number, d: number, transcoder: boolean, xc: Float32Array = new Float32Array(B * d)): Float32Array {
   if (transcoder) xc.set(x.subarray(0, B * d));

@@ -25,7 +25,7 @@ export interface TrainerMeta {
   source: Record<string, unknown>;
   /** the architecture's own state (e.g. BatchTopK's running threshold) */
   objective?: Record<string, unknown>;
-  /** a latent split's number of ranks (one state file each) */
+  /** the number of ranks of a split run (one state file each) */
   ranks?: number;
 }
 
@@ -53,12 +53,12 @@ export function checkpointDirs(runDir: string): { step: number; dir: string }[] 
     .sort((a, b) => a.step - b.step);
 }
 
-/** Writes a checkpoint (one process, or every rank of a latent split, each with its own data). */
+/** Writes a checkpoint (one process, or every rank of a split run, each with its own data). */
 export function writeCheckpoint(runDir: string, data: CheckpointData, keep = 2, comm?: Comm): string {
   const root = join(runDir, 'checkpoints');
   const ranks = comm && comm.size > 1 ? comm : null, leader = !ranks || ranks.rank === 0;
   const final = join(root, `step-${data.meta.step}`);
-  // the ranks of a latent split share a temp name (pid 0, the step in hex: swept as a temp on resume)
+  // the ranks share a temp name (pid 0, the step in hex: swept as a temp on resume)
   const tmp = ranks ? `${final}.tmp-0-${(data.meta.step >>> 0).toString(16).padStart(8, '0')}` : tempPathFor(final);
   const tensors: Record<string, TensorOut> = {};
   for (const [name, t] of Object.entries(data.f32)) tensors[name] = { dtype: 'F32', shape: [t.length], data: t };
@@ -92,7 +92,7 @@ export function writeCheckpoint(runDir: string, data: CheckpointData, keep = 2, 
   return final;
 }
 
-/** Reads a checkpoint: the one state file, or rank r's of a latent split of P ranks. */
+/** Reads a checkpoint: the one state file, or rank r's of a run split over P ranks. */
 export function readCheckpoint(dir: string, rank = 0, size = 1): CheckpointData {
   const metaPath = join(dir, 'trainer.json');
   const meta = fromDiskKeys(readJsonObject(metaPath)) as unknown as TrainerMeta;

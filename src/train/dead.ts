@@ -16,10 +16,14 @@ export class FiringTracker {
     return this.mask;
   }
 
-  deadFraction(): number {
+  deadCount(): number {
     let c = 0;
     for (let i = 0; i < this.sinceFired.length; i++) if (this.sinceFired[i]! >= this.deadAfter) c++;
-    return c / this.sinceFired.length;
+    return c;
+  }
+
+  deadFraction(): number {
+    return this.deadCount() / this.sinceFired.length;
   }
 
   /** After a batch of `rows` tokens in which the latents with fired[i] > 0 fired (data parallel:

@@ -198,8 +198,8 @@ async function prepare(be: Backend, given: TrainConfig, o: TrainOptions, comm: C
   const part = split === 'data' ? { rank: comm.rank, block: given.batch, ...rankRange(given.batch, comm.rank, comm.size) } : undefined;
   const open = async (): Promise<ActivationSource> => {
     if (!o.source) return openData(parseDataSpec(cfg.data), be, { shuffle: cfg.shuffle, seed: cfg.seed, ...(part ? { rank: part } : {}) });
-    const given = await o.source();
-    return part ? new RankSlice(given, part.block, part.lo, part.hi) : given;
+    const rows = await o.source();
+    return part ? new RankSlice(rows, part.block, part.lo, part.hi) : rows;
   };
   const source = await open();
   const d = source.d, n = latentsFor(cfg, d), B = cfg.batch;
@@ -360,9 +360,9 @@ function initialize(run: Run): State {
     if (run.writer) writeRunConfig(run.out, { cfg, resolved: run.resolved });
   }
   arch.afterInit?.(params, opts, dOut !== undefined);
-  const objective = objectiveOf(run, params);
+  const { objective, bf16 } = objectiveOf(run, params);
   if (run.writer) writeFileAtomic(join(run.out, 'metrics.jsonl'), ['']);
-  return { objective: objective.objective, bf16: objective.bf16, adam: new Adam(objective.objective.params), tracker: new FiringTracker(localLatents(run), run.resolved.dead_tokens_effective), step: 0, tokens: 0, aboveStart: 0 };
+  return { objective, bf16, adam: new Adam(objective.params), tracker: new FiringTracker(localLatents(run), run.resolved.dead_tokens_effective), step: 0, tokens: 0, aboveStart: 0 };
 }
 
 /** The latents this process trains (a rank's share under a latent split). */
@@ -568,7 +568,7 @@ async function loop(run: Run, st: State, o: TrainOptions): Promise<TrainResult> 
   if (run.shard) {
     checkpoint(run, st);
     const whole = { ...res.sae.cfg, n: run.n };
-    saveSaeShard(out, whole, res.sae.params, run.comm, (r) => rankRange(run.n, r, run.comm.size));
+    saveSaeShard(out, whole, res.sae.params, run.comm);
     if (run.writer) res.sae = loadSae(out);
   } else {
     if (run.writer || run.split) checkpoint(run, st);
@@ -580,9 +580,9 @@ async function loop(run: Run, st: State, o: TrainOptions): Promise<TrainResult> 
 /** The fraction of dead latents (over every rank's latents under a latent split). */
 function deadFraction(run: Run, st: State): number {
   if (!run.shard) return st.tracker.deadFraction();
-  const dead = new Float64Array([st.tracker.deadFraction() * run.shard.count]);
+  const dead = new Float64Array([st.tracker.deadCount()]);
   run.comm.sum(dead);
-  return Math.round(dead[0]!) / run.n;
+  return dead[0]! / run.n;
 }
 
 /** Removes what a failed fresh start wrote (and the folder, when this call created it). */

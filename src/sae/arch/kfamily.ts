@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { fixedK, type Backend, type Precision } from '../../compute/backend.js';
 import type { Sae, SaeParams } from '../common.js';
 import { topkForwardBackward, TopKWorkspace, type TopKLossOptions } from '../ksparse.js';
-import { inferenceEncoder, preActivations, widths, zerosLike } from '../primitives.js';
+import { addSkipPath, inferenceEncoder, preActivations, widths, zerosLike } from '../primitives.js';
 import type { Encoded, Objective, ObjectiveContext } from './types.js';
 
 /** Option fields of every k-sparse architecture. */
@@ -74,7 +74,7 @@ export function kSparseObjective(ctx: ObjectiveContext<KSparseOptions>, o: { bat
 /** Inference of a row-TopK code: z = ReLU(TopK_k(pre)); with `next`, each row's (k+1)-th
  *  pre-activation from the same selection (no second pass over the B×n matrix). */
 export function encodeRowTopK(be: Backend, sae: Sae, x: Float32Array, B: number, kWant: number, next: boolean, precision?: Precision): Encoded {
-  const p = sae.params, { d, n, dOut } = widths(p);
+  const p = sae.params, { n, dOut } = widths(p);
   const k = Math.min(kWant, n), kTop = next ? Math.min(k + 1, n) : k;
   const { pre } = preActivations(be, p, x, B, sae.cfg.dOut !== undefined, { bf16: inferenceEncoder(be, sae, precision) });
   const top = be.topk(pre, B, n, kTop);
@@ -91,6 +91,6 @@ export function encodeRowTopK(be: Backend, sae: Sae, x: Float32Array, B: number,
   const z = fixedK(vals, idx, B, k);
   const recon = be.sparseDecode(z, p.W_dec, dOut, p.b_dec);
   // a skip transcoder's skip path x·W_skipᵀ (a transcoder's input is not centred)
-  if (p.W_skip) be.gemm({ a: x.subarray(0, B * d), b: p.W_skip, c: recon, m: B, n: dOut, k: d, transB: true, beta: 1 });
+  addSkipPath(be, p, x, B, recon);
   return { z, recon, ...(nextVals ? { next: nextVals } : {}) };
 }
