@@ -3,7 +3,9 @@
  * hook site of one layer, batch by batch (no cache on disk). The same stream feeds
  * `saekit extract` (which writes shards) and training with `--data lm:...`.
  * Spec: lm:model=PATH,corpus=PATH,layer=L,site=SITE[,ctx=128][,batch=32][,tokens=N]
- *       [,excludeBos=1][,textField=text][,sep=\n\n][,from=start|end][,tokenizer=PATH]
+ *       [,excludeBos=1][,textField=text][,sep=\n\n][,from=start|end][,tokenizer=PATH][,stack=1]
+ * With stack=1 a row holds the site of every layer from L to the last side by side (a
+ * cross-layer transcoder's inputs; its targets likewise).
  */
 import { z } from 'zod';
 import type { Backend } from '../compute/backend.js';
@@ -27,6 +29,7 @@ export const LmSpec = z.object({
   sep: z.string().optional().describe('plain-text document separator (default a blank line)'),
   from: z.enum(['start', 'end']).optional().describe('start (default): the corpus\'s first contexts; end: its last ones (held-out data)'),
   tokenizer: z.string().optional().describe('tokenizer path when not beside the model'),
+  stack: z.coerce.number().int().min(0).max(1).optional().describe('1: each row holds every layer from `layer` to the last side by side (width layers × d): a cross-layer transcoder\'s data'),
 });
 export type LmSpec = z.infer<typeof LmSpec>;
 
@@ -158,6 +161,8 @@ export class LmActivations implements ActivationSource {
   readonly tokenizer: Tokenizer;
   readonly contexts: Contexts;
   readonly layer: number;
+  /** the layers side by side in each row (stack=1: layer..last; else [layer]) */
+  readonly layers: number[];
   readonly site: Site;
   readonly targetSite?: Site;
   readonly dOut?: number;
@@ -172,7 +177,7 @@ export class LmActivations implements ActivationSource {
   readonly #shared: SharedForward;
 
   constructor(model: Transformer, tokenizer: Tokenizer, contexts: Contexts,
-    o: { layer: number; site: Site; targetSite?: Site; excludeBos: boolean; batch: number; limit?: number; description: string; shared?: SharedForward }) {
+    o: { layer: number; site: Site; targetSite?: Site; excludeBos: boolean; batch: number; limit?: number; description: string; shared?: SharedForward; stack?: boolean }) {
     const c = model.config;
     if (o.layer >= c.nLayers) throw new Error(`layer ${o.layer} does not exist: ${model.source} has layers 0..${c.nLayers - 1}`);
     if (contexts.ctx > c.maxSeqLen) throw new Error(`--ctx ${contexts.ctx} is longer than ${model.source}'s context of ${c.maxSeqLen}`);
@@ -180,16 +185,18 @@ export class LmActivations implements ActivationSource {
     this.tokenizer = tokenizer;
     this.contexts = contexts;
     this.layer = o.layer;
+    this.layers = o.stack ? Array.from({ length: c.nLayers - o.layer }, (_, j) => o.layer + j) : [o.layer];
     this.site = o.site;
-    if (o.targetSite) { this.targetSite = o.targetSite; this.dOut = c.dim; }
+    if (o.targetSite) { this.targetSite = o.targetSite; this.dOut = c.dim * this.layers.length; }
     this.excludeBos = o.excludeBos;
     this.batch = o.batch;
-    this.d = c.dim;
+    this.d = c.dim * this.layers.length;
     this.description = o.description;
     let rows = contexts.tokens.length;
     if (o.excludeBos) for (const t of contexts.tokens) if (t === tokenizer.bos) rows--;
     this.length = Math.min(rows, o.limit ?? Infinity);
-    this.#shared = o.shared ?? new SharedForward({ model, tokenizer, contexts, site: o.site, ...(o.targetSite ? { targetSite: o.targetSite } : {}), excludeBos: o.excludeBos, batch: o.batch }, [o.layer]);
+    if (o.stack && o.shared) throw new Error('stack=1 reads every layer in one stream; it cannot share a forward with --layers');
+    this.#shared = o.shared ?? new SharedForward({ model, tokenizer, contexts, site: o.site, ...(o.targetSite ? { targetSite: o.targetSite } : {}), excludeBos: o.excludeBos, batch: o.batch }, this.layers);
   }
 
   /** The first context of the forward this reader is in. */
@@ -197,9 +204,23 @@ export class LmActivations implements ActivationSource {
     return this.#first;
   }
 
-  /** This layer's rows of the forward for the contexts starting at #first. */
+  /** This layer's rows of the forward for the contexts starting at #first (stacked: every
+   *  layer's row side by side; the layers keep the same tokens). */
   #fill(): void {
-    this.#buf = this.#shared.chunk(this.#first, this.layer);
+    if (this.layers.length === 1) {
+      this.#buf = this.#shared.chunk(this.#first, this.layer);
+      return;
+    }
+    const parts = this.layers.map((l) => this.#shared.chunk(this.#first, l)), first = parts[0]!;
+    const dm = this.model.config.dim, S = parts.length, w = S * dm;
+    const x = new Float32Array(first.rows * w), y = first.y ? new Float32Array(first.rows * w) : null;
+    parts.forEach((c, j) => {
+      for (let r = 0; r < first.rows; r++) {
+        x.set(c.x.subarray(r * dm, (r + 1) * dm), r * w + j * dm);
+        if (y) y.set(c.y!.subarray(r * dm, (r + 1) * dm), r * w + j * dm);
+      }
+    });
+    this.#buf = { x, y, tok: first.tok, pos: first.pos, rows: first.rows };
   }
 
   /** Like read(), also giving each row's token id and position in its context. */
@@ -264,7 +285,7 @@ async function loadForSpec(s: LmSpec, be: Backend): Promise<{ model: Transformer
 function readerFor(s: LmSpec, loaded: { model: Transformer; tokenizer: Tokenizer; contexts: Contexts }, layer: number, shared?: SharedForward): LmActivations {
   return new LmActivations(loaded.model, loaded.tokenizer, loaded.contexts, {
     layer, site: s.site, targetSite: s.targetSite, excludeBos: s.excludeBos === 1, batch: s.batch, limit: s.tokens,
-    description: formatLmSpec({ ...s, layer }), ...(shared ? { shared } : {}),
+    description: formatLmSpec({ ...s, layer }), ...(shared ? { shared } : {}), ...(s.stack === 1 ? { stack: true } : {}),
   });
 }
 

@@ -18,6 +18,9 @@ export type SaeParams = {
   W_skip?: Float32Array;
 };
 export type ParamName = keyof SaeParams;
+/** Row norm of a linear layer's default init, uniform ±1/√d per entry: √(d · 1/(3d)) = 1/√3. */
+export const LINEAR_INIT_ROW_NORM = 1 / Math.sqrt(3);
+
 /** The four tensors every architecture has. */
 export const PARAM_NAMES = ['W_enc', 'b_enc', 'W_dec', 'b_dec'] as const;
 /** The tensors whose rows (or entries) belong to latents: what a latent split divides. */
@@ -42,6 +45,9 @@ export interface SaeConfig {
   multiTopK: boolean;
   /** a skip transcoder: W_skip [dOut, d] adds x·W_skipᵀ to the output */
   skip?: boolean;
+  /** a cross-layer transcoder (arch clt): the layers side by side in d and dOut; W_enc is
+   *  [n, d/layers], latent i reads layer ⌊i/(n/layers)⌋ and its W_dec row is zero before it */
+  layers?: number;
   /** the canonical data spec of the training activations */
   data: string;
   /** the encoder GEMM's precision it was trained at, and encodes at by default: bf16 inputs

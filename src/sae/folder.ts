@@ -31,6 +31,7 @@ export const SaeConfigSchema = z.object({
   dOut: z.number().int().positive().optional().describe('transcoder: output width'),
   multiTopK: z.boolean().default(false).describe('trained with the Multi-TopK loss'),
   skip: z.boolean().optional().describe('a skip transcoder: W_skip [d_out, d] adds x·W_skipᵀ to the output'),
+  layers: z.number().int().positive().optional().describe('a cross-layer transcoder: the layers side by side in d and d_out (W_enc [n, d/layers])'),
   data: z.string().default('').describe('the canonical data spec of the training activations'),
   precision: z.enum(['f32', 'bf16']).optional().describe('the encoder GEMM precision it was trained at and encodes at by default (absent: f32)'),
   origin: z.object({
@@ -54,13 +55,13 @@ export function hasSaeWeights(dir: string): boolean {
   }
 }
 
-type Dims = { d: number; n: number; arch: string; dOut?: number; skip?: boolean };
+type Dims = { d: number; n: number; arch: string; dOut?: number; skip?: boolean; layers?: number };
 
 /** The tensors an SAE of this architecture has, with their shapes, in file order. */
 export function paramShapes(cfg: Dims): Partial<Record<ParamName, number[]>> {
   const dOut = cfg.dOut ?? cfg.d;
   return {
-    W_enc: [cfg.n, cfg.d], b_enc: [cfg.n], W_dec: [cfg.n, dOut], b_dec: [dOut], ...architecture(cfg.arch).extraShapes(cfg.d, cfg.n),
+    W_enc: [cfg.n, cfg.layers ? cfg.d / cfg.layers : cfg.d], b_enc: [cfg.n], W_dec: [cfg.n, dOut], b_dec: [dOut], ...architecture(cfg.arch).extraShapes(cfg.d, cfg.n),
     ...(cfg.skip ? { W_skip: [dOut, cfg.d] } : {}),
   };
 }

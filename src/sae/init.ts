@@ -8,12 +8,10 @@
 import type { Backend } from '../compute/backend.js';
 import type { Rng } from '../util/rng.js';
 import { architecture } from './arch/registry.js';
-import type { Sae, SaeParams } from './common.js';
+import { LINEAR_INIT_ROW_NORM, type Sae, type SaeParams } from './common.js';
 import { encode } from './encode.js';
 import { paramEntries } from './folder.js';
 
-/** Row norm of a linear layer's default init, uniform ±1/√d per entry: √(d · 1/(3d)) = 1/√3. */
-export const LINEAR_INIT_ROW_NORM = 1 / Math.sqrt(3);
 
 /** Geometric median of rows x [rows, d] by Weiszfeld iterations (the b_dec init of Gao et al.). */
 export function geometricMedian(x: Float32Array, rows: number, d: number, iters = 100, tol = 1e-7): Float32Array {

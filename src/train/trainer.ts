@@ -395,7 +395,7 @@ function restore(run: Run, dir: string): State {
     if (!t || t.length !== len) throw new Error(`checkpoint ${dir}: tensor "${name}" missing or of the wrong size (expected ${len} values)`);
     return t;
   };
-  const params = Object.fromEntries(paramEntries({ d, n, arch: cfg.arch, dOut, skip: cfg.skip === true }).map(([p, shape]) => [p, get(p, shape.reduce((a, v) => a * v, 1))])) as SaeParams;
+  const params = Object.fromEntries(paramEntries({ d, n, arch: cfg.arch, dOut, skip: cfg.skip === true, layers: architecture(cfg.arch).saeFields(archOptions(cfg), n).layers }).map(([p, shape]) => [p, get(p, shape.reduce((a, v) => a * v, 1))])) as SaeParams;
   const { objective, bf16 } = objectiveOf(run, params);
   const adam = new Adam(objective.params);
   for (const [p, t] of Object.entries(objective.params) as [ParamName, Float32Array][]) {

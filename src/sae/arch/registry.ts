@@ -3,6 +3,7 @@
  * line here (docs/design.md §2.3).
  */
 import { batchtopk } from './batchtopk.js';
+import { clt } from './clt.js';
 import { jumprelu } from './jumprelu.js';
 import { matryoshka } from './matryoshka.js';
 import { relu } from './relu.js';
@@ -10,7 +11,7 @@ import { topk } from './topk.js';
 import type { Architecture } from './types.js';
 import { vae } from './vae.js';
 
-const ALL: Architecture[] = [topk, batchtopk, matryoshka, jumprelu, relu, vae];
+const ALL: Architecture[] = [topk, batchtopk, matryoshka, jumprelu, relu, vae, clt];
 
 export const ARCHITECTURES: ReadonlyMap<string, Architecture> = new Map(ALL.map((a) => [a.name, a]));
 export const ARCH_NAMES: readonly string[] = ALL.map((a) => a.name);

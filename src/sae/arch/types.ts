@@ -90,6 +90,8 @@ export interface SaeFields {
   prefixes?: number[];
   multiTopK?: boolean;
   skip?: boolean;
+  /** a cross-layer transcoder's layers side by side */
+  layers?: number;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -1,0 +1,214 @@
+/**
+ * Cross-layer transcoder (Ameisen et al. 2025, "Circuit Tracing"; docs/design.md §4.10). A row
+ * holds the MLP inputs of S consecutive layers side by side, x = [x_0 | … | x_{S−1}] (width
+ * S·d_m), its target the MLP outputs y = [y_0 | … | y_{S−1}] (data: lm:…,stack=1). The n latents
+ * come in S groups of m = n/S; latent i of group l = ⌊i/m⌋ reads layer l only and writes to
+ * layers l..S−1:
+ *
+ *   pre_l = x_l·W_enc[group l]ᵀ + b_enc[group l]          z_l = ReLU(TopK_k(pre_l))  (k per layer)
+ *   ŷ_l′  = Σ_{l ≤ l′} z_l·W_dec[group l, block l′] + b_dec[block l′]
+ *   L     = Σ_l′ ||y_l′ − ŷ_l′||² / Σ_b ||y_l′ − ȳ_l′||²      (each output layer's FVU, summed)
+ *
+ * Storage: W_enc [n, d_m] (each latent's weights over its own layer), W_dec [n, S·d_m] with the
+ * blocks before a latent's layer held at zero (their gradient is masked), so the generic sparse
+ * decode of a code over all n latents is the CLT's reconstruction, and a decoder row's unit norm
+ * is the norm over every layer it writes to.
+ */
+import { z } from 'zod';
+import { fixedK, type Backend, type SparseRows } from '../../compute/backend.js';
+import { LINEAR_INIT_ROW_NORM, type Sae, type SaeParams } from '../common.js';
+import { diffSq, scatterAdd, sumRows, zerosLike } from '../primitives.js';
+import type { Architecture, Encoded, Objective } from './types.js';
+
+const Options = z.object({
+  k: z.number().int().positive().default(32).describe('active latents per token (TopK; a cross-layer transcoder: per layer)'),
+  cltLayers: z.number().int().positive().describe('clt: the number of layers side by side in each row (the data\'s d = layers × d_model)'),
+});
+type Options = { k: number; cltLayers: number };
+
+/** The shape of a CLT: S layers of width dm, m latents per layer. */
+export interface CltDims {
+  S: number;
+  dm: number;
+  m: number;
+}
+
+export function cltDims(d: number, n: number, layers: number, where = 'clt'): CltDims {
+  if (d % layers !== 0) throw new Error(`${where}: the data's width d=${d} is not ${layers} layers side by side (--clt-layers ${layers})`);
+  if (n % layers !== 0) throw new Error(`${where}: --latents ${n} does not split into ${layers} equal groups, one per layer (--clt-layers ${layers})`);
+  return { S: layers, dm: d / layers, m: n / layers };
+}
+
+/** The forward of a CLT on rows x [B, S·dm]: the code over all n latents (row b's entries in
+ *  group order, k per group) and the reconstruction [B, S·dm]. */
+interface Forward {
+  z: SparseRows;
+  recon: Float32Array;
+  /** layer l's rows x_l [B, dm] (kept for the encoder's gradient) */
+  xl: Float32Array[];
+}
+
+function forward(be: Backend, p: SaeParams, x: Float32Array, B: number, k: number, g: CltDims, recon = new Float32Array(B * g.S * g.dm)): Forward {
+  const { S, dm, m } = g, kk = Math.min(k, m), w = S * dm;
+  const vals = new Float32Array(B * S * kk), idx = new Int32Array(B * S * kk);
+  const pre = new Float32Array(B * m);
+  const xl: Float32Array[] = [];
+  for (let l = 0; l < S; l++) {
+    const xs = new Float32Array(B * dm);
+    for (let b = 0; b < B; b++) xs.set(x.subarray(b * w + l * dm, b * w + (l + 1) * dm), b * dm);
+    xl.push(xs);
+    be.gemm({ a: xs, b: p.W_enc.subarray(l * m * dm, (l + 1) * m * dm), c: pre, m: B, n: m, k: dm, transB: true });
+    const top = be.topk(pre, B, m, kk, { bias: p.b_enc.subarray(l * m, (l + 1) * m) });
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < kk; t++) {
+        const v = top.vals[b * kk + t]!, e = b * S * kk + l * kk + t;
+        vals[e] = v > 0 ? v : 0;
+        idx[e] = l * m + top.idx[b * kk + t]!;
+      }
+    }
+  }
+  const z = fixedK(vals, idx, B, S * kk);
+  be.sparseDecode(z, p.W_dec, w, p.b_dec, recon);
+  return { z, recon, xl };
+}
+
+/** Each output layer's Σ_b ||y_l − ȳ_l||² over rows y [B, S·dm]. */
+function layerVariances(y: Float32Array, B: number, g: CltDims): Float64Array {
+  const { S, dm } = g, w = S * dm, out = new Float64Array(S);
+  for (let l = 0; l < S; l++) {
+    let total = 0;
+    for (let c = l * dm; c < (l + 1) * dm; c++) {
+      let s = 0, s2 = 0;
+      for (let b = 0; b < B; b++) { const v = y[b * w + c]!; s += v; s2 += v * v; }
+      total += s2 - (s * s) / Math.max(B, 1);
+    }
+    out[l] = Math.max(total, 1e-30);
+  }
+  return out;
+}
+
+/** Zeroes the decoder blocks before each latent's layer (rows [n, S·dm]). */
+export function maskDecoder(W: Float32Array, g: CltDims): void {
+  const w = g.S * g.dm;
+  for (let i = 0; i < g.S * g.m; i++) W.fill(0, i * w, i * w + Math.floor(i / g.m) * g.dm);
+}
+
+/**
+ * One step's forward, loss and backward (gradients written into grads). Exported for the
+ * finite-difference test.
+ */
+export function cltForwardBackward(be: Backend, p: SaeParams, x: Float32Array, y: Float32Array, B: number, k: number, g: CltDims,
+  grads: SaeParams | null): { loss: number; fvu: number; layerFvu: number[]; z: SparseRows; l0: number } {
+  const { S, dm, m } = g, w = S * dm;
+  const f = forward(be, p, x, B, k, g);
+  const tv = layerVariances(y, B, g);
+  const grad = new Float32Array(B * w);
+  let loss = 0, sse = 0, tvAll = 0;
+  const layerFvu: number[] = [];
+  for (let l = 0; l < S; l++) {
+    let s = 0;
+    for (let b = 0; b < B; b++) {
+      const o = b * w + l * dm;
+      s += diffSq(f.recon.subarray(o, o + dm), y.subarray(o, o + dm), dm, grads ? grad.subarray(o, o + dm) : null, 2 / tv[l]!);
+    }
+    layerFvu.push(s / tv[l]!);
+    loss += s / tv[l]!;
+    sse += s;
+    tvAll += tv[l]!;
+  }
+  let nnz = 0;
+  for (let e = 0; e < f.z.vals.length; e++) if (f.z.vals[e]! > 0) nnz++;
+  if (grads) {
+    // decoder: dW_dec[i] = Σ_b z_bi·dŷ_b, none before the latent's layer; db_dec = Σ_b dŷ_b
+    be.sparseAccumulate(f.z, grad, w, grads.W_dec, true);
+    maskDecoder(grads.W_dec, g);
+    grads.b_dec.fill(0);
+    sumRows(grad, B, w, grads.b_dec, true);
+    // latents: dz = dŷ·W_dec[i] (W_dec's masked blocks are zero), through the ReLU
+    const dz = be.sparseDot(f.z, grad, p.W_dec, w);
+    for (let e = 0; e < dz.length; e++) if (!(f.z.vals[e]! > 0)) dz[e] = 0;
+    grads.b_enc.fill(0);
+    scatterAdd({ ...f.z, vals: dz }, grads.b_enc);
+    // encoder: group l's dW_enc[i] = Σ_b dpre_bi·x_l,b (each group's entries, local indices)
+    const kk = f.z.idx.length / Math.max(B * S, 1);
+    for (let l = 0; l < S; l++) {
+      const v = new Float32Array(B * kk), ix = new Int32Array(B * kk);
+      for (let b = 0; b < B; b++) {
+        for (let t = 0; t < kk; t++) {
+          const e = b * S * kk + l * kk + t;
+          v[b * kk + t] = dz[e]!;
+          ix[b * kk + t] = f.z.idx[e]! - l * m;
+        }
+      }
+      be.sparseAccumulate(fixedK(v, ix, B, kk), f.xl[l]!, dm, grads.W_enc.subarray(l * m * dm, (l + 1) * m * dm), true);
+    }
+  }
+  return { loss, fvu: sse / tvAll, layerFvu, z: f.z, l0: nnz / Math.max(B, 1) };
+}
+
+function dimsOf(sae: { d: number; n: number; layers?: number }): CltDims {
+  return cltDims(sae.d, sae.n, sae.layers ?? 1);
+}
+
+export const clt: Architecture<Options> = {
+  name: 'clt',
+  summary: 'cross-layer transcoder: the MLP inputs of --clt-layers layers side by side (lm:…,stack=1), k per layer, each latent writing to its layer and every later one',
+  options: Options,
+  check: (o, s) => (s.latents % o.cltLayers !== 0 ? { field: 'latents', message: `a cross-layer transcoder's latents split into ${o.cltLayers} equal groups (--clt-layers); got ${s.latents}` }
+    : o.k <= s.latents / o.cltLayers ? null : { field: 'k', message: `k (per layer) must be <= the latents per layer (${s.latents / o.cltLayers}), got ${o.k}` }),
+  extraShapes: () => ({}),
+  extraInit: () => 0,
+  unitNormDecoder: true,
+  initScale: 'linear',
+  afterInit(params, o, transcoder) {
+    if (!transcoder) throw new Error('--arch clt: a cross-layer transcoder maps MLP inputs to MLP outputs; pass --transcode with data that has targets (lm:…,site=mlp_in,targetSite=mlp_out,stack=1)');
+    const n = params.b_enc.length, dOut = params.b_dec.length, d = params.W_enc.length / n;
+    if (d !== dOut) throw new Error(`--arch clt: inputs (d=${d}) and targets (d_out=${dOut}) must be the same layers side by side`);
+    const g = cltDims(d, n, o.cltLayers, '--arch clt');
+    // each latent keeps its own layer's block of the drawn encoder row (at the linear init's
+    // norm) and its decoder row from its layer on (at unit norm)
+    const W_enc = new Float32Array(n * g.dm);
+    for (let i = 0; i < n; i++) {
+      const l = Math.floor(i / g.m), row = params.W_enc.subarray(i * d + l * g.dm, i * d + (l + 1) * g.dm);
+      let s = 0;
+      for (const v of row) s += v * v;
+      const c = LINEAR_INIT_ROW_NORM / Math.sqrt(Math.max(s, 1e-30));
+      for (let j = 0; j < g.dm; j++) W_enc[i * g.dm + j] = row[j]! * c;
+    }
+    params.W_enc = W_enc;
+    maskDecoder(params.W_dec, g);
+    for (let i = 0; i < n; i++) {
+      const row = params.W_dec.subarray(i * d, (i + 1) * d);
+      let s = 0;
+      for (const v of row) s += v * v;
+      const c = 1 / Math.sqrt(Math.max(s, 1e-30));
+      for (let j = 0; j < d; j++) row[j]! *= c;
+    }
+  },
+  objective(ctx): Objective {
+    const { be, d, n, dOut, options } = ctx;
+    if (dOut === undefined) throw new Error('--arch clt: a cross-layer transcoder needs --transcode and data with targets (lm:…,site=mlp_in,targetSite=mlp_out,stack=1)');
+    if (dOut !== d) throw new Error(`--arch clt: inputs (d=${d}) and targets (d_out=${dOut}) must be the same layers side by side`);
+    if (ctx.bf16) throw new Error('--arch clt: --precision bf16 is not supported for cross-layer transcoders (use f32)');
+    if (ctx.comm || ctx.shard) throw new Error('--arch clt: cross-layer transcoders train in one process');
+    const g = cltDims(d, n, options.cltLayers, '--arch clt');
+    const params = ctx.params, grads = zerosLike(params);
+    return {
+      params, grads, unitRows: { W_dec: d },
+      step(x, rows, _dead, _progress, target) {
+        const r = cltForwardBackward(be, params, x, target!, rows, options.k, g, grads);
+        const extra = Object.fromEntries(r.layerFvu.map((v, l) => [`fvu_layer_${l}`, v]));
+        return { loss: r.loss, fvu: r.fvu, l0: r.l0, auxLoss: 0, acts: r.z.vals, indices: r.z.idx, extra };
+      },
+      afterStep() {},
+      state: () => ({ json: {}, tensors: {} }),
+      restore() {},
+      saved: () => params,
+    };
+  },
+  encode(be: Backend, sae: Sae, x: Float32Array, B: number, o = {}): Encoded {
+    const f = forward(be, sae.params, x, B, o.k ?? sae.cfg.k, dimsOf(sae.cfg));
+    return { z: f.z, recon: f.recon };
+  },
+  saeFields: (o) => ({ k: o.k, layers: o.cltLayers }),
+};
