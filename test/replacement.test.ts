@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { getBackend } from '../src/compute/backend.js';
 import { loadLm } from '../src/lm/load.js';
 import { attribute, pathEffect, prune } from '../src/analysis/attribution.js';
-import { frozenForward, replacementMlps, traceForward } from '../src/lm/replacement.js';
+import { cltFeatures, frozenForward, replacementMlps, traceForward } from '../src/lm/replacement.js';
+import { maskDecoder } from '../src/sae/arch/clt.js';
 import type { Sae } from '../src/sae/common.js';
 import { Rng } from '../src/util/rng.js';
 import { sharedPath } from './helpers.js';
@@ -19,6 +20,25 @@ function transcoder(seed: number, n = 96, k = 6): Sae {
   const W_dec = rng.normals(n * d, 0.3);
   return { cfg: { format: 'saekit-sae', arch: 'topk', d, n, k, dOut: d, multiTopK: false, data: '' },
     params: { W_enc: rng.normals(n * d, 0.3), b_enc: new Float32Array(n), W_dec, b_dec: rng.normals(d, 0.05) } };
+}
+
+/** A cross-layer transcoder over the 5 layers: group l = transcoder l's latents; `cross`: its
+ *  decoder rows also write to the later layers (random), else only to their own layer. */
+function cltOf(tcs: Sae[], cross: number): Sae {
+  const d = 64, S = tcs.length, m = tcs[0]!.cfg.n, n = S * m, w = S * d, rng = new Rng(99);
+  const W_dec = rng.normals(n * w, cross);
+  tcs.forEach((tc, l) => {
+    for (let i = 0; i < m; i++) W_dec.set(tc.params.W_dec.subarray(i * d, (i + 1) * d), (l * m + i) * w + l * d);
+  });
+  maskDecoder(W_dec, { S, dm: d, m });
+  const cat = (get: (t: Sae) => Float32Array): Float32Array => {
+    const parts = tcs.map(get), out = new Float32Array(parts.reduce((a, t) => a + t.length, 0));
+    let o = 0;
+    for (const t of parts) { out.set(t, o); o += t.length; }
+    return out;
+  };
+  return { cfg: { format: 'saekit-sae', arch: 'clt', d: w, n, k: tcs[0]!.cfg.k, dOut: w, layers: S, multiTopK: false, data: '' },
+    params: { W_enc: cat((t) => t.params.W_enc), b_enc: cat((t) => t.params.b_enc), W_dec, b_dec: cat((t) => t.params.b_dec) } };
 }
 
 const maxDiff = (a: Float32Array, b: Float32Array): number => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
@@ -166,5 +186,65 @@ describe.skipIf(!stories)('replacement model (stories260K)', async () => {
     // the direct edge alone misses the paths through later features; all paths give it exactly
     expect(Math.abs(measured - direct)).toBeGreaterThan(1e-4);
     expect(pathEffect(g, src, tgt)).toBeCloseTo(measured, 4);
+  });
+
+  it('a cross-layer transcoder whose latents write only to their own layer is the per-layer transcoders: the same replacement logits and the same graph', () => {
+    const short = tokens.subarray(0, 8), Ts = short.length;
+    const trace = traceForward(model, short);
+    const list = [0, 1, 2, 3, 4].map((l) => transcoder(l + 11, 48, 4));
+    const tcs = new Map(list.map((t, l) => [l, t]));
+    const clt = cltFeatures(be, cltOf(list, 0), 0);
+    const edit = (layer: number, acts: Float32Array, idx: Int32Array, rowPtr: Int32Array): void => {
+      if (layer === 2) for (let e = rowPtr[3]!; e < rowPtr[4]!; e++) acts[e] = 0;
+    };
+    expect(maxDiff(frozenForward(model, trace, replacementMlps(be, trace, clt, edit)).logits, frozenForward(model, trace, replacementMlps(be, trace, tcs, edit)).logits)).toBeLessThan(1e-4);
+    const a = attribute(be, model, trace, tcs, { topLogits: 3 }), b = attribute(be, model, trace, clt, { topLogits: 3 });
+    expect(b.nodes.map((n) => n.id)).toEqual(a.nodes.map((n) => n.id));
+    // a CLT feature's latent in its folder is its group's offset plus its number in the layer
+    const f = b.nodes.find((n) => n.kind === 'feature' && n.layer === 3)!;
+    expect(f.latent).toBe(3 * 48 + f.index!);
+    expect(b.edges).toHaveLength(a.edges.length);
+    b.edges.forEach(([s2, t2, w2], e) => {
+      expect([s2, t2]).toEqual([a.edges[e]![0], a.edges[e]![1]]);
+      expect(w2).toBeCloseTo(a.edges[e]![2], 4);
+    });
+    expect(b.replacementScore).toBeCloseTo(a.replacementScore, 6);
+    expect(Ts).toBe(8);
+  });
+
+  it('a cross-layer transcoder writing to later layers: with error terms the clean logits again, and its edges are the exact direct effects of all its writes', () => {
+    const short = tokens.subarray(0, 7), Ts = short.length;
+    const trace = traceForward(model, short);
+    const sae = cltOf([0, 1, 2, 3, 4].map((l) => transcoder(l + 31, 40, 4)), 0.2);
+    const clt = cltFeatures(be, sae, 0);
+    expect(maxDiff(frozenForward(model, trace, replacementMlps(be, trace, clt)).logits, trace.logits)).toBeLessThan(1e-4);
+    const g = attribute(be, model, trace, clt, { topLogits: 2 });
+    // nothing written anywhere: each target's edges plus its value then add up to its value
+    const zero = frozenForward(model, trace, () => new Float32Array(Ts * 64), { embedding: new Float32Array(Ts * 64) });
+    const into = new Map<number, number>();
+    for (const [, t, w] of g.edges) into.set(t, (into.get(t) ?? 0) + w);
+    g.nodes.forEach((n, i) => {
+      if (n.kind === 'logit') expect(into.get(i)! + zero.logits[(Ts - 1) * V + n.index!]!).toBeCloseTo(n.value, 3);
+      if (n.kind === 'feature') expect((into.get(i) ?? 0) + clt.pre(n.layer, n.index!, zero.mlpIn[n.layer]!, n.pos)).toBeCloseTo(n.value, 3);
+    });
+    // a layer-0 feature writes to all five MLP outputs: its edge to the top logit is the central
+    // difference of scaling all of those writes
+    const src = g.nodes.findIndex((n) => n.kind === 'feature' && n.layer === 0 && n.pos === Ts - 1);
+    const tgt = g.nodes.findIndex((n) => n.kind === 'logit');
+    const node = g.nodes[src]!, eps = 1e-2;
+    const held = (scale: number) => frozenForward(model, trace, (l) => {
+      const out = trace.layers[l]!.mlpOut.slice(), dec = clt.decoder(0, node.index!, l)!;
+      for (let j = 0; j < 64; j++) out[node.pos * 64 + j]! += (scale - 1) * node.value * dec[j]!;
+      return out;
+    }).logits[(Ts - 1) * V + g.nodes[tgt]!.index!]!;
+    const edge = g.edges.find(([s2, t2]) => s2 === src && t2 === tgt)?.[2] ?? 0;
+    expect((held(1 + eps) - held(1 - eps)) / (2 * eps)).toBeCloseTo(edge, 3);
+    // and differs from what its own-layer write alone does
+    const own = (scale: number) => frozenForward(model, trace, (l) => {
+      const out = trace.layers[l]!.mlpOut.slice();
+      if (l === 0) { const dec = clt.decoder(0, node.index!, 0)!; for (let j = 0; j < 64; j++) out[node.pos * 64 + j]! += (scale - 1) * node.value * dec[j]!; }
+      return out;
+    }).logits[(Ts - 1) * V + g.nodes[tgt]!.index!]!;
+    expect(Math.abs((own(1 + eps) - own(1 - eps)) / (2 * eps) - edge)).toBeGreaterThan(1e-4);
   });
 });

@@ -11,10 +11,9 @@
  * (influence propagated through the normalized absolute edge weights, as in the paper).
  */
 import type { Backend } from '../compute/backend.js';
-import { frozenForward, type Trace } from '../lm/replacement.js';
+import { frozenForward, transcoderFeatures, type MlpFeatures, type Trace } from '../lm/replacement.js';
 import type { Transformer } from '../lm/transformer.js';
 import type { Sae } from '../sae/common.js';
-import { encode } from '../sae/encode.js';
 
 export type NodeKind = 'embedding' | 'feature' | 'error' | 'logit';
 
@@ -24,8 +23,10 @@ export interface GraphNode {
   /** the layer it writes to (features, errors), reads at (features), or −1 (embeddings) / L (logits) */
   layer: number;
   pos: number;
-  /** a feature's latent, a logit's token id */
+  /** a feature's number in its layer, a logit's token id */
   index?: number;
+  /** a feature's latent in its transcoder's folder (a CLT's: layer group × m + index) */
+  latent?: number;
   /** a feature's activation, a logit's value, an error's or embedding's norm */
   value: number;
   /** a logit's probability */
@@ -51,50 +52,61 @@ interface Source {
   node: number;
   layer: number;
   pos: number;
-  /** what it adds to the residual stream [dim] */
-  write: Float32Array;
+  /** what it adds to the residual stream [dim] at each layer's MLP output (an embedding: at layer −1) */
+  writes: { layer: number; write: Float32Array }[];
 }
 
 /**
- * The attribution graph of `trace`'s prompt with `transcoders` (one per layer, mlp_in → mlp_out;
- * every layer needs one). `topLogits`: the most probable next tokens at the last position (and
- * `target` among them if given).
+ * The attribution graph of `trace`'s prompt with MLP features covering every layer (a
+ * transcoder per layer, mlp_in → mlp_out, or a cross-layer transcoder). `topLogits`: the most
+ * probable next tokens at the last position (and `target` among them if given).
  */
-export function attribute(be: Backend, model: Transformer, trace: Trace, transcoders: Map<number, Sae>,
+export function attribute(be: Backend, model: Transformer, trace: Trace, features: MlpFeatures | Map<number, Sae>,
   o: { topLogits?: number; target?: number } = {}): AttributionGraph {
   const c = model.config, d = c.dim, T = trace.T, V = c.vocabSize, L = c.nLayers;
-  for (let l = 0; l < L; l++) {
-    const tc = transcoders.get(l);
-    if (!tc) throw new Error(`attribution needs a transcoder at every layer; layer ${l} has none`);
-    if (tc.cfg.dOut === undefined || tc.cfg.d !== d || tc.cfg.dOut !== d) throw new Error(`layer ${l}: a transcoder ${d} → ${d} (mlp_in → mlp_out) is needed`);
+  if (features instanceof Map) {
+    for (const [l, tc] of features) if (tc.cfg.dOut === undefined || tc.cfg.d !== d || tc.cfg.dOut !== d) throw new Error(`layer ${l}: a transcoder ${d} → ${d} (mlp_in → mlp_out) is needed`);
   }
+  const f = features instanceof Map ? transcoderFeatures(be, features) : features;
+  for (let l = 0; l < L; l++) if (!f.covers(l)) throw new Error(`attribution needs a transcoder at every layer; layer ${l} has none`);
   const nodes: GraphNode[] = [];
   const sources: Source[] = [];
   const emb = model.embed(trace.tokens, T);
   const norm = (v: Float32Array): number => Math.sqrt(v.reduce((a, x) => a + x * x, 0));
   for (let p = 0; p < T; p++) {
     const write = emb.slice(p * d, (p + 1) * d);
-    sources.push({ node: nodes.length, layer: -1, pos: p, write });
+    sources.push({ node: nodes.length, layer: -1, pos: p, writes: [{ layer: -1, write }] });
     nodes.push({ id: `E_${trace.tokens[p]!}_${p}`, kind: 'embedding', layer: -1, pos: p, index: trace.tokens[p]!, value: norm(write), influence: 0 });
   }
-  // each layer's active features (targets of earlier writes, sources for later ones) and error
+  // each layer's active features (targets of earlier writes, sources for later ones), then each
+  // layer's error (the rest of its clean MLP output at each position)
   const featureAt = new Map<string, number>();
-  const codes = Array.from({ length: L }, (_, l) => encode(be, transcoders.get(l)!, trace.layers[l]!.mlpIn, T).z);
+  const rest = trace.layers.map((t) => t.mlpOut.slice());
   for (let l = 0; l < L; l++) {
-    const tc = transcoders.get(l)!, z = codes[l]!, out = trace.layers[l]!.mlpOut;
+    const z = f.code(l, trace.layers[l]!.mlpIn, T);
     for (let p = 0; p < T; p++) {
-      const rest = out.slice(p * d, (p + 1) * d);
       for (let e = z.rowPtr[p]!; e < z.rowPtr[p + 1]!; e++) {
         const i = z.idx[e]!, a = z.vals[e]!;
         if (i < 0 || !(a > 0)) continue;
-        const write = Float32Array.from(tc.params.W_dec.subarray(i * d, (i + 1) * d), (w) => a * w);
-        for (let j = 0; j < d; j++) rest[j]! -= write[j]!;
+        const writes: Source['writes'] = [];
+        for (let t = l; t < L; t++) {
+          const dec = f.decoder(l, i, t);
+          if (!dec) continue;
+          const write = Float32Array.from(dec, (v) => a * v);
+          for (let j = 0; j < d; j++) rest[t]![p * d + j]! -= write[j]!;
+          writes.push({ layer: t, write });
+        }
         featureAt.set(`${l}/${p}/${i}`, nodes.length);
-        sources.push({ node: nodes.length, layer: l, pos: p, write });
-        nodes.push({ id: `${l}_${i}_${p}`, kind: 'feature', layer: l, pos: p, index: i, value: a, influence: 0 });
+        sources.push({ node: nodes.length, layer: l, pos: p, writes });
+        nodes.push({ id: `${l}_${i}_${p}`, kind: 'feature', layer: l, pos: p, index: i, latent: f.latent(l, i), value: a, influence: 0 });
       }
-      sources.push({ node: nodes.length, layer: l, pos: p, write: rest });
-      nodes.push({ id: `err_${l}_${p}`, kind: 'error', layer: l, pos: p, value: norm(rest), influence: 0 });
+    }
+  }
+  for (let l = 0; l < L; l++) {
+    for (let p = 0; p < T; p++) {
+      const write = rest[l]!.slice(p * d, (p + 1) * d);
+      sources.push({ node: nodes.length, layer: l, pos: p, writes: [{ layer: l, write }] });
+      nodes.push({ id: `err_${l}_${p}`, kind: 'error', layer: l, pos: p, value: norm(write), influence: 0 });
     }
   }
   // the logits at the last position: the most probable, and the target
@@ -111,28 +123,27 @@ export function attribute(be: Backend, model: Transformer, trace: Trace, transco
 
   // every MLP output held at the sum of its nodes' writes; the embeddings as given
   const held = Array.from({ length: L }, () => new Float32Array(T * d));
-  for (const s of sources) if (s.layer >= 0) for (let j = 0; j < d; j++) held[s.layer]![s.pos * d + j]! += s.write[j]!;
+  for (const s of sources) for (const { layer, write } of s.writes) if (layer >= 0) for (let j = 0; j < d; j++) held[layer]![s.pos * d + j]! += write[j]!;
   const measure = (embedding: Float32Array, mlp: Float32Array[]): { pre: Float64Array; logits: Float32Array } => {
     const run = frozenForward(model, trace, (l) => mlp[l]!, { embedding });
-    // every feature node's pre-activation W_enc[i]·mlp_in + b_enc[i] in this run
+    // every feature node's pre-activation on its layer's MLP input in this run
     const pre = new Float64Array(nodes.length);
     for (const [key, n] of featureAt) {
       const [l, p, i] = key.split('/').map(Number) as [number, number, number];
-      const tc = transcoders.get(l)!, x = run.mlpIn[l]!;
-      let s = tc.params.b_enc[i]!;
-      for (let j = 0; j < d; j++) s += tc.params.W_enc[i * d + j]! * x[p * d + j]!;
-      pre[n] = s;
+      pre[n] = f.pre(l, i, run.mlpIn[l]!, p);
     }
     return { pre, logits: run.logits.subarray((T - 1) * V, T * V) };
   };
   const base = measure(emb, held);
   const edges: [number, number, number][] = [];
   for (const s of sources) {
-    // the run without this source's write
+    // the run without this source's writes
     const e2 = s.layer < 0 ? emb.slice() : emb;
-    const m2 = s.layer < 0 ? held : held.map((h, l) => (l === s.layer ? h.slice() : h));
-    const into = s.layer < 0 ? e2 : m2[s.layer]!;
-    for (let j = 0; j < d; j++) into[s.pos * d + j]! -= s.write[j]!;
+    const m2 = held.map((h, l) => (s.writes.some((w) => w.layer === l) ? h.slice() : h));
+    for (const { layer, write } of s.writes) {
+      const into = layer < 0 ? e2 : m2[layer]!;
+      for (let j = 0; j < d; j++) into[s.pos * d + j]! -= write[j]!;
+    }
     const got = measure(e2, m2);
     for (const [key, n] of featureAt) {
       const [l, p] = key.split('/').map(Number) as [number, number];

@@ -6,12 +6,15 @@
  * trained on (all positions, or all but BOS tokens). A transcoder reads its input site and its
  * output replaces its target site (mlp_in → mlp_out: the MLP replaced); several splices at once
  * (every layer's transcoder: the replacement model without error terms) each act in the same
- * forward, on what reaches them there.
+ * forward, on what reaches them there. A cross-layer transcoder is one splice per layer it spans:
+ * layer l's latents read that layer's MLP input and their writes wait for the MLP outputs of
+ * layers l.. (each MLP replaced by the sum of what every earlier layer's latents wrote to it).
  */
 import type { Backend } from '../compute/backend.js';
 import type { LmActivations } from '../data/lm.js';
 import type { Site } from '../lm/transformer.js';
 import type { Sae } from '../sae/common.js';
+import { cltLayerWrites } from '../sae/arch/clt.js';
 import { encode } from '../sae/encode.js';
 import { Progress } from '../util/progress.js';
 
@@ -40,6 +43,9 @@ export interface Splice {
   layer: number;
   site: Site;
   target?: Site;
+  /** a cross-layer transcoder's layer (its latent group): reads its site at `layer`, writes its
+   *  target there the sum of the writes of groups 0..group */
+  group?: number;
 }
 
 /** Log-softmax of one row, in float64. */
@@ -55,7 +61,26 @@ function logSoftmax(row: Float32Array, out: Float64Array): void {
 /** The splices of one SAE at the stream's layer and site (a transcoder to the stream's target site). */
 function splicesOf(sae: Sae, lm: LmActivations): Splice[] {
   if (sae.cfg.dOut !== undefined && !lm.targetSite) throw new Error(`a transcoder is spliced from its input site to its target site: the data (${lm.description}) names no targetSite`);
+  if (sae.cfg.layers) return Array.from({ length: sae.cfg.layers }, (_, t) => ({ sae, layer: lm.layer + t, site: lm.site, target: lm.targetSite!, group: t }));
   return [{ sae, layer: lm.layer, site: lm.site, ...(sae.cfg.dOut !== undefined ? { target: lm.targetSite } : {}) }];
+}
+
+/** One layer t of a cross-layer transcoder in the spliced forward: at its input site its latents'
+ *  writes to layers t.. are added up; at its target site the sum so far (plus b_dec's block)
+ *  replaces the MLP's output. */
+function cltSplice(be: Backend, sp: Splice, t: number, s: Site, x: Float32Array, R: number, acc: Map<Sae, Float32Array[]>, write: (recon: Float32Array) => void): void {
+  const S = sp.sae.cfg.layers!, dm = sp.sae.cfg.d / S, w = S * dm;
+  if (!acc.has(sp.sae)) acc.set(sp.sae, Array.from({ length: S }, () => new Float32Array(R * dm)));
+  const outs = acc.get(sp.sae)!;
+  if (s === sp.site) {
+    const { writes } = cltLayerWrites(be, sp.sae, t, x, R);
+    for (let u = t; u < S; u++) for (let r = 0; r < R; r++) for (let j = 0; j < dm; j++) outs[u]![r * dm + j]! += writes[r * w + u * dm + j]!;
+  }
+  if (s === sp.target) {
+    const recon = outs[t]!;
+    for (let r = 0; r < R; r++) for (let j = 0; j < dm; j++) recon[r * dm + j]! += sp.sae.params.b_dec[t * dm + j]!;
+    write(recon);
+  }
 }
 
 /** Runs `contexts` contexts of the stream's corpus three ways: clean, with the splices, and with
@@ -71,7 +96,8 @@ export function downstreamEval(be: Backend, what: Sae | Splice[], lm: LmActivati
   const d = model.config.dim, V = model.config.vocabSize;
   const written = new Set<string>();
   for (const sp of splices) {
-    if (sp.sae.cfg.d !== d || (sp.sae.cfg.dOut ?? d) !== d) throw new Error(`the SAE at layer ${sp.layer} ${sp.site} has d=${sp.sae.cfg.d}${sp.sae.cfg.dOut ? `, d_out=${sp.sae.cfg.dOut}` : ''} but ${model.source} has d=${d}`);
+    const per = sp.sae.cfg.layers ?? 1;
+    if (sp.sae.cfg.d !== d * per || (sp.sae.cfg.dOut ?? d * per) !== d * per) throw new Error(`the SAE at layer ${sp.layer} ${sp.site} has d=${sp.sae.cfg.d}${sp.sae.cfg.dOut ? `, d_out=${sp.sae.cfg.dOut}` : ''} but ${model.source} has d=${d}`);
     if (sp.layer >= model.config.nLayers) throw new Error(`layer ${sp.layer} does not exist: ${model.source} has layers 0..${model.config.nLayers - 1}`);
     const key = `${sp.layer}/${sp.target ?? sp.site}`;
     if (written.has(key)) throw new Error(`two splices write layer ${sp.layer} ${sp.target ?? sp.site}`);
@@ -91,6 +117,8 @@ export function downstreamEval(be: Backend, what: Sae | Splice[], lm: LmActivati
     const spliced = (r: number): boolean => !(excludeBos && toks[r] === tokenizer.bos);
     // a transcoder's output, read at its input site, waits for its target site
     const pending = new Map<number, Float32Array>();
+    // a cross-layer transcoder's writes so far to each of its layers' MLP outputs
+    const cltOut = new Map<Sae, Float32Array[]>();
     const writeSite = (i: number, x: Float32Array, recon: Float32Array): void => {
       const f = fit[i]!;
       for (let r = 0; r < R; r++) {
@@ -113,6 +141,10 @@ export function downstreamEval(be: Backend, what: Sae | Splice[], lm: LmActivati
           const out = sp.target ?? sp.site;
           if (mode === 'zero') {
             if (s === out) for (let r = 0; r < R; r++) if (spliced(r)) x.fill(0, r * d, (r + 1) * d);
+            return;
+          }
+          if (sp.group !== undefined) {
+            cltSplice(be, sp, sp.group, s, x, R, cltOut, (recon) => writeSite(i, x, recon));
             return;
           }
           if (s === sp.site) {

@@ -13,7 +13,8 @@
  * learned positions, biases, grouped KV heads, parallel residual); Gemma-2's soft caps, sliding
  * windows and extra norms are refused.
  */
-import type { Backend } from '../compute/backend.js';
+import type { Backend, SparseRows } from '../compute/backend.js';
+import { cltCode, cltDimsOf } from '../sae/arch/clt.js';
 import type { Sae } from '../sae/common.js';
 import { encode } from '../sae/encode.js';
 import { addSkipPath } from '../sae/primitives.js';
@@ -82,30 +83,123 @@ export function frozenForward(model: Transformer, trace: Trace, mlp: MlpReplacem
 }
 
 /**
- * Transcoders (mlp_in → mlp_out) in place of the MLPs of the layers given, with the error terms
- * of one prompt's trace: at layer l, mlp_out = recon_l(code of mlp_in) + error_l, where error_l =
- * clean mlp_out − recon_l(clean mlp_in). `edit` may change a layer's code before it is decoded
- * (an intervention: set a feature's activation at a position).
+ * The features that replace the MLPs: a transcoder per layer (mlp_in → mlp_out), or one
+ * cross-layer transcoder whose layer-l features write to the MLP outputs of layers l and after.
+ * Features are numbered per layer (a CLT's latent l·m + i is feature i of layer l).
  */
-export function replacementMlps(be: Backend, trace: Trace, transcoders: Map<number, Sae>,
-  edit?: (layer: number, acts: Float32Array, indices: Int32Array, rowPtr: Int32Array) => void): MlpReplacement {
-  const errors = new Map<number, Float32Array>();
-  for (const [l, tc] of transcoders) {
-    const t = trace.layers[l];
-    if (!t) throw new Error(`layer ${l}: the model has layers 0..${trace.layers.length - 1}`);
-    if (tc.cfg.dOut === undefined) throw new Error(`layer ${l}: an MLP is replaced by a transcoder (mlp_in → mlp_out), not an SAE`);
-    const recon = encode(be, tc, t.mlpIn, trace.T).recon;
-    errors.set(l, Float32Array.from(t.mlpOut, (v, e) => v - recon[e]!));
+export interface MlpFeatures {
+  /** whether layer l's MLP is replaced */
+  covers(l: number): boolean;
+  /** layer l's code of its MLP input h [T, d]: CSR over positions, the layer's feature numbers */
+  code(l: number, h: Float32Array, T: number): SparseRows;
+  /** feature i of layer l's pre-activation on row `row` of an MLP input h */
+  pre(l: number, i: number, h: Float32Array, row: number): number;
+  /** what feature i of layer l writes to layer t's MLP output per unit of activation (t ≥ l), or
+   *  null where it writes nothing */
+  decoder(l: number, i: number, t: number): Float32Array | null;
+  /** layer t's output besides the features, for its MLP input h [T, d]: b_dec (and a skip
+   *  transcoder's skip path) */
+  rest(t: number, h: Float32Array, T: number): Float32Array;
+  /** the saekit latent feature i of layer l is, in the folder of that layer's transcoder */
+  latent(l: number, i: number): number;
+}
+
+function dotRow(W: Float32Array, i: number, h: Float32Array, row: number, d: number): number {
+  let s = 0;
+  for (let j = 0; j < d; j++) s += W[i * d + j]! * h[row * d + j]!;
+  return s;
+}
+
+/** Per-layer transcoders (mlp_in → mlp_out) as MLP features. */
+export function transcoderFeatures(be: Backend, transcoders: Map<number, Sae>): MlpFeatures {
+  for (const [l, tc] of transcoders) if (tc.cfg.dOut === undefined) throw new Error(`layer ${l}: an MLP is replaced by a transcoder (mlp_in → mlp_out), not an SAE`);
+  const get = (l: number): Sae => transcoders.get(l)!;
+  return {
+    covers: (l) => transcoders.has(l),
+    code: (l, h, T) => encode(be, get(l), h, T).z,
+    pre: (l, i, h, row) => get(l).params.b_enc[i]! + dotRow(get(l).params.W_enc, i, h, row, get(l).cfg.d),
+    decoder: (l, i, t) => (t === l ? get(l).params.W_dec.subarray(i * get(l).cfg.dOut!, (i + 1) * get(l).cfg.dOut!) : null),
+    rest(t, h, T) {
+      const p = get(t).params, d = p.b_dec.length, out = new Float32Array(T * d);
+      for (let r = 0; r < T; r++) out.set(p.b_dec, r * d);
+      addSkipPath(be, p, h, T, out);
+      return out;
+    },
+    latent: (_l, i) => i,
+  };
+}
+
+/** A cross-layer transcoder (arch clt, a row holding layers first.. side by side) as MLP features. */
+export function cltFeatures(be: Backend, clt: Sae, first: number): MlpFeatures {
+  const g = cltDimsOf(clt.cfg), p = clt.params, w = g.S * g.dm;
+  const group = (l: number): number => l - first;
+  return {
+    covers: (l) => l >= first && l < first + g.S,
+    code(l, h, T) {
+      const z = cltCode(be, clt, group(l), h, T);
+      return { ...z, idx: z.idx.map((i) => i - group(l) * g.m) };
+    },
+    pre: (l, i, h, row) => p.b_enc[group(l) * g.m + i]! + dotRow(p.W_enc, group(l) * g.m + i, h, row, g.dm),
+    decoder(l, i, t) {
+      if (t < l || !this.covers(t)) return null;
+      const o = (group(l) * g.m + i) * w + group(t) * g.dm;
+      return p.W_dec.subarray(o, o + g.dm);
+    },
+    rest(t, _h, T) {
+      const out = new Float32Array(T * g.dm), b = p.b_dec.subarray(group(t) * g.dm, (group(t) + 1) * g.dm);
+      for (let r = 0; r < T; r++) out.set(b, r * g.dm);
+      return out;
+    },
+    latent: (l, i) => group(l) * g.m + i,
+  };
+}
+
+/** Adds what layer l's code writes (activation × decoder) to each layer's output [T, d]. */
+function addWrites(f: MlpFeatures, l: number, z: SparseRows, outs: Float32Array[], d: number): void {
+  for (let pos = 0; pos < z.rows; pos++) {
+    for (let e = z.rowPtr[pos]!; e < z.rowPtr[pos + 1]!; e++) {
+      const i = z.idx[e]!, a = z.vals[e]!;
+      if (i < 0 || a === 0) continue;
+      for (let t = l; t < outs.length; t++) {
+        const dec = f.decoder(l, i, t);
+        if (!dec) continue;
+        const o = outs[t]!;
+        for (let j = 0; j < d; j++) o[pos * d + j]! += a * dec[j]!;
+      }
+    }
   }
+}
+
+/**
+ * The features in place of the MLPs they cover, with the error terms of one prompt's trace: at
+ * layer t, mlp_out = what the features write to t (from this run's MLP inputs) + rest_t + error_t,
+ * where error_t = clean mlp_out − the same on the clean MLP inputs. `edit` may change a layer's
+ * code before it is decoded (an intervention: set a feature's activation at a position).
+ */
+export function replacementMlps(be: Backend, trace: Trace, features: MlpFeatures | Map<number, Sae>,
+  edit?: (layer: number, acts: Float32Array, indices: Int32Array, rowPtr: Int32Array) => void): MlpReplacement {
+  const f = features instanceof Map ? transcoderFeatures(be, features) : features;
+  const L = trace.layers.length, T = trace.T, d = trace.layers[0]!.mlpIn.length / T;
+  if (features instanceof Map) for (const l of features.keys()) if (!trace.layers[l]) throw new Error(`layer ${l}: the model has layers 0..${L - 1}`);
+  const fresh = (): Float32Array[] => Array.from({ length: L }, () => new Float32Array(T * d));
+  const clean = fresh();
+  for (let l = 0; l < L; l++) if (f.covers(l)) addWrites(f, l, f.code(l, trace.layers[l]!.mlpIn, T), clean, d);
+  const errors = new Map<number, Float32Array>();
+  for (let l = 0; l < L; l++) {
+    if (!f.covers(l)) continue;
+    const rest = f.rest(l, trace.layers[l]!.mlpIn, T);
+    errors.set(l, Float32Array.from(trace.layers[l]!.mlpOut, (v, e) => v - clean[l]![e]! - rest[e]!));
+  }
+  // this run's writes so far (a run calls layers 0..L−1 in order; layer 0 starts a new run)
+  let outs = fresh();
   return (l, h) => {
-    const tc = transcoders.get(l);
-    if (!tc) return null;
-    const { z } = encode(be, tc, h, trace.T);
+    if (l === 0) outs = fresh();
+    if (!f.covers(l)) return null;
+    const z = f.code(l, h, T);
     if (edit) edit(l, z.vals, z.idx, z.rowPtr);
-    const out = be.sparseDecode(z, tc.params.W_dec, tc.cfg.dOut!, tc.params.b_dec);
-    addSkipPath(be, tc.params, h, trace.T, out);
-    const err = errors.get(l)!;
-    for (let e = 0; e < out.length; e++) out[e]! += err[e]!;
+    addWrites(f, l, z, outs, d);
+    const out = f.rest(l, h, T), err = errors.get(l)!, mine = outs[l]!;
+    for (let e = 0; e < out.length; e++) out[e]! += mine[e]! + err[e]!;
     return out;
   };
 }
