@@ -102,7 +102,7 @@ describe.skipIf(!stories || !shakespeare)('--layers', () => {
     const T = graph.metadata.prompt_tokens.length;
     expect(graph.nodes.filter((n: { feature_type: string }) => n.feature_type === 'embedding')).toHaveLength(T);
     const targetId = graph.metadata.target;
-    const lastLayer = graph.nodes.find((n: { layer: number; ctx_idx: number; feature_type: string }) => n.feature_type === 'transcoder' && n.layer === 4 && n.ctx_idx === T - 1);
+    const lastLayer = graph.nodes.find((n: { layer: number; ctx_idx: number; feature_type: string }) => n.feature_type === 'cross layer transcoder' && n.layer === 4 && n.ctx_idx === T - 1);
     expect(lastLayer, 'a layer-4 feature at the last position in the pruned graph').toBeDefined();
     for (const l of graph.links) expect(graph.nodes.some((n: { node_id: string }) => n.node_id === l.source)).toBe(true);
     const ab = run([...prompt, '--ablate', lastLayer.node_id]);

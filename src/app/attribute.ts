@@ -1,6 +1,6 @@
 /**
- * `saekit attribute`: the attribution graph of a prompt on a --layers folder of transcoders
- * (src/analysis/attribution.ts), pruned and written as JSON in circuit-tracer's frontend layout
+ * `saekit attribute`: the attribution graph of a prompt on a --layers folder of transcoders or a
+ * cross-layer transcoder (src/analysis/attribution.ts), pruned and written as JSON in circuit-tracer's frontend layout
  * (metadata, nodes, links), and optionally one intervention on it: a feature zeroed in the
  * replacement model (error terms kept, later features recomputed), its measured effect on the
  * target logit beside the graph's direct edge.
@@ -8,9 +8,10 @@
 import type { Backend } from '../compute/backend.js';
 import { attribute, pathEffect, prune, type AttributionGraph, type GraphNode } from '../analysis/attribution.js';
 import { loadLm } from '../lm/load.js';
-import { frozenForward, replacementMlps, traceForward } from '../lm/replacement.js';
+import { cltFeatures, frozenForward, replacementMlps, traceForward, transcoderFeatures, type MlpFeatures } from '../lm/replacement.js';
+import { parseDataSpec } from '../data/spec.js';
 import type { Tokenizer } from '../lm/tokenizer.js';
-import { loadSae } from '../sae/folder.js';
+import { hasSaeWeights, loadSae } from '../sae/folder.js';
 import { layerRuns } from './evaluate.js';
 
 export interface AttributeJob {
@@ -38,9 +39,7 @@ export interface AttributeResult {
 }
 
 export async function attributePrompt(be: Backend, job: AttributeJob): Promise<AttributeResult> {
-  const runs = layerRuns(job.transcoders);
-  if (!runs.length) throw new Error(`--transcoders ${job.transcoders}: expected the --out of saekit train --layers (layer-L folders of transcoders)`);
-  const transcoders = new Map(runs.map((r) => [r.layer, loadSae(r.dir)]));
+  const { features: transcoders, folderOf } = mlpFeaturesIn(be, job.transcoders);
   const { model, tokenizer } = await loadLm(job.model, be);
   const tokens = Int32Array.from([tokenizer.bos, ...tokenizer.encode(job.prompt)]);
   const target = job.target === undefined ? undefined : tokenOf(tokenizer, job.target);
@@ -76,13 +75,31 @@ export async function attributePrompt(be: Backend, job: AttributeJob): Promise<A
     },
     nodes: graph.nodes.map((n) => ({
       node_id: n.id, feature: n.index ?? null, layer: n.kind === 'embedding' ? 'E' : n.kind === 'logit' ? String(n.layer) : n.layer,
-      ctx_idx: n.pos, feature_type: { embedding: 'embedding', feature: 'transcoder', error: 'mlp reconstruction error', logit: 'logit' }[n.kind],
+      ctx_idx: n.pos, feature_type: { embedding: 'embedding', feature: 'cross layer transcoder', error: 'mlp reconstruction error', logit: 'logit' }[n.kind],
+      ...(n.kind === 'feature' ? { sae: folderOf(n.layer), latent: n.latent } : {}),
       activation: n.value, influence: n.influence, ...(n.kind === 'logit' ? { token_prob: n.prob, is_target_logit: n.id === tnode.id, clerp: text(n.index!) } : {}),
       ...(n.kind === 'embedding' ? { clerp: text(n.index!) } : {}),
     })),
     links: graph.edges.map(([s, t, w]) => ({ source: graph.nodes[s]!.id, target: graph.nodes[t]!.id, weight: w })),
   };
   return { json, full: { nodes: full.nodes.length, edges: full.edges.length }, graph, target: tnode, ...(ablation ? { ablation } : {}) };
+}
+
+/**
+ * The MLP features in a --transcoders folder: the --out of saekit train --layers (a transcoder
+ * per layer-L folder) or a cross-layer transcoder's folder (arch clt; it starts at the layer of
+ * its data spec). folderOf(l): the folder holding layer l's features, relative to the given one.
+ */
+export function mlpFeaturesIn(be: Backend, dir: string): { features: MlpFeatures; folderOf(layer: number): string } {
+  if (hasSaeWeights(dir)) {
+    const sae = loadSae(dir);
+    if (sae.cfg.arch !== 'clt') throw new Error(`--transcoders ${dir}: one ${sae.cfg.arch} SAE; expected the --out of saekit train --layers (layer-L folders of transcoders) or a cross-layer transcoder (--arch clt)`);
+    const spec = parseDataSpec(sae.cfg.data, `${dir}/cfg.json data`);
+    return { features: cltFeatures(be, sae, spec.kind === 'lm' ? spec.lm.layer : 0), folderOf: () => '.' };
+  }
+  const runs = layerRuns(dir);
+  if (!runs.length) throw new Error(`--transcoders ${dir}: expected the --out of saekit train --layers (layer-L folders of transcoders) or a cross-layer transcoder (--arch clt)`);
+  return { features: transcoderFeatures(be, new Map(runs.map((r) => [r.layer, loadSae(r.dir)]))), folderOf: (l) => `layer-${l}` };
 }
 
 /** A target given as a token id or as text that is exactly one token. */

@@ -1,6 +1,7 @@
 /** `saekit export` and `saekit import`: SAELens, sparsify and Gemma Scope folders, local or on the hub, to and from saekit. */
 import { Command, Option } from 'commander';
 import { openSae, saeLensMeta } from '../app/hub.js';
+import { exportCircuitTracer } from '../formats/circuit-tracer.js';
 import { exportSaeLens } from '../formats/saelens.js';
 import { exportSparsify } from '../formats/sparsify.js';
 import { refuseExisting } from '../io/atomic.js';
@@ -9,18 +10,19 @@ import { intFlag, realFlag } from './flags.js';
 
 export function exportCommand(): Command {
   return new Command('export')
-    .description('write a trained SAE as a SAELens or sparsify folder')
+    .description('write a trained SAE as a SAELens or sparsify folder, or a cross-layer transcoder in circuit-tracer\'s layout')
     .argument('<run>', 'run folder (or any saekit SAE folder)')
-    .addOption(new Option('--format <format>', 'target format').choices(['saelens', 'sparsify']).makeOptionMandatory())
+    .addOption(new Option('--format <format>', 'target format').choices(['saelens', 'sparsify', 'circuit-tracer']).makeOptionMandatory())
     .requiredOption('--out <dir>', 'folder to write')
     .option('--hook-name <name>', 'SAELens metadata: the hook point (default: from the SAE\'s data, e.g. blocks.2.hook_resid_post)')
-    .option('--model-name <name>', 'SAELens metadata: the model (default: the SAE\'s data\'s)')
+    .option('--model-name <name>', 'SAELens and circuit-tracer metadata: the model (default: the SAE\'s data\'s)')
     .option('--context-size <n>', 'SAELens metadata: the context length (default: the SAE\'s data\'s)', intFlag('--context-size', 1))
     .option('--force', 'replace --out if it exists')
-    .action((run: string, o: { format: 'saelens' | 'sparsify'; out: string; hookName?: string; modelName?: string; contextSize?: number; force?: boolean }) => {
+    .action((run: string, o: { format: 'saelens' | 'sparsify' | 'circuit-tracer'; out: string; hookName?: string; modelName?: string; contextSize?: number; force?: boolean }) => {
       refuseExisting(o.out, '--out', Boolean(o.force));
       const sae = loadSae(run);
       if (o.format === 'saelens') exportSaeLens(sae, o.out, saeLensMeta(sae, { hookName: o.hookName, modelName: o.modelName, contextSize: o.contextSize }));
+      else if (o.format === 'circuit-tracer') exportCircuitTracer(sae, o.out, { modelName: o.modelName });
       else exportSparsify(sae, o.out);
       console.log(`saekit: wrote ${o.format} folder ${o.out}`);
     });

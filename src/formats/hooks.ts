@@ -28,3 +28,6 @@ export function siteOfSparsifyHook(name: string): { layer: number; site: Site } 
   const m = /^(?:.*\.)?layers[._](\d+)(\.mlp)?$/.exec(name);
   return m ? { layer: Number(m[1]), site: m[2] ? 'mlp_out' : 'resid_post' } : null;
 }
+
+/** TransformerLens's name of a site within a block (`ln2.hook_normalized` for mlp_in). */
+export const hookSuffix = (site: Site): string => TL_SITE[site];

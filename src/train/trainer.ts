@@ -250,7 +250,7 @@ async function prepare(be: Backend, given: TrainConfig, o: TrainOptions, comm: C
     // what an earlier session of this run recorded (its first loss, its init ratio, its default
     // learning rate and dead window, which later versions may choose differently) stays
     ...kept,
-    d, latents: n, ...(dOut ? { d_out: dOut } : {}), data_description: source.description, lr: cfg.lr ?? kept?.lr ?? defaultLr(n) * (arch.lrScale ?? 1), input_scale: scale,
+    d, latents: n, ...(dOut ? { d_out: dOut } : {}), data_description: source.description, lr: cfg.lr ?? kept?.lr ?? defaultLr(arch.lrLatents?.(archOptions(cfg), n) ?? n) * (arch.lrScale ?? 1), input_scale: scale,
     // the schedule, checkpoints and the dead window are laid over the tokens the data holds
     tokens_available: available,
     // the dead window as given (Gao et al. and sparsify: 10M tokens), not cut to fit a short run:

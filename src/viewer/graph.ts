@@ -10,7 +10,7 @@ const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;',
 
 export function graphSvg(g: { metadata: { prompt_tokens: string[]; target: string; replacement_score: number }; nodes: JsonNode[]; links: JsonLink[] }, maxEdges = 400): string {
   const T = g.metadata.prompt_tokens.length;
-  const layers = g.nodes.filter((n) => n.feature_type === 'transcoder' || n.feature_type === 'mlp reconstruction error').map((n) => Number(n.layer));
+  const layers = g.nodes.filter((n) => n.feature_type === 'cross layer transcoder' || n.feature_type === 'mlp reconstruction error').map((n) => Number(n.layer));
   const L = Math.max(0, ...layers) + 1;
   const colW = 64, rowH = 70, left = 70, top = 40, W = left + T * colW + 20, H = top + (L + 2) * rowH + 60;
   const row = (n: JsonNode): number => (n.feature_type === 'embedding' ? -1 : n.feature_type === 'logit' ? L : Number(n.layer));

@@ -114,6 +114,10 @@ export interface Architecture<O extends object = any> {
   /** the default learning rate as a multiple of Gao et al.'s fit 2e-4/√(n/2^14) (default 1),
    *  from the tuning sweeps of the architecture study (EXPERIMENTS.md) */
   readonly lrScale?: number;
+  /** the latent count the default learning rate is fitted at (default n; a cross-layer
+   *  transcoder: the latents of one layer, which each token's gradient reaches as one
+   *  transcoder's would) */
+  lrLatents?(o: O, n: number): number;
   /** the encoder's scale at init: 'linear', rows of a linear layer's default norm 1/√3 (k-sparse
    *  codes, whose L0 does not depend on it); 'reconstruction', scaled so the first reconstruction
    *  of the data sample has the data's scale (threshold and dense codes, which would otherwise
