@@ -4,12 +4,21 @@
 // decoder's blocks before a latent's layer stay zero through training; a trained CLT on
 // stories260K (skipped without the shared model) reconstructs every layer's MLP output and
 // saves, loads and exports in circuit-tracer's layout.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { referenceBackend, type Backend } from '../src/compute/backend.js';
+import { getBackend, referenceBackend, type Backend } from '../src/compute/backend.js';
+import { openLmSource, parseLmSpec } from '../src/data/lm.js';
+import { downstreamEval } from '../src/eval/downstream.js';
+import { SafetensorsFile } from '../src/io/safetensors.js';
+import { loadSae } from '../src/sae/folder.js';
 import type { SaeParams } from '../src/sae/common.js';
 import { cltDims, cltForwardBackward, maskDecoder } from '../src/sae/arch/clt.js';
 import { Rng } from '../src/util/rng.js';
-import { checkFd, nativeOrSkip } from './helpers.js';
+import { checkFd, nativeOrSkip, sharedPath } from './helpers.js';
+import { cltOf, transcoder } from './helpers/clt.js';
 
 const S = 3, dm = 4, m = 5, n = S * m, w = S * dm, B = 6, k = 2;
 const g = cltDims(w, n, S);
@@ -75,4 +84,82 @@ describe('cross-layer transcoder backward', () => {
     expect(() => cltDims(10, 6, 3)).toThrow(/d=10 is not 3 layers side by side \(--clt-layers 3\)/);
     expect(() => cltDims(12, 7, 3)).toThrow(/--latents 7 does not split into 3 equal groups/);
   });
+});
+
+const root = join(import.meta.dirname, '..');
+const stories = sharedPath('models/stories260K/stories260K.bin');
+const shakespeare = sharedPath('corpus/tinyshakespeare.txt');
+const spec = (layer: number, more = '') => `lm:model=${stories},corpus=${shakespeare},layer=${layer},site=mlp_in,targetSite=mlp_out,ctx=64,batch=16${more}`;
+
+describe.skipIf(!stories || !shakespeare)('cross-layer transcoder on stories260K', () => {
+  const be = getBackend();
+
+  it('stack=1 rows hold every layer from `layer` on side by side, each block that layer\'s own row', async () => {
+    const rows = 600, d = 64;
+    const stacked = await openLmSource(parseLmSpec(spec(2, ',stack=1,tokens=600')), be);
+    expect([stacked.d, stacked.dOut]).toEqual([3 * d, 3 * d]);
+    const x = new Float32Array(rows * 3 * d), y = new Float32Array(rows * 3 * d);
+    expect(stacked.read(x, rows, y)).toBe(rows);
+    for (const l of [2, 3, 4]) {
+      const own = await openLmSource(parseLmSpec(spec(l, ',tokens=600')), be);
+      const xl = new Float32Array(rows * d), yl = new Float32Array(rows * d);
+      own.read(xl, rows, yl);
+      for (let r = 0; r < rows; r += 37) {
+        expect(Array.from(x.subarray(r * 3 * d + (l - 2) * d, r * 3 * d + (l - 1) * d))).toEqual(Array.from(xl.subarray(r * d, (r + 1) * d)));
+        expect(Array.from(y.subarray(r * 3 * d + (l - 2) * d, r * 3 * d + (l - 1) * d))).toEqual(Array.from(yl.subarray(r * d, (r + 1) * d)));
+      }
+    }
+  }, 60_000);
+
+  it('spliced into the model, a CLT whose latents write only to their own layer is the per-layer transcoders spliced together', async () => {
+    const list = [0, 1, 2, 3, 4].map((l) => transcoder(l + 51, 48, 4));
+    const lm = await openLmSource(parseLmSpec(spec(0, ',stack=1')), be);
+    const clt = downstreamEval(be, cltOf(list, 0), lm, 8);
+    const per = downstreamEval(be, list.map((sae, l) => ({ sae, layer: l, site: 'mlp_in' as const, target: 'mlp_out' as const })), lm, 8);
+    expect(clt.sites.map((s) => s.layer)).toEqual([0, 1, 2, 3, 4]);
+    expect(clt.ce_spliced).toBeCloseTo(per.ce_spliced, 4);
+    expect(clt.kl_spliced).toBeCloseTo(per.kl_spliced, 4);
+    clt.sites.forEach((s, l) => expect(s.fvu).toBeCloseTo(per.sites[l]!.fvu, 4));
+    // and writing forward changes what the later layers get
+    const forward = downstreamEval(be, cltOf(list, 0.05), lm, 8);
+    expect(Math.abs(forward.ce_spliced - per.ce_spliced)).toBeGreaterThan(1e-3);
+    expect(forward.sites[0]!.fvu).toBeCloseTo(per.sites[0]!.fvu, 4);
+  }, 60_000);
+
+  it('saekit train --arch clt trains on stack=1 data; the decoder stays zero before each latent\'s layer; export writes circuit-tracer\'s layout', () => {
+    const out = mkdtempSync(join(tmpdir(), 'saekit-clt-')), ct = join(out, 'circuit-tracer');
+    const cli = (args: string[]) => spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), join(root, 'src/cli/main.ts'), ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+    const r = cli(['train', '--data', spec(0, ',stack=1'), '--arch', 'clt', '--clt-layers', '5', '--transcode', '--latents', '320', '--k', '4',
+      '--tokens', '8192', '--batch', '1024', '--eval-tokens', '2048', '--shuffle', '2048', '--log-every', '2', '--out', join(out, 'run')]);
+    expect(r.status, r.stderr).toBe(0);
+    const metrics = readFileSync(join(out, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    // k = 4 per layer: at most 20 per token (ReLU drops kept entries that are not positive)
+    expect(metrics.at(-1).l0).toBeLessThanOrEqual(20);
+    expect(metrics.at(-1).l0).toBeGreaterThan(15);
+    expect(metrics.at(-1).fvu).toBeLessThan(metrics[0].fvu);
+    expect(Object.keys(metrics[0]).filter((k) => k.startsWith('fvu_layer_'))).toHaveLength(5);
+    const sae = loadSae(join(out, 'run'));
+    expect([sae.cfg.arch, sae.cfg.layers, sae.cfg.d, sae.params.W_enc.length]).toEqual(['clt', 5, 320, 320 * 64]);
+    const w = 320, m = 64;
+    for (let i = 0; i < 320; i++) {
+      const l = Math.floor(i / m);
+      expect(sae.params.W_dec.subarray(i * w, i * w + l * 64).every((v) => v === 0)).toBe(true);
+      if (l < 4) expect(sae.params.W_dec.subarray(i * w + (l + 1) * 64, (i + 1) * w).some((v) => v !== 0)).toBe(true);
+    }
+    const e = cli(['export', join(out, 'run'), '--format', 'circuit-tracer', '--out', ct]);
+    expect(e.status, e.stderr).toBe(0);
+    expect(readFileSync(join(ct, 'config.yaml'), 'utf8')).toMatch(/model_kind: cross_layer_transcoder\nfeature_input_hook: ln2.hook_normalized\nfeature_output_hook: hook_mlp_out/);
+    const dec = SafetensorsFile.open(join(ct, 'W_dec_3.safetensors'));
+    expect(dec.info('W_dec_3').shape).toEqual([m, 2, 64]);
+    // latent 7 of layer 3 to layer 4: its row's last block
+    const got = dec.readF32('W_dec_3', 7, 1).subarray(64, 128);
+    expect(Array.from(got)).toEqual(Array.from(sae.params.W_dec.subarray((3 * m + 7) * w + 4 * 64, (3 * m + 8) * w)));
+    const enc = SafetensorsFile.open(join(ct, 'W_enc_1.safetensors'));
+    expect(enc.info('W_enc_1').shape).toEqual([m, 64]);
+    expect(Array.from(enc.readF32('b_dec_1', 0, 64))).toEqual(Array.from(sae.params.b_dec.subarray(64, 128)));
+    // a per-layer SAE is refused by name
+    const bad = cli(['train', '--data', spec(0), '--arch', 'clt', '--clt-layers', '5', '--transcode', '--latents', '320', '--k', '4', '--tokens', '2048', '--batch', '1024', '--out', join(out, 'bad')]);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/d=64 is not 5 layers side by side \(--clt-layers 5\)/);
+  }, 120_000);
 });

@@ -63,7 +63,9 @@ export async function evaluateJob(be: Backend, sae: Sae, job: EvalJob): Promise<
   let evalSite: DataSite | null = null;
   const origin = saeOrigin(sae);
   if (job.model) {
-    const spec = lmSpecFromOrigin(origin, { ...job.model, from: 'end' }, sae.cfg.data || sae.cfg.origin?.imported_from || 'of the SAE');
+    const asked = lmSpecFromOrigin(origin, { ...job.model, from: 'end' }, sae.cfg.data || sae.cfg.origin?.imported_from || 'of the SAE');
+    // a cross-layer transcoder reads every layer it spans side by side
+    const spec = sae.cfg.layers ? { ...asked, stack: 1 } : asked;
     evalSite = { model: spec.model, layer: spec.layer, site: spec.site };
     const lm = await openLmSource({ ...spec, tokens: Math.max(job.tokens, job.contexts * spec.ctx) }, be);
     downstream = downstreamEval(be, sae, lm, job.contexts, Boolean(job.progress));

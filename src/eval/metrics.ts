@@ -14,6 +14,8 @@ import { decoderWidth, topCosine } from '../sae/geometry.js';
 export interface EvalResult {
   tokens: number;
   fvu: number;
+  /** a cross-layer transcoder: each layer's FVU (its block of the targets) */
+  fvu_layers?: number[];
   normalized_mse: number;
   l0: number;
   /** latents that never fired in the evaluated tokens (not the trainer's "dead": see docs/design.md §4.8) */
@@ -45,6 +47,9 @@ export function evaluateSae(be: Backend, sae: Sae, source: ActivationSource, tok
   const sumX = new Float64Array(dY);
   let sumSq = 0, sse = 0, nmse = 0, nnz = 0, seen = 0;
   const fires = new Float64Array(n);
+  // a cross-layer transcoder's layers: Σ||y − ŷ||² and Σ||y||² of each block
+  const blocks = sae.cfg.layers ?? 1, bw = dY / blocks;
+  const sseB = new Float64Array(blocks), sumSqB = new Float64Array(blocks);
   while (seen < tokens) {
     const rows = source.read(x, Math.min(B, tokens - seen), transcoder ? y : undefined);
     if (rows === 0) break;
@@ -59,6 +64,10 @@ export function evaluateSae(be: Backend, sae: Sae, source: ActivationSource, tok
         rowSq += v * v;
         const e = v - recon[b * dY + c]!;
         rowErr += e * e;
+        if (blocks > 1) {
+          sseB[Math.floor(c / bw)]! += e * e;
+          sumSqB[Math.floor(c / bw)]! += v * v;
+        }
       }
       sumSq += rowSq;
       sse += rowErr;
@@ -85,6 +94,13 @@ export function evaluateSae(be: Backend, sae: Sae, source: ActivationSource, tok
     never_fired_fraction: density.reduce((a, f) => a + (f === 0 ? 1 : 0), 0) / n,
     density,
   };
+  if (blocks > 1) {
+    result.fvu_layers = Array.from({ length: blocks }, (_, l) => {
+      let m2 = 0;
+      for (let c = l * bw; c < (l + 1) * bw; c++) m2 += (sumX[c]! / seen) ** 2;
+      return sseB[l]! / (sumSqB[l]! - seen * m2);
+    });
+  }
   if (next.length) {
     next.sort((a, b) => a - b);
     const q = (f: number): number => next[Math.min(next.length - 1, Math.floor(f * next.length))]!;

@@ -54,7 +54,7 @@ export function summary(r: EvalResult): EvalSummary {
 
 export function formatSummary(r: EvalSummary): string {
   const lines = [
-    `  FVU                 ${r.fvu.toFixed(5)}`,
+    `  FVU                 ${r.fvu.toFixed(5)}${r.fvu_layers ? `  (each layer: ${r.fvu_layers.map((v) => v.toFixed(4)).join(', ')})` : ''}`,
     `  normalized MSE      ${r.normalized_mse.toFixed(5)}  (OpenAI: mean ||x − x̂||² / ||x||²)`,
     `  L0                  ${r.l0.toFixed(2)}`,
     `  never fired         ${(100 * r.never_fired_fraction).toFixed(2)}%  of latents, in the ${r.tokens} evaluated tokens`,
