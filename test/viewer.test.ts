@@ -392,6 +392,48 @@ describe('the multi-run dashboard (saekit serve RUNS_DIR)', () => {
     expect((await get(port, '/plot/frontier.svg')).body).toMatch(/^<svg/);
   });
 
+  it('with --graph: the graph page links each feature to its latent in its transcoder\'s viewer (where indexed); a file that is not a graph is refused by name', async () => {
+    const { startDashboard } = await import('../src/viewer/dashboard.js');
+    const { readGraphJson } = await import('../src/viewer/graph.js');
+    const node = (id: string, sae: string, latent: number, layer: number) => ({ node_id: id, feature: latent, layer, ctx_idx: 1, feature_type: 'cross layer transcoder', activation: 1.5, influence: 0.2, sae, latent });
+    const graph = {
+      metadata: { prompt_tokens: ['<s>', 'Once'], target: 'L_5_1', replacement_score: 0.6, completeness_score: 0.8, prompt: 'Once' },
+      nodes: [node('0_5_1', 'sweep/k=4', 5, 0), node('1_9_1', 'sweep/k=2', 9, 1),
+        { node_id: 'E_1_0', layer: 'E', ctx_idx: 0, feature_type: 'embedding', influence: 0.5 }, { node_id: 'L_5_1', layer: '2', ctx_idx: 1, feature_type: 'logit', influence: 1, token_prob: 0.4, clerp: 'x' }],
+      links: [{ source: '0_5_1', target: 'L_5_1', weight: 0.7 }, { source: 'E_1_0', target: '0_5_1', weight: -0.2 }],
+    };
+    const file = join(dir, 'graph.json');
+    writeFileSync(file, JSON.stringify(graph));
+    const g = await startDashboard(be, dir, 0, '127.0.0.1', {}, readGraphJson(file));
+    try {
+      const gp = (g.address() as { port: number }).port;
+      const page = await get(gp, '/graph');
+      expect(page.type).toMatch(/text\/html/);
+      expect(page.body).toContain('href="/run/sweep/k=4/#/latent/5"');
+      expect(page.body).not.toContain('#/latent/9');
+      expect(page.body).toMatch(/1_9_1<\/td>.*not indexed/);
+      expect((await json(gp, '/api/graph')).nodes).toHaveLength(4);
+      expect((await json(gp, '/run/sweep/k=4/api/overview')).cfg.n).toBe(32);
+      if (chromium) {
+        const { chromium: pw } = await import('playwright-core');
+        const browser = await pw.launch({ executablePath: chromium, args: ['--no-sandbox', '--disable-gpu'] });
+        try {
+          const tab = await browser.newPage();
+          await tab.goto(`http://127.0.0.1:${gp}/graph`);
+          await tab.click('svg a');
+          await tab.waitForSelector('text=latent 5');
+          expect(tab.url()).toMatch(/\/run\/sweep\/k=4\/#\/latent\/5$/);
+        } finally {
+          await browser.close();
+        }
+      }
+    } finally {
+      g.close();
+    }
+    writeFileSync(file, JSON.stringify({ metadata: graph.metadata, links: [] }));
+    expect(() => readGraphJson(file)).toThrow(/graph.json: not an attribution graph of saekit attribute: nodes:/);
+  }, 60_000);
+
   it.skipIf(!chromium)('in chromium: the runs table, a running run\'s curves redrawn as metrics.jsonl grows, the frontier, a link to latents (screenshot)', async () => {
     const { chromium: pw } = await import('playwright-core');
     const browser = await pw.launch({ executablePath: chromium!, args: ['--no-sandbox', '--disable-gpu'] });

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { attributePrompt } from '../app/attribute.js';
 import { getBackend } from '../compute/backend.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
-import { graphSvg } from '../viewer/graph.js';
+import { graphSvg, type GraphJson } from '../viewer/graph.js';
 import { intFlag, realFlag } from './flags.js';
 
 export function attributeCommand(): Command {
@@ -27,7 +27,7 @@ export function attributeCommand(): Command {
       const r = await attributePrompt(getBackend(), { model: o.model, transcoders: o.transcoders, prompt: o.prompt, topLogits: o.topLogits, keep: o.keep,
         ...(o.target !== undefined ? { target: o.target } : {}), ...(intervene ? { intervene } : {}) });
       writeJsonAtomic(o.out, r.json);
-      if (o.svg) writeFileAtomic(o.svg, [graphSvg(r.json as unknown as Parameters<typeof graphSvg>[0])]);
+      if (o.svg) writeFileAtomic(o.svg, [graphSvg(r.json as unknown as GraphJson)]);
       const meta = r.json.metadata as { replacement_score: number; completeness_score: number };
       console.log(`saekit: graph of ${r.full.nodes} nodes and ${r.full.edges} edges, pruned to ${r.graph.nodes.length} nodes and ${r.graph.edges.length} edges (influence ${o.keep}); target ${r.target.id} (p = ${r.target.prob!.toFixed(3)})`);
       console.log(`  replacement score ${meta.replacement_score.toFixed(3)}, completeness ${meta.completeness_score.toFixed(3)}`);

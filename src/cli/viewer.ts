@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { withLive } from '../app/live.js';
 import { getBackend, type Backend } from '../compute/backend.js';
 import { startDashboard } from '../viewer/dashboard.js';
+import { readGraphJson } from '../viewer/graph.js';
 import { indexRun } from '../viewer/index.js';
 import { openSide, startServer, type ViewerSide } from '../viewer/server.js';
 import { ViewerStore } from '../viewer/store.js';
@@ -45,21 +46,23 @@ export function serveCommand(): Command {
     .option('--port <n>', 'port (0 = any free one)', intFlag('--port', 0, 65535), 8300)
     .option('--host <addr>', 'address to bind', '127.0.0.1')
     .option('--compare <run>', 'a second indexed SAE for side-by-side comparison of matched latents')
-    .action(async (run: string, o: { port: number; host: string; compare?: string }) => {
+    .option('--graph <file>', 'an attribution graph of saekit attribute on these transcoders (a --layers folder or a cross-layer transcoder): its page at /graph, each feature linked to its latent')
+    .action(async (run: string, o: { port: number; host: string; compare?: string; graph?: string }) => {
       const be = getBackend();
+      const graph = o.graph ? readGraphJson(o.graph) : undefined;
       const isFolderOfRuns = existsSync(run) && statSync(run).isDirectory() && !existsSync(join(run, 'viewer.sqlite')) && !existsSync(join(run, 'cfg.json'));
       if (isFolderOfRuns) {
         if (o.compare) throw new Error('--compare applies to one indexed SAE, not to a folder of runs');
-        const server = await startDashboard(be, run, o.port, o.host);
+        const server = await startDashboard(be, run, o.port, o.host, {}, graph);
         const addr = server.address();
-        console.log(`saekit: serving the runs under ${run} at http://${o.host}:${typeof addr === 'object' && addr ? addr.port : o.port}/ (Ctrl-C to stop)`);
+        console.log(`saekit: serving the runs under ${run} at http://${o.host}:${typeof addr === 'object' && addr ? addr.port : o.port}/${graph ? ', the graph at /graph' : ''} (Ctrl-C to stop)`);
         return;
       }
       const main = side(be, run);
       const other = o.compare ? side(be, o.compare) : null;
-      const server = await startServer(be, main, other, o.port, o.host);
+      const server = await startServer(be, main, other, o.port, o.host, {}, graph);
       const addr = server.address();
       const port = typeof addr === 'object' && addr ? addr.port : o.port;
-      console.log(`saekit: serving ${main.run} at http://${o.host}:${port}/${main.live ? ' (live text and steering on its model)' : ''} (Ctrl-C to stop)`);
+      console.log(`saekit: serving ${main.run} at http://${o.host}:${port}/${main.live ? ' (live text and steering on its model)' : ''}${graph ? `, the graph at http://${o.host}:${port}/graph` : ''} (Ctrl-C to stop)`);
     });
 }

@@ -3,7 +3,9 @@
  * page, the local answer to a wandb project: each run's status (running / finished / stopped),
  * its progress and last logged metrics, its training curves redrawn from metrics.jsonl while it
  * grows, the folder's MSE–L0 plane with every evaluated run labelled and the Pareto-optimal
- * ones marked, and a run's latents (its viewer under /run/NAME/) when it has been indexed.
+ * ones marked, and a run's latents (its viewer under /run/NAME/) when it has been indexed. With
+ * an attribution graph of the folder's transcoders (a --layers folder), its page at /graph, each
+ * feature linked to its latent in its layer's viewer.
  * Read-only, behind the same checks as the viewer (server.ts `listen`).
  */
 import type { Server } from 'node:http';
@@ -14,10 +16,11 @@ import { lossCurveSpec, renderSvg, runsSpec } from '../eval/plots.js';
 import { metricRows } from '../eval/report.js';
 import { DASHBOARD_PAGE } from './dashboard-page.js';
 import { scanRuns, type RunSummary } from './runs.js';
-import { listen, openSide, viewerHandler, type Send, type ServerLimits } from './server.js';
+import type { GraphJson } from './graph.js';
+import { graphRoute, listen, openSide, viewerHandler, type Send, type ServerLimits } from './server.js';
 import { ViewerStore } from './store.js';
 
-export function startDashboard(be: Backend, dir: string, port: number, host = '127.0.0.1', limits: ServerLimits = {}): Promise<Server> {
+export function startDashboard(be: Backend, dir: string, port: number, host = '127.0.0.1', limits: ServerLimits = {}, graph?: GraphJson): Promise<Server> {
   const viewers = new Map<string, (path: string, p: URLSearchParams, send: Send) => void>();
   const viewerOf = (r: RunSummary) => {
     let v = viewers.get(r.path);
@@ -29,6 +32,7 @@ export function startDashboard(be: Backend, dir: string, port: number, host = '1
     if (path === '/' || path === '/index.html') return send(200, DASHBOARD_PAGE, 'text/html; charset=utf-8');
     const runs = scanRuns(dir);
     const named = (name: string | null): RunSummary | undefined => runs.find((r) => r.name === name);
+    if (graph && graphRoute(graph, (n) => (named(n.sae ?? null)?.indexed && n.latent !== undefined ? `/run/${n.sae}/#/latent/${n.latent}` : null), path, send)) return;
     if (path === '/api/runs') return send(200, { dir, runs: runs.map(({ path: _path, ...r }) => r) });
     if (path === '/api/metrics') {
       const run = named(p.get('run'));

@@ -16,6 +16,7 @@ import { readJsonOrNull } from '../io/json.js';
 import { type Sae } from '../sae/common.js';
 import { loadSae } from '../sae/folder.js';
 import { decoderMatches, decoderWidth } from '../sae/geometry.js';
+import { graphPage, type GraphJson, type NodeHref } from './graph.js';
 import { PAGE } from './page.js';
 import { scanRuns } from './runs.js';
 import { SORTS, type Sort, type ViewerStore } from './store.js';
@@ -211,20 +212,32 @@ function route(be: Backend, main: ViewerSide, other: ViewerSide | null, plot: (n
   return fail(404, 'not found');
 }
 
-export function startServer(be: Backend, main: ViewerSide, other: ViewerSide | null, port: number, host = '127.0.0.1', limits: ServerLimits = {}): Promise<Server> {
+export function startServer(be: Backend, main: ViewerSide, other: ViewerSide | null, port: number, host = '127.0.0.1', limits: ServerLimits = {}, graph?: GraphJson): Promise<Server> {
   if (other) {
     const [a, b] = [decoderWidth(main.sae), decoderWidth(other.sae)];
     if (a !== b) {
       throw new Error(`--compare ${other.run}: its decoder writes vectors of width ${b}, ${main.run}'s of width ${a}; decoder directions can only be compared at the same width`);
     }
   }
-  return listen(viewerHandler(be, main, other), port, host, limits);
+  return listen(viewerHandler(be, main, other, graph), port, host, limits);
 }
 
-/** The viewer's routes over one indexed SAE (and an optional second to compare with). */
-export function viewerHandler(be: Backend, main: ViewerSide, other: ViewerSide | null): (path: string, p: URLSearchParams, send: Send) => void {
+/** The viewer's routes over one indexed SAE (and an optional second to compare with); with an
+ *  attribution graph of this SAE's features (a cross-layer transcoder's), its page at /graph. */
+export function viewerHandler(be: Backend, main: ViewerSide, other: ViewerSide | null, graph?: GraphJson): (path: string, p: URLSearchParams, send: Send) => void {
   const plot = plotCache(main), gate = new LiveGate();
-  return (path, p, send) => route(be, main, other, plot, gate, path, p, send);
+  return (path, p, send) => {
+    if (graph && graphRoute(graph, (n) => (n.sae === '.' && n.latent !== undefined ? `./#/latent/${n.latent}` : null), path, send)) return;
+    route(be, main, other, plot, gate, path, p, send);
+  };
+}
+
+/** The graph page (/graph) and its JSON (/api/graph); false for other paths. */
+export function graphRoute(graph: GraphJson, href: NodeHref, path: string, send: Send): boolean {
+  if (path === '/graph') send(200, graphPage(graph, href), 'text/html; charset=utf-8');
+  else if (path === '/api/graph') send(200, graph);
+  else return false;
+  return true;
 }
 
 /** An HTTP server answering GETs through `handle`, behind the checks every saekit page shares:
