@@ -135,6 +135,19 @@ describe.skipIf(!stories)('replacement model (stories260K)', async () => {
     expect(p.nodes.filter((n) => n.kind === 'logit')).toHaveLength(3);
     expect(p.nodes.length).toBeLessThan(g.nodes.length);
     for (const [s, t] of p.edges) expect(s < p.nodes.length && t < p.nodes.length).toBe(true);
+    // the edge threshold keeps the edges that carry the most influence (share of the target's
+    // incoming |weight| × the target's influence), fewer than all edges among the kept nodes
+    const q = prune(g, 0.5, 0.9);
+    expect(q.nodes).toHaveLength(p.nodes.length);
+    expect(q.edges.length).toBeLessThan(p.edges.length);
+    expect(q.edges.length).toBeGreaterThan(0);
+    const inAbs = new Float64Array(g.nodes.length);
+    for (const [, t, w] of g.edges) inAbs[t]! += Math.abs(w);
+    const id = (graph: typeof p, [s, t, w]: [number, number, number]) => `${graph.nodes[s]!.id}>${graph.nodes[t]!.id}>${w}`;
+    const keptIds = new Set(q.edges.map((e) => id(q, e)));
+    const score = ([, t, w]: [number, number, number]) => (Math.abs(w) / inAbs[g.nodes.indexOf(p.nodes[t]!)]!) * p.nodes[t]!.influence;
+    const keptScores = p.edges.filter((e) => keptIds.has(id(p, e))).map(score), dropped = p.edges.filter((e) => !keptIds.has(id(p, e))).map(score);
+    expect(Math.min(...keptScores)).toBeGreaterThanOrEqual(Math.max(...dropped));
   });
 
   it('where no feature leaves or enters its code (every feature kept, all pre-activations positive), a feature zeroed in the replacement model moves the logits exactly as the graph\'s paths say', () => {

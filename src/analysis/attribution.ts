@@ -201,9 +201,13 @@ function influence(nodes: GraphNode[], edges: [number, number, number][]): { rep
   return { replacementScore: fromEmbeddings / (fromEmbeddings + fromErrors), completenessScore: weightAll > 0 ? complete / weightAll : 0 };
 }
 
-/** The nodes that carry `keep` of the influence on the logits (features and errors ranked by
- *  influence; embeddings and logits always kept), and the edges among them. */
-export function prune(g: AttributionGraph, keep = 0.8): AttributionGraph {
+/**
+ * The nodes that carry `keep` of the influence on the logits (features and errors ranked by
+ * influence; embeddings and logits always kept), and among them the edges that carry `edgeKeep`
+ * of the edge influence: an edge's share of its target's incoming |weight| times the target's
+ * influence (Ameisen et al.'s node and edge thresholds; edgeKeep 1 keeps every edge).
+ */
+export function prune(g: AttributionGraph, keep = 0.8, edgeKeep = 1): AttributionGraph {
   const ranked = g.nodes.map((n, i) => ({ n, i })).filter(({ n }) => n.kind === 'feature' || n.kind === 'error').sort((a, b) => b.n.influence - a.n.influence);
   const total = ranked.reduce((a, r) => a + r.n.influence, 0);
   const kept = new Set(g.nodes.map((n, i) => (n.kind === 'embedding' || n.kind === 'logit' ? i : -1)).filter((i) => i >= 0));
@@ -214,10 +218,25 @@ export function prune(g: AttributionGraph, keep = 0.8): AttributionGraph {
     acc += r.n.influence;
   }
   const index = new Map([...kept].sort((a, b) => a - b).map((old, i) => [old, i]));
+  let edges = g.edges.filter(([s, t]) => index.has(s) && index.has(t));
+  if (edgeKeep < 1) {
+    const into = new Float64Array(g.nodes.length);
+    for (const [, t, w] of g.edges) into[t]! += Math.abs(w);
+    const score = (e: [number, number, number]): number => (into[e[1]]! > 0 ? (Math.abs(e[2]) / into[e[1]]!) * g.nodes[e[1]]!.influence : 0);
+    const byScore = edges.map((e) => ({ e, s: score(e) })).sort((a, b) => b.s - a.s);
+    const sum = byScore.reduce((a, x) => a + x.s, 0);
+    let got = 0;
+    edges = [];
+    for (const x of byScore) {
+      if (got >= edgeKeep * sum) break;
+      edges.push(x.e);
+      got += x.s;
+    }
+  }
   return {
     ...g,
     nodes: [...index.keys()].map((old) => g.nodes[old]!),
-    edges: g.edges.filter(([s, t]) => index.has(s) && index.has(t)).map(([s, t, w]) => [index.get(s)!, index.get(t)!, w]),
+    edges: edges.map(([s, t, w]) => [index.get(s)!, index.get(t)!, w]),
   };
 }
 

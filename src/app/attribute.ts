@@ -21,8 +21,9 @@ export interface AttributeJob {
   /** the logit to explain: a token's text (one token) or id; default the most probable */
   target?: string;
   topLogits: number;
-  /** cumulative influence the pruned graph keeps */
+  /** cumulative influence the pruned graph keeps: of the nodes, and of the edges among them */
   keep: number;
+  edgeKeep?: number;
   /** an intervention in the replacement model: a feature node (LAYER_LATENT_POS) set to a value
    *  (0: ablated; a multiple of its activation: steered) */
   intervene?: { node: string; value: number };
@@ -45,7 +46,7 @@ export async function attributePrompt(be: Backend, job: AttributeJob): Promise<A
   const target = job.target === undefined ? undefined : tokenOf(tokenizer, job.target);
   const trace = traceForward(model, tokens);
   const full = attribute(be, model, trace, transcoders, { topLogits: job.topLogits, ...(target !== undefined ? { target } : {}) });
-  const graph = prune(full, job.keep);
+  const graph = prune(full, job.keep, job.edgeKeep ?? 1);
   const logits = graph.nodes.filter((n) => n.kind === 'logit');
   const tnode = target !== undefined ? logits.find((n) => n.index === target)! : logits.reduce((a, n) => (n.prob! > a.prob! ? n : a));
   let ablation: AttributeResult['ablation'];
@@ -71,7 +72,7 @@ export async function attributePrompt(be: Backend, job: AttributeJob): Promise<A
       format: 'saekit-attribution-graph', scan: job.model, transcoders: job.transcoders, prompt: job.prompt,
       prompt_tokens: [...tokens].map(text), target: tnode.id,
       replacement_score: full.replacementScore, completeness_score: full.completenessScore,
-      full_graph: { nodes: full.nodes.length, links: full.edges.length }, node_threshold: job.keep,
+      full_graph: { nodes: full.nodes.length, links: full.edges.length }, node_threshold: job.keep, edge_threshold: job.edgeKeep ?? 1,
     },
     nodes: graph.nodes.map((n) => ({
       node_id: n.id, feature: n.index ?? null, layer: n.kind === 'embedding' ? 'E' : n.kind === 'logit' ? String(n.layer) : n.layer,
