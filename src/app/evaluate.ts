@@ -8,7 +8,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend } from '../compute/backend.js';
 import { MemorySource } from '../data/memory.js';
-import { openLmSource, type LmSpec } from '../data/lm.js';
+import { openLmSource, type LmActivations, type LmSpec } from '../data/lm.js';
 import type { ActivationSource } from '../data/source.js';
 import { dataOrigin, evaluationData, formatSite, lmSpecFromOrigin, openData, originSite, parseDataSpec, siteOf, type DataSite } from '../data/spec.js';
 import { downstreamEval, type DownstreamResult, type Splice } from '../eval/downstream.js';
@@ -67,8 +67,7 @@ export async function evaluateJob(be: Backend, sae: Sae, job: EvalJob): Promise<
     // a cross-layer transcoder reads every layer it spans side by side
     const spec = sae.cfg.layers ? { ...asked, stack: 1 } : asked;
     evalSite = { model: spec.model, layer: spec.layer, site: spec.site };
-    const lm = await openLmSource({ ...spec, tokens: Math.max(job.tokens, job.contexts * spec.ctx) }, be);
-    downstream = downstreamEval(be, sae, lm, job.contexts, Boolean(job.progress));
+    downstream = downstreamEval(be, sae, await downstreamContexts(be, spec, job.contexts), job.contexts, Boolean(job.progress));
     source = await openLmSource({ ...spec, tokens: job.tokens }, be);
   } else {
     if (!job.data) throw new Error('--data is required unless --model is given');
@@ -81,6 +80,12 @@ export async function evaluateJob(be: Backend, sae: Sae, job: EvalJob): Promise<
   const siteMismatch = own && evalSite && (own.layer !== evalSite.layer || own.site !== evalSite.site)
     ? `evaluated on ${formatSite(evalSite)}, but the SAE was trained on ${formatSite(own)}` : undefined;
   return { source, result, ...(downstream ? { downstream } : {}), ...(siteMismatch ? { siteMismatch } : {}) };
+}
+
+/** The contexts downstream CE is measured on: the corpus's last `contexts` ones (spec from=end),
+ *  the same for one SAE, a --layers folder and a cross-layer transcoder. */
+function downstreamContexts(be: Backend, spec: LmSpec, contexts: number): Promise<LmActivations> {
+  return openLmSource({ ...spec, tokens: contexts * spec.ctx }, be);
 }
 
 /** Held-out rows in memory, for comparing several SAEs on exactly the same tokens (analyze
@@ -121,7 +126,7 @@ export async function evaluateLayers(be: Backend, runs: { layer: number; dir: st
     if (sae.cfg.dOut !== undefined && !own.targetSite) throw new Error(`${r.dir}: a transcoder whose data names no target site`);
     splices.push({ sae, layer: r.layer, site: own.site, ...(sae.cfg.dOut !== undefined ? { target: own.targetSite } : {}) });
   }
-  const lm = await openLmSource({ ...spec!, tokens: job.contexts * spec!.ctx }, be);
+  const lm = await downstreamContexts(be, spec!, job.contexts);
   const alone = splices.map((sp, i) => ({ layer: sp.layer, run: runs[i]!.dir, downstream: downstreamEval(be, [sp], lm, job.contexts) }));
   return { alone, together: downstreamEval(be, splices, lm, job.contexts, Boolean(job.progress)) };
 }
