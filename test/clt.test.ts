@@ -29,22 +29,23 @@ function params(rng: Rng): SaeParams {
   return { W_enc: rng.normals(n * dm, 0.6), b_enc: rng.normals(n, 0.3), W_dec, b_dec: rng.normals(w, 0.2) };
 }
 
-/** The loss from the definition, in float64: reads only the blocks a latent owns. */
-function loss64(p: SaeParams, x: Float32Array, y: Float32Array): number {
+/** The loss from the definition, in float64: reads only the blocks a latent owns. `batch`: each
+ *  layer keeps the top B·k of the whole batch's pre-activations instead of each row's top k. */
+function loss64(p: SaeParams, x: Float32Array, y: Float32Array, batch = false): number {
   const recon = Array.from({ length: B }, (_, b) => Array.from({ length: w }, (_, c) => p.b_dec[c]!));
-  for (let b = 0; b < B; b++) {
-    for (let l = 0; l < S; l++) {
-      const pre = Array.from({ length: m }, (_, j) => {
-        let s = p.b_enc[l * m + j]!;
-        for (let c = 0; c < dm; c++) s += x[b * w + l * dm + c]! * p.W_enc[(l * m + j) * dm + c]!;
-        return s;
-      });
-      const order = pre.map((v, j) => [v, j] as const).sort((a, c) => c[0] - a[0] || a[1] - c[1]).slice(0, k);
-      for (const [v, j] of order) {
-        if (!(v > 0)) continue;
-        const i = l * m + j;
-        for (let t = l; t < S; t++) for (let c = 0; c < dm; c++) recon[b]![t * dm + c]! += v * p.W_dec[i * w + t * dm + c]!;
-      }
+  for (let l = 0; l < S; l++) {
+    const pre = Array.from({ length: B }, (_, b) => Array.from({ length: m }, (_, j) => {
+      let s = p.b_enc[l * m + j]!;
+      for (let c = 0; c < dm; c++) s += x[b * w + l * dm + c]! * p.W_enc[(l * m + j) * dm + c]!;
+      return s;
+    }));
+    const entries = pre.flatMap((row, b) => row.map((v, j) => [v, b, j] as const));
+    const byRow = (b: number) => entries.filter((e) => e[1] === b).sort((a, c) => c[0] - a[0] || a[2] - c[2]).slice(0, k);
+    const kept = batch ? [...entries].sort((a, c) => c[0] - a[0]).slice(0, B * k) : Array.from({ length: B }, (_, b) => byRow(b)).flat();
+    for (const [v, b, j] of kept) {
+      if (!(v > 0)) continue;
+      const i = l * m + j;
+      for (let t = l; t < S; t++) for (let c = 0; c < dm; c++) recon[b]![t * dm + c]! += v * p.W_dec[i * w + t * dm + c]!;
     }
   }
   let loss = 0;
@@ -77,6 +78,19 @@ describe('cross-layer transcoder backward', () => {
       // the decoder blocks before a latent's layer get no gradient (they stay zero in training)
       for (let i = 0; i < n; i++) for (let e = 0; e < Math.floor(i / m) * dm; e++) expect(grads.W_dec[i * w + e]).toBe(0);
       checkFd(p, grads, ['W_enc', 'b_enc', 'W_dec', 'b_dec'], () => loss64(p, x, y));
+    });
+
+    it.skipIf(!be)(`with each layer's batch top k, equals finite differences too (${name} backend); rows get uneven codes`, () => {
+      const rng = new Rng(12);
+      const p = params(rng), x = rng.normals(B * w), y = rng.normals(B * w, 0.7);
+      const grads: SaeParams = { W_enc: new Float32Array(n * dm), b_enc: new Float32Array(n), W_dec: new Float32Array(n * w), b_dec: new Float32Array(w) };
+      const r = cltForwardBackward(be!, p, x, y, B, k, g, grads, 'batch');
+      expect(r.loss).toBeCloseTo(loss64(p, x, y, true), 5);
+      expect(r.loss).not.toBeCloseTo(loss64(p, x, y), 3);
+      const perRow = Array.from({ length: B }, (_, b) => r.z.rowPtr[b + 1]! - r.z.rowPtr[b]!);
+      expect(new Set(perRow).size).toBeGreaterThan(1);
+      expect(r.minKept.every((v) => v > 0)).toBe(true);
+      checkFd(p, grads, ['W_enc', 'b_enc', 'W_dec', 'b_dec'], () => loss64(p, x, y, true));
     });
   }
 
@@ -126,21 +140,34 @@ describe.skipIf(!stories || !shakespeare)('cross-layer transcoder on stories260K
     expect(forward.sites[0]!.fvu).toBeCloseTo(per.sites[0]!.fvu, 4);
   }, 60_000);
 
-  it('saekit train --arch clt trains on stack=1 data; the decoder stays zero before each latent\'s layer; export writes circuit-tracer\'s layout', () => {
+  it('saekit train --arch clt --clt-select batch trains on stack=1 data; the decoder stays zero before each latent\'s layer; thresholds per layer; export writes circuit-tracer\'s layout', () => {
     const out = mkdtempSync(join(tmpdir(), 'saekit-clt-')), ct = join(out, 'circuit-tracer');
     const cli = (args: string[]) => spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), join(root, 'src/cli/main.ts'), ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
-    const r = cli(['train', '--data', spec(0, ',stack=1'), '--arch', 'clt', '--clt-layers', '5', '--transcode', '--latents', '320', '--k', '4',
+    const r = cli(['train', '--data', spec(0, ',stack=1'), '--arch', 'clt', '--clt-layers', '5', '--clt-select', 'batch', '--transcode', '--latents', '320', '--k', '4',
       '--tokens', '8192', '--batch', '1024', '--eval-tokens', '2048', '--shuffle', '2048', '--log-every', '2', '--out', join(out, 'run')]);
     expect(r.status, r.stderr).toBe(0);
     const metrics = readFileSync(join(out, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    // k = 4 per layer: at most 20 per token (ReLU drops kept entries that are not positive)
+    // k = 4 per layer, chosen over the batch: at most 20 per token on average (entries that are
+    // not positive are dropped); every layer's smallest kept activation logged for its threshold
     expect(metrics.at(-1).l0).toBeLessThanOrEqual(20);
     expect(metrics.at(-1).l0).toBeGreaterThan(15);
+    expect(Object.keys(metrics[0]).filter((k) => k.startsWith('min_kept_'))).toHaveLength(5);
     expect(metrics.at(-1).fvu).toBeLessThan(metrics[0].fvu);
     expect(Object.keys(metrics[0]).filter((k) => k.startsWith('fvu_layer_'))).toHaveLength(5);
     const sae = loadSae(join(out, 'run'));
-    expect([sae.cfg.arch, sae.cfg.layers, sae.cfg.d, sae.params.W_enc.length]).toEqual(['clt', 5, 320, 320 * 64]);
+    expect([sae.cfg.arch, sae.cfg.layers, sae.cfg.selection, sae.cfg.d, sae.params.W_enc.length]).toEqual(['clt', 5, 'batch', 320, 320 * 64]);
     const w = 320, m = 64;
+    // one inference threshold per layer, positive; held out they code every token (after 8
+    // steps they trail the encoder: L0 5.7 here; 26 against the trained 20 after 64 steps)
+    for (let l = 0; l < 5; l++) {
+      const t = sae.params.threshold!.subarray(l * m, (l + 1) * m);
+      expect(t[0]).toBeGreaterThan(0);
+      expect(t.every((v) => v === t[0])).toBe(true);
+    }
+    const held = JSON.parse(readFileSync(join(out, 'run', 'eval.json'), 'utf8'));
+    expect(held.l0).toBeGreaterThan(2);
+    expect(held.l0).toBeLessThan(60);
+    expect(held.fvu_layers).toHaveLength(5);
     for (let i = 0; i < 320; i++) {
       const l = Math.floor(i / m);
       expect(sae.params.W_dec.subarray(i * w, i * w + l * 64).every((v) => v === 0)).toBe(true);
@@ -156,6 +183,8 @@ describe.skipIf(!stories || !shakespeare)('cross-layer transcoder on stories260K
     expect(Array.from(got)).toEqual(Array.from(sae.params.W_dec.subarray((3 * m + 7) * w + 4 * 64, (3 * m + 8) * w)));
     const enc = SafetensorsFile.open(join(ct, 'W_enc_1.safetensors'));
     expect(enc.info('W_enc_1').shape).toEqual([m, 64]);
+    // the thresholds go with it: circuit-tracer's JumpReLU is this CLT's inference
+    expect(Array.from(enc.readF32('threshold_1', 0, m))).toEqual(Array.from(sae.params.threshold!.subarray(m, 2 * m)));
     expect(Array.from(enc.readF32('b_dec_1', 0, 64))).toEqual(Array.from(sae.params.b_dec.subarray(64, 128)));
     // a per-layer SAE is refused by name
     const bad = cli(['train', '--data', spec(0), '--arch', 'clt', '--clt-layers', '5', '--transcode', '--latents', '320', '--k', '4', '--tokens', '2048', '--batch', '1024', '--out', join(out, 'bad')]);

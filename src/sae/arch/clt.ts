@@ -6,6 +6,8 @@
  * layers l..S−1:
  *
  *   pre_l = x_l·W_enc[group l]ᵀ + b_enc[group l]          z_l = ReLU(TopK_k(pre_l))  (k per layer)
+ *   (or BatchTopK per layer: the top B·k of the batch's pre_l; at inference pre_l·H(pre_l − θ_l)
+ *   with θ_l the running mean of the layer's smallest kept activation, as BatchTopK)
  *   ŷ_l′  = Σ_{l ≤ l′} z_l·W_dec[group l, block l′] + b_dec[block l′]
  *   L     = Σ_l′ ||y_l′ − ŷ_l′||² / Σ_b ||y_l′ − ȳ_l′||²      (each output layer's FVU, summed)
  *
@@ -23,8 +25,9 @@ import type { Architecture, Encoded, Objective } from './types.js';
 const Options = z.object({
   k: z.number().int().positive().default(32).describe('active latents per token (TopK; a cross-layer transcoder: per layer)'),
   cltLayers: z.number().int().positive().describe('clt: the number of layers side by side in each row (the data\'s d = layers × d_model)'),
+  cltSelect: z.enum(['row', 'batch']).default('row').describe('clt: each layer\'s code: its row\'s top k (row), or the top B·k of the batch (batch: BatchTopK, a threshold per layer at inference)'),
 });
-type Options = { k: number; cltLayers: number };
+type Options = { k: number; cltLayers: number; cltSelect: 'row' | 'batch' };
 
 /** The shape of a CLT: S layers of width dm, m latents per layer. */
 export interface CltDims {
@@ -40,49 +43,82 @@ export function cltDims(d: number, n: number, layers: number, where = 'clt'): Cl
 }
 
 /** The forward of a CLT on rows x [B, S·dm]: the code over all n latents (row b's entries in
- *  group order, k per group) and the reconstruction [B, S·dm]. */
+ *  group order) and the reconstruction [B, S·dm]. */
 interface Forward {
   z: SparseRows;
   recon: Float32Array;
   /** layer l's rows x_l [B, dm] (kept for the encoder's gradient) */
   xl: Float32Array[];
+  /** each layer's code (local indices; entries in z's order within each row) */
+  groups: SparseRows[];
+  /** each layer's smallest positive kept activation (batch selection; Infinity where none) */
+  minKept: number[];
 }
 
-/** Group l's code of its layer's rows xs [B, dm]: k per row, ReLU, global latent indices. */
-function encodeGroup(be: Backend, p: SaeParams, xs: Float32Array, B: number, l: number, k: number, g: CltDims, pre = new Float32Array(B * g.m)): SparseRows {
-  const { dm, m } = g, kk = Math.min(k, m);
+/** How a layer's code is chosen: its rows' top k, the batch's top B·k (training), or the
+ *  stored thresholds (inference after batch selection). */
+type Selection = { kind: 'row'; k: number } | { kind: 'batch'; k: number } | { kind: 'threshold'; theta: Float32Array };
+
+/** Group l's code of its layer's rows xs [B, dm] (local indices, ReLU'd values). */
+function encodeGroup(be: Backend, p: SaeParams, xs: Float32Array, B: number, l: number, sel: Selection, g: CltDims, pre = new Float32Array(B * g.m)): SparseRows {
+  const { dm, m } = g, bias = p.b_enc.subarray(l * m, (l + 1) * m);
   be.gemm({ a: xs, b: p.W_enc.subarray(l * m * dm, (l + 1) * m * dm), c: pre, m: B, n: m, k: dm, transB: true });
-  const top = be.topk(pre, B, m, kk, { bias: p.b_enc.subarray(l * m, (l + 1) * m) });
-  for (let e = 0; e < B * kk; e++) {
-    if (!(top.vals[e]! > 0)) top.vals[e] = 0;
-    top.idx[e]! += l * m;
+  if (sel.kind === 'row') {
+    const kk = Math.min(sel.k, m), top = be.topk(pre, B, m, kk, { bias });
+    for (let e = 0; e < B * kk; e++) if (!(top.vals[e]! > 0)) top.vals[e] = 0;
+    return fixedK(top.vals, top.idx, B, kk);
   }
-  return fixedK(top.vals, top.idx, B, kk);
+  for (let b = 0; b < B; b++) for (let j = 0; j < m; j++) pre[b * m + j]! += bias[j]!;
+  if (sel.kind === 'threshold') return be.threshold(pre, B, m, sel.theta.subarray(l * m, (l + 1) * m));
+  const z = be.topkBatch(pre, B, m, B * Math.min(sel.k, m));
+  for (let e = 0; e < z.vals.length; e++) if (!(z.vals[e]! > 0)) { z.vals[e] = 0; z.idx[e] = -1; }
+  return z;
 }
 
-function forward(be: Backend, p: SaeParams, x: Float32Array, B: number, k: number, g: CltDims, recon = new Float32Array(B * g.S * g.dm)): Forward {
-  const { S, dm, m } = g, kk = Math.min(k, m), w = S * dm;
-  const vals = new Float32Array(B * S * kk), idx = new Int32Array(B * S * kk);
+/** The layers' codes side by side, row by row, with global latent indices. */
+function mergeGroups(groups: SparseRows[], B: number, m: number): SparseRows {
+  const rowPtr = new Int32Array(B + 1);
+  for (let b = 0; b < B; b++) rowPtr[b + 1] = rowPtr[b]! + groups.reduce((a, z) => a + z.rowPtr[b + 1]! - z.rowPtr[b]!, 0);
+  const vals = new Float32Array(rowPtr[B]!), idx = new Int32Array(rowPtr[B]!);
+  let o = 0;
+  for (let b = 0; b < B; b++) {
+    groups.forEach((z, l) => {
+      for (let e = z.rowPtr[b]!; e < z.rowPtr[b + 1]!; e++, o++) {
+        vals[o] = z.vals[e]!;
+        idx[o] = z.idx[e]! < 0 ? -1 : z.idx[e]! + l * m;
+      }
+    });
+  }
+  return { rows: B, rowPtr, idx, vals };
+}
+
+function forward(be: Backend, p: SaeParams, x: Float32Array, B: number, sel: Selection, g: CltDims, recon = new Float32Array(B * g.S * g.dm)): Forward {
+  const { S, dm, m } = g, w = S * dm;
   const pre = new Float32Array(B * m);
-  const xl: Float32Array[] = [];
+  const xl: Float32Array[] = [], groups: SparseRows[] = [], minKept: number[] = [];
   for (let l = 0; l < S; l++) {
     const xs = new Float32Array(B * dm);
     for (let b = 0; b < B; b++) xs.set(x.subarray(b * w + l * dm, b * w + (l + 1) * dm), b * dm);
     xl.push(xs);
-    const zl = encodeGroup(be, p, xs, B, l, k, g, pre);
-    for (let b = 0; b < B; b++) {
-      vals.set(zl.vals.subarray(b * kk, (b + 1) * kk), b * S * kk + l * kk);
-      idx.set(zl.idx.subarray(b * kk, (b + 1) * kk), b * S * kk + l * kk);
-    }
+    const zl = encodeGroup(be, p, xs, B, l, sel, g, pre);
+    groups.push(zl);
+    minKept.push(zl.vals.reduce((a, v) => (v > 0 ? Math.min(a, v) : a), Infinity));
   }
-  const z = fixedK(vals, idx, B, S * kk);
+  const z = mergeGroups(groups, B, m);
   be.sparseDecode(z, p.W_dec, w, p.b_dec, recon);
-  return { z, recon, xl };
+  return { z, recon, xl, groups, minKept };
+}
+
+/** How a saved CLT encodes: row top k, or its stored per-layer thresholds. */
+function inference(sae: Sae): Selection {
+  return sae.cfg.selection === 'batch' ? { kind: 'threshold', theta: sae.params.threshold! } : { kind: 'row', k: sae.cfg.k };
 }
 
 /** Layer l's code (its latent group, global indices) of that layer's rows xs [R, dm]. */
 export function cltCode(be: Backend, sae: Sae, l: number, xs: Float32Array, R: number): SparseRows {
-  return encodeGroup(be, sae.params, xs, R, l, sae.cfg.k, cltDimsOf(sae.cfg));
+  const g = cltDimsOf(sae.cfg);
+  const z = encodeGroup(be, sae.params, xs, R, l, inference(sae), g);
+  return { ...z, idx: z.idx.map((i) => (i < 0 ? -1 : i + l * g.m)) };
 }
 
 /** What layer l's latents write when the model runs (a splice): their code of that layer's rows
@@ -119,9 +155,9 @@ export function maskDecoder(W: Float32Array, g: CltDims): void {
  * finite-difference test.
  */
 export function cltForwardBackward(be: Backend, p: SaeParams, x: Float32Array, y: Float32Array, B: number, k: number, g: CltDims,
-  grads: SaeParams | null): { loss: number; fvu: number; layerFvu: number[]; z: SparseRows; l0: number } {
+  grads: SaeParams | null, select: 'row' | 'batch' = 'row'): { loss: number; fvu: number; layerFvu: number[]; z: SparseRows; l0: number; minKept: number[] } {
   const { S, dm, m } = g, w = S * dm;
-  const f = forward(be, p, x, B, k, g);
+  const f = forward(be, p, x, B, { kind: select, k }, g);
   const tv = layerVariances(y, B, g);
   const grad = new Float32Array(B * w);
   let loss = 0, sse = 0, tvAll = 0;
@@ -150,21 +186,16 @@ export function cltForwardBackward(be: Backend, p: SaeParams, x: Float32Array, y
     for (let e = 0; e < dz.length; e++) if (!(f.z.vals[e]! > 0)) dz[e] = 0;
     grads.b_enc.fill(0);
     scatterAdd({ ...f.z, vals: dz }, grads.b_enc);
-    // encoder: group l's dW_enc[i] = Σ_b dpre_bi·x_l,b (each group's entries, local indices)
-    const kk = f.z.idx.length / Math.max(B * S, 1);
-    for (let l = 0; l < S; l++) {
-      const v = new Float32Array(B * kk), ix = new Int32Array(B * kk);
-      for (let b = 0; b < B; b++) {
-        for (let t = 0; t < kk; t++) {
-          const e = b * S * kk + l * kk + t;
-          v[b * kk + t] = dz[e]!;
-          ix[b * kk + t] = f.z.idx[e]! - l * m;
-        }
-      }
-      be.sparseAccumulate(fixedK(v, ix, B, kk), f.xl[l]!, dm, grads.W_enc.subarray(l * m * dm, (l + 1) * m * dm), true);
+    // encoder: group l's dW_enc[i] = Σ_b dpre_bi·x_l,b over its own entries (z holds each row's
+    // groups in order, so a group's entries are read back in its own order)
+    const dPre = f.groups.map((zl) => ({ ...zl, vals: new Float32Array(zl.vals.length) }));
+    let e = 0;
+    for (let b = 0; b < B; b++) {
+      for (const d of dPre) for (let t = d.rowPtr[b]!; t < d.rowPtr[b + 1]!; t++, e++) d.vals[t] = dz[e]!;
     }
+    dPre.forEach((d, l) => be.sparseAccumulate(d, f.xl[l]!, dm, grads.W_enc.subarray(l * m * dm, (l + 1) * m * dm), true));
   }
-  return { loss, fvu: sse / tvAll, layerFvu, z: f.z, l0: nnz / Math.max(B, 1) };
+  return { loss, fvu: sse / tvAll, layerFvu, z: f.z, l0: nnz / Math.max(B, 1), minKept: f.minKept };
 }
 
 export function cltDimsOf(sae: { d: number; n: number; layers?: number }): CltDims {
@@ -177,7 +208,8 @@ export const clt: Architecture<Options> = {
   options: Options,
   check: (o, s) => (s.latents % o.cltLayers !== 0 ? { field: 'latents', message: `a cross-layer transcoder's latents split into ${o.cltLayers} equal groups (--clt-layers); got ${s.latents}` }
     : o.k <= s.latents / o.cltLayers ? null : { field: 'k', message: `k (per layer) must be <= the latents per layer (${s.latents / o.cltLayers}), got ${o.k}` }),
-  extraShapes: () => ({}),
+  // the inference threshold of each layer's latents (BatchTopK selection; unused by TopK)
+  extraShapes: (_d, n) => ({ threshold: [n] }),
   extraInit: () => 0,
   unitNormDecoder: true,
   initScale: 'linear',
@@ -218,23 +250,42 @@ export const clt: Architecture<Options> = {
     if (ctx.bf16) throw new Error('--arch clt: --precision bf16 is not supported for cross-layer transcoders (use f32)');
     if (ctx.comm || ctx.shard) throw new Error('--arch clt: cross-layer transcoders train in one process');
     const g = cltDims(d, n, options.cltLayers, '--arch clt');
-    const params = ctx.params, grads = zerosLike(params);
+    // each layer's inference threshold is a running statistic (as BatchTopK's), not an Adam parameter
+    const { threshold, ...params } = ctx.params;
+    const grads = zerosLike(params);
+    const batch = options.cltSelect === 'batch';
+    const theta = Array.from({ length: g.S }, (_, l) => ({ value: threshold?.[l * g.m] ?? 0, ema: 0, batches: 0 }));
     return {
       params, grads, unitRows: { W_dec: d },
       step(x, rows, _dead, _progress, target) {
-        const r = cltForwardBackward(be, params, x, target!, rows, options.k, g, grads);
+        const r = cltForwardBackward(be, params, x, target!, rows, options.k, g, grads, options.cltSelect);
         const extra = Object.fromEntries(r.layerFvu.map((v, l) => [`fvu_layer_${l}`, v]));
+        if (batch) r.minKept.forEach((v, l) => { extra[`min_kept_${l}`] = v; });
         return { loss: r.loss, fvu: r.fvu, l0: r.l0, auxLoss: 0, acts: r.z.vals, indices: r.z.idx, extra };
       },
-      afterStep() {},
-      state: () => ({ json: {}, tensors: {} }),
-      restore() {},
-      saved: () => params,
+      afterStep(res) {
+        // θ_l = the running mean of layer l's smallest kept activation (decay 0.99, bias-corrected)
+        if (!batch) return;
+        theta.forEach((t, l) => {
+          const v = res.extra[`min_kept_${l}`];
+          if (v === undefined || !Number.isFinite(v)) return;
+          t.batches++;
+          t.ema = 0.99 * t.ema + 0.01 * v;
+          t.value = t.ema / (1 - 0.99 ** t.batches);
+        });
+      },
+      state: () => (batch ? { json: { theta: theta.map((t) => [t.value, t.ema, t.batches]) }, tensors: {} } : { json: {}, tensors: {} }),
+      restore(json) {
+        const got = json.theta as [number, number, number][] | undefined;
+        if (batch && got) got.forEach(([value, ema, batches], l) => Object.assign(theta[l]!, { value, ema, batches }));
+      },
+      saved: (): SaeParams => ({ ...params, threshold: Float32Array.from({ length: n }, (_, i) => (batch ? theta[Math.floor(i / g.m)]!.value : 0)) }),
     };
   },
   encode(be: Backend, sae: Sae, x: Float32Array, B: number, o = {}): Encoded {
-    const f = forward(be, sae.params, x, B, o.k ?? sae.cfg.k, cltDimsOf(sae.cfg));
+    const sel = o.k !== undefined && sae.cfg.selection !== 'batch' ? { kind: 'row' as const, k: o.k } : inference(sae);
+    const f = forward(be, sae.params, x, B, sel, cltDimsOf(sae.cfg));
     return { z: f.z, recon: f.recon };
   },
-  saeFields: (o) => ({ k: o.k, layers: o.cltLayers }),
+  saeFields: (o) => ({ k: o.k, layers: o.cltLayers, ...(o.cltSelect === 'batch' ? { selection: 'batch' as const } : {}) }),
 };

@@ -92,6 +92,8 @@ export interface SaeFields {
   skip?: boolean;
   /** a cross-layer transcoder's layers side by side */
   layers?: number;
+  /** a cross-layer transcoder's code: each layer's batch top k, encoded by its stored thresholds */
+  selection?: 'batch';
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
