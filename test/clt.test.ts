@@ -94,6 +94,61 @@ describe('cross-layer transcoder backward', () => {
     });
   }
 
+  it('JumpReLU: weights by finite differences (the active set fixed under small steps), thresholds by the straight-through formula', () => {
+    const rng = new Rng(13), lambda = 0.05, eps = 0.4;
+    const p = { ...params(rng), threshold: Float32Array.from({ length: n }, () => 0.1 + 0.5 * rng.uniform()) };
+    const x = rng.normals(B * w), y = rng.normals(B * w, 0.7);
+    // from the definition: z = pre·H(pre − θ), each layer's FVU summed, plus λ·L0
+    const pre64 = (b: number, i: number): number => {
+      const l = Math.floor(i / m);
+      let s2 = p.b_enc[i]!;
+      for (let c = 0; c < dm; c++) s2 += x[b * w + l * dm + c]! * p.W_enc[i * dm + c]!;
+      return s2;
+    };
+    const recon64 = (): number[][] => Array.from({ length: B }, (_, b) => {
+      const r = Array.from({ length: w }, (_, c) => p.b_dec[c]!);
+      for (let i = 0; i < n; i++) {
+        const v = pre64(b, i);
+        if (v > p.threshold[i]!) for (let c = Math.floor(i / m) * dm; c < w; c++) r[c]! += v * p.W_dec[i * w + c]!;
+      }
+      return r;
+    });
+    const tv = Array.from({ length: S }, (_, t) => {
+      let s2 = 0;
+      for (let c = t * dm; c < (t + 1) * dm; c++) {
+        let mean = 0;
+        for (let b = 0; b < B; b++) mean += y[b * w + c]! / B;
+        for (let b = 0; b < B; b++) s2 += (y[b * w + c]! - mean) ** 2;
+      }
+      return s2;
+    });
+    const loss = (): number => {
+      const r = recon64();
+      let l0 = 0, sum = 0;
+      for (let b = 0; b < B; b++) for (let i = 0; i < n; i++) if (pre64(b, i) > p.threshold[i]!) l0++;
+      for (let b = 0; b < B; b++) for (let c = 0; c < w; c++) sum += (r[b]![c]! - y[b * w + c]!) ** 2 / tv[Math.floor(c / dm)]!;
+      return sum + (lambda * l0) / B;
+    };
+    const be = referenceBackend;
+    const grads: SaeParams = { W_enc: new Float32Array(n * dm), b_enc: new Float32Array(n), W_dec: new Float32Array(n * w), b_dec: new Float32Array(w), threshold: new Float32Array(n) };
+    const r = cltForwardBackward(be, p, x, y, B, k, g, grads, { lambda, eps });
+    expect(r.loss).toBeCloseTo(loss(), 5);
+    expect(r.windowEntries).toBeGreaterThan(0);
+    checkFd(p, grads, ['W_enc', 'b_enc', 'W_dec', 'b_dec'], loss);
+    // ∂L/∂θ_i = −(1/ε)·Σ_{|pre − θ| < ε/2} (θ_i·∂L/∂z_bi + λ/B), ∂L/∂z_bi from the definition
+    const rec = recon64();
+    for (let i = 0; i < n; i++) {
+      let want = 0;
+      for (let b = 0; b < B; b++) {
+        if (!(Math.abs(pre64(b, i) - p.threshold[i]!) < eps / 2)) continue;
+        let dz = 0;
+        for (let c = Math.floor(i / m) * dm; c < w; c++) dz += (2 * (rec[b]![c]! - y[b * w + c]!) / tv[Math.floor(c / dm)]!) * p.W_dec[i * w + c]!;
+        want += p.threshold[i]! * dz + lambda / B;
+      }
+      expect(grads.threshold![i]).toBeCloseTo(-want / eps, 4);
+    }
+  });
+
   it('refuses a width or latent count that does not split into the layers, naming the flag', () => {
     expect(() => cltDims(10, 6, 3)).toThrow(/d=10 is not 3 layers side by side \(--clt-layers 3\)/);
     expect(() => cltDims(12, 7, 3)).toThrow(/--latents 7 does not split into 3 equal groups/);

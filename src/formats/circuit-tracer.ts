@@ -5,9 +5,9 @@
  *   config.yaml             model_name, model_kind: cross_layer_transcoder, feature_input_hook,
  *                           feature_output_hook
  * for l = 0..S−1 (circuit-tracer infers the sizes from the shapes). circuit-tracer applies
- * JumpReLU where threshold_{l} [m] is present, else ReLU. A CLT trained with each layer's batch
- * top k encodes with its per-layer thresholds, so it is written with threshold_{l} and reads the
- * same there; one trained with each row's top k keeps a top k circuit-tracer does not apply:
+ * JumpReLU where threshold_{l} [m] is present, else ReLU. A CLT trained with JumpReLU or with
+ * each layer's batch top k encodes with its stored thresholds, so it is written with
+ * threshold_{l} and reads the same there; one trained with each row's top k keeps a top k circuit-tracer does not apply:
  * config.yaml records it as saekit_top_k, and a reader that ignores it fires more features.
  */
 import { mkdirSync } from 'node:fs';
@@ -24,14 +24,14 @@ export function exportCircuitTracer(sae: Sae, dir: string, o: { modelName?: stri
   const { S, dm, m } = cltDimsOf(sae.cfg), w = S * dm, p = sae.params;
   const spec = parseDataSpec(sae.cfg.data, 'cfg.json data');
   const lm = spec.kind === 'lm' ? spec.lm : null;
-  const batch = sae.cfg.selection === 'batch';
+  const thresholds = sae.cfg.selection !== undefined;
   mkdirSync(dir, { recursive: true });
   for (let l = 0; l < S; l++) {
     writeSafetensors(join(dir, `W_enc_${l}.safetensors`), {
       [`W_enc_${l}`]: { dtype: 'F32', shape: [m, dm], data: p.W_enc.subarray(l * m * dm, (l + 1) * m * dm) },
       [`b_enc_${l}`]: { dtype: 'F32', shape: [m], data: p.b_enc.subarray(l * m, (l + 1) * m) },
       [`b_dec_${l}`]: { dtype: 'F32', shape: [dm], data: p.b_dec.subarray(l * dm, (l + 1) * dm) },
-      ...(batch ? { [`threshold_${l}`]: { dtype: 'F32' as const, shape: [m], data: p.threshold!.subarray(l * m, (l + 1) * m) } } : {}),
+      ...(thresholds ? { [`threshold_${l}`]: { dtype: 'F32' as const, shape: [m], data: p.threshold!.subarray(l * m, (l + 1) * m) } } : {}),
     }, { format: 'pt' });
     // each latent's decoder from its own layer on: its row's blocks l..S−1, contiguous
     const dec = new Float32Array(m * (S - l) * dm);
@@ -43,7 +43,7 @@ export function exportCircuitTracer(sae: Sae, dir: string, o: { modelName?: stri
     'model_kind: cross_layer_transcoder',
     `feature_input_hook: ${hookSuffix(lm?.site ?? 'mlp_in')}`,
     `feature_output_hook: ${hookSuffix(lm?.targetSite ?? 'mlp_out')}`,
-    ...(batch ? [] : [`saekit_top_k: ${sae.cfg.k}`]),
+    ...(thresholds ? [] : [`saekit_top_k: ${sae.cfg.k}`]),
     `saekit_first_layer: ${lm?.layer ?? 0}`,
   ];
   writeFileAtomic(join(dir, 'config.yaml'), yaml.map((line) => `${line}\n`));

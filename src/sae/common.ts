@@ -48,9 +48,9 @@ export interface SaeConfig {
   /** a cross-layer transcoder (arch clt): the layers side by side in d and dOut; W_enc is
    *  [n, d/layers], latent i reads layer ⌊i/(n/layers)⌋ and its W_dec row is zero before it */
   layers?: number;
-  /** a cross-layer transcoder trained with each layer's batch top k: it encodes with the stored
-   *  per-layer thresholds (absent: each row's top k per layer) */
-  selection?: 'batch';
+  /** a cross-layer transcoder trained with each layer's batch top k or with JumpReLU: it encodes
+   *  with its stored thresholds (absent: each row's top k per layer) */
+  selection?: 'batch' | 'jumprelu';
   /** the canonical data spec of the training activations */
   data: string;
   /** the encoder GEMM's precision it was trained at, and encodes at by default: bf16 inputs

@@ -32,7 +32,7 @@ export const SaeConfigSchema = z.object({
   multiTopK: z.boolean().default(false).describe('trained with the Multi-TopK loss'),
   skip: z.boolean().optional().describe('a skip transcoder: W_skip [d_out, d] adds x·W_skipᵀ to the output'),
   layers: z.number().int().positive().optional().describe('a cross-layer transcoder: the layers side by side in d and d_out (W_enc [n, d/layers])'),
-  selection: z.literal('batch').optional().describe('a cross-layer transcoder trained with each layer\'s batch top k: it encodes with its stored thresholds'),
+  selection: z.enum(['batch', 'jumprelu']).optional().describe('a cross-layer transcoder trained with each layer\'s batch top k or with JumpReLU: it encodes with its stored thresholds'),
   data: z.string().default('').describe('the canonical data spec of the training activations'),
   precision: z.enum(['f32', 'bf16']).optional().describe('the encoder GEMM precision it was trained at and encodes at by default (absent: f32)'),
   origin: z.object({

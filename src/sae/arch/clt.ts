@@ -7,7 +7,9 @@
  *
  *   pre_l = x_l·W_enc[group l]ᵀ + b_enc[group l]          z_l = ReLU(TopK_k(pre_l))  (k per layer)
  *   (or BatchTopK per layer: the top B·k of the batch's pre_l; at inference pre_l·H(pre_l − θ_l)
- *   with θ_l the running mean of the layer's smallest kept activation, as BatchTopK)
+ *   with θ_l the running mean of the layer's smallest kept activation, as BatchTopK;
+ *   or JumpReLU: z_i = pre_i·H(pre_i − θ_i) with θ trained, L += λ·L0 (./jumprelu.ts's
+ *   straight-through threshold gradient), θ set on the first batch so k per layer fire)
  *   ŷ_l′  = Σ_{l ≤ l′} z_l·W_dec[group l, block l′] + b_dec[block l′]
  *   L     = Σ_l′ ||y_l′ − ŷ_l′||² / Σ_b ||y_l′ − ȳ_l′||²      (each output layer's FVU, summed)
  *
@@ -20,14 +22,21 @@ import { z } from 'zod';
 import { fixedK, type Backend, type SparseRows } from '../../compute/backend.js';
 import { LINEAR_INIT_ROW_NORM, type Sae, type SaeParams } from '../common.js';
 import { diffSq, scatterAdd, sumRows, zerosLike } from '../primitives.js';
+import { JUMP_EPS } from './jumprelu.js';
+import { LambdaSchedule, penaltyOptions } from './penalty.js';
 import type { Architecture, Encoded, Objective } from './types.js';
 
+const PENALTY = penaltyOptions(0.003, 'L0 penalty');
 const Options = z.object({
-  k: z.number().int().positive().default(32).describe('active latents per token (TopK; a cross-layer transcoder: per layer)'),
+  k: z.number().int().positive().default(32).describe('active latents per token (TopK; a cross-layer transcoder: per layer, the mean per layer with --clt-select batch, the initial per layer with jumprelu)'),
   cltLayers: z.number().int().positive().describe('clt: the number of layers side by side in each row (the data\'s d = layers × d_model)'),
-  cltSelect: z.enum(['row', 'batch']).default('row').describe('clt: each layer\'s code: its row\'s top k (row), or the top B·k of the batch (batch: BatchTopK, a threshold per layer at inference)'),
+  cltSelect: z.enum(['row', 'batch', 'jumprelu']).default('row').describe('clt: each layer\'s code: its row\'s top k (row), the top B·k of the batch (batch: BatchTopK, a threshold per layer at inference), or a trained threshold per latent with an L0 penalty (jumprelu: --lambda or --target-l0, --jump-eps)'),
+  lambda: PENALTY.lambda,
+  lambdaWarmup: PENALTY.lambdaWarmup,
+  targetL0: PENALTY.targetL0,
+  jumpEps: JUMP_EPS,
 });
-type Options = { k: number; cltLayers: number; cltSelect: 'row' | 'batch' };
+type Options = { k: number; cltLayers: number; cltSelect: 'row' | 'batch' | 'jumprelu'; lambda: number; lambdaWarmup: number; targetL0?: number; jumpEps: number };
 
 /** The shape of a CLT: S layers of width dm, m latents per layer. */
 export interface CltDims {
@@ -53,11 +62,13 @@ interface Forward {
   groups: SparseRows[];
   /** each layer's smallest positive kept activation (batch selection; Infinity where none) */
   minKept: number[];
+  /** JumpReLU training: each layer's entries in the kernel window |pre − θ| < ε/2 (global indices) */
+  windows: SparseRows[];
 }
 
 /** How a layer's code is chosen: its rows' top k, the batch's top B·k (training), or the
  *  stored thresholds (inference after batch selection). */
-type Selection = { kind: 'row'; k: number } | { kind: 'batch'; k: number } | { kind: 'threshold'; theta: Float32Array };
+type Selection = { kind: 'row'; k: number } | { kind: 'batch'; k: number } | { kind: 'threshold'; theta: Float32Array; eps?: number };
 
 /** Group l's code of its layer's rows xs [B, dm] (local indices, ReLU'd values). */
 function encodeGroup(be: Backend, p: SaeParams, xs: Float32Array, B: number, l: number, sel: Selection, g: CltDims, pre = new Float32Array(B * g.m)): SparseRows {
@@ -95,7 +106,7 @@ function mergeGroups(groups: SparseRows[], B: number, m: number): SparseRows {
 function forward(be: Backend, p: SaeParams, x: Float32Array, B: number, sel: Selection, g: CltDims, recon = new Float32Array(B * g.S * g.dm)): Forward {
   const { S, dm, m } = g, w = S * dm;
   const pre = new Float32Array(B * m);
-  const xl: Float32Array[] = [], groups: SparseRows[] = [], minKept: number[] = [];
+  const xl: Float32Array[] = [], groups: SparseRows[] = [], minKept: number[] = [], windows: SparseRows[] = [];
   for (let l = 0; l < S; l++) {
     const xs = new Float32Array(B * dm);
     for (let b = 0; b < B; b++) xs.set(x.subarray(b * w + l * dm, b * w + (l + 1) * dm), b * dm);
@@ -103,15 +114,28 @@ function forward(be: Backend, p: SaeParams, x: Float32Array, B: number, sel: Sel
     const zl = encodeGroup(be, p, xs, B, l, sel, g, pre);
     groups.push(zl);
     minKept.push(zl.vals.reduce((a, v) => (v > 0 ? Math.min(a, v) : a), Infinity));
+    if (sel.kind === 'threshold' && sel.eps !== undefined) windows.push(kernelWindow(be, pre, B, sel.theta.subarray(l * m, (l + 1) * m), sel.eps, l * m));
   }
   const z = mergeGroups(groups, B, m);
   be.sparseDecode(z, p.W_dec, w, p.b_dec, recon);
-  return { z, recon, xl, groups, minKept };
+  return { z, recon, xl, groups, minKept, windows };
+}
+
+/** The entries of pre [B, m] (b_enc added) with |pre − θ| < ε/2, with latent indices offset by
+ *  `first`: a superset from the threshold kernel at θ − ε/2, then trimmed (as ./jumprelu.ts). */
+function kernelWindow(be: Backend, pre: Float32Array, B: number, theta: Float32Array, eps: number, first: number): SparseRows {
+  const near = be.threshold(pre, B, theta.length, theta.map((t) => t - eps / 2));
+  const rowPtr = new Int32Array(B + 1), idx: number[] = [];
+  for (let b = 0; b < B; b++) {
+    for (let e = near.rowPtr[b]!; e < near.rowPtr[b + 1]!; e++) if (near.vals[e]! < theta[near.idx[e]!]! + eps / 2) idx.push(near.idx[e]! + first);
+    rowPtr[b + 1] = idx.length;
+  }
+  return { rows: B, rowPtr, idx: Int32Array.from(idx), vals: new Float32Array(idx.length) };
 }
 
 /** How a saved CLT encodes: row top k, or its stored per-layer thresholds. */
 function inference(sae: Sae): Selection {
-  return sae.cfg.selection === 'batch' ? { kind: 'threshold', theta: sae.params.threshold! } : { kind: 'row', k: sae.cfg.k };
+  return sae.cfg.selection ? { kind: 'threshold', theta: sae.params.threshold! } : { kind: 'row', k: sae.cfg.k };
 }
 
 /** Layer l's code (its latent group, global indices) of that layer's rows xs [R, dm]. */
@@ -155,9 +179,10 @@ export function maskDecoder(W: Float32Array, g: CltDims): void {
  * finite-difference test.
  */
 export function cltForwardBackward(be: Backend, p: SaeParams, x: Float32Array, y: Float32Array, B: number, k: number, g: CltDims,
-  grads: SaeParams | null, select: 'row' | 'batch' = 'row'): { loss: number; fvu: number; layerFvu: number[]; z: SparseRows; l0: number; minKept: number[] } {
+  grads: SaeParams | null, select: 'row' | 'batch' | { lambda: number; eps: number } = 'row'): { loss: number; fvu: number; layerFvu: number[]; z: SparseRows; l0: number; minKept: number[]; windowEntries: number } {
   const { S, dm, m } = g, w = S * dm;
-  const f = forward(be, p, x, B, { kind: select, k }, g);
+  const jump = typeof select === 'object' ? select : null;
+  const f = forward(be, p, x, B, jump ? { kind: 'threshold', theta: p.threshold!, eps: jump.eps } : { kind: select as 'row' | 'batch', k }, g);
   const tv = layerVariances(y, B, g);
   const grad = new Float32Array(B * w);
   let loss = 0, sse = 0, tvAll = 0;
@@ -175,6 +200,8 @@ export function cltForwardBackward(be: Backend, p: SaeParams, x: Float32Array, y
   }
   let nnz = 0;
   for (let e = 0; e < f.z.vals.length; e++) if (f.z.vals[e]! > 0) nnz++;
+  // JumpReLU: the L0 penalty over every layer's latents
+  if (jump) loss += (jump.lambda * nnz) / Math.max(B, 1);
   if (grads) {
     // decoder: dW_dec[i] = Σ_b z_bi·dŷ_b, none before the latent's layer; db_dec = Σ_b dŷ_b
     be.sparseAccumulate(f.z, grad, w, grads.W_dec, true);
@@ -194,8 +221,59 @@ export function cltForwardBackward(be: Backend, p: SaeParams, x: Float32Array, y
       for (const d of dPre) for (let t = d.rowPtr[b]!; t < d.rowPtr[b + 1]!; t++, e++) d.vals[t] = dz[e]!;
     }
     dPre.forEach((d, l) => be.sparseAccumulate(d, f.xl[l]!, dm, grads.W_enc.subarray(l * m * dm, (l + 1) * m * dm), true));
+    // JumpReLU's thresholds, straight through (./jumprelu.ts): ∂L/∂θ_i = −(1/ε)·Σ over the
+    // window |pre_bi − θ_i| < ε/2 of (θ_i·∂L/∂z_bi + λ/B)
+    if (jump) {
+      const A = new Float64Array(S * m), C = new Float64Array(S * m);
+      for (const win of f.windows) {
+        const dzWin = be.sparseDot(win, grad, p.W_dec, w);
+        for (let e = 0; e < win.idx.length; e++) { A[win.idx[e]!]! += dzWin[e]!; C[win.idx[e]!]!++; }
+      }
+      for (let i = 0; i < S * m; i++) grads.threshold![i] = -(p.threshold![i]! * A[i]! + (jump.lambda * C[i]!) / B) / jump.eps;
+    }
   }
-  return { loss, fvu: sse / tvAll, layerFvu, z: f.z, l0: nnz / Math.max(B, 1), minKept: f.minKept };
+  const windowEntries = f.windows.reduce((a, win) => a + win.idx.length, 0);
+  return { loss, fvu: sse / tvAll, layerFvu, z: f.z, l0: nnz / Math.max(B, 1), minKept: f.minKept, windowEntries };
+}
+
+/** JumpReLU's first thresholds: each latent's at the pre-activation it exceeds on k/m of the
+ *  batch's rows, so about k of each layer's latents fire per token from the start (not half of
+ *  them, as a small fixed threshold would make them at the linear init). */
+function placeThresholds(be: Backend, p: SaeParams, x: Float32Array, B: number, k: number, g: CltDims): void {
+  const { S, dm, m } = g, w = S * dm, pre = new Float32Array(B * m), col = new Float32Array(B);
+  const at = Math.min(B - 1, Math.max(0, Math.floor((B * Math.min(k, m)) / m)));
+  for (let l = 0; l < S; l++) {
+    const xs = new Float32Array(B * dm);
+    for (let b = 0; b < B; b++) xs.set(x.subarray(b * w + l * dm, b * w + (l + 1) * dm), b * dm);
+    be.gemm({ a: xs, b: p.W_enc.subarray(l * m * dm, (l + 1) * m * dm), c: pre, m: B, n: m, k: dm, transB: true });
+    for (let j = 0; j < m; j++) {
+      for (let b = 0; b < B; b++) col[b] = pre[b * m + j]! + p.b_enc[l * m + j]!;
+      col.sort();
+      p.threshold![l * m + j] = Math.max(col[B - 1 - at]!, 1e-6);
+    }
+  }
+}
+
+/**
+ * Scales W_enc, b_enc and the thresholds by one factor c (every pre-activation scales by c, the
+ * same latents fire, the code scales by c) so that the batch's reconstruction is the least-squares
+ * fit c = Σ⟨y − b_dec, r⟩ / Σ‖r‖² of the code's part r: at the linear init the placed code
+ * reconstructed at FVU 1.2, and the L0 penalty then closed the code (L0 20 → 2 in 8 steps), as
+ * ./init.ts's joint scale does for JumpReLU SAEs.
+ */
+function fitCodeScale(be: Backend, p: SaeParams, x: Float32Array, y: Float32Array, B: number, g: CltDims): void {
+  const f = forward(be, p, x, B, { kind: 'threshold', theta: p.threshold! }, g), w = g.S * g.dm;
+  let num = 0, den = 0;
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < w; c++) {
+      const r = f.recon[b * w + c]! - p.b_dec[c]!;
+      num += (y[b * w + c]! - p.b_dec[c]!) * r;
+      den += r * r;
+    }
+  }
+  const scale = den > 0 ? num / den : 0;
+  if (!(scale > 0)) return;
+  for (const t of [p.W_enc, p.b_enc, p.threshold!]) for (let e = 0; e < t.length; e++) t[e]! *= scale;
 }
 
 export function cltDimsOf(sae: { d: number; n: number; layers?: number }): CltDims {
@@ -250,20 +328,39 @@ export const clt: Architecture<Options> = {
     if (ctx.bf16) throw new Error('--arch clt: --precision bf16 is not supported for cross-layer transcoders (use f32)');
     if (ctx.comm || ctx.shard) throw new Error('--arch clt: cross-layer transcoders train in one process');
     const g = cltDims(d, n, options.cltLayers, '--arch clt');
-    // each layer's inference threshold is a running statistic (as BatchTopK's), not an Adam parameter
-    const { threshold, ...params } = ctx.params;
+    const jump = options.cltSelect === 'jumprelu', batch = options.cltSelect === 'batch';
+    // BatchTopK's per-layer inference threshold is a running statistic, not an Adam parameter;
+    // JumpReLU's thresholds are trained
+    const { threshold, ...rest } = ctx.params;
+    const params: SaeParams = jump ? ctx.params : rest;
     const grads = zerosLike(params);
-    const batch = options.cltSelect === 'batch';
     const theta = Array.from({ length: g.S }, (_, l) => ({ value: threshold?.[l * g.m] ?? 0, ema: 0, batches: 0 }));
+    const lambda = new LambdaSchedule({ ...options, centerInput: false }, 0.005);
+    // JumpReLU's thresholds are placed on the first batch (so that k per layer fire), once
+    let placed = false, progressNow = 0;
     return {
       params, grads, unitRows: { W_dec: d },
-      step(x, rows, _dead, _progress, target) {
-        const r = cltForwardBackward(be, params, x, target!, rows, options.k, g, grads, options.cltSelect);
-        const extra = Object.fromEntries(r.layerFvu.map((v, l) => [`fvu_layer_${l}`, v]));
+      step(x, rows, _dead, progress, target) {
+        progressNow = progress;
+        if (jump && !placed) {
+          placeThresholds(be, params, x, rows, options.k, g);
+          fitCodeScale(be, params, x, target!, rows, g);
+          placed = true;
+        }
+        const lam = lambda.at(progress);
+        const r = cltForwardBackward(be, params, x, target!, rows, options.k, g, grads, jump ? { lambda: lam, eps: options.jumpEps } : options.cltSelect as 'row' | 'batch');
+        const extra: Record<string, number> = Object.fromEntries(r.layerFvu.map((v, l) => [`fvu_layer_${l}`, v]));
         if (batch) r.minKept.forEach((v, l) => { extra[`min_kept_${l}`] = v; });
+        if (jump) Object.assign(extra, { window_entries: r.windowEntries, lambda: lam });
         return { loss: r.loss, fvu: r.fvu, l0: r.l0, auxLoss: 0, acts: r.z.vals, indices: r.z.idx, extra };
       },
       afterStep(res) {
+        if (jump) {
+          lambda.observe(res.l0, progressNow);
+          const t = params.threshold!;
+          for (let i = 0; i < n; i++) if (!(t[i]! > 1e-6)) t[i] = 1e-6;
+          return;
+        }
         // θ_l = the running mean of layer l's smallest kept activation (decay 0.99, bias-corrected)
         if (!batch) return;
         theta.forEach((t, l) => {
@@ -274,18 +371,22 @@ export const clt: Architecture<Options> = {
           t.value = t.ema / (1 - 0.99 ** t.batches);
         });
       },
-      state: () => (batch ? { json: { theta: theta.map((t) => [t.value, t.ema, t.batches]) }, tensors: {} } : { json: {}, tensors: {} }),
+      state: () => ({ json: batch ? { theta: theta.map((t) => [t.value, t.ema, t.batches]) } : jump ? { placed, ...lambda.state() } : {}, tensors: {} }),
       restore(json) {
         const got = json.theta as [number, number, number][] | undefined;
         if (batch && got) got.forEach(([value, ema, batches], l) => Object.assign(theta[l]!, { value, ema, batches }));
+        if (jump) {
+          placed = json.placed === true;
+          lambda.restore(json);
+        }
       },
-      saved: (): SaeParams => ({ ...params, threshold: Float32Array.from({ length: n }, (_, i) => (batch ? theta[Math.floor(i / g.m)]!.value : 0)) }),
+      saved: (): SaeParams => (jump ? params : { ...params, threshold: Float32Array.from({ length: n }, (_, i) => (batch ? theta[Math.floor(i / g.m)]!.value : 0)) }),
     };
   },
   encode(be: Backend, sae: Sae, x: Float32Array, B: number, o = {}): Encoded {
-    const sel = o.k !== undefined && sae.cfg.selection !== 'batch' ? { kind: 'row' as const, k: o.k } : inference(sae);
+    const sel = o.k !== undefined && !sae.cfg.selection ? { kind: 'row' as const, k: o.k } : inference(sae);
     const f = forward(be, sae.params, x, B, sel, cltDimsOf(sae.cfg));
     return { z: f.z, recon: f.recon };
   },
-  saeFields: (o) => ({ k: o.k, layers: o.cltLayers, ...(o.cltSelect === 'batch' ? { selection: 'batch' as const } : {}) }),
+  saeFields: (o) => ({ k: o.k, layers: o.cltLayers, ...(o.cltSelect !== 'row' ? { selection: o.cltSelect } : {}) }),
 };

@@ -103,9 +103,12 @@ export function jumpreluForwardBackward(be: Backend, p: SaeParams, x: Float32Arr
   return result;
 }
 
+/** The rectangle kernel's bandwidth option (JumpReLU SAEs and cross-layer transcoders). */
+export const JUMP_EPS = z.number().positive().default(0.05).describe('JumpReLU: bandwidth of the rectangle kernel of the threshold pseudo-derivative');
+
 const Options = z.object({
   ...penaltyOptions(0.003, 'L0 penalty'),
-  jumpEps: z.number().positive().default(0.05).describe('JumpReLU: bandwidth of the rectangle kernel of the threshold pseudo-derivative'),
+  jumpEps: JUMP_EPS,
   theta0: z.number().positive().default(0.01).describe('JumpReLU: initial threshold'),
   kdeDecay: z.number().min(0).max(0.9999).default(0).describe('JumpReLU: 0 = per-batch threshold gradient; in (0,1): persistent kernel sums with this decay'),
 });

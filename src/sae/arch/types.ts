@@ -93,7 +93,7 @@ export interface SaeFields {
   /** a cross-layer transcoder's layers side by side */
   layers?: number;
   /** a cross-layer transcoder's code: each layer's batch top k, encoded by its stored thresholds */
-  selection?: 'batch';
+  selection?: 'batch' | 'jumprelu';
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
