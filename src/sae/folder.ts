@@ -56,13 +56,13 @@ export function hasSaeWeights(dir: string): boolean {
   }
 }
 
-type Dims = { d: number; n: number; arch: string; dOut?: number; skip?: boolean; layers?: number };
+type Dims = { d: number; n: number; arch: string; dOut?: number; skip?: boolean; layers?: number; selection?: 'batch' | 'jumprelu' };
 
 /** The tensors an SAE of this architecture has, with their shapes, in file order. */
 export function paramShapes(cfg: Dims): Partial<Record<ParamName, number[]>> {
   const dOut = cfg.dOut ?? cfg.d;
   return {
-    W_enc: [cfg.n, cfg.layers ? cfg.d / cfg.layers : cfg.d], b_enc: [cfg.n], W_dec: [cfg.n, dOut], b_dec: [dOut], ...architecture(cfg.arch).extraShapes(cfg.d, cfg.n),
+    W_enc: [cfg.n, cfg.layers ? cfg.d / cfg.layers : cfg.d], b_enc: [cfg.n], W_dec: [cfg.n, dOut], b_dec: [dOut], ...architecture(cfg.arch).extraShapes(cfg.d, cfg.n, cfg),
     ...(cfg.skip ? { W_skip: [dOut, cfg.d] } : {}),
   };
 }

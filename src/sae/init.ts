@@ -71,7 +71,7 @@ export function initParams(be: Backend, cfg: { d: number; n: number; dOut?: numb
 }
 
 /** Adds the architecture's extra tensors (threshold, the VAE's log-variance head) at their initial values. */
-export function initExtras(params: SaeParams, cfg: { arch: string; d: number; n: number; dOut?: number }, options: object): SaeParams {
+export function initExtras(params: SaeParams, cfg: { arch: string; d: number; n: number; dOut?: number; layers?: number; selection?: 'batch' | 'jumprelu' }, options: object): SaeParams {
   const arch = architecture(cfg.arch);
   for (const [name, shape] of paramEntries(cfg)) {
     if (!params[name]) params[name] = new Float32Array(shape.reduce((a, v) => a * v, 1)).fill(arch.extraInit(name, options));

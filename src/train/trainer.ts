@@ -350,7 +350,7 @@ function initialize(run: Run): State {
   // latentParallel architectures need no data-dependent scale, which would need every latent)
   const rows = run.shard ? { lo: run.shard.lo, hi: run.shard.lo + run.shard.count } : undefined;
   const mine = { d, n: localLatents(run), dOut, skip: cfg.skip === true };
-  const params = initExtras(initParams(be, { d, n, dOut }, new Rng(seedFor(cfg.seed, 'sae-init')), s.y, s.rows, cfg.encoderInit, rows), { arch: cfg.arch, ...mine }, opts);
+  const params = initExtras(initParams(be, { d, n, dOut }, new Rng(seedFor(cfg.seed, 'sae-init')), s.y, s.rows, cfg.encoderInit, rows), { arch: cfg.arch, ...mine, ...arch.saeFields(opts, n) }, opts);
   if (arch.initScale === 'reconstruction' && !run.shard) {
     const sae: Sae = { cfg: { format: 'saekit-sae', arch: cfg.arch, d, n, k: 0, multiTopK: false, data: run.data, ...(dOut ? { dOut } : {}) }, params };
     // recorded: how far from the data's scale the unscaled init reconstructed
@@ -395,7 +395,7 @@ function restore(run: Run, dir: string): State {
     if (!t || t.length !== len) throw new Error(`checkpoint ${dir}: tensor "${name}" missing or of the wrong size (expected ${len} values)`);
     return t;
   };
-  const params = Object.fromEntries(paramEntries({ d, n, arch: cfg.arch, dOut, skip: cfg.skip === true, layers: architecture(cfg.arch).saeFields(archOptions(cfg), n).layers }).map(([p, shape]) => [p, get(p, shape.reduce((a, v) => a * v, 1))])) as SaeParams;
+  const params = Object.fromEntries(paramEntries({ ...architecture(cfg.arch).saeFields(archOptions(cfg), n), d, n, arch: cfg.arch, dOut, skip: cfg.skip === true }).map(([p, shape]) => [p, get(p, shape.reduce((a, v) => a * v, 1))])) as SaeParams;
   const { objective, bf16 } = objectiveOf(run, params);
   const adam = new Adam(objective.params);
   for (const [p, t] of Object.entries(objective.params) as [ParamName, Float32Array][]) {

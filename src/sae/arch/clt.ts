@@ -286,8 +286,8 @@ export const clt: Architecture<Options> = {
   options: Options,
   check: (o, s) => (s.latents % o.cltLayers !== 0 ? { field: 'latents', message: `a cross-layer transcoder's latents split into ${o.cltLayers} equal groups (--clt-layers); got ${s.latents}` }
     : o.k <= s.latents / o.cltLayers ? null : { field: 'k', message: `k (per layer) must be <= the latents per layer (${s.latents / o.cltLayers}), got ${o.k}` }),
-  // the inference threshold of each layer's latents (BatchTopK selection; unused by TopK)
-  extraShapes: (_d, n) => ({ threshold: [n] }),
+  // the thresholds of a CLT that encodes by them (BatchTopK's per layer, JumpReLU's per latent)
+  extraShapes: (_d, n, fields) => (fields.selection ? { threshold: [n] } : {}),
   extraInit: () => 0,
   unitNormDecoder: true,
   initScale: 'linear',
@@ -380,7 +380,7 @@ export const clt: Architecture<Options> = {
           lambda.restore(json);
         }
       },
-      saved: (): SaeParams => (jump ? params : { ...params, threshold: Float32Array.from({ length: n }, (_, i) => (batch ? theta[Math.floor(i / g.m)]!.value : 0)) }),
+      saved: (): SaeParams => (batch ? { ...params, threshold: Float32Array.from({ length: n }, (_, i) => theta[Math.floor(i / g.m)]!.value) } : params),
     };
   },
   encode(be: Backend, sae: Sae, x: Float32Array, B: number, o = {}): Encoded {

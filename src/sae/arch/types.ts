@@ -107,8 +107,9 @@ export interface Architecture<O extends object = any> {
   check?(o: O, shared: { latents: number }): { field: string; message: string } | null;
   /** values derived from the options and the data that config.json records (e.g. k_aux) */
   resolve?(o: O, dims: { d: number; n: number }): Record<string, number>;
-  /** tensors beyond W_enc, b_enc, W_dec, b_dec, with their shapes */
-  extraShapes(d: number, n: number): Partial<Record<ParamName, number[]>>;
+  /** tensors beyond W_enc, b_enc, W_dec, b_dec, with their shapes (`fields`: the SAE's own
+   *  cfg.json fields, where they decide it) */
+  extraShapes(d: number, n: number, fields: Partial<SaeFields>): Partial<Record<ParamName, number[]>>;
   /** initial value of every entry of an extra tensor */
   extraInit(name: ParamName, o: O): number;
   /** decoder rows kept at unit norm during training */
