@@ -15,8 +15,8 @@ spec="lm:model=$model,corpus=$corpus,layer=0,site=mlp_in,targetSite=mlp_out,ctx=
   $( [ -d "$out/clt/checkpoints" ] && echo --resume )
 saekit eval "$out/clt" --model "$model" --contexts 32 --json > "$out/clt-eval.json"
 node -e '
-const r = require(process.argv[1]), d = r.downstream, f = r.result.fvu_layers;
-console.log(`held-out FVU of each layer: ${f.map((v) => v.toFixed(4)).join(", ")} (pooled ${r.result.fvu.toFixed(4)}, L0 ${r.result.l0.toFixed(1)})`);
+const r = require(process.argv[1]), d = r.downstream, f = r.fvu_layers;
+console.log(`held-out FVU of each layer: ${f.map((v) => v.toFixed(4)).join(", ")} (pooled ${r.fvu.toFixed(4)}, L0 ${r.l0.toFixed(1)})`);
 console.log(`all five MLPs replaced: CE clean ${d.ce_clean.toFixed(4)}, spliced ${d.ce_spliced.toFixed(4)}, zeroed ${d.ce_zero.toFixed(4)}; CE recovered ${(100 * d.ce_recovered).toFixed(1)}%; KL ${d.kl_spliced.toFixed(4)} (zeroed ${d.kl_zero.toFixed(4)}); FVU in the spliced model ${d.sites.map((s) => s.fvu.toFixed(3)).join(", ")}`);
 ' "$out/clt-eval.json"
 prompt="Once upon a time, there was a little dog named Max. Max liked to"
