@@ -3,7 +3,7 @@
  *   - addon GEMM vs the same cblas_sgemm from a C program built here (bench/gemm.c)
  *   - top-k, sparse kernels and Adam relative to the GEMM / memory bandwidth
  *   - opposing-direction search vs its symmetric-Gram GEMM floor
- *   - the TopK training step, and the language-model forward used for extraction
+ *   - the TopK training step, the cross-layer transcoder's step, and the language-model forward used for extraction
  *   - the feature viewer: indexing and serving an SAE with 262,144 latents
  *   - with --peer: the TopK step against PyTorch running sparsify's step (bench/peer-step.ts)
  *   - with --parallel: two ranks under mpirun against one process, and the split on paper (bench/parallel.ts)
@@ -22,6 +22,7 @@ import { benchViewer } from './viewer.js';
 import { benchParallel } from './parallel.js';
 import { benchPeer } from './peer-step.js';
 import { benchTrainStep } from './train-step.js';
+import { benchCltStep } from './clt-step.js';
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
@@ -125,6 +126,8 @@ report('opposing search memory / decoder', fmt(1 + scratch / (on * d * 4)), 'tar
 
 // 6. the TopK training step, f32 and bf16 (and batch top-k against both GEMMs)
 const { bf16Gemm } = benchTrainStep(be, { B, n, d, k }, report);
+// 6a. the cross-layer transcoder's step against one transcoder per layer
+benchCltStep(be, quick, report);
 if (args.has('--peer')) benchPeer(be, report);
 // 6b. data parallel under mpirun, and the split on paper at 16M latents
 if (args.has('--parallel')) benchParallel(report, flops / (bf16Gemm ?? gemmSec), bf16Gemm ? 'bf16' : 'f32');
