@@ -237,6 +237,7 @@ describe('saekit CLI', () => {
     [['train', '--out', 'x', '--data', 'synthetic:d=abc'], /"d=abc" is not key=number/],
     [['train', '--out', 'x', '--data', '/nonexistent/acts'], /\/nonexistent\/acts: no such file or folder/],
     [['train', '--out', 'x', '--arch', 'gated'], /unknown architecture "gated" \(expected one of topk, batchtopk/],
+    [['train', '--out', 'x', '--arch', 'clt', '--transcode'], /"cltLayers": a cross-layer transcoder needs --clt-layers L/],
   ])('bad input %j gets a clear error', (args, message) => {
     const cwd = tmp();
     const r = spawnSync(process.execPath, [...cli, ...args], { cwd, encoding: 'utf8' });
