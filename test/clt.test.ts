@@ -4,8 +4,8 @@
 // decoder's blocks before a latent's layer stay zero through training; a trained CLT on
 // stories260K (skipped without the shared model) reconstructs every layer's MLP output and
 // saves, loads and exports in circuit-tracer's layout.
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -245,5 +245,25 @@ describe.skipIf(!stories || !shakespeare)('cross-layer transcoder on stories260K
     const bad = cli(['train', '--data', spec(0), '--arch', 'clt', '--clt-layers', '5', '--transcode', '--latents', '320', '--k', '4', '--tokens', '2048', '--batch', '1024', '--out', join(out, 'bad')]);
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toMatch(/d=64 is not 5 layers side by side \(--clt-layers 5\)/);
+  }, 120_000);
+
+  it('a JumpReLU CLT stopped after a checkpoint resumes to the bits of an uninterrupted run (thresholds, λ and their placement kept)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'saekit-clt-resume-'));
+    const cli = ['--import', import.meta.resolve('tsx'), join(root, 'src/cli/main.ts')];
+    const args = ['train', '--data', spec(0, ',stack=1'), '--arch', 'clt', '--clt-layers', '5', '--clt-select', 'jumprelu', '--target-l0', '20', '--transcode',
+      '--latents', '160', '--k', '4', '--tokens', '12288', '--batch', '512', '--eval-tokens', '1024', '--shuffle', '2048', '--checkpoint-every', '2048'];
+    const whole = spawnSync(process.execPath, [...cli, ...args, '--out', join(dir, 'whole')], { cwd: root, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+    expect(whole.status, whole.stderr).toBe(0);
+    const stopped = join(dir, 'stopped'), ck = join(stopped, 'checkpoints');
+    const job = spawn(process.execPath, [...cli, ...args, '--out', stopped], { cwd: root, stdio: 'ignore', env: { ...process.env, CI: 'true' } });
+    const exited = new Promise<number | null>((r) => job.once('exit', (code) => r(code)));
+    for (const until = Date.now() + 60_000; Date.now() < until && !(existsSync(ck) && readdirSync(ck).some((d) => /^step-\d+$/.test(d)));) await new Promise((r) => setTimeout(r, 20));
+    job.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(existsSync(join(stopped, 'sae.safetensors')), 'the run finished before it was stopped').toBe(false);
+    const resumed = spawnSync(process.execPath, [...cli, ...args, '--out', stopped, '--resume'], { cwd: root, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(readFileSync(join(stopped, 'sae.safetensors')).equals(readFileSync(join(dir, 'whole', 'sae.safetensors')))).toBe(true);
+    expect(loadSae(stopped).cfg.selection).toBe('jumprelu');
   }, 120_000);
 });

@@ -8,6 +8,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { formatDataSpec, parseDataSpec } from '../data/spec.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { readJsonObject } from '../io/json.js';
 import { fromDiskKeys, toDiskKeys } from '../io/naming.js';
@@ -103,7 +104,9 @@ export function refuseConflicts(out: string, saved: TrainConfig, wanted: Record<
 export function resolveRunConfig(flags: Record<string, unknown>, out: string, resume: boolean, where = 'train'): { cfg: TrainConfig; resuming: boolean } {
   const saved = resume ? readRunConfig(out) : null;
   if (!saved) return { cfg: parseTrainConfig(flags, where), resuming: false };
-  refuseConflicts(out, saved.cfg, flags);
+  // the run recorded its data spec in canonical form (lm:… with every default spelled out):
+  // the command line's is compared in that form too
+  refuseConflicts(out, saved.cfg, typeof flags.data === 'string' ? { ...flags, data: formatDataSpec(parseDataSpec(flags.data)) } : flags);
   const changed = Object.fromEntries(CHANGEABLE_ON_RESUME.filter((k) => flags[k] !== undefined).map((k) => [k, flags[k]]));
   return { cfg: parseTrainConfig({ ...saved.cfg, ...changed }, runConfigPath(out)), resuming: true };
 }
