@@ -94,6 +94,64 @@ describe('cross-layer transcoder backward', () => {
     });
   }
 
+  it('AuxK: the dead latents\' reconstruction of the residual, each layer\'s top k_aux, by finite differences (the residual held, as detached)', () => {
+    const rng = new Rng(14), kA = 2, alpha = 0.5;
+    const p = params(rng), x = rng.normals(B * w), y = rng.normals(B * w, 0.7);
+    const dead = Uint8Array.from({ length: n }, (_, i) => (i % 3 === 1 ? 1 : 0));
+    const be = referenceBackend;
+    // the residual at the base parameters, held fixed in the auxiliary term
+    const base = cltForwardBackward(be, p, x, y, B, k, g, null);
+    const recon0: number[][] = [];
+    {
+      // ŷ from the definition at the base parameters
+      for (let b = 0; b < B; b++) recon0.push(Array.from({ length: w }, (_, c) => p.b_dec[c]!));
+      for (let l = 0; l < S; l++) for (let b = 0; b < B; b++) {
+        const pre = Array.from({ length: m }, (_, j) => { let s2 = p.b_enc[l * m + j]!; for (let c = 0; c < dm; c++) s2 += x[b * w + l * dm + c]! * p.W_enc[(l * m + j) * dm + c]!; return [s2, j] as const; });
+        for (const [v, j] of [...pre].sort((a, c) => c[0] - a[0] || a[1] - c[1]).slice(0, k)) if (v > 0) for (let c = l * dm; c < w; c++) recon0[b]![c]! += v * p.W_dec[(l * m + j) * w + c]!;
+      }
+    }
+    const e0 = Array.from({ length: B }, (_, b) => Array.from({ length: w }, (_, c) => y[b * w + c]! - recon0[b]![c]!));
+    const auxTerm = (): number => {
+      const eHat = Array.from({ length: B }, () => new Array<number>(w).fill(0));
+      for (let l = 0; l < S; l++) for (let b = 0; b < B; b++) {
+        const pre: [number, number][] = [];
+        for (let j = 0; j < m; j++) {
+          if (!dead[l * m + j]) continue;
+          let s2 = p.b_enc[l * m + j]!;
+          for (let c = 0; c < dm; c++) s2 += x[b * w + l * dm + c]! * p.W_enc[(l * m + j) * dm + c]!;
+          pre.push([s2, j]);
+        }
+        for (const [v, j] of pre.sort((a, c) => c[0] - a[0] || a[1] - c[1]).slice(0, kA)) if (v > 0) for (let c = l * dm; c < w; c++) eHat[b]![c]! += v * p.W_dec[(l * m + j) * w + c]!;
+      }
+      let total = 0;
+      for (let t = 0; t < S; t++) {
+        let sse = 0, v = 0;
+        for (let c = t * dm; c < (t + 1) * dm; c++) {
+          let mean = 0;
+          for (let b = 0; b < B; b++) mean += e0[b]![c]! / B;
+          for (let b = 0; b < B; b++) { sse += (eHat[b]![c]! - e0[b]![c]!) ** 2; v += (e0[b]![c]! - mean) ** 2; }
+        }
+        total += sse / v;
+      }
+      return total;
+    };
+    const grads: SaeParams = { W_enc: new Float32Array(n * dm), b_enc: new Float32Array(n), W_dec: new Float32Array(n * w), b_dec: new Float32Array(w) };
+    const r = cltForwardBackward(be, p, x, y, B, k, g, grads, 'row', { dead, k: kA, alpha });
+    expect(r.auxLoss).toBeGreaterThan(0);
+    expect(r.auxLoss).toBeCloseTo(auxTerm(), 5);
+    expect(r.loss).toBeCloseTo(base.loss + alpha * r.auxLoss, 5);
+    checkFd(p, grads, ['W_enc', 'b_enc', 'W_dec', 'b_dec'], () => loss64(p, x, y) + alpha * auxTerm());
+    // the same auxiliary term beside each layer's batch top k (whose pre-activations hold b_enc
+    // already), the residual then the batch code's
+    const baseB = cltForwardBackward(be, p, x, y, B, k, g, null, 'batch');
+    const gB: SaeParams = { W_enc: new Float32Array(n * dm), b_enc: new Float32Array(n), W_dec: new Float32Array(n * w), b_dec: new Float32Array(w) };
+    const rB = cltForwardBackward(be, p, x, y, B, k, g, gB, 'batch', { dead, k: kA, alpha });
+    expect(rB.loss - baseB.loss).toBeCloseTo(alpha * rB.auxLoss, 6);
+    expect(rB.auxLoss).not.toBeCloseTo(r.auxLoss, 3);
+    // nothing dead: no auxiliary term
+    expect(cltForwardBackward(be, p, x, y, B, k, g, null, 'row', { dead: new Uint8Array(n), k: kA, alpha }).auxLoss).toBe(0);
+  });
+
   it('JumpReLU: weights by finite differences (the active set fixed under small steps), thresholds by the straight-through formula', () => {
     const rng = new Rng(13), lambda = 0.05, eps = 0.4;
     const p = { ...params(rng), threshold: Float32Array.from({ length: n }, () => 0.1 + 0.5 * rng.uniform()) };

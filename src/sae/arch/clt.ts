@@ -12,6 +12,9 @@
  *   straight-through threshold gradient), θ set on the first batch so k per layer fire)
  *   ŷ_l′  = Σ_{l ≤ l′} z_l·W_dec[group l, block l′] + b_dec[block l′]
  *   L     = Σ_l′ ||y_l′ − ŷ_l′||² / Σ_b ||y_l′ − ȳ_l′||²      (each output layer's FVU, summed)
+ *   AuxK (TopK and BatchTopK codes): each layer's top k_aux dead latents (by pre-activation)
+ *   reconstruct the residual e = y − ŷ (ŷ detached) through their decoders, without b_dec:
+ *   L += α·Σ_l′ ||e_l′ − ê_l′||² / Σ_b ||e_l′ − ē_l′||²   (OpenAI's normalization, per layer)
  *
  * Storage: W_enc [n, d_m] (each latent's weights over its own layer), W_dec [n, S·d_m] with the
  * blocks before a latent's layer held at zero (their gradient is masked), so the generic sparse
@@ -23,6 +26,7 @@ import { fixedK, type Backend, type SparseRows } from '../../compute/backend.js'
 import { LINEAR_INIT_ROW_NORM, type Sae, type SaeParams } from '../common.js';
 import { diffSq, scatterAdd, sumRows, zerosLike } from '../primitives.js';
 import { JUMP_EPS } from './jumprelu.js';
+import { K_SPARSE_OPTIONS } from './kfamily.js';
 import { LambdaSchedule, penaltyOptions } from './penalty.js';
 import type { Architecture, Encoded, Objective } from './types.js';
 
@@ -31,12 +35,14 @@ const Options = z.object({
   k: z.number().int().positive().default(32).describe('active latents per token (TopK; a cross-layer transcoder: per layer, the mean per layer with --clt-select batch, the initial per layer with jumprelu)'),
   cltLayers: z.number({ error: 'a cross-layer transcoder needs --clt-layers L, the number of layers side by side in each row (lm:…,stack=1)' }).int().positive().describe('clt: the number of layers side by side in each row (the data\'s d = layers × d_model)'),
   cltSelect: z.enum(['row', 'batch', 'jumprelu']).default('row').describe('clt: each layer\'s code: its row\'s top k (row), the top B·k of the batch (batch: BatchTopK, a threshold per layer at inference), or a trained threshold per latent with an L0 penalty (jumprelu: --lambda or --target-l0, --jump-eps)'),
+  kAux: K_SPARSE_OPTIONS.kAux,
+  auxAlpha: K_SPARSE_OPTIONS.auxAlpha,
   lambda: PENALTY.lambda,
   lambdaWarmup: PENALTY.lambdaWarmup,
   targetL0: PENALTY.targetL0,
   jumpEps: JUMP_EPS,
 });
-type Options = { k: number; cltLayers: number; cltSelect: 'row' | 'batch' | 'jumprelu'; lambda: number; lambdaWarmup: number; targetL0?: number; jumpEps: number };
+type Options = { k: number; cltLayers: number; cltSelect: 'row' | 'batch' | 'jumprelu'; kAux?: number; auxAlpha: number; lambda: number; lambdaWarmup: number; targetL0?: number; jumpEps: number };
 
 /** The shape of a CLT: S layers of width dm, m latents per layer. */
 export interface CltDims {
@@ -64,6 +70,14 @@ interface Forward {
   minKept: number[];
   /** JumpReLU training: each layer's entries in the kernel window |pre − θ| < ε/2 (global indices) */
   windows: SparseRows[];
+  /** AuxK: each layer's top k_aux dead latents (local indices, ReLU'd), where asked */
+  aux: SparseRows[];
+}
+
+/** AuxK's selection: the dead latents (global flags) and how many of each layer's to take. */
+interface AuxSelect {
+  dead: Uint8Array;
+  k: number;
 }
 
 /** How a layer's code is chosen: its rows' top k, the batch's top B·k (training), or the
@@ -103,10 +117,10 @@ function mergeGroups(groups: SparseRows[], B: number, m: number): SparseRows {
   return { rows: B, rowPtr, idx, vals };
 }
 
-function forward(be: Backend, p: SaeParams, x: Float32Array, B: number, sel: Selection, g: CltDims, recon = new Float32Array(B * g.S * g.dm)): Forward {
+function forward(be: Backend, p: SaeParams, x: Float32Array, B: number, sel: Selection, g: CltDims, recon = new Float32Array(B * g.S * g.dm), auxSel?: AuxSelect): Forward {
   const { S, dm, m } = g, w = S * dm;
   const pre = new Float32Array(B * m);
-  const xl: Float32Array[] = [], groups: SparseRows[] = [], minKept: number[] = [], windows: SparseRows[] = [];
+  const xl: Float32Array[] = [], groups: SparseRows[] = [], minKept: number[] = [], windows: SparseRows[] = [], aux: SparseRows[] = [];
   for (let l = 0; l < S; l++) {
     const xs = new Float32Array(B * dm);
     for (let b = 0; b < B; b++) xs.set(x.subarray(b * w + l * dm, b * w + (l + 1) * dm), b * dm);
@@ -115,10 +129,16 @@ function forward(be: Backend, p: SaeParams, x: Float32Array, B: number, sel: Sel
     groups.push(zl);
     minKept.push(zl.vals.reduce((a, v) => (v > 0 ? Math.min(a, v) : a), Infinity));
     if (sel.kind === 'threshold' && sel.eps !== undefined) windows.push(kernelWindow(be, pre, B, sel.theta.subarray(l * m, (l + 1) * m), sel.eps, l * m));
+    if (auxSel) {
+      // (a row selection leaves b_enc out of pre; the batch selection has added it)
+      const kA = Math.min(auxSel.k, m), top = be.topk(pre, B, m, kA, { mask: auxSel.dead.subarray(l * m, (l + 1) * m), ...(sel.kind === 'row' ? { bias: p.b_enc.subarray(l * m, (l + 1) * m) } : {}) });
+      for (let e = 0; e < top.vals.length; e++) if (!(top.vals[e]! > 0) || top.idx[e]! < 0) { top.vals[e] = 0; top.idx[e] = -1; }
+      aux.push(fixedK(top.vals, top.idx, B, kA));
+    }
   }
   const z = mergeGroups(groups, B, m);
   be.sparseDecode(z, p.W_dec, w, p.b_dec, recon);
-  return { z, recon, xl, groups, minKept, windows };
+  return { z, recon, xl, groups, minKept, windows, aux };
 }
 
 /** The entries of pre [B, m] (b_enc added) with |pre − θ| < ε/2, with latent indices offset by
@@ -179,10 +199,13 @@ export function maskDecoder(W: Float32Array, g: CltDims): void {
  * finite-difference test.
  */
 export function cltForwardBackward(be: Backend, p: SaeParams, x: Float32Array, y: Float32Array, B: number, k: number, g: CltDims,
-  grads: SaeParams | null, select: 'row' | 'batch' | { lambda: number; eps: number } = 'row'): { loss: number; fvu: number; layerFvu: number[]; z: SparseRows; l0: number; minKept: number[]; windowEntries: number } {
+  grads: SaeParams | null, select: 'row' | 'batch' | { lambda: number; eps: number } = 'row',
+  auxK?: AuxSelect & { alpha: number }): { loss: number; fvu: number; layerFvu: number[]; z: SparseRows; l0: number; minKept: number[]; windowEntries: number; auxLoss: number } {
   const { S, dm, m } = g, w = S * dm;
   const jump = typeof select === 'object' ? select : null;
-  const f = forward(be, p, x, B, jump ? { kind: 'threshold', theta: p.threshold!, eps: jump.eps } : { kind: select as 'row' | 'batch', k }, g);
+  // AuxK engages where some latent is dead (TopK and BatchTopK codes)
+  const auxSel = !jump && auxK && auxK.k > 0 && auxK.dead.some((v) => v !== 0) ? auxK : undefined;
+  const f = forward(be, p, x, B, jump ? { kind: 'threshold', theta: p.threshold!, eps: jump.eps } : { kind: select as 'row' | 'batch', k }, g, undefined, auxSel);
   const tv = layerVariances(y, B, g);
   const grad = new Float32Array(B * w);
   let loss = 0, sse = 0, tvAll = 0;
@@ -202,9 +225,31 @@ export function cltForwardBackward(be: Backend, p: SaeParams, x: Float32Array, y
   for (let e = 0; e < f.z.vals.length; e++) if (f.z.vals[e]! > 0) nnz++;
   // JumpReLU: the L0 penalty over every layer's latents
   if (jump) loss += (jump.lambda * nnz) / Math.max(B, 1);
+  // AuxK: the dead latents' decode against the residual e = y − ŷ (ŷ detached), each layer
+  // normalized by the residual's own variance (0 where it has none)
+  let auxLoss = 0, zAux: SparseRows | null = null, gAux: Float32Array | null = null;
+  if (auxSel) {
+    zAux = mergeGroups(f.aux, B, m);
+    const eHat = be.sparseDecode(zAux, p.W_dec, w, null);
+    const e = Float32Array.from(y, (v, i) => v - f.recon[i]!);
+    const ev = layerVariances(e, B, g);
+    gAux = new Float32Array(B * w);
+    for (let l = 0; l < S; l++) {
+      const norm = ev[l]! > 1e-30 ? 1 / ev[l]! : 0;
+      for (let b = 0; b < B; b++) {
+        for (let c = l * dm; c < (l + 1) * dm; c++) {
+          const diff = eHat[b * w + c]! - e[b * w + c]!;
+          auxLoss += diff * diff * norm;
+          gAux[b * w + c] = 2 * auxSel.alpha * norm * diff;
+        }
+      }
+    }
+    loss += auxSel.alpha * auxLoss;
+  }
   if (grads) {
     // decoder: dW_dec[i] = Σ_b z_bi·dŷ_b, none before the latent's layer; db_dec = Σ_b dŷ_b
     be.sparseAccumulate(f.z, grad, w, grads.W_dec, true);
+    if (zAux) be.sparseAccumulate(zAux, gAux!, w, grads.W_dec);
     maskDecoder(grads.W_dec, g);
     grads.b_dec.fill(0);
     sumRows(grad, B, w, grads.b_dec, true);
@@ -221,6 +266,16 @@ export function cltForwardBackward(be: Backend, p: SaeParams, x: Float32Array, y
       for (const d of dPre) for (let t = d.rowPtr[b]!; t < d.rowPtr[b + 1]!; t++, e++) d.vals[t] = dz[e]!;
     }
     dPre.forEach((d, l) => be.sparseAccumulate(d, f.xl[l]!, dm, grads.W_enc.subarray(l * m * dm, (l + 1) * m * dm), true));
+    // AuxK's dead latents: dz_aux = dê·W_dec[i] through their ReLU, into W_enc, b_enc
+    if (zAux) {
+      const dAux = be.sparseDot(zAux, gAux!, p.W_dec, w);
+      for (let e = 0; e < dAux.length; e++) if (!(zAux.vals[e]! > 0)) dAux[e] = 0;
+      scatterAdd({ ...zAux, vals: dAux }, grads.b_enc);
+      let o = 0;
+      const kA = f.aux[0]!.idx.length / Math.max(B, 1);
+      for (let b = 0; b < B; b++) for (const a of f.aux) for (let t = 0; t < kA; t++, o++) a.vals[b * kA + t] = dAux[o]!;
+      f.aux.forEach((a, l) => be.sparseAccumulate(a, f.xl[l]!, dm, grads.W_enc.subarray(l * m * dm, (l + 1) * m * dm)));
+    }
     // JumpReLU's thresholds, straight through (./jumprelu.ts): ∂L/∂θ_i = −(1/ε)·Σ over the
     // window |pre_bi − θ_i| < ε/2 of (θ_i·∂L/∂z_bi + λ/B)
     if (jump) {
@@ -233,7 +288,7 @@ export function cltForwardBackward(be: Backend, p: SaeParams, x: Float32Array, y
     }
   }
   const windowEntries = f.windows.reduce((a, win) => a + win.idx.length, 0);
-  return { loss, fvu: sse / tvAll, layerFvu, z: f.z, l0: nnz / Math.max(B, 1), minKept: f.minKept, windowEntries };
+  return { loss, fvu: sse / tvAll, layerFvu, z: f.z, l0: nnz / Math.max(B, 1), minKept: f.minKept, windowEntries, auxLoss };
 }
 
 /** JumpReLU's first thresholds: each latent's at the pre-activation it exceeds on k/m of the
@@ -276,6 +331,12 @@ function fitCodeScale(be: Backend, p: SaeParams, x: Float32Array, y: Float32Arra
   for (const t of [p.W_enc, p.b_enc, p.threshold!]) for (let e = 0; e < t.length; e++) t[e]! *= scale;
 }
 
+/** AuxK latents per layer and row: the option, else d_m/2 (OpenAI's d/2 at one layer's width),
+ *  at most m; 0 for JumpReLU codes. */
+function cltKAux(o: Options, g: CltDims): number {
+  return o.cltSelect === 'jumprelu' ? 0 : Math.min(g.m, o.kAux ?? Math.floor(g.dm / 2));
+}
+
 export function cltDimsOf(sae: { d: number; n: number; layers?: number }): CltDims {
   return cltDims(sae.d, sae.n, sae.layers ?? 1);
 }
@@ -286,6 +347,7 @@ export const clt: Architecture<Options> = {
   options: Options,
   check: (o, s) => (s.latents % o.cltLayers !== 0 ? { field: 'latents', message: `a cross-layer transcoder's latents split into ${o.cltLayers} equal groups (--clt-layers); got ${s.latents}` }
     : o.k <= s.latents / o.cltLayers ? null : { field: 'k', message: `k (per layer) must be <= the latents per layer (${s.latents / o.cltLayers}), got ${o.k}` }),
+  resolve: (o, dims) => ({ k_aux: cltKAux(o, cltDims(dims.d, dims.n, o.cltLayers, '--arch clt')) }),
   // the thresholds of a CLT that encodes by them (BatchTopK's per layer, JumpReLU's per latent)
   extraShapes: (_d, n, fields) => (fields.selection ? { threshold: [n] } : {}),
   extraInit: () => 0,
@@ -336,11 +398,12 @@ export const clt: Architecture<Options> = {
     const grads = zerosLike(params);
     const theta = Array.from({ length: g.S }, (_, l) => ({ value: threshold?.[l * g.m] ?? 0, ema: 0, batches: 0 }));
     const lambda = new LambdaSchedule({ ...options, centerInput: false }, 0.005);
+    const kAux = jump ? 0 : cltKAux(options, g);
     // JumpReLU's thresholds are placed on the first batch (so that k per layer fire), once
     let placed = false, progressNow = 0;
     return {
       params, grads, unitRows: { W_dec: d },
-      step(x, rows, _dead, progress, target) {
+      step(x, rows, dead, progress, target) {
         progressNow = progress;
         if (jump && !placed) {
           placeThresholds(be, params, x, rows, options.k, g);
@@ -348,11 +411,12 @@ export const clt: Architecture<Options> = {
           placed = true;
         }
         const lam = lambda.at(progress);
-        const r = cltForwardBackward(be, params, x, target!, rows, options.k, g, grads, jump ? { lambda: lam, eps: options.jumpEps } : options.cltSelect as 'row' | 'batch');
+        const r = cltForwardBackward(be, params, x, target!, rows, options.k, g, grads, jump ? { lambda: lam, eps: options.jumpEps } : options.cltSelect as 'row' | 'batch',
+          { dead, k: kAux, alpha: options.auxAlpha });
         const extra: Record<string, number> = Object.fromEntries(r.layerFvu.map((v, l) => [`fvu_layer_${l}`, v]));
         if (batch) r.minKept.forEach((v, l) => { extra[`min_kept_${l}`] = v; });
         if (jump) Object.assign(extra, { window_entries: r.windowEntries, lambda: lam });
-        return { loss: r.loss, fvu: r.fvu, l0: r.l0, auxLoss: 0, acts: r.z.vals, indices: r.z.idx, extra };
+        return { loss: r.loss, fvu: r.fvu, l0: r.l0, auxLoss: r.auxLoss, acts: r.z.vals, indices: r.z.idx, extra };
       },
       afterStep(res) {
         if (jump) {
