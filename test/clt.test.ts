@@ -14,6 +14,9 @@ import { openLmSource, parseLmSpec } from '../src/data/lm.js';
 import { downstreamEval } from '../src/eval/downstream.js';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import { loadSae } from '../src/sae/folder.js';
+import { openLive } from '../src/app/live.js';
+import { encode } from '../src/sae/encode.js';
+import { loadLm } from '../src/lm/load.js';
 import type { SaeParams } from '../src/sae/common.js';
 import { cltDims, cltForwardBackward, maskDecoder } from '../src/sae/arch/clt.js';
 import { Rng } from '../src/util/rng.js';
@@ -251,6 +254,30 @@ describe.skipIf(!stories || !shakespeare)('cross-layer transcoder on stories260K
     const forward = downstreamEval(be, cltOf(list, 0.05), lm, 8);
     expect(Math.abs(forward.ce_spliced - per.ce_spliced)).toBeGreaterThan(1e-3);
     expect(forward.sites[0]!.fvu).toBeCloseTo(per.sites[0]!.fvu, 4);
+  }, 60_000);
+
+  it('the viewer\'s live text reads every layer the CLT spans; steering a latent adds its writes to every MLP output it writes to', async () => {
+    const sae = cltOf([0, 1, 2, 3, 4].map((l) => transcoder(l + 61, 48, 4)), 0.2);
+    sae.cfg.data = spec(0, ',stack=1');
+    const live = await openLive(be, sae, { model: stories!, layer: 0, site: 'mlp_in' });
+    expect(live.describe).toMatch(/layers 0\.\.4 mlp_in/);
+    const text = 'Once upon a time there was a dog';
+    // the same rows read independently: each layer's mlp_in side by side
+    const { model, tokenizer } = await loadLm(stories!, be);
+    const ids = Int32Array.from([tokenizer.bos, ...tokenizer.encode(text)]), T = ids.length;
+    const rows = new Float32Array(T * 320);
+    model.forward(ids, 1, { hook: (l, site, x) => { if (site === 'mlp_in') for (let r = 0; r < T; r++) rows.set(x.subarray(r * 64, (r + 1) * 64), r * 320 + l * 64); } });
+    const { z } = encode(be, sae, rows, T);
+    const latent = z.idx[z.rowPtr[3]!]!;
+    const got = live.text(text, latent);
+    expect(got.tokens).toHaveLength(T - 1);
+    for (let r = 1; r < T; r++) {
+      let want = 0;
+      for (let e = z.rowPtr[r]!; e < z.rowPtr[r + 1]!; e++) if (z.idx[e] === latent) want = z.vals[e]!;
+      expect(got.latent![r - 1]).toBeCloseTo(want, 5);
+    }
+    const st = live.steer('Once upon a time', latent, 40, 8);
+    expect(st.steered).not.toBe(st.plain);
   }, 60_000);
 
   it('saekit train --arch clt --clt-select batch trains on stack=1 data; the decoder stays zero before each latent\'s layer; thresholds per layer; export writes circuit-tracer\'s layout', () => {

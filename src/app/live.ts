@@ -8,6 +8,8 @@ import type { Backend } from '../compute/backend.js';
 import { generate } from '../lm/generate.js';
 import { loadLm } from '../lm/load.js';
 import { SITES, type Hook, type Site } from '../lm/transformer.js';
+import { parseDataSpec } from '../data/spec.js';
+import { cltDimsOf } from '../sae/arch/clt.js';
 import type { Sae } from '../sae/common.js';
 import { encode } from '../sae/encode.js';
 import type { ViewerSide } from '../viewer/server.js';
@@ -34,18 +36,22 @@ export interface LiveModel {
 
 export async function openLive(be: Backend, sae: Sae, at: { model: string; layer: number; site: Site; tokenizer?: string }): Promise<LiveModel> {
   const { model, tokenizer } = await loadLm(at.model, be, at.tokenizer);
-  if (model.config.dim !== sae.cfg.d) throw new Error(`the SAE reads width ${sae.cfg.d}, ${at.model}'s ${at.site} has ${model.config.dim}`);
-  if (at.layer >= model.config.nLayers) throw new Error(`the SAE reads layer ${at.layer}, ${at.model} has ${model.config.nLayers}`);
-  const d = sae.cfg.d;
+  // a cross-layer transcoder reads its site at `layers` layers from at.layer, side by side
+  const span = sae.cfg.layers ?? 1, d = sae.cfg.d, dm = d / span;
+  if (model.config.dim !== dm) throw new Error(`the SAE reads width ${dm}${span > 1 ? ` at each of ${span} layers` : ''}, ${at.model}'s ${at.site} has ${model.config.dim}`);
+  if (at.layer + span > model.config.nLayers) throw new Error(`the SAE reads layer${span > 1 ? `s ${at.layer}..${at.layer + span - 1}` : ` ${at.layer}`}, ${at.model} has ${model.config.nLayers}`);
   return {
-    describe: `${at.model} layer ${at.layer} ${at.site}`,
+    describe: `${at.model} layer${span > 1 ? `s ${at.layer}..${at.layer + span - 1}` : ` ${at.layer}`} ${at.site}`,
     text(text, latent, topK = 5) {
       if (text.length > LIVE_CHARS) throw new RangeError(`text: at most ${LIVE_CHARS} characters, got ${text.length}`);
       const ids = [tokenizer.bos, ...tokenizer.encode(text)].slice(0, Math.min(LIVE_TOKENS, model.config.maxSeqLen));
       const rows = new Float32Array(ids.length * d);
       model.forward(Int32Array.from(ids), 1, {
-        lastLayer: at.layer,
-        hook: (l, site, x) => { if (l === at.layer && site === at.site) rows.set(x.subarray(0, ids.length * d)); },
+        lastLayer: at.layer + span - 1,
+        hook: (l, site, x) => {
+          if (site !== at.site || l < at.layer || l >= at.layer + span) return;
+          for (let r = 0; r < ids.length; r++) rows.set(x.subarray(r * dm, (r + 1) * dm), r * d + (l - at.layer) * dm);
+        },
       });
       const { z } = encode(be, sae, rows, ids.length);
       const out: LiveText = { tokens: [], top: [], ...(latent !== undefined ? { latent: [] } : {}) };
@@ -71,8 +77,21 @@ export async function openLive(be: Backend, sae: Sae, at: { model: string; layer
         const { ids } = generate(model, tokenizer, prompt, { steps: total, ...(hook ? { hook } : {}) });
         return ids.slice(promptTokens).map((id, i) => tokenizer.piece(id, ids[promptTokens + i - 1])).join('');
       };
-      return { plain: continuation(), steered: continuation(interventionHook(be, sae, at, iv)) };
+      return { plain: continuation(), steered: continuation(span > 1 ? cltSteerHook(sae, at.layer, latent, scale) : interventionHook(be, sae, at, iv)) };
     },
+  };
+}
+
+/** Steering a cross-layer transcoder's latent: its writes, scale × its decoder block for each
+ *  layer, added to those layers' MLP outputs (the transcoder's target site) at every position. */
+function cltSteerHook(sae: Sae, first: number, latent: number, scale: number): Hook {
+  const g = cltDimsOf(sae.cfg), w = g.S * g.dm, spec = parseDataSpec(sae.cfg.data, 'cfg.json data');
+  const target = spec.kind === 'lm' ? spec.lm.targetSite ?? 'mlp_out' : 'mlp_out';
+  const row = sae.params.W_dec.subarray(latent * w, (latent + 1) * w);
+  return (layer, site, x, rows) => {
+    const t = layer - first;
+    if (site !== target || t < 0 || t >= g.S) return;
+    for (let r = 0; r < rows; r++) for (let c = 0; c < g.dm; c++) x[r * g.dm + c]! += scale * row[t * g.dm + c]!;
   };
 }
 
