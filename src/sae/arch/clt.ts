@@ -312,9 +312,11 @@ function placeThresholds(be: Backend, p: SaeParams, x: Float32Array, B: number, 
 /**
  * Scales W_enc, b_enc and the thresholds by one factor c (every pre-activation scales by c, the
  * same latents fire, the code scales by c) so that the batch's reconstruction is the least-squares
- * fit c = Σ⟨y − b_dec, r⟩ / Σ‖r‖² of the code's part r: at the linear init the placed code
- * reconstructed at FVU 1.2, and the L0 penalty then closed the code (L0 20 → 2 in 8 steps), as
- * ./init.ts's joint scale does for JumpReLU SAEs.
+ * fit c = Σ⟨y − b_dec, r⟩ / Σ‖r‖² of the code's part r, where c > 0, as ./init.ts's joint scale
+ * does for JumpReLU SAEs. It helps only as far as the fresh code correlates with the targets: a
+ * transcoder's encoder is drawn apart from its decoder, so c is often ≈ 0 or negative and left
+ * alone (5 × 1,024 latents on stories260K: c = −0.004, first FVU 2.3; 5 × 64 latents: a
+ * positive c, FVU 1.2 → below 1).
  */
 function fitCodeScale(be: Backend, p: SaeParams, x: Float32Array, y: Float32Array, B: number, g: CltDims): void {
   const f = forward(be, p, x, B, { kind: 'threshold', theta: p.threshold! }, g), w = g.S * g.dm;
