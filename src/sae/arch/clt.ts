@@ -33,8 +33,8 @@ import type { Architecture, Encoded, Objective } from './types.js';
 const PENALTY = penaltyOptions(0.003, 'L0 penalty');
 const Options = z.object({
   k: z.number().int().positive().default(32).describe('active latents per token (TopK; a cross-layer transcoder: per layer, the mean per layer with --clt-select batch, the initial per layer with jumprelu)'),
-  cltLayers: z.number({ error: 'a cross-layer transcoder needs --clt-layers L, the number of layers side by side in each row (lm:…,stack=1)' }).int().positive().describe('clt: the number of layers side by side in each row (the data\'s d = layers × d_model)'),
-  cltSelect: z.enum(['row', 'batch', 'jumprelu']).default('row').describe('clt: each layer\'s code: its row\'s top k (row), the top B·k of the batch (batch: BatchTopK, a threshold per layer at inference), or a trained threshold per latent with an L0 penalty (jumprelu: --lambda or --target-l0, --jump-eps)'),
+  cltLayers: z.number({ error: 'a cross-layer transcoder needs --clt-layers L, the number of layers side by side in each row (lm:…,stack=1)' }).int().positive().describe('the number of layers side by side in each row (the data\'s d = layers × d_model)'),
+  cltSelect: z.enum(['row', 'batch', 'jumprelu']).default('row').describe('each layer\'s code: its row\'s top k (row), the top B·k of the batch (batch: BatchTopK, a threshold per layer at inference), or a trained threshold per latent with an L0 penalty (jumprelu: --lambda or --target-l0, --jump-eps)'),
   kAux: K_SPARSE_OPTIONS.kAux,
   auxAlpha: K_SPARSE_OPTIONS.auxAlpha,
   lambda: PENALTY.lambda,
