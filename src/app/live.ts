@@ -38,10 +38,11 @@ export async function openLive(be: Backend, sae: Sae, at: { model: string; layer
   const { model, tokenizer } = await loadLm(at.model, be, at.tokenizer);
   // a cross-layer transcoder reads its site at `layers` layers from at.layer, side by side
   const span = sae.cfg.layers ?? 1, d = sae.cfg.d, dm = d / span;
+  const layers = span > 1 ? `layers ${at.layer}..${at.layer + span - 1}` : `layer ${at.layer}`;
   if (model.config.dim !== dm) throw new Error(`the SAE reads width ${dm}${span > 1 ? ` at each of ${span} layers` : ''}, ${at.model}'s ${at.site} has ${model.config.dim}`);
-  if (at.layer + span > model.config.nLayers) throw new Error(`the SAE reads layer${span > 1 ? `s ${at.layer}..${at.layer + span - 1}` : ` ${at.layer}`}, ${at.model} has ${model.config.nLayers}`);
+  if (at.layer + span > model.config.nLayers) throw new Error(`the SAE reads ${layers}, ${at.model} has ${model.config.nLayers}`);
   return {
-    describe: `${at.model} layer${span > 1 ? `s ${at.layer}..${at.layer + span - 1}` : ` ${at.layer}`} ${at.site}`,
+    describe: `${at.model} ${layers} ${at.site}`,
     text(text, latent, topK = 5) {
       if (text.length > LIVE_CHARS) throw new RangeError(`text: at most ${LIVE_CHARS} characters, got ${text.length}`);
       const ids = [tokenizer.bos, ...tokenizer.encode(text)].slice(0, Math.min(LIVE_TOKENS, model.config.maxSeqLen));

@@ -14,7 +14,7 @@ import type { Backend } from '../compute/backend.js';
 import type { LmActivations } from '../data/lm.js';
 import type { Site } from '../lm/transformer.js';
 import type { Sae } from '../sae/common.js';
-import { cltLayerWrites } from '../sae/arch/clt.js';
+import { cltDimsOf, cltLayerWrites } from '../sae/arch/clt.js';
 import { encode } from '../sae/encode.js';
 import { Progress } from '../util/progress.js';
 
@@ -69,7 +69,7 @@ function splicesOf(sae: Sae, lm: LmActivations): Splice[] {
  *  writes to layers t.. are added up; at its target site the sum so far (plus b_dec's block)
  *  replaces the MLP's output. */
 function cltSplice(be: Backend, sp: Splice, t: number, s: Site, x: Float32Array, R: number, acc: Map<Sae, Float32Array[]>, write: (recon: Float32Array) => void): void {
-  const S = sp.sae.cfg.layers!, dm = sp.sae.cfg.d / S, w = S * dm;
+  const { S, dm } = cltDimsOf(sp.sae.cfg), w = S * dm;
   if (!acc.has(sp.sae)) acc.set(sp.sae, Array.from({ length: S }, () => new Float32Array(R * dm)));
   const outs = acc.get(sp.sae)!;
   if (s === sp.site) {

@@ -24,9 +24,9 @@
 import { z } from 'zod';
 import { fixedK, type Backend, type SparseRows } from '../../compute/backend.js';
 import { LINEAR_INIT_ROW_NORM, type Sae, type SaeParams } from '../common.js';
-import { diffSq, scatterAdd, sumRows, zerosLike } from '../primitives.js';
-import { JUMP_EPS } from './jumprelu.js';
-import { K_SPARSE_OPTIONS } from './kfamily.js';
+import { diffSq, preActivationQuantiles, scatterAdd, sumRows, zerosLike } from '../primitives.js';
+import { JUMP_EPS, kernelWindow, thresholdGradient, windowSums } from './jumprelu.js';
+import { K_SPARSE_OPTIONS, RunningThreshold } from './kfamily.js';
 import { LambdaSchedule, penaltyOptions } from './penalty.js';
 import type { Architecture, Encoded, Objective } from './types.js';
 
@@ -84,10 +84,20 @@ interface AuxSelect {
  *  stored thresholds (inference after batch selection). */
 type Selection = { kind: 'row'; k: number } | { kind: 'batch'; k: number } | { kind: 'threshold'; theta: Float32Array; eps?: number };
 
+/** Layer l's rows x_l [B, dm] out of rows x [B, S·dm]. */
+function layerRows(x: Float32Array, B: number, g: CltDims, l: number): Float32Array {
+  const w = g.S * g.dm, xs = new Float32Array(B * g.dm);
+  for (let b = 0; b < B; b++) xs.set(x.subarray(b * w + l * g.dm, b * w + (l + 1) * g.dm), b * g.dm);
+  return xs;
+}
+
+/** Group l's encoder rows W_enc [m, dm]. */
+const groupOf = (W_enc: Float32Array, l: number, g: CltDims): Float32Array => W_enc.subarray(l * g.m * g.dm, (l + 1) * g.m * g.dm);
+
 /** Group l's code of its layer's rows xs [B, dm] (local indices, ReLU'd values). */
 function encodeGroup(be: Backend, p: SaeParams, xs: Float32Array, B: number, l: number, sel: Selection, g: CltDims, pre = new Float32Array(B * g.m)): SparseRows {
   const { dm, m } = g, bias = p.b_enc.subarray(l * m, (l + 1) * m);
-  be.gemm({ a: xs, b: p.W_enc.subarray(l * m * dm, (l + 1) * m * dm), c: pre, m: B, n: m, k: dm, transB: true });
+  be.gemm({ a: xs, b: groupOf(p.W_enc, l, g), c: pre, m: B, n: m, k: dm, transB: true });
   if (sel.kind === 'row') {
     const kk = Math.min(sel.k, m), top = be.topk(pre, B, m, kk, { bias });
     for (let e = 0; e < B * kk; e++) if (!(top.vals[e]! > 0)) top.vals[e] = 0;
@@ -122,8 +132,7 @@ function forward(be: Backend, p: SaeParams, x: Float32Array, B: number, sel: Sel
   const pre = new Float32Array(B * m);
   const xl: Float32Array[] = [], groups: SparseRows[] = [], minKept: number[] = [], windows: SparseRows[] = [], aux: SparseRows[] = [];
   for (let l = 0; l < S; l++) {
-    const xs = new Float32Array(B * dm);
-    for (let b = 0; b < B; b++) xs.set(x.subarray(b * w + l * dm, b * w + (l + 1) * dm), b * dm);
+    const xs = layerRows(x, B, g, l);
     xl.push(xs);
     const zl = encodeGroup(be, p, xs, B, l, sel, g, pre);
     groups.push(zl);
@@ -139,18 +148,6 @@ function forward(be: Backend, p: SaeParams, x: Float32Array, B: number, sel: Sel
   const z = mergeGroups(groups, B, m);
   be.sparseDecode(z, p.W_dec, w, p.b_dec, recon);
   return { z, recon, xl, groups, minKept, windows, aux };
-}
-
-/** The entries of pre [B, m] (b_enc added) with |pre − θ| < ε/2, with latent indices offset by
- *  `first`: a superset from the threshold kernel at θ − ε/2, then trimmed (as ./jumprelu.ts). */
-function kernelWindow(be: Backend, pre: Float32Array, B: number, theta: Float32Array, eps: number, first: number): SparseRows {
-  const near = be.threshold(pre, B, theta.length, theta.map((t) => t - eps / 2));
-  const rowPtr = new Int32Array(B + 1), idx: number[] = [];
-  for (let b = 0; b < B; b++) {
-    for (let e = near.rowPtr[b]!; e < near.rowPtr[b + 1]!; e++) if (near.vals[e]! < theta[near.idx[e]!]! + eps / 2) idx.push(near.idx[e]! + first);
-    rowPtr[b + 1] = idx.length;
-  }
-  return { rows: B, rowPtr, idx: Int32Array.from(idx), vals: new Float32Array(idx.length) };
 }
 
 /** How a saved CLT encodes: row top k, or its stored per-layer thresholds. */
@@ -265,7 +262,7 @@ export function cltForwardBackward(be: Backend, p: SaeParams, x: Float32Array, y
     for (let b = 0; b < B; b++) {
       for (const d of dPre) for (let t = d.rowPtr[b]!; t < d.rowPtr[b + 1]!; t++, e++) d.vals[t] = dz[e]!;
     }
-    dPre.forEach((d, l) => be.sparseAccumulate(d, f.xl[l]!, dm, grads.W_enc.subarray(l * m * dm, (l + 1) * m * dm), true));
+    dPre.forEach((d, l) => be.sparseAccumulate(d, f.xl[l]!, dm, groupOf(grads.W_enc, l, g), true));
     // AuxK's dead latents: dz_aux = dê·W_dec[i] through their ReLU, into W_enc, b_enc
     if (zAux) {
       const dAux = be.sparseDot(zAux, gAux!, p.W_dec, w);
@@ -274,17 +271,14 @@ export function cltForwardBackward(be: Backend, p: SaeParams, x: Float32Array, y
       let o = 0;
       const kA = f.aux[0]!.idx.length / Math.max(B, 1);
       for (let b = 0; b < B; b++) for (const a of f.aux) for (let t = 0; t < kA; t++, o++) a.vals[b * kA + t] = dAux[o]!;
-      f.aux.forEach((a, l) => be.sparseAccumulate(a, f.xl[l]!, dm, grads.W_enc.subarray(l * m * dm, (l + 1) * m * dm)));
+      f.aux.forEach((a, l) => be.sparseAccumulate(a, f.xl[l]!, dm, groupOf(grads.W_enc, l, g)));
     }
     // JumpReLU's thresholds, straight through (./jumprelu.ts): ∂L/∂θ_i = −(1/ε)·Σ over the
     // window |pre_bi − θ_i| < ε/2 of (θ_i·∂L/∂z_bi + λ/B)
     if (jump) {
       const A = new Float64Array(S * m), C = new Float64Array(S * m);
-      for (const win of f.windows) {
-        const dzWin = be.sparseDot(win, grad, p.W_dec, w);
-        for (let e = 0; e < win.idx.length; e++) { A[win.idx[e]!]! += dzWin[e]!; C[win.idx[e]!]!++; }
-      }
-      for (let i = 0; i < S * m; i++) grads.threshold![i] = -(p.threshold![i]! * A[i]! + (jump.lambda * C[i]!) / B) / jump.eps;
+      for (const win of f.windows) windowSums(be, win, grad, p.W_dec, w, A, C);
+      thresholdGradient(p.threshold!, A, C, jump.lambda, B, jump.eps, grads.threshold!);
     }
   }
   const windowEntries = f.windows.reduce((a, win) => a + win.idx.length, 0);
@@ -292,20 +286,15 @@ export function cltForwardBackward(be: Backend, p: SaeParams, x: Float32Array, y
 }
 
 /** JumpReLU's first thresholds: each latent's at the pre-activation it exceeds on k/m of the
- *  batch's rows, so about k of each layer's latents fire per token from the start (not half of
- *  them, as a small fixed threshold would make them at the linear init). */
+ *  batch's rows (the penalized architectures' placement, ./penalty.ts), so about k of each
+ *  layer's latents fire per token from the start (not half of them, as a small fixed threshold
+ *  would make them at the linear init). */
 function placeThresholds(be: Backend, p: SaeParams, x: Float32Array, B: number, k: number, g: CltDims): void {
-  const { S, dm, m } = g, w = S * dm, pre = new Float32Array(B * m), col = new Float32Array(B);
-  const at = Math.min(B - 1, Math.max(0, Math.floor((B * Math.min(k, m)) / m)));
+  const { S, m } = g;
   for (let l = 0; l < S; l++) {
-    const xs = new Float32Array(B * dm);
-    for (let b = 0; b < B; b++) xs.set(x.subarray(b * w + l * dm, b * w + (l + 1) * dm), b * dm);
-    be.gemm({ a: xs, b: p.W_enc.subarray(l * m * dm, (l + 1) * m * dm), c: pre, m: B, n: m, k: dm, transB: true });
-    for (let j = 0; j < m; j++) {
-      for (let b = 0; b < B; b++) col[b] = pre[b * m + j]! + p.b_enc[l * m + j]!;
-      col.sort();
-      p.threshold![l * m + j] = Math.max(col[B - 1 - at]!, 1e-6);
-    }
+    const group = { W_enc: groupOf(p.W_enc, l, g), b_enc: p.b_enc.subarray(l * m, (l + 1) * m), W_dec: p.W_dec, b_dec: p.b_dec };
+    const q = preActivationQuantiles(be, group, layerRows(x, B, g, l), B, true, Math.min(k, m) / m);
+    p.threshold!.set(q.map((v) => Math.max(v, 1e-6)), l * m);
   }
 }
 
@@ -398,7 +387,7 @@ export const clt: Architecture<Options> = {
     const { threshold, ...rest } = ctx.params;
     const params: SaeParams = jump ? ctx.params : rest;
     const grads = zerosLike(params);
-    const theta = Array.from({ length: g.S }, (_, l) => ({ value: threshold?.[l * g.m] ?? 0, ema: 0, batches: 0 }));
+    const theta = Array.from({ length: g.S }, (_, l) => new RunningThreshold(threshold?.[l * g.m] ?? 0));
     const lambda = new LambdaSchedule({ ...options, centerInput: false }, 0.005);
     const kAux = jump ? 0 : cltKAux(options, g);
     // JumpReLU's thresholds are placed on the first batch (so that k per layer fire), once
@@ -427,15 +416,8 @@ export const clt: Architecture<Options> = {
           for (let i = 0; i < n; i++) if (!(t[i]! > 1e-6)) t[i] = 1e-6;
           return;
         }
-        // θ_l = the running mean of layer l's smallest kept activation (decay 0.99, bias-corrected)
-        if (!batch) return;
-        theta.forEach((t, l) => {
-          const v = res.extra[`min_kept_${l}`];
-          if (v === undefined || !Number.isFinite(v)) return;
-          t.batches++;
-          t.ema = 0.99 * t.ema + 0.01 * v;
-          t.value = t.ema / (1 - 0.99 ** t.batches);
-        });
+        // θ_l: BatchTopK's running threshold of layer l's smallest kept activation
+        if (batch) theta.forEach((t, l) => t.observe(res.extra[`min_kept_${l}`]));
       },
       state: () => ({ json: batch ? { theta: theta.map((t) => [t.value, t.ema, t.batches]) } : jump ? { placed, ...lambda.state() } : {}, tensors: {} }),
       restore(json) {

@@ -55,6 +55,30 @@ export interface JumpReluResult {
   windowEntries: number;
 }
 
+/** The entries of pre [B, θ.length] (b_enc added) in the kernel window |pre − θ| < ε/2, their
+ *  latents offset by `first`: a superset from the threshold kernel at θ − ε/2, then trimmed. */
+export function kernelWindow(be: Backend, pre: Float32Array, B: number, theta: Float32Array, eps: number, first = 0): SparseRows {
+  const near = be.threshold(pre, B, theta.length, theta.map((t) => t - eps / 2));
+  const rowPtr = new Int32Array(B + 1), idx: number[] = [];
+  for (let b = 0; b < B; b++) {
+    for (let e = near.rowPtr[b]!; e < near.rowPtr[b + 1]!; e++) if (near.vals[e]! < theta[near.idx[e]!]! + eps / 2) idx.push(near.idx[e]! + first);
+    rowPtr[b + 1] = idx.length;
+  }
+  return { rows: B, rowPtr, idx: Int32Array.from(idx), vals: new Float32Array(idx.length) };
+}
+
+/** Adds a window's sums to A_i += Σ ∂L/∂z_bi (∂L/∂x̂ = grad [B, dOut] through W_dec's rows) and
+ *  C_i += #entries. */
+export function windowSums(be: Backend, window: SparseRows, grad: Float32Array, W_dec: Float32Array, dOut: number, A: Float64Array, C: Float64Array): void {
+  const dz = be.sparseDot(window, grad, W_dec, dOut);
+  for (let e = 0; e < window.idx.length; e++) { A[window.idx[e]!]! += dz[e]!; C[window.idx[e]!]!++; }
+}
+
+/** The straight-through threshold gradient from the window sums: −(θ_i·A_i + λ·C_i/B)/ε. */
+export function thresholdGradient(theta: Float32Array, A: ArrayLike<number>, C: ArrayLike<number>, lambda: number, B: number, eps: number, out: Float32Array): void {
+  for (let i = 0; i < theta.length; i++) out[i] = -(theta[i]! * A[i]! + (lambda * C[i]!) / B) / eps;
+}
+
 /** Forward, loss and (with grads) backward for x [B, d]; θ's gradient into grads.threshold. */
 export function jumpreluForwardBackward(be: Backend, p: SaeParams, x: Float32Array, B: number, o: JumpReluOptions,
   grads: SaeParams | null, kde: KdeState | null = null, target?: Float32Array, bf16: Bf16Encoder | null = null): JumpReluResult {
@@ -65,28 +89,16 @@ export function jumpreluForwardBackward(be: Backend, p: SaeParams, x: Float32Arr
   const result = { loss: fvu + o.lambda * l0, fvu, l0, z, windowEntries: 0 };
   if (!grads) return result;
 
-  // the kernel window |pre − θ| < ε/2: a superset from the threshold kernel at θ − ε/2, then trimmed
-  const low = Float32Array.from(theta, (t) => t - o.eps / 2);
-  const near = be.threshold(pre, B, n, low);
-  const wPtr = new Int32Array(B + 1), wIdx: number[] = [];
-  for (let b = 0; b < B; b++) {
-    for (let e = near.rowPtr[b]!; e < near.rowPtr[b + 1]!; e++) {
-      const i = near.idx[e]!;
-      if (near.vals[e]! < theta[i]! + o.eps / 2) wIdx.push(i);
-    }
-    wPtr[b + 1] = wIdx.length;
-  }
-  const window: SparseRows = { rows: B, rowPtr: wPtr, idx: Int32Array.from(wIdx), vals: new Float32Array(wIdx.length) };
-  result.windowEntries = wIdx.length;
+  const window = kernelWindow(be, pre, B, theta, o.eps);
+  result.windowEntries = window.idx.length;
 
   // decoder and the active latents (∂z/∂pre = 1 where active)
   be.sparseAccumulate(z, grad, dOut, grads.W_dec, true);
   encoderBackward(be, p, z, be.sparseDot(z, grad, p.W_dec, dOut), xc, grad, grads, uncentred);
 
   // θ: the window sums A_i = Σ ∂L/∂z_bi and C_i = #entries, per batch or persistent
-  const dzWin = be.sparseDot(window, grad, p.W_dec, dOut);
   const A = new Float64Array(n), C = new Float64Array(n);
-  for (let e = 0; e < wIdx.length; e++) { A[wIdx[e]!]! += dzWin[e]!; C[wIdx[e]!]!++; }
+  windowSums(be, window, grad, p.W_dec, dOut, A, C);
   let a: ArrayLike<number> = A, c: ArrayLike<number> = C;
   if (kde && o.kdeDecay > 0) {
     const beta = o.kdeDecay;
@@ -99,7 +111,7 @@ export function jumpreluForwardBackward(be: Backend, p: SaeParams, x: Float32Arr
     a = Float64Array.from(kde.a, (v) => v / corr);
     c = Float64Array.from(kde.c, (v) => v / corr);
   }
-  for (let i = 0; i < n; i++) grads.threshold![i] = -(theta[i]! * a[i]! + (o.lambda * c[i]!) / B) / o.eps;
+  thresholdGradient(theta, a, c, o.lambda, B, o.eps, grads.threshold!);
   return result;
 }
 

@@ -39,7 +39,7 @@ export function kSparseObjective(ctx: ObjectiveContext<KSparseOptions>, o: { bat
   const ws = new TopKWorkspace(ctx.batch, n, d, opts, out);
   // BatchTopK's inference threshold is a running statistic, not an Adam parameter
   const { threshold, ...params } = ctx.params;
-  const theta = { value: threshold?.[0] ?? 0, ema: 0, batches: 0 };
+  const theta = new RunningThreshold(threshold?.[0] ?? 0);
   const grads = zerosLike(params);
   return {
     params, grads, unitRows: { W_dec: out },
@@ -51,14 +51,7 @@ export function kSparseObjective(ctx: ObjectiveContext<KSparseOptions>, o: { bat
       return { loss: r.loss, fvu: r.fvu, l0: r.l0, auxLoss: r.auxLoss, acts: r.acts, indices: r.indices, extra };
     },
     afterStep(res) {
-      // θ = running mean of the batch's smallest kept activation, exponentially weighted (decay
-      // 0.99, bias-corrected) so that it follows the trained encoder, as dictionary_learning's
-      // BatchTopK trainer keeps it
-      const m = res.extra.min_kept;
-      if (!o.batch || m === undefined || !Number.isFinite(m)) return;
-      theta.batches++;
-      theta.ema = 0.99 * theta.ema + 0.01 * m;
-      theta.value = theta.ema / (1 - 0.99 ** theta.batches);
+      if (o.batch) theta.observe(res.extra.min_kept);
     },
     state: () => (o.batch ? { json: { theta: theta.value, theta_ema: theta.ema, theta_batches: theta.batches }, tensors: {} } : { json: {}, tensors: {} }),
     restore(json) {
@@ -69,6 +62,25 @@ export function kSparseObjective(ctx: ObjectiveContext<KSparseOptions>, o: { bat
     },
     saved: (): SaeParams => (o.batch ? { ...params, threshold: new Float32Array(n).fill(theta.value) } : params),
   };
+}
+
+/** BatchTopK's inference threshold θ: the running mean of each batch's smallest kept activation,
+ *  exponentially weighted (decay 0.99, bias-corrected) so that it follows the trained encoder, as
+ *  dictionary_learning's BatchTopK trainer keeps it. */
+export class RunningThreshold {
+  value: number;
+  ema = 0;
+  batches = 0;
+  constructor(value = 0) {
+    this.value = value;
+  }
+  /** After a batch whose smallest kept activation was `m` (none: undefined or not finite). */
+  observe(m: number | undefined): void {
+    if (m === undefined || !Number.isFinite(m)) return;
+    this.batches++;
+    this.ema = 0.99 * this.ema + 0.01 * m;
+    this.value = this.ema / (1 - 0.99 ** this.batches);
+  }
 }
 
 /** Inference of a row-TopK code: z = ReLU(TopK_k(pre)); with `next`, each row's (k+1)-th
