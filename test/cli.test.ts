@@ -10,11 +10,8 @@ import { ShardSource } from '../src/data/shards.js';
 import { buildContexts } from '../src/lm/contexts.js';
 import { loadLm } from '../src/lm/load.js';
 import { loadSae } from '../src/sae/folder.js';
-import { sharedPath } from './helpers.js';
+import { CLI as cli, ROOT as root, runCli as run, sharedPath } from './helpers.js';
 
-const root = join(import.meta.dirname, '..');
-const cli = ['--import', import.meta.resolve('tsx'), join(root, 'src/cli/main.ts')];
-const run = (args: string[]) => spawnSync(process.execPath, [...cli, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'saekit-cli-'));
 const stories = sharedPath('models/stories260K/stories260K.bin');
 const shakespeare = sharedPath('corpus/tinyshakespeare.txt');

@@ -4,8 +4,7 @@
 // decoder's blocks before a latent's layer stay zero through training; a trained CLT on
 // stories260K (skipped without the shared model) reconstructs every layer's MLP output and
 // saves, loads and exports in circuit-tracer's layout.
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -20,7 +19,7 @@ import { loadLm } from '../src/lm/load.js';
 import type { SaeParams } from '../src/sae/common.js';
 import { cltDims, cltForwardBackward, maskDecoder } from '../src/sae/arch/clt.js';
 import { Rng } from '../src/util/rng.js';
-import { checkFd, nativeOrSkip, sharedPath } from './helpers.js';
+import { checkFd, interruptAfterCheckpoint, nativeOrSkip, runCli, sharedPath } from './helpers.js';
 import { cltOf, transcoder } from './helpers/clt.js';
 
 const S = 3, dm = 4, m = 5, n = S * m, w = S * dm, B = 6, k = 2;
@@ -216,7 +215,6 @@ describe('cross-layer transcoder backward', () => {
   });
 });
 
-const root = join(import.meta.dirname, '..');
 const stories = sharedPath('models/stories260K/stories260K.bin');
 const shakespeare = sharedPath('corpus/tinyshakespeare.txt');
 const spec = (layer: number, more = '') => `lm:model=${stories},corpus=${shakespeare},layer=${layer},site=mlp_in,targetSite=mlp_out,ctx=64,batch=16${more}`;
@@ -282,8 +280,7 @@ describe.skipIf(!stories || !shakespeare)('cross-layer transcoder on stories260K
 
   it('saekit train --arch clt --clt-select batch trains on stack=1 data; the decoder stays zero before each latent\'s layer; thresholds per layer; export writes circuit-tracer\'s layout', () => {
     const out = mkdtempSync(join(tmpdir(), 'saekit-clt-')), ct = join(out, 'circuit-tracer');
-    const cli = (args: string[]) => spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), join(root, 'src/cli/main.ts'), ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
-    const r = cli(['train', '--data', spec(0, ',stack=1'), '--arch', 'clt', '--clt-layers', '5', '--clt-select', 'batch', '--transcode', '--latents', '320', '--k', '4',
+    const r = runCli(['train', '--data', spec(0, ',stack=1'), '--arch', 'clt', '--clt-layers', '5', '--clt-select', 'batch', '--transcode', '--latents', '320', '--k', '4',
       '--tokens', '8192', '--batch', '1024', '--eval-tokens', '2048', '--shuffle', '2048', '--log-every', '2', '--out', join(out, 'run')]);
     expect(r.status, r.stderr).toBe(0);
     const metrics = readFileSync(join(out, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
@@ -313,7 +310,7 @@ describe.skipIf(!stories || !shakespeare)('cross-layer transcoder on stories260K
       expect(sae.params.W_dec.subarray(i * w, i * w + l * 64).every((v) => v === 0)).toBe(true);
       if (l < 4) expect(sae.params.W_dec.subarray(i * w + (l + 1) * 64, (i + 1) * w).some((v) => v !== 0)).toBe(true);
     }
-    const e = cli(['export', join(out, 'run'), '--format', 'circuit-tracer', '--out', ct]);
+    const e = runCli(['export', join(out, 'run'), '--format', 'circuit-tracer', '--out', ct]);
     expect(e.status, e.stderr).toBe(0);
     expect(readFileSync(join(ct, 'config.yaml'), 'utf8')).toMatch(/model_kind: cross_layer_transcoder\nfeature_input_hook: ln2.hook_normalized\nfeature_output_hook: hook_mlp_out/);
     const dec = SafetensorsFile.open(join(ct, 'W_dec_3.safetensors'));
@@ -327,26 +324,21 @@ describe.skipIf(!stories || !shakespeare)('cross-layer transcoder on stories260K
     expect(Array.from(enc.readF32('threshold_1', 0, m))).toEqual(Array.from(sae.params.threshold!.subarray(m, 2 * m)));
     expect(Array.from(enc.readF32('b_dec_1', 0, 64))).toEqual(Array.from(sae.params.b_dec.subarray(64, 128)));
     // a per-layer SAE is refused by name
-    const bad = cli(['train', '--data', spec(0), '--arch', 'clt', '--clt-layers', '5', '--transcode', '--latents', '320', '--k', '4', '--tokens', '2048', '--batch', '1024', '--out', join(out, 'bad')]);
+    const bad = runCli(['train', '--data', spec(0), '--arch', 'clt', '--clt-layers', '5', '--transcode', '--latents', '320', '--k', '4', '--tokens', '2048', '--batch', '1024', '--out', join(out, 'bad')]);
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toMatch(/d=64 is not 5 layers side by side \(--clt-layers 5\)/);
   }, 120_000);
 
   it('a JumpReLU CLT stopped after a checkpoint resumes to the bits of an uninterrupted run (thresholds, λ and their placement kept)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'saekit-clt-resume-'));
-    const cli = ['--import', import.meta.resolve('tsx'), join(root, 'src/cli/main.ts')];
     const args = ['train', '--data', spec(0, ',stack=1'), '--arch', 'clt', '--clt-layers', '5', '--clt-select', 'jumprelu', '--target-l0', '20', '--transcode',
       '--latents', '160', '--k', '4', '--tokens', '12288', '--batch', '512', '--eval-tokens', '1024', '--shuffle', '2048', '--checkpoint-every', '2048'];
-    const whole = spawnSync(process.execPath, [...cli, ...args, '--out', join(dir, 'whole')], { cwd: root, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+    const whole = runCli([...args, '--out', join(dir, 'whole')]);
     expect(whole.status, whole.stderr).toBe(0);
     const stopped = join(dir, 'stopped'), ck = join(stopped, 'checkpoints');
-    const job = spawn(process.execPath, [...cli, ...args, '--out', stopped], { cwd: root, stdio: 'ignore', env: { ...process.env, CI: 'true' } });
-    const exited = new Promise<number | null>((r) => job.once('exit', (code) => r(code)));
-    for (const until = Date.now() + 60_000; Date.now() < until && !(existsSync(ck) && readdirSync(ck).some((d) => /^step-\d+$/.test(d)));) await new Promise((r) => setTimeout(r, 20));
-    job.kill('SIGINT');
-    expect(await exited).toBe(130);
+    expect(await interruptAfterCheckpoint([...args, '--out', stopped], ck, 60_000)).toBe(130);
     expect(existsSync(join(stopped, 'sae.safetensors')), 'the run finished before it was stopped').toBe(false);
-    const resumed = spawnSync(process.execPath, [...cli, ...args, '--out', stopped, '--resume'], { cwd: root, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+    const resumed = runCli([...args, '--out', stopped, '--resume']);
     expect(resumed.status, resumed.stderr).toBe(0);
     expect(readFileSync(join(stopped, 'sae.safetensors')).equals(readFileSync(join(dir, 'whole', 'sae.safetensors')))).toBe(true);
     expect(loadSae(stopped).cfg.selection).toBe('jumprelu');

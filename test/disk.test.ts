@@ -7,10 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeFileAtomic } from '../src/io/atomic.js';
-
-const root = join(import.meta.dirname, '..');
-const cli = ['--import', import.meta.resolve('tsx'), join(root, 'src/cli/main.ts')];
-const run = (args: string[]) => spawnSync(process.execPath, [...cli, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+import { runCli as run } from './helpers.js';
 
 /** A 700 KB tmpfs, or null with the reason. */
 function mountTiny(): { dir: string; unmount: () => void } | null {

@@ -1,10 +1,28 @@
 import { expect } from 'vitest';
-import { existsSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nativeBackend, type Backend } from '../src/compute/backend.js';
 import { writeSafetensors } from '../src/io/safetensors.js';
 import type { LmConfig, ModelWeights } from '../src/lm/transformer.js';
 import type { SaeParams } from '../src/sae/common.js';
+
+/** The repository root, and node's arguments that run saekit's CLI from source. */
+export const ROOT = join(import.meta.dirname, '..');
+export const CLI = ['--import', import.meta.resolve('tsx'), join(ROOT, 'src/cli/main.ts')];
+
+/** One CLI run from source, as CI runs it (plain progress lines). */
+export const runCli = (args: string[], cwd = ROOT) => spawnSync(process.execPath, [...CLI, ...args], { cwd, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+
+/** Starts a CLI run and stops it with SIGINT once `checkpoints` holds a finished step-N
+ *  checkpoint; resolves to its exit code (130 when the signal stopped it). */
+export async function interruptAfterCheckpoint(args: string[], checkpoints: string, timeoutMs = 120_000): Promise<number | null> {
+  const job = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, stdio: 'ignore', env: { ...process.env, CI: 'true' } });
+  const exited = new Promise<number | null>((r) => job.once('exit', (code) => r(code)));
+  for (const until = Date.now() + timeoutMs; Date.now() < until && !(existsSync(checkpoints) && readdirSync(checkpoints).some((d) => /^step-\d+$/.test(d)));) await new Promise((r) => setTimeout(r, 20));
+  job.kill('SIGINT');
+  return exited;
+}
 
 /** Asserts |a - e| <= atol + rtol·|e| elementwise; on failure names the worst element. */
 export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>,

@@ -1,7 +1,6 @@
 // Every layer in one pass (--layers): one model forward per batch of contexts feeds every
 // layer's run; each layer's run is the run that layer would get alone (same rows, same bits),
 // with its own folder, checkpoints and resume. Needs ../shared (stories260K, tinyshakespeare).
-import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,11 +12,8 @@ import { encode } from '../src/sae/encode.js';
 import { loadSae } from '../src/sae/folder.js';
 import type { Sae } from '../src/sae/common.js';
 import { Rng } from '../src/util/rng.js';
-import { sharedPath } from './helpers.js';
+import { interruptAfterCheckpoint, runCli as run, sharedPath } from './helpers.js';
 
-const root = join(import.meta.dirname, '..');
-const cli = ['--import', import.meta.resolve('tsx'), join(root, 'src/cli/main.ts')];
-const run = (args: string[]) => spawnSync(process.execPath, [...cli, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'saekit-layers-'));
 const stories = sharedPath('models/stories260K/stories260K.bin');
 const shakespeare = sharedPath('corpus/tinyshakespeare.txt');
@@ -70,12 +66,7 @@ describe.skipIf(!stories || !shakespeare)('--layers', () => {
     expect(one.status, one.stderr).toBe(0);
     expect(readFileSync(join(alone, 'sae.safetensors')).equals(readFileSync(join(dir, 'layer-3', 'sae.safetensors')))).toBe(true);
     // stopped with SIGINT after checkpoints were written, then --resume
-    const job = spawn(process.execPath, [...cli, 'train', '--data', spec(0), '--layers', '1,3', ...args, '--out', stopped], { cwd: root, stdio: 'ignore', env: { ...process.env, CI: 'true' } });
-    const exited = new Promise<number | null>((r) => job.once('exit', (code) => r(code)));
-    const ck = join(stopped, 'layer-3', 'checkpoints');
-    for (const until = Date.now() + 120_000; Date.now() < until && !(existsSync(ck) && readdirSync(ck).some((d) => /^step-\d+$/.test(d)));) await new Promise((r) => setTimeout(r, 20));
-    job.kill('SIGINT');
-    expect(await exited).toBe(130);
+    expect(await interruptAfterCheckpoint(['train', '--data', spec(0), '--layers', '1,3', ...args, '--out', stopped], join(stopped, 'layer-3', 'checkpoints'))).toBe(130);
     expect(existsSync(join(stopped, 'layer-3', 'sae.safetensors')), 'the job finished before it was stopped').toBe(false);
     const resumed = run(['train', '--data', spec(0), '--layers', '1,3', ...args, '--out', stopped, '--resume']);
     expect(resumed.status, resumed.stderr).toBe(0);

@@ -24,12 +24,9 @@ import { train } from '../src/train/trainer.js';
 import { indexRun } from '../src/viewer/index.js';
 import { openSide, startServer } from '../src/viewer/server.js';
 import { ViewerStore } from '../src/viewer/store.js';
-import { sharedPath } from './helpers.js';
+import { runCli as run, sharedPath } from './helpers.js';
 
 const be = getBackend();
-const root = join(import.meta.dirname, '..');
-const cli = ['--import', import.meta.resolve('tsx'), join(root, 'src/cli/main.ts')];
-const run = (args: string[], cwd = root) => spawnSync(process.execPath, [...cli, ...args], { cwd, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'saekit-seam-'));
 const data = 'synthetic:d=16,features=32,active=3';
 const small = { data, latents: 64, k: 4, tokens: 40_960, batch: 1024, checkpointEvery: 8192 };
