@@ -28,6 +28,7 @@
       "cflags_cc": [
         "-O3",
         "-march=native",
+        "-fno-math-errno",
         "-fopenmp",
         "-fexceptions",
         "-std=c++17"
