@@ -10,6 +10,7 @@
         "src/cosine.cc",
         "src/attention.cc",
         "src/bf16.cc",
+        "src/encode.cc",
         "src/mpi.cc"
       ],
       "include_dirs": [

@@ -146,6 +146,32 @@ describe.skipIf(!nat)('native kernels match the reference', () => {
       expectClose(c1, c2, { rtol: 1e-5, atol: 1e-5 * Math.sqrt(k), label: 'C' });
     });
 
+  // integer inputs: every GEMM order gives the same exact sums, so the selection (ties among
+  // them everywhere) must match the reference's to the bit; sizes span several of the native
+  // kernel's 512×512 tiles and bands, and k beyond the columns pads
+  it.each([[1100, 1300, 6, 7, 5, true], [1100, 1300, 6, 7, 5, false], [3, 40, 4, 50, 45, true], [5, 600, 6, 1, 0, true], [0, 5, 3, 2, 0, false]])(
+    'encoder GEMM fused with the row top-k m=%i n=%i d=%i k=%i kAux=%i bf16=%s: the reference\'s GEMM then topk', (m, n, d, k, kAux, bf16) => {
+      const af = tied(m * d), wf = tied(n * d), bias = tied(n);
+      if (m > 2) af[2 * d + 1] = NaN; // row 2 is all NaN: NaN ranks as −∞, the lowest columns win
+      for (let j = 0; j < n; j += 37) bias[j] = NaN;
+      const mask = Uint8Array.from({ length: n }, (_, j) => (j % 3 === 1 ? 1 : 0));
+      const a = bf16 ? b.toBf16(af) : af, w = bf16 ? b.toBf16(wf) : wf;
+      const run = (be: typeof b) => {
+        const aux = { mask, k: kAux, vals: new Float32Array(m * kAux), idx: new Int32Array(m * kAux) };
+        const top = be.encodeTopk({ a, w, bias, m, n, d, k, ...(kAux ? { aux } : {}) });
+        return { idx: Array.from(top.idx), vals: Array.from(top.vals), auxIdx: Array.from(aux.idx), auxVals: Array.from(aux.vals) };
+      };
+      const got = run(b), want = run(ref);
+      expect(got).toEqual(want);
+      // and the definition itself: the reference's encodeTopk is its GEMM, then its topk
+      if (m > 2 && !bf16) {
+        const pre = new Float32Array(m * n);
+        ref.gemm({ a: af, b: wf, c: pre, m, n, k: d, transB: true });
+        expect(Array.from(ref.topk(pre, m, n, k, { bias }).idx)).toEqual(want.idx);
+        expect(want.idx.slice(2 * k, 3 * k)).toEqual(Array.from({ length: k }, (_, t) => (t < n ? t : -1)));
+      }
+    });
+
   it('threshold (JumpReLU mask), NaN never passes', () => {
     const rows = 17, cols = 29;
     const x = rng.normals(rows * cols);

@@ -146,6 +146,17 @@ Napi::Value GemmBf16(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value EncodeTopk(const Napi::CallbackInfo& info) {
+  // (a, w, bias|null, m, n, d, k, outVals, outIdx, auxMask|null, kAux, auxVals|null, auxIdx|null);
+  // a and w both Float32Array, or both Uint16Array (bf16 bits)
+  const bool bf16 = info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint16_array;
+  const void* a = bf16 ? (const void*)ptr<uint16_t>(info, 0) : (const void*)ptr<float>(info, 0);
+  const void* w = bf16 ? (const void*)ptr<uint16_t>(info, 1) : (const void*)ptr<float>(info, 1);
+  saekit::encodeTopk(a, w, bf16, ptr<float>(info, 2), i64(info, 3), i64(info, 4), i64(info, 5), i64(info, 6), ptr<float>(info, 7),
+                     ptr<int32_t>(info, 8), ptr<uint8_t>(info, 9), i64(info, 10), ptr<float>(info, 11), ptr<int32_t>(info, 12));
+  return info.Env().Undefined();
+}
+
 Napi::Value MpiInit(const Napi::CallbackInfo& info) {
   int rank = 0, size = 1;
   try {
@@ -242,6 +253,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("activate", Napi::Function::New(env, Activate));
   exports.Set("toBf16", Napi::Function::New(env, ToBf16));
   exports.Set("gemmBf16", Napi::Function::New(env, GemmBf16));
+  exports.Set("encodeTopk", Napi::Function::New(env, EncodeTopk));
   exports.Set("mpiInit", Napi::Function::New(env, MpiInit));
   exports.Set("mpiSum", Napi::Function::New(env, MpiSum));
   exports.Set("mpiAllgather", Napi::Function::New(env, MpiAllgather));

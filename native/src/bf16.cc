@@ -7,7 +7,9 @@
 #include <omp.h>
 
 #include <cstring>
+#include <map>
 #include <string>
+#include <utility>
 #include <unordered_map>
 #include <vector>
 
@@ -29,9 +31,7 @@ void toBf16(const float* src, uint16_t* dst, int64_t len) {
   }
 }
 
-namespace {
-
-void widen(const uint16_t* src, float* dst, int64_t len) {
+void fromBf16(const uint16_t* src, float* dst, int64_t len) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < len; i++) {
     const uint32_t u = (uint32_t)src[i] << 16;
@@ -39,10 +39,12 @@ void widen(const uint16_t* src, float* dst, int64_t len) {
   }
 }
 
+namespace {
+
 void gemmBf16Widened(const uint16_t* a, const uint16_t* b, const float* bias, float* c, int64_t m, int64_t n, int64_t k) {
   std::vector<float> af((size_t)(m * k)), bf((size_t)(n * k));
-  widen(a, af.data(), m * k);
-  widen(b, bf.data(), n * k);
+  fromBf16(a, af.data(), m * k);
+  fromBf16(b, bf.data(), n * k);
   if (bias) {
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < m; i++) std::memcpy(c + i * n, bias, (size_t)n * 4);
@@ -122,6 +124,50 @@ void gemmBf16(const uint16_t* a, const uint16_t* b, const float* bias, float* c,
   }
 #endif
   gemmBf16Widened(a, b, bias, c, m, n, k);
+}
+
+bool bf16Native() {
+  static const bool fast = [] {
+    bool f;
+    bf16Info(&f);
+    return f;
+  }();
+  return fast;
+}
+
+void gemmBf16Tile(const uint16_t* a, const uint16_t* b, float* c, int64_t mb, int64_t nb, int64_t k) {
+#ifdef SAEKIT_DNNL
+  if (mb == 0 || nb == 0 || k == 0) return;
+  // each thread keeps its own primitives (by tile shape) and its own scratchpad: oneDNN's shared
+  // one would be written by every thread at once; inside the caller's parallel region oneDNN
+  // runs the tile on the calling thread alone
+  struct Tile {
+    dnnl::matmul::primitive_desc pd;
+    dnnl::matmul prim;
+  };
+  thread_local std::map<std::pair<int64_t, int64_t>, Tile> tiles;
+  thread_local std::vector<char> scratchpad;
+  auto it = tiles.find({mb, nb});
+  if (it == tiles.end()) {
+    using dt = dnnl::memory::data_type;
+    using tag = dnnl::memory::format_tag;
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    const dnnl::memory::desc src({mb, k}, dt::bf16, tag::ab), wei({k, nb}, dt::bf16, tag::ba), dst({mb, nb}, dt::f32, tag::ab);
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, dst), attr, engine());
+    it = tiles.emplace(std::make_pair(mb, nb), Tile{pd, dnnl::matmul(pd)}).first;
+  }
+  const auto& pd = it->second.pd;
+  if (scratchpad.size() < pd.scratchpad_desc().get_size()) scratchpad.resize(pd.scratchpad_desc().get_size());
+  dnnl::stream s(engine());
+  it->second.prim.execute(s, {{DNNL_ARG_SRC, dnnl::memory(pd.src_desc(), engine(), const_cast<uint16_t*>(a))},
+                              {DNNL_ARG_WEIGHTS, dnnl::memory(pd.weights_desc(), engine(), const_cast<uint16_t*>(b))},
+                              {DNNL_ARG_DST, dnnl::memory(pd.dst_desc(), engine(), c)},
+                              {DNNL_ARG_SCRATCHPAD, dnnl::memory(pd.scratchpad_desc(), engine(), scratchpad.data())}});
+  s.wait();
+#else
+  (void)a, (void)b, (void)c, (void)mb, (void)nb, (void)k;
+#endif
 }
 
 }  // namespace saekit

@@ -62,6 +62,18 @@ void toBf16(const float* src, uint16_t* dst, int64_t len);
 // C [m, n] = A [m, k] · B [n, k]ᵀ (+ bias [n] on every row; bias may be null), A and B bf16,
 // products accumulated in f32 (oneDNN when built with it and native here, else widened OpenBLAS).
 void gemmBf16(const uint16_t* a, const uint16_t* b, const float* bias, float* c, int64_t m, int64_t n, int64_t k);
+// bfloat16 bits -> float32 (exact).
+void fromBf16(const uint16_t* src, float* dst, int64_t len);
+// Whether a native bf16 GEMM (oneDNN on AVX512_BF16 or AMX) is built and runs here.
+bool bf16Native();
+// One tile C [mb, nb] = A [mb, k]·B [nb, k]ᵀ of bf16 bits, f32 accumulation, run on the calling
+// thread alone, for a caller that parallelizes over tiles itself. Only where bf16Native().
+void gemmBf16Tile(const uint16_t* a, const uint16_t* b, float* c, int64_t mb, int64_t nb, int64_t k);
+// The row top-k of pre = A·Wᵀ + bias (A [m, d], W [n, d], both f32 or, with bf16, both bf16 bits;
+// bias [n] may be null) without storing pre: outVals/outIdx [m, k] as topkRows gives them for
+// pre; with auxMask, also each row's top kAux among columns where auxMask[j] != 0.
+void encodeTopk(const void* a, const void* w, bool bf16, const float* bias, int64_t m, int64_t n, int64_t d, int64_t k,
+                float* outVals, int32_t* outIdx, const uint8_t* auxMask, int64_t kAux, float* auxVals, int32_t* auxIdx);
 // Which bf16 GEMM runs here; *fast says whether it is native bf16 (else the widened f32 one).
 std::string bf16Info(bool* fast);
 

@@ -91,6 +91,27 @@ export class Backend {
     this.kernels.gemmBf16(a, b, bias ?? null, c, m, n, k);
   }
 
+  /** The encoder's GEMM and the row top-k in one pass: vals/idx [m, k] = topk(a·wᵀ + bias, k)
+   *  with a [m, d] and w [n, d] both float32, or both bf16 bits (gemmBf16's numbers), without
+   *  the [m, n] pre-activation matrix; with aux, also each row's top aux.k among the columns
+   *  where aux.mask is set (AuxK's dead latents). The selection is topk's. */
+  encodeTopk(o: { a: Float32Array | Uint16Array; w: Float32Array | Uint16Array; bias?: Float32Array; m: number; n: number; d: number; k: number;
+    vals?: Float32Array; idx?: Int32Array; aux?: { mask: Uint8Array; k: number; vals: Float32Array; idx: Int32Array } }): { vals: Float32Array; idx: Int32Array } {
+    const { a, w, bias, m, n, d, k, aux } = o;
+    size('m', m); size('n', n); size('d', d); size('k', k);
+    need((a instanceof Uint16Array) === (w instanceof Uint16Array), 'a and w must both be float32 or both bf16 bits');
+    len('a', a, m * d); len('w', w, n * d);
+    if (bias) len('bias', bias, n);
+    const vals = o.vals ?? new Float32Array(m * k), idx = o.idx ?? new Int32Array(m * k);
+    len('vals', vals, m * k); len('idx', idx, m * k);
+    if (aux) {
+      size('aux.k', aux.k);
+      len('aux.mask', aux.mask, n); len('aux.vals', aux.vals, m * aux.k); len('aux.idx', aux.idx, m * aux.k);
+    }
+    this.kernels.encodeTopk(a, w, bias ?? null, m, n, d, k, vals, idx, aux?.mask ?? null, aux?.k ?? 0, aux?.vals ?? null, aux?.idx ?? null);
+    return { vals, idx };
+  }
+
   /** Row-wise top-k of x [rows, cols] (+ bias [cols]) → vals/idx [rows, k], best first,
    *  padded with idx -1; with a mask only columns where mask[j] != 0 compete. */
   topk(x: Float32Array, rows: number, cols: number, k: number,

@@ -63,6 +63,13 @@ export interface Kernels {
   /** C [m, n] = A·Bᵀ (+ bias [n] on every row; null for none) with A [m, k] and B [n, k] as
    *  bfloat16 bits and the products accumulated in float32. */
   gemmBf16(a: Uint16Array, b: Uint16Array, bias: Float32Array | null, c: Float32Array, m: number, n: number, k: number): void;
+  /** The row top-k of pre = A·Wᵀ + bias (A [m, d], W [n, d]: both float32, or both bfloat16
+   *  bits multiplied as gemmBf16 does) into outVals/outIdx [m, k] exactly as topkRows selects
+   *  from pre, without storing pre [m, n]; with auxMask, also each row's top kAux among the
+   *  columns where auxMask[j] != 0 into auxVals/auxIdx [m, kAux]. */
+  encodeTopk(a: Float32Array | Uint16Array, w: Float32Array | Uint16Array, bias: Float32Array | null, m: number, n: number, d: number,
+    k: number, outVals: Float32Array, outIdx: Int32Array, auxMask: Uint8Array | null, kAux: number, auxVals: Float32Array | null,
+    auxIdx: Int32Array | null): void;
   attention(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, batch: number, T: number, pos0: number,
     cap: number, nHeads: number, nKv: number, hd: number, scale: number, softcap: number, window: number): void;
 }

@@ -198,6 +198,15 @@ export const referenceKernels: Kernels = {
     if (bias) for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) c[i * n + j]! += bias[j]!;
   },
 
+  encodeTopk(a, w, bias, m, n, d, k, outVals, outIdx, auxMask, kAux, auxVals, auxIdx) {
+    // the definition: the whole pre-activation matrix, then the row top-k of it
+    const pre = new Float32Array(m * n);
+    if (a instanceof Uint16Array) this.gemmBf16(a, w as Uint16Array, null, pre, m, n, d);
+    else this.sgemm(false, true, m, n, d, 1, a, d, w as Float32Array, d, 0, pre, n);
+    this.topkRows(pre, m, n, k, null, bias, outVals, outIdx);
+    if (auxMask && kAux > 0) this.topkRows(pre, m, n, kAux, auxMask, bias, auxVals!, auxIdx!);
+  },
+
   attention(q, k, v, out, batch, T, pos0, cap, nHeads, nKv, hd, scale, softcap, window) {
     const qDim = nHeads * hd, kvDim = nKv * hd, group = nHeads / nKv;
     const s = new Float64Array(pos0 + T), o = new Float64Array(hd);

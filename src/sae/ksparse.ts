@@ -18,7 +18,7 @@
 import { fixedK, type Backend, type SparseRows } from '../compute/backend.js';
 import type { Comm } from '../compute/comm.js';
 import type { SaeParams } from './common.js';
-import { addSkipPath, type Bf16Encoder, centre, diffSq, preActivations, residualVariance, scatterAdd, sumRows, totalVariance } from './primitives.js';
+import { addSkipPath, type Bf16Encoder, centre, diffSq, encoderOperands, preActivations, residualVariance, scatterAdd, sumRows, totalVariance } from './primitives.js';
 import { localCode, shardDecode, shardTopK, type LatentShard } from './shard.js';
 
 export interface TopKLossOptions {
@@ -75,7 +75,7 @@ export interface TopKStepResult {
   minKept: number;
 }
 
-/** Buffers reused across steps (the pre-activation matrix alone is B·n floats). */
+/** Buffers reused across steps. */
 export class TopKWorkspace {
   readonly B: number;
   readonly n: number;
@@ -84,7 +84,7 @@ export class TopKWorkspace {
   readonly dOut: number;
   readonly kTop: number;
   readonly kAux: number;
-  pre: Float32Array;
+  private preBuf: Float32Array | null = null;
   xc: Float32Array;
   recon: Float32Array;
   grad: Float32Array;
@@ -103,7 +103,6 @@ export class TopKWorkspace {
     const total = o.shard?.total ?? n;
     this.kTop = Math.min(total, o.multiTopK ? 4 * o.k : o.k);
     this.kAux = Math.min(total, o.kAux);
-    this.pre = new Float32Array(B * n);
     this.xc = new Float32Array(B * d);
     this.recon = new Float32Array(B * dOut);
     this.grad = new Float32Array(B * dOut);
@@ -117,19 +116,33 @@ export class TopKWorkspace {
     this.auxVals = new Float32Array(B * this.kAux);
     this.auxIdx = new Int32Array(B * this.kAux);
   }
+  /** The B×n pre-activation matrix, made on first use: only batch selection stores it (a row
+   *  top-k runs the GEMM and the selection in one pass). */
+  get pre(): Float32Array {
+    return (this.preBuf ??= new Float32Array(this.B * this.n));
+  }
 }
 
-/** pre = (x − b_dec)·W_encᵀ (b_enc is added inside the top-k), and the kTop best per row
- *  (under a latent split, over every rank's latents, with global indices). */
-export function encodeTopK(be: Backend, p: SaeParams, x: Float32Array, B: number, ws: TopKWorkspace, k: number, transcoder = false,
-  bf16: Bf16Encoder | null = null, shard?: LatentShard): void {
+/**
+ * The k best of pre = (x − b_dec)·W_encᵀ + b_enc in each row into ws.topVals/topIdx [B, k] (under
+ * a latent split, over every rank's latents, with global indices), in one pass of the encoder
+ * GEMM that never stores pre (be.encodeTopk); with `dead`, also AuxK's k_aux best among the dead
+ * latents into ws.auxVals/auxIdx from the same pass.
+ */
+export function encodeTopK(be: Backend, p: SaeParams, x: Float32Array, B: number, ws: TopKWorkspace, k: number,
+  o: { transcoder?: boolean; bf16?: Bf16Encoder | null; shard?: LatentShard; dead?: Uint8Array | null } = {}): void {
   const { d, n } = ws;
-  centre(p, x, B, d, transcoder, ws.xc);
-  if (bf16) bf16.gemm(be, ws.xc, B, d, ws.pre);
-  else be.gemm({ a: ws.xc, b: p.W_enc, c: ws.pre, m: B, n, k: d, transB: true });
-  const into = { bias: p.b_enc, vals: ws.topVals, idx: ws.topIdx };
-  if (shard) shardTopK(be, shard, ws.pre, B, k, into);
-  else be.topk(ws.pre, B, n, k, into);
+  const { shard, dead } = o;
+  const xc = centre(p, x, B, d, Boolean(o.transcoder), ws.xc);
+  // a rank selects among its own latents first (local indices), then the ranks' lists merge
+  const kOwn = Math.min(k, n), kAuxOwn = Math.min(ws.kAux, n);
+  const own = shard ? { vals: new Float32Array(B * kOwn), idx: new Int32Array(B * kOwn) } : { vals: ws.topVals, idx: ws.topIdx };
+  const ownAux = dead && shard ? { vals: new Float32Array(B * kAuxOwn), idx: new Int32Array(B * kAuxOwn) } : { vals: ws.auxVals, idx: ws.auxIdx };
+  be.encodeTopk({ ...encoderOperands(be, p.W_enc, xc, B, d, o.bf16), bias: p.b_enc, m: B, n, d, k: kOwn, ...own,
+    ...(dead && ws.kAux > 0 ? { aux: { mask: dead, k: kAuxOwn, ...ownAux } } : {}) });
+  if (!shard) return;
+  shardTopK(shard, own, kOwn, B, k, { vals: ws.topVals, idx: ws.topIdx });
+  if (dead && ws.kAux > 0) shardTopK(shard, ownAux, kAuxOwn, B, ws.kAux, { vals: ws.auxVals, idx: ws.auxIdx });
 }
 
 /** ReLU of the first k of each row's kTop best entries into acts/indices [B, k]; returns L0·B. */
@@ -172,6 +185,20 @@ export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
     addSkipPath(be, p, ws.xc, B, out);
   };
   const batch = o.selection === 'batch';
+  // AuxK's dead latents, and which path selects among them (decided before the encoder runs:
+  // the sparse path's selection comes from the encoder's own pass)
+  let nDead = 0;
+  if (dead && ws.kAux > 0) for (let i = 0; i < n; i++) nDead += dead[i]!;
+  if (shard && dead && ws.kAux > 0) {
+    const all = new Float64Array([nDead]);
+    shard.comm.sum(all);
+    nDead = all[0]!;
+  }
+  // dense GEMMs over the dead columns cost ~B·#dead·d at GEMM speed; the sparse kernels
+  // cost ~B·k_aux·d at memory speed, about 16× slower per flop on this kind of CPU
+  // (a latent split selects through the sparse path, whose selection it can share)
+  const auxPath = o.auxPath ?? 'auto';
+  const auxDense = !shard && (batch || auxPath === 'dense' || (auxPath === 'auto' && nDead <= 16 * ws.kAux));
   let z: SparseRows, nnz: number, minKept = Infinity;
   if (batch) {
     // pre with b_enc, then the top B·k of it all
@@ -182,7 +209,7 @@ export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
       if (z.vals[e]! > 0) { nnz++; minKept = Math.min(minKept, z.vals[e]!); } else { z.vals[e] = 0; z.idx[e] = -1; }
     }
   } else {
-    encodeTopK(be, p, x, B, ws, kTop, tc, o.bf16, shard);
+    encodeTopK(be, p, x, B, ws, kTop, { transcoder: tc, bf16: o.bf16, ...(shard ? { shard } : {}), dead: nDead > 0 && !auxDense ? dead : null });
     nnz = keepFirst(ws, B, k, ws.acts, ws.indices);
     z = fixedK(ws.acts, ws.indices, B, k);
     // from here on a rank sees its own latents of the code
@@ -217,21 +244,8 @@ export function topkForwardBackward(be: Backend, p: SaeParams, x: Float32Array, 
 
   let auxLoss = 0;
   let aux: AuxCode | null = null;
-  let nDead = 0;
-  if (dead && ws.kAux > 0) for (let i = 0; i < n; i++) nDead += dead[i]!;
-  if (shard && dead && ws.kAux > 0) {
-    const all = new Float64Array([nDead]);
-    shard.comm.sum(all);
-    nDead = all[0]!;
-  }
   if (nDead > 0) {
-    // dense GEMMs over the dead columns cost ~B·#dead·d at GEMM speed; the sparse kernels
-    // cost ~B·k_aux·d at memory speed, about 16× slower per flop on this kind of CPU
-    const path = o.auxPath ?? 'auto';
-    // (the sparse path reads ws.pre, which holds b_enc already under batch selection)
-    // (a latent split selects through the sparse path, whose selection it can share)
-    const dense = !shard && (batch || path === 'dense' || (path === 'auto' && nDead <= 16 * ws.kAux));
-    aux = dense ? denseAux(be, p, ws, dead!, B) : sparseAux(be, p, ws, dead!, B, shard);
+    aux = auxDense ? denseAux(be, p, ws, dead!, B) : sparseAux(be, p, ws, B, shard);
     aux.decode(ws.auxRecon);
     // target: the residual e = x − x̂ (x̂ detached); ê − e = auxRecon + recon − x. As OpenAI's
     // reference code, the loss is the normalized MSE of ê against e: divided by the residual's
@@ -331,13 +345,10 @@ interface AuxCode {
   backward(gAux: Float32Array, g: TopKGrads): void;
 }
 
-/** AuxK selection over the full pre-activation matrix, then the sparse kernels (under a latent
- *  split, the selection over every rank's dead latents and the decode summed over the ranks). */
-function sparseAux(be: Backend, p: SaeParams, ws: TopKWorkspace, dead: Uint8Array, B: number, shard?: LatentShard): AuxCode {
-  const { d, n, dOut } = ws;
-  const into = { mask: dead, bias: p.b_enc, vals: ws.auxVals, idx: ws.auxIdx };
-  if (shard) shardTopK(be, shard, ws.pre, B, ws.kAux, into);
-  else be.topk(ws.pre, B, n, ws.kAux, into);
+/** AuxK through the sparse kernels, from the selection the encoder's pass made (ws.auxVals,
+ *  ws.auxIdx; under a latent split, over every rank's dead latents, decoded summed over the ranks). */
+function sparseAux(be: Backend, p: SaeParams, ws: TopKWorkspace, B: number, shard?: LatentShard): AuxCode {
+  const { d, dOut } = ws;
   for (let e = 0; e < ws.auxVals.length; e++) if (!(ws.auxVals[e]! > 0)) ws.auxVals[e] = 0;
   let zAux = fixedK(ws.auxVals, ws.auxIdx, B, ws.kAux);
   if (shard) zAux = localCode(zAux, shard);

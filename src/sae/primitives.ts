@@ -48,12 +48,24 @@ export class Bf16Encoder {
     be.toBf16(this.W, this.bits);
     return this;
   }
+  /** The rows xc [B, d] rounded to bf16, as the GEMM reads them (a buffer reused per call). */
+  roundRows(be: Backend, xc: Float32Array, B: number, d: number): Uint16Array {
+    if (this.rows.length < B * d) this.rows = new Uint16Array(B * d);
+    return be.toBf16(xc.subarray(0, B * d), this.rows.subarray(0, B * d));
+  }
   /** pre [B, n] = xc·Wᵀ (+ bias [n]) from the last refreshed copy. */
   gemm(be: Backend, xc: Float32Array, B: number, d: number, pre: Float32Array, bias?: Float32Array): void {
-    if (this.rows.length < B * d) this.rows = new Uint16Array(B * d);
-    be.toBf16(xc.subarray(0, B * d), this.rows);
-    be.gemmBf16({ a: this.rows, b: this.bits, c: pre, m: B, n: this.W.length / d, k: d, bias });
+    be.gemmBf16({ a: this.roundRows(be, xc, B, d), b: this.bits, c: pre, m: B, n: this.W.length / d, k: d, bias });
   }
+}
+
+/** The encoder GEMM's operands for centred rows xc [B, d] and W [n, d]: as they are (f32), or
+ *  with bf16 (a copy of W) the rows rounded to bf16 and the copy's bits. */
+export function encoderOperands(be: Backend, W: Float32Array, xc: Float32Array, B: number, d: number, bf16: Bf16Encoder | null | undefined):
+  { a: Float32Array | Uint16Array; w: Float32Array | Uint16Array } {
+  if (!bf16) return { a: xc.subarray(0, B * d), w: W };
+  if (bf16.W !== W) throw new Error('saekit: the bf16 encoder copy is of another weight matrix');
+  return { a: bf16.roundRows(be, xc, B, d), w: bf16.bits };
 }
 
 /** The precision a run or an SAE asked for, as it runs here: bf16 only where the backend has a

@@ -33,18 +33,16 @@ export function sliceLatents(p: SaeParams, n: number, lo: number, hi: number): S
 }
 
 /**
- * The global top k of each row of the full pre-activation matrix, from this rank's columns
- * pre [B, count] (+ bias [count]; with a mask only masked-in columns compete): the rank's own
- * best k (padded with index −1), gathered from every rank, merged best first. Returns vals and
- * global indices [B, k] (−1 where fewer than k columns compete), the same on every rank.
+ * The global top k of each row of the full pre-activation matrix from this rank's own best
+ * kLocal of each row (local: vals and local indices [B, kLocal], best first, padded with index
+ * −1): gathered from every rank, merged best first. Returns vals and global indices [B, k] (−1
+ * where fewer than k columns compete), the same on every rank.
  */
-export function shardTopK(be: Backend, s: LatentShard, pre: Float32Array, B: number, k: number,
-  o: { bias?: Float32Array; mask?: Uint8Array; vals?: Float32Array; idx?: Int32Array } = {}): { vals: Float32Array; idx: Int32Array } {
-  const kLocal = Math.min(k, s.count);
-  const local = be.topk(pre, B, s.count, kLocal, { ...(o.bias ? { bias: o.bias } : {}), ...(o.mask ? { mask: o.mask } : {}) });
+export function shardTopK(s: LatentShard, local: { vals: Float32Array; idx: Int32Array }, kLocal: number, B: number, k: number,
+  out: { vals?: Float32Array; idx?: Int32Array } = {}): { vals: Float32Array; idx: Int32Array } {
   const candVals = new Float32Array(B * k), candIdx = new Int32Array(B * k).fill(-1);
   for (let b = 0; b < B; b++) {
-    for (let t = 0; t < kLocal; t++) {
+    for (let t = 0; t < Math.min(k, kLocal); t++) {
       const j = local.idx[b * kLocal + t]!;
       if (j < 0) break;
       candVals[b * k + t] = local.vals[b * kLocal + t]!;
@@ -52,7 +50,7 @@ export function shardTopK(be: Backend, s: LatentShard, pre: Float32Array, B: num
     }
   }
   const allVals = s.comm.gather(candVals), allIdx = s.comm.gather(candIdx);
-  const vals = o.vals ?? new Float32Array(B * k), idx = o.idx ?? new Int32Array(B * k);
+  const vals = out.vals ?? new Float32Array(B * k), idx = out.idx ?? new Int32Array(B * k);
   mergeRanked(allVals, allIdx, s.comm.size, B, k, vals, idx);
   return { vals, idx };
 }

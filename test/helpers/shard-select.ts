@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { getBackend } from '../../src/compute/backend.js';
 import { mpiComm, rankRange } from '../../src/compute/comm.js';
 import { encodeTopK, TopKWorkspace } from '../../src/sae/ksparse.js';
-import { shardTopK, sliceLatents } from '../../src/sae/shard.js';
+import { sliceLatents } from '../../src/sae/shard.js';
 import { Rng } from '../../src/util/rng.js';
 
 const out = process.argv[2]!;
@@ -25,18 +25,16 @@ for (const i of [5, 40, 499, 500, 501, 999]) dead[i] = 1;
 
 const opts = { k, multiTopK: false, kAux: 8, auxAlpha: 0 };
 const whole = new TopKWorkspace(B, n, d, opts);
-encodeTopK(be, p, x, B, whole, k);
-const wholeAux = be.topk(whole.pre, B, n, 8, { mask: dead, bias: p.b_enc });
+encodeTopK(be, p, x, B, whole, k, { dead });
 
 const { lo, hi } = rankRange(n, comm.rank, comm.size);
 const shard = { comm, lo, count: hi - lo, total: n };
 const mine = sliceLatents(p, n, lo, hi);
 const ws = new TopKWorkspace(B, hi - lo, d, { ...opts, shard });
-encodeTopK(be, mine, x, B, ws, k, false, null, shard);
-const aux = shardTopK(be, shard, ws.pre, B, 8, { mask: dead.subarray(lo, hi), bias: mine.b_enc });
+encodeTopK(be, mine, x, B, ws, k, { shard, dead: dead.subarray(lo, hi) });
 
 writeFileSync(`${out}.rank-${comm.rank}.json`, JSON.stringify({
   lo, hi,
-  whole: { idx: [...whole.topIdx], vals: [...whole.topVals], auxIdx: [...wholeAux.idx], auxVals: [...wholeAux.vals] },
-  split: { idx: [...ws.topIdx], vals: [...ws.topVals], auxIdx: [...aux.idx], auxVals: [...aux.vals] },
+  whole: { idx: [...whole.topIdx], vals: [...whole.topVals], auxIdx: [...whole.auxIdx], auxVals: [...whole.auxVals] },
+  split: { idx: [...ws.topIdx], vals: [...ws.topVals], auxIdx: [...ws.auxIdx], auxVals: [...ws.auxVals] },
 }));

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { fixedK, type Backend, type Precision } from '../../compute/backend.js';
 import type { Sae, SaeParams } from '../common.js';
 import { topkForwardBackward, TopKWorkspace, type TopKLossOptions } from '../ksparse.js';
-import { addSkipPath, inferenceEncoder, preActivations, widths, zerosLike } from '../primitives.js';
+import { addSkipPath, centre, encoderOperands, inferenceEncoder, widths, zerosLike } from '../primitives.js';
 import type { Encoded, Objective, ObjectiveContext } from './types.js';
 
 /** Option fields of every k-sparse architecture. */
@@ -86,10 +86,11 @@ export class RunningThreshold {
 /** Inference of a row-TopK code: z = ReLU(TopK_k(pre)); with `next`, each row's (k+1)-th
  *  pre-activation from the same selection (no second pass over the B×n matrix). */
 export function encodeRowTopK(be: Backend, sae: Sae, x: Float32Array, B: number, kWant: number, next: boolean, precision?: Precision): Encoded {
-  const p = sae.params, { n, dOut } = widths(p);
+  const p = sae.params, { n, d, dOut } = widths(p);
   const k = Math.min(kWant, n), kTop = next ? Math.min(k + 1, n) : k;
-  const { pre } = preActivations(be, p, x, B, sae.cfg.dOut !== undefined, { bf16: inferenceEncoder(be, sae, precision) });
-  const top = be.topk(pre, B, n, kTop);
+  // the encoder GEMM and the selection in one pass, as in training (be.encodeTopk)
+  const xc = centre(p, x, B, d, sae.cfg.dOut !== undefined);
+  const top = be.encodeTopk({ ...encoderOperands(be, p.W_enc, xc, B, d, inferenceEncoder(be, sae, precision)), bias: p.b_enc, m: B, n, d, k: kTop });
   const vals = new Float32Array(B * k), idx = new Int32Array(B * k);
   const nextVals = next && kTop > k ? new Float32Array(B) : undefined;
   for (let b = 0; b < B; b++) {
