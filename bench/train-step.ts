@@ -6,8 +6,8 @@
 import type { Backend, Precision } from '../src/compute/backend.js';
 import type { SaeParams } from '../src/sae/common.js';
 import { initParams } from '../src/sae/init.js';
-import { topkForwardBackward, TopKWorkspace } from '../src/sae/ksparse.js';
-import { Bf16Encoder } from '../src/sae/primitives.js';
+import { encodeTopK, topkForwardBackward, TopKWorkspace } from '../src/sae/ksparse.js';
+import { Bf16Encoder, centre } from '../src/sae/primitives.js';
 import { Adam } from '../src/train/adam.js';
 import { Rng } from '../src/util/rng.js';
 import { bestOf, fmt } from './timing.js';
@@ -15,8 +15,10 @@ import { bestOf, fmt } from './timing.js';
 export interface StepShape { B: number; n: number; d: number; k: number }
 
 /** A TopK step (forward, backward, Adam with unit decoder rows; the bf16 copy of W_enc
- *  refreshed inside the step, as the trainer does) at one precision, and its encoder GEMM
- *  alone as the step runs it (for bf16: the rows' conversion and the bf16 GEMM). */
+ *  refreshed inside the step, as the trainer does) at one precision; its encoder GEMM alone as
+ *  a dense GEMM into the B×n pre-activation matrix (for bf16: the rows' conversion and the bf16
+ *  GEMM); the separate row top-k of that matrix; and the step's own encode (the GEMM and the
+ *  row top-k fused, be.encodeTopk). */
 export function topkStepTimer(be: Backend, s: StepShape, precision: Precision) {
   const { B, n, d, k } = s;
   const rng = new Rng(3);
@@ -24,9 +26,11 @@ export function topkStepTimer(be: Backend, s: StepShape, precision: Precision) {
   const params = initParams(be, { d, n }, rng, x.subarray(0, 256 * d), 256);
   const grads: SaeParams = { W_enc: new Float32Array(n * d), b_enc: new Float32Array(n), W_dec: new Float32Array(n * d), b_dec: new Float32Array(d) };
   const adam = new Adam(params);
-  const bf16 = precision === 'bf16' ? new Bf16Encoder(params.W_enc) : null;
+  const bf16 = precision === 'bf16' ? new Bf16Encoder(params.W_enc).refresh(be) : null;
   const opts = { k, multiTopK: false, kAux: d / 2, auxAlpha: 1 / 32, bf16 };
   const ws = new TopKWorkspace(B, n, d, opts);
+  // the centred rows, so that gemm and topk below see the step's own pre-activations
+  centre(params, x, B, d, false, ws.xc);
   return {
     ws,
     step: (dead: Uint8Array | null = null, auxPath: 'auto' | 'sparse' = 'auto') => () => {
@@ -38,6 +42,8 @@ export function topkStepTimer(be: Backend, s: StepShape, precision: Precision) {
       if (bf16) bf16.gemm(be, ws.xc, B, d, ws.pre);
       else be.gemm({ a: ws.xc, b: params.W_enc, c: ws.pre, m: B, n, k: d, transB: true });
     },
+    topk: () => be.topk(ws.pre, B, n, k, { bias: params.b_enc, vals: ws.topVals, idx: ws.topIdx }),
+    encode: () => encodeTopK(be, params, x, B, ws, k, { bf16 }),
   };
 }
 
@@ -60,10 +66,13 @@ export function benchTrainStep(be: Backend, s: StepShape, report: (what: string,
   }
   const bf = topkStepTimer(be, s, 'bf16');
   const bfGemm = bestOf(3, bf.gemm);
+  const bfTopk = bestOf(3, bf.topk), bfEncode = bestOf(3, bf.encode);
+  report('bf16 encode: fused GEMM + row top-k / GEMM then top-k', fmt(bfEncode / (bfGemm + bfTopk)),
+    `fused ${fmt(bfEncode)} s (${fmt((2 * B * n * d) / bfEncode / 1e9)} GFLOP/s with the selection); GEMM ${fmt(bfGemm)} s + top-k ${fmt(bfTopk)} s`);
   const bfStep = bestOf(3, bf.step());
   report('bf16 GEMM / f32 GEMM speed', fmt(gemm / bfGemm), `target >= 1.7; ${be.bf16.detail}; ${fmt((2 * B * n * d) / bfGemm / 1e9)} GFLOP/s with the rows' conversion`);
   report('bf16 step / f32 step speed', fmt(plain / bfStep), `target >= 1.5; step ${fmt(bfStep)} s, ${fmt(B / bfStep)} tokens/s`);
-  report('bf16 step: GEMM / step', fmt(bfGemm / bfStep));
+  report('bf16 step: its encode (GEMM + top-k) / step', fmt(bfEncode / bfStep));
   report(`batch top-k (B·k=${B * k}) / bf16 GEMM`, fmt(batchSec / bfGemm), 'target <= 0.25');
   return { bf16Gemm: bfGemm };
 }

@@ -41,6 +41,9 @@ export function selfcheckCommand(): Command {
       checks.push(['topk', maxAbsDiff(top.idx, topRef.idx)]);
       const mask = new Uint8Array(n).map((_, j) => j % 3);
       checks.push(['topk masked', maxAbsDiff(be.topk(pre, m, n, k, { mask }).idx, ref.topk(pre, m, n, k, { mask }).idx)]);
+      // integer inputs: the fused encode's sums are exact whatever their order
+      const xi = Float32Array.from(x, (v) => Math.round(2 * v)), wi = Float32Array.from(w, (v) => Math.round(2 * v));
+      checks.push(['encode topk', maxAbsDiff(be.encodeTopk({ a: xi, w: wi, m, n, d, k }).idx, ref.encodeTopk({ a: xi, w: wi, m, n, d, k }).idx)]);
       checks.push(['topk batch', maxAbsDiff(be.topkBatch(pre, m, n, m * k).idx, ref.topkBatch(pre, m, n, m * k).idx)]);
       const theta = new Float32Array(n).fill(1);
       checks.push(['threshold', maxAbsDiff(be.threshold(pre, m, n, theta).idx, ref.threshold(pre, m, n, theta).idx)]);
