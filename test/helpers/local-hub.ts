@@ -193,10 +193,12 @@ export class LocalHub {
     const cut = this.cut.get(path);
     if (cut !== undefined && body.length > 1) {
       this.cut.delete(path);
-      // the first bytes, then a clean close (FIN) mid-body: the client reads what was sent and
-      // then sees the connection end early (destroy() could reset the connection before the
-      // client had read the bytes, leaving nothing to resume from)
-      res.write(body.subarray(0, cut), () => res.socket?.end());
+      // the first bytes, then a clean close (FIN) mid-body, a moment later: the client reads
+      // what was sent and then sees the connection end early. (destroy() could reset the
+      // connection before the client had read the bytes; and a FIN right behind the bytes can
+      // error the client's body stream while the bytes still wait in its queue, which a stream
+      // error discards — both leave nothing to resume from, and the test would be a race.)
+      res.write(body.subarray(0, cut), () => setTimeout(() => res.socket?.end(), 300));
       return;
     }
     res.end(body);
