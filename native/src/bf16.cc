@@ -102,13 +102,7 @@ std::string bf16Info(bool* fast) {
 void gemmBf16(const uint16_t* a, const uint16_t* b, const float* bias, float* c, int64_t m, int64_t n, int64_t k) {
   if (m == 0 || n == 0) return;
 #ifdef SAEKIT_DNNL
-  static int fast = -1;
-  if (fast < 0) {
-    bool f;
-    bf16Info(&f);
-    fast = f ? 1 : 0;
-  }
-  if (fast && k > 0) {
+  if (bf16Native() && k > 0) {
     // oneDNN keeps its own cache of primitives by shape, so describing the matmul again per
     // call costs microseconds next to the GEMM
     const auto pd = describe(m, n, k, bias != nullptr);

@@ -10,13 +10,12 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <atomic>
-#include <cmath>
 #include <cstring>
 #include <limits>
 #include <vector>
 
 #include "kernels.h"
+#include "rank.h"
 
 extern "C" {
 int openblas_get_num_threads(void);
@@ -26,17 +25,12 @@ void openblas_set_num_threads(int);
 namespace saekit {
 namespace {
 
-inline float rankKey(float v) { return std::isnan(v) ? -std::numeric_limits<float>::infinity() : v; }
-
 struct Cand {
   float v;
   int32_t j;
 };
-// a ranks before b: the larger key, then the smaller column
-inline bool before(const Cand& a, const Cand& b) {
-  const float ak = rankKey(a.v), bk = rankKey(b.v);
-  return ak > bk || (ak == bk && a.j < b.j);
-}
+// a ranks before b (rank.h's order)
+inline bool before(const Cand& a, const Cand& b) { return better(rankKey(a.v), a.j, rankKey(b.v), b.j); }
 
 // One row's running selection: a heap of its best k so far, the worst on top; once it holds k,
 // the worst one's key is the bar that a later column (a larger index, so it loses every tie)
@@ -102,10 +96,6 @@ void scanBand(const float* row, const float* bias, const float* add, const uint8
     }
   }
 }
-
-}  // namespace
-
-namespace {
 
 // Each row's selections (best, and with a mask, aux) over the columns one thread scans.
 struct Selections {

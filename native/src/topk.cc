@@ -8,17 +8,10 @@
 #include <vector>
 
 #include "kernels.h"
+#include "rank.h"
 
 namespace saekit {
 namespace {
-
-// NaN ranks as -inf so that selection is total and deterministic.
-inline float rankKey(float v) { return std::isnan(v) ? -std::numeric_limits<float>::infinity() : v; }
-
-// true when (av, ai) ranks strictly above (bv, bi).
-inline bool better(float av, int32_t ai, float bv, int32_t bi) {
-  return av > bv || (av == bv && ai < bi);
-}
 
 // Columns per chunk of the two-pass row top-k.
 constexpr int64_t CHUNK = 64;
